@@ -1,0 +1,42 @@
+# arerec-kit. `make reproduce` runs everything; `make test` checks it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.arerec-installed
+PARAMS ?= base
+DATASET ?=
+PYTEST_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help setup test lint lab clean data reproduce bench
+
+help:
+	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
+	@echo "make test        run the test suite (installs what it needs)"
+	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|ml-1m|ci)"
+	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
+	@echo "make lint        ruff"
+	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m arerec.kernel
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check arerec tests
+
+lab: setup
+	$(BIN)/jupyter lab notebooks $(LAB_ROOT)
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from arerec.cli import main
+
+main()

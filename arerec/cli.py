@@ -1,0 +1,134 @@
+"""``python -m arerec``: the original scripts' commands and flags.
+
+=================  ===========================================================
+``prepare``        ``python dataset.py ...`` (also ``dataset``); ``--show_details VERSION``
+``details``        ``python dataset.py --show_details VERSION``
+``train``          ``python run.py ...`` (also ``run``)
+``evaluate``       ``python run.py --do_train 0 ...``
+``resume``         ``python run.py --load_model 1 --model_name NAME --load_weight_path cp-0002.ckpt``
+``download``       fetch a known dataset into ``{data_path}/{dataset}/{dataset}_ratings.csv``
+=================  ===========================================================
+
+Every flag is a field of :class:`arerec.config.Config`; ``--params FILE`` layers YAML files
+first (later wins), then the flags given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from typing import Sequence
+
+from arerec.config import Config, load_yaml_layers
+from arerec.errors import ArerecError
+
+COMMANDS = {
+    "prepare": "build the train/test/item-sequence .id files (the reference dataset.py)",
+    "details": "print the statistics of a prepared data version (dataset.py --show_details)",
+    "train": "train and evaluate a model (the reference run.py)",
+    "evaluate": "evaluate a saved checkpoint only (run.py --do_train 0)",
+    "resume": "continue training from a checkpoint (run.py --load_model 1)",
+    "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
+}
+ALIASES = {"dataset": "prepare", "run": "train"}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kwargs: dict = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default})"}
+        if isinstance(default, list):
+            kwargs.update(nargs="+", type=int if f.name == "topk" else float)
+        else:
+            kwargs["type"] = type(default)
+        parser.add_argument(f"--{f.name}", **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m arerec", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        aliases = [a for a, target in ALIASES.items() if target == name]
+        p = sub.add_parser(name, aliases=aliases, help=help_text, description=help_text)
+        p.add_argument("--params", action="append", default=[], metavar="FILE",
+                       help="YAML file of parameters; may be repeated, later files win")
+        p.add_argument("--log_level", default="INFO", help="logging level (default: INFO)")
+        if name in ("prepare", "details"):
+            p.add_argument("--show_details", metavar="VERSION", default=None if name == "prepare" else argparse.SUPPRESS,
+                           help="print the statistics of this prepared data version")
+        if name == "details":
+            p.add_argument("version", nargs="?", help="the data version, e.g. ml-100k_8020_minseq20_bs128_dper1.0")
+        _add_config_flags(p)
+    return parser
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    skip = {"command", "params", "log_level", "show_details", "version"}
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    return load_yaml_layers(args.params, overrides)
+
+
+def _details(cfg: Config, version: str) -> None:
+    from arerec import data
+
+    prepared = data.load_prepared(cfg.data_path, cfg.dataset, version)
+    print(data.format_details(version, data.details(prepared)))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = ALIASES.get(args.command, args.command)
+    if command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    cfg = _config_from(args)
+
+    if command == "details" or (command == "prepare" and args.show_details):
+        _details(cfg, getattr(args, "show_details", None) or args.version or cfg.resolved_data_version)
+        return 0
+    if command == "download":
+        from arerec.datasets import ensure_ratings
+
+        print(ensure_ratings(cfg))
+        return 0
+    if command == "prepare":
+        from arerec import data
+        from arerec.datasets import ensure_ratings
+
+        ensure_ratings(cfg)
+        report = data.prepare(cfg)
+        print(f"data version: {report.version}")
+        print(f"train rows: {report.train_rows}, test rows: {report.test_rows}")
+        for key, path in report.paths.items():
+            print(f"{key}: {path}")
+        return 0
+
+    from arerec import training
+
+    if command == "evaluate":
+        cfg = cfg.replace(do_train=0)
+    elif command == "resume":
+        cfg = cfg.replace(load_model=1)
+    result = training.train(cfg)
+    print(f"model: {result.name}")
+    print(f"run folder: {result.paths.root}")
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.final.items()}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        code = run(argv)
+    except ArerecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

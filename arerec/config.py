@@ -1,0 +1,247 @@
+"""The one typed configuration of the kit.
+
+Every setting (data, model, training, evaluation) is a field of :class:`Config`, with a default
+and a one-line meaning. The CLI flags, the ``params/*.yaml`` files and the notebook
+``parameters`` cells are all views of this object: an unknown key is an error that lists the
+valid ones, never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from arerec.errors import ConfigError
+
+DEFAULT_DROPOUT_RATES = [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]
+DEFAULT_REGULARIZER_RATES = [0.001] * 5
+DROPOUT_SLOTS = (
+    "user_emb",
+    "neighbour_emb",
+    "item_emb",
+    "k_ui",
+    "k_iu",
+    "neighbour_profile",
+    "item_profile",
+    "neighbour_rating",
+    "user_rating_vector",
+)
+REGULARIZER_SLOTS = ("q", "k", "v", "concat", "fc")
+
+
+def _f(default: Any, help: str, group: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, "group": group})
+    return field(default=default, metadata={"help": help, "group": group})
+
+
+@dataclass
+class Config:
+    # --- data -------------------------------------------------------------------------------
+    data_path: str = _f("Data/", "folder holding {dataset}/{dataset}_ratings.csv and the .id files", "data")
+    dataset: str = _f("ml-100k", "dataset name: ml-100k, ml-1m, synthetic, or any folder under data_path", "data")
+    min_seq: int = _f(20, "drop users, then items, with fewer ratings than this (one pass)", "data")
+    test_ratio: float = _f(0.2, "fraction of rows in the test split, in (0, 1)", "data")
+    batch_size: int = _f(128, "rows per batch; train and test are cut to whole batches", "data")
+    data_percent: float = _f(1.0, "keep the earliest fraction of ratings, in (0, 1]", "data")
+    data_version: str = _f("", "prepared data to use; empty means derive it from the fields above", "data")
+    sort_kind: str = _f("quicksort", "time sort: 'quicksort' (the reference's pandas default; tie order depends on numpy and CPU) or 'stable'", "data")
+    split_seed: int = _f(32, "random_state of the train/test split (the reference uses 32)", "data")
+    synthetic_users: int = _f(120, "synthetic dataset: number of users", "data")
+    synthetic_items: int = _f(60, "synthetic dataset: number of items", "data")
+    synthetic_ratings: int = _f(4000, "synthetic dataset: number of (user, item) ratings", "data")
+    synthetic_seed: int = _f(7, "synthetic dataset: generator seed", "data")
+    # --- model ------------------------------------------------------------------------------
+    region_size: int = _f(7, "R: rows of each local context unit (LCU)", "model")
+    emb_size: int = _f(64, "d: embedding size; must be divisible by num_head", "model")
+    use_attention: int = _f(1, "1: personalise neighbours with multi-head attention; 0: off", "model")
+    num_head: int = _f(2, "H: attention heads", "model")
+    max_seq: int = _f(0, "neighbours per item; <= 0 lets max_seq_mode decide", "model")
+    max_seq_mode: str = _f("mean", "when max_seq <= 0: 'mean' or 'max' item-sequence length", "model")
+    use_dropout: int = _f(0, "1: apply dropout_rates", "model")
+    dropout_rates: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
+    use_regularizer: int = _f(0, "1: apply L2 regularizer_rates", "model")
+    regularizer_rates: list = _f(DEFAULT_REGULARIZER_RATES, "five L2 rates: " + ", ".join(REGULARIZER_SLOTS), "model")
+    # --- training ---------------------------------------------------------------------------
+    model_path: str = _f("Model/", "folder for runs: Model/{dataset}/{model_name}/", "training")
+    epochs: int = _f(2, "last epoch to train (resume continues up to it)", "training")
+    lr: float = _f(0.0001, "learning rate", "training")
+    optimizer: str = _f("adam", "'adam' or 'rmsprop'", "training")
+    update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
+    save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
+    do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
+    load_model: int = _f(0, "1: resume from model_name/load_weight_path", "training")
+    model_name: str = _f("", "run to resume or evaluate; empty means derive it", "training")
+    load_weight_path: str = _f("", "checkpoint file under weight/, e.g. cp-0002.ckpt", "training")
+    seed: int = _f(0, "seed for weights, dropout and batch order", "training")
+    shuffle: int = _f(1, "1: shuffle training rows each epoch", "training")
+    verbose: str = _f("auto", "'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'", "training")
+    # --- evaluation -------------------------------------------------------------------------
+    topk: list = _f([3, 5, 7, 10], "cut-offs k for HR@k and NDCG@k", "evaluation")
+    hrcutoff: float = _f(3, "a rating >= this counts as relevant for HR@k", "evaluation")
+
+    # ---------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._coerce_types()
+        self.validate()
+
+    def _coerce_types(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = type(f.default) if f.default is not dataclasses.MISSING else list
+            try:
+                if kind is list:
+                    if isinstance(value, str):
+                        value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+                    if not isinstance(value, (list, tuple)):
+                        value = [value]
+                    value = [float(v) if f.name != "topk" else int(v) for v in value]
+                elif kind is bool:
+                    value = bool(value)
+                elif kind is int:
+                    if isinstance(value, float) and not value.is_integer():
+                        raise ValueError
+                    value = int(value)
+                elif kind is float:
+                    value = float(value)
+                elif kind is str:
+                    value = "" if value is None else str(value)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{f.name} must be {'a list' if kind is list else kind.__name__}, received: {value!r}"
+                ) from None
+            setattr(self, f.name, value)
+
+    def validate(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(message)
+
+        need(0 < self.test_ratio < 1, f"test_ratio must be in (0, 1), received: {self.test_ratio}")
+        need(0 < self.data_percent <= 1, f"data_percent must be in (0, 1], received: {self.data_percent}")
+        need(self.min_seq >= 1, f"min_seq must be >= 1, received: {self.min_seq}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, received: {self.batch_size}")
+        need(self.region_size >= 1, f"region_size must be >= 1, received: {self.region_size}")
+        need(self.emb_size >= 1, f"emb_size must be >= 1, received: {self.emb_size}")
+        need(self.num_head >= 1, f"num_head must be >= 1, received: {self.num_head}")
+        need(
+            self.emb_size % self.num_head == 0,
+            f"emb_size must be divisible by num_head, received: emb_size={self.emb_size}, num_head={self.num_head}",
+        )
+        need(self.use_attention in (0, 1), f"use_attention must be 0 or 1, received: {self.use_attention}")
+        need(self.use_dropout in (0, 1), f"use_dropout must be 0 or 1, received: {self.use_dropout}")
+        need(self.use_regularizer in (0, 1), f"use_regularizer must be 0 or 1, received: {self.use_regularizer}")
+        need(self.do_train in (0, 1), f"do_train must be 0 or 1, received: {self.do_train}")
+        need(self.load_model in (0, 1), f"load_model must be 0 or 1, received: {self.load_model}")
+        need(
+            self.max_seq > 0 or self.max_seq_mode in ("mean", "max"),
+            f"max_seq_mode must be 'mean' or 'max' when max_seq <= 0, received: {self.max_seq_mode!r}",
+        )
+        need(
+            len(self.dropout_rates) == len(DROPOUT_SLOTS),
+            f"dropout_rates must have {len(DROPOUT_SLOTS)} values ({', '.join(DROPOUT_SLOTS)}), "
+            f"received {len(self.dropout_rates)}",
+        )
+        need(all(0 <= r < 1 for r in self.dropout_rates), f"dropout_rates must be in [0, 1), received: {self.dropout_rates}")
+        need(
+            len(self.regularizer_rates) == len(REGULARIZER_SLOTS),
+            f"regularizer_rates must have {len(REGULARIZER_SLOTS)} values ({', '.join(REGULARIZER_SLOTS)}), "
+            f"received {len(self.regularizer_rates)}",
+        )
+        need(all(r >= 0 for r in self.regularizer_rates), f"regularizer_rates must be >= 0, received: {self.regularizer_rates}")
+        need(self.epochs >= 0, f"epochs must be >= 0, received: {self.epochs}")
+        need(self.lr > 0, f"lr must be > 0, received: {self.lr}")
+        need(self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', received: {self.optimizer!r}")
+        need(self.update_mode in ("dense", "lazy"), f"update_mode must be 'dense' or 'lazy', received: {self.update_mode!r}")
+        need(
+            self.update_mode == "dense" or self.optimizer == "adam",
+            f"update_mode 'lazy' needs optimizer 'adam', received: optimizer={self.optimizer!r}",
+        )
+        need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
+        need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
+        need(self.sort_kind in ("quicksort", "stable"), f"sort_kind must be 'quicksort' or 'stable', received: {self.sort_kind!r}")
+        need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
+        for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):
+            need(getattr(self, name) >= 1, f"{name} must be >= 1, received: {getattr(self, name)}")
+
+    # --- views ------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "parameters") -> "Config":
+        check_keys(values.keys(), source=source)
+        return cls(**dict(values))
+
+    def replace(self, **changes: Any) -> "Config":
+        check_keys(changes.keys(), source="replace()")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def split_name(self) -> str:
+        """'8020' for test_ratio 0.2: the train and test percentages."""
+        test = int(round(self.test_ratio * 100))
+        return f"{100 - test}{test}"
+
+    @property
+    def derived_data_version(self) -> str:
+        return (
+            f"{self.dataset}_{self.split_name}_minseq{self.min_seq}"
+            f"_bs{self.batch_size}_dper{self.data_percent}"
+        )
+
+    @property
+    def resolved_data_version(self) -> str:
+        return self.data_version or self.derived_data_version
+
+    @property
+    def dataset_dir(self) -> Path:
+        return Path(self.data_path) / self.dataset
+
+
+def check_keys(keys: Iterable[str], *, source: str) -> None:
+    valid = set(Config.field_names())
+    unknown = sorted(set(keys) - valid)
+    if unknown:
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"unknown key(s) in {source}: {', '.join(hints)}. Valid keys: {', '.join(sorted(valid))}"
+        )
+
+
+def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
+    """Merge YAML files in order (later wins), then ``overrides``, as papermill does."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"params file not found: {path}")
+        with open(path) as handle:
+            try:
+                values = yaml.safe_load(handle) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of key: value, received {type(values).__name__}")
+        check_keys(values.keys(), source=str(path))
+        merged.update(values)
+    merged.update(overrides or {})
+    return Config.from_dict(merged, source="parameters")

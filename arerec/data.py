@@ -1,0 +1,361 @@
+"""Data preparation, exactly as the reference ``dataset.py`` does it (REFERENCE.md §1).
+
+``prepare`` turns ``{data_path}/{dataset}/{dataset}_ratings.csv`` into the three ``.id`` files
+of a data version; ``load_prepared`` reads them back; ``build_item_tables`` makes the model's
+per-item inputs (neighbour ids and LCU ids, REFERENCE.md §2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from arerec.config import Config
+from arerec.errors import DataError
+from arerec.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+RATING_COLUMNS = ["userId", "itemId", "rating", "timestamp"]
+ROW_COLUMNS = ["rating", "userId", "itemId", "item_user_sequence"]
+SEQ_COLUMNS = ["itemId", "item_user_sequence", "len_item_user_sequence"]
+FILE_SUFFIXES = {"train": "_train.id", "test": "_test.id", "item_seq": "_item_user_sequence.id"}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and checking a ratings file
+# --------------------------------------------------------------------------------------------
+def ratings_path(cfg: Config) -> Path:
+    return cfg.dataset_dir / f"{cfg.dataset}_ratings.csv"
+
+
+def read_ratings_csv(path: str | Path) -> pd.DataFrame:
+    """Read a ratings CSV (user, item, rating, timestamp with a header row) and check it.
+
+    User and item ids are kept as they are (ints or strings); rating and timestamp must be
+    numbers. Every problem raises :class:`DataError` naming the file, the row and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"ratings file not found: {path} (expected a CSV with columns user,item,rating,timestamp)")
+    try:
+        df = pd.read_csv(path, dtype={0: str, 1: str}, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (expected a header and rows user,item,rating,timestamp)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be parsed as CSV ({str(exc).splitlines()[0]})") from None
+    if df.shape[1] != 4:
+        hint = " (is it tab- or '::'-separated? use commas)" if df.shape[1] == 1 else ""
+        raise DataError(
+            f"{path}: expected 4 comma-separated columns user,item,rating,timestamp, found {df.shape[1]}{hint}"
+        )
+    if len(df) == 0:
+        raise DataError(f"{path}: has a header but no rows")
+    df.columns = RATING_COLUMNS
+    for column in ("userId", "itemId"):
+        missing = df[column].isna()
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0]) + 2
+            raise DataError(f"{path}: row {row}: missing {column}")
+    for column in ("rating", "timestamp"):
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{path}: row {row + 2}: {column} must be a number, found {df[column].iloc[row]!r}"
+            )
+        df[column] = values
+    df["userId"] = _maybe_int(df["userId"])
+    df["itemId"] = _maybe_int(df["itemId"])
+    if (df["rating"] == df["rating"].round()).all():
+        df["rating"] = df["rating"].astype(np.int64)
+    if (df["timestamp"] == df["timestamp"].round()).all():
+        df["timestamp"] = df["timestamp"].astype(np.int64)
+    duplicates = df.duplicated(["userId", "itemId"], keep="last")
+    if duplicates.any():
+        # Documented choice: a re-rating replaces the earlier one (the latest row wins).
+        log.warning(
+            "%s: %d duplicate (user, item) rows; keeping the latest of each", path, int(duplicates.sum())
+        )
+        df = _keep_latest(df)
+    return df
+
+
+def _maybe_int(column: pd.Series) -> pd.Series:
+    """Ids that are all integers become int64 (so they sort numerically); others stay strings."""
+    as_int = pd.to_numeric(column, errors="coerce")
+    if as_int.notna().all() and (as_int == as_int.round()).all():
+        return as_int.astype(np.int64)
+    return column.astype(str)
+
+
+def _keep_latest(df: pd.DataFrame) -> pd.DataFrame:
+    order = np.lexsort((np.arange(len(df)), df["timestamp"].to_numpy()))
+    latest = df.iloc[order].drop_duplicates(["userId", "itemId"], keep="last")
+    return df.loc[df.index.isin(latest.index)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Preparation (REFERENCE.md §1)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class PrepareReport:
+    """Counts printed by the reference while it prepares the data."""
+
+    rows_in: int
+    rows_kept: int
+    users_kept: int
+    items_kept: int
+    users_below_min_seq_after_item_filter: int
+    train_rows: int
+    test_rows: int
+    version: str
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def sort_by_time(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind == "stable":
+        return df.sort_values(by="timestamp", kind="stable")
+    return df.sort_values(by="timestamp")  # the reference's call: pandas' default, unstable sort
+
+
+def filter_min_seq(df: pd.DataFrame, min_seq: int) -> tuple[pd.DataFrame, dict[object, list]]:
+    """Single-pass filter: users with < min_seq ratings, then items with < min_seq ratings.
+
+    Returns the kept rows (still in time order) and each kept item's user sequence in time order.
+    Not an iterated k-core: after the item filter a user may fall below ``min_seq`` again.
+    """
+    user_counts = df.groupby("userId", sort=False)["itemId"].transform("size")
+    df = df[user_counts >= min_seq]
+    item_seqs = df.groupby("itemId", sort=False)["userId"].agg(list)
+    item_seqs = item_seqs[item_seqs.map(len) >= min_seq]
+    df = df[df["itemId"].isin(item_seqs.index)]
+    return df, item_seqs.to_dict()
+
+
+def whole_batches(df: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    return df.head(len(df) // batch_size * batch_size)
+
+
+def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
+    """Build the three ``.id`` files of ``cfg``'s data version, as the reference does."""
+    path = ratings_path(cfg)
+    if ratings is None:
+        ratings = read_ratings_csv(path)
+    rows_in = len(ratings)
+    df = sort_by_time(ratings, cfg.sort_kind)
+    if cfg.data_percent < 1:
+        df = df.head(int(rows_in * cfg.data_percent))
+
+    df, item_seqs = filter_min_seq(df, cfg.min_seq)
+    if df.empty:
+        raise DataError(
+            f"min_seq={cfg.min_seq} leaves no ratings in {path} "
+            f"(the most active user has {int(ratings.groupby('userId').size().max())} ratings): lower min_seq"
+        )
+    per_user = df.groupby("userId").size()
+    below = int((per_user < cfg.min_seq).sum())
+    log.info(
+        "kept %d of %d ratings: %d users, %d items; %d users fell below min_seq after the item filter "
+        "(single pass, as the reference)", len(df), rows_in, per_user.size, len(item_seqs), below,
+    )
+
+    # The reference attaches each item's full user sequence to every row: test rows see
+    # their own user and later raters (leakage, kept as the faithful mode).
+    train, test = train_test_split(df, test_size=cfg.test_ratio, random_state=cfg.split_seed)
+    train = whole_batches(train, cfg.batch_size)
+    if train.empty:
+        raise DataError(
+            f"batch_size={cfg.batch_size} is larger than the {len(df) - len(test)} training rows: "
+            "lower batch_size"
+        )
+    train_items = pd.unique(train["itemId"])
+    train_users = pd.unique(np.concatenate([item_seqs[i] for i in train_items]))
+    test = whole_batches(test[test["itemId"].isin(set(train_items))], cfg.batch_size)
+
+    user_ids = {u: n for n, u in enumerate(sorted(train_users), start=1)}
+    item_ids = {i: n for n, i in enumerate(sorted(train_items), start=1)}
+    seq_by_new_item = {item_ids[i]: [user_ids[u] for u in item_seqs[i]] for i in train_items}
+
+    paths = version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    _write_rows(paths["train"], train, user_ids, item_ids, seq_by_new_item)
+    _write_rows(paths["test"], test, user_ids, item_ids, seq_by_new_item)
+    seq_frame = pd.DataFrame(
+        {
+            "itemId": sorted(seq_by_new_item),
+            "item_user_sequence": [json.dumps(seq_by_new_item[i]) for i in sorted(seq_by_new_item)],
+            "len_item_user_sequence": [len(seq_by_new_item[i]) for i in sorted(seq_by_new_item)],
+        }
+    )
+    _write_csv(paths["item_seq"], seq_frame)
+    return PrepareReport(
+        rows_in=rows_in,
+        rows_kept=len(df),
+        users_kept=int(per_user.size),
+        items_kept=len(item_seqs),
+        users_below_min_seq_after_item_filter=below,
+        train_rows=len(train),
+        test_rows=len(test),
+        version=cfg.derived_data_version,
+        paths=paths,
+    )
+
+
+def _write_rows(path: Path, rows: pd.DataFrame, user_ids: dict, item_ids: dict, seqs: dict[int, list]) -> None:
+    items = rows["itemId"].map(item_ids).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "rating": rows["rating"].to_numpy(),
+            "userId": rows["userId"].map(user_ids).to_numpy(),
+            "itemId": items,
+            "item_user_sequence": [json.dumps(seqs[i]) for i in items],
+        }
+    )
+    _write_csv(path, frame)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def version_paths(data_path: str | Path, dataset: str, version: str) -> dict[str, Path]:
+    folder = Path(data_path) / dataset
+    return {key: folder / f"{version}{suffix}" for key, suffix in FILE_SUFFIXES.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a prepared version
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """A prepared data version: rows with new ids, and each item's neighbour sequence."""
+
+    version: str
+    train: pd.DataFrame  # rating, userId, itemId (ids from 1)
+    test: pd.DataFrame
+    item_seqs: list[np.ndarray]  # index = itemId; entry 0 is empty (padding)
+    classes: np.ndarray  # sorted distinct ratings
+    num_users: int
+    num_items: int
+    paths: dict[str, Path]
+
+    @property
+    def seq_lengths(self) -> np.ndarray:
+        return np.array([len(s) for s in self.item_seqs[1:]])
+
+    def label_index(self, ratings: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.classes, ratings).astype(np.int32)
+
+
+def load_prepared(data_path: str | Path, dataset: str, version: str) -> Prepared:
+    paths = version_paths(data_path, dataset, version)
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise DataError(
+            f"data version {version!r} is not prepared: missing {', '.join(missing)}. "
+            f"Run `python -m arerec prepare --dataset {dataset}` with matching settings first"
+        )
+    try:
+        train = pd.read_csv(paths["train"], usecols=["rating", "userId", "itemId"])
+        test = pd.read_csv(paths["test"], usecols=["rating", "userId", "itemId"])
+        seqs = pd.read_csv(paths["item_seq"])
+        item_seqs = [np.zeros(0, dtype=np.int64)] * (int(seqs["itemId"].max()) + 1)
+        for item, text in zip(seqs["itemId"], seqs["item_user_sequence"], strict=True):
+            item_seqs[int(item)] = np.asarray(json.loads(text), dtype=np.int64)
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise DataError(f"data version {version!r} has a malformed .id file ({exc}); run prepare again") from None
+    num_users = int(max(int(s.max()) for s in item_seqs[1:] if len(s)))
+    classes = np.sort(pd.unique(train["rating"]))
+    return Prepared(
+        version=version,
+        train=train,
+        test=test,
+        item_seqs=item_seqs,
+        classes=classes,
+        num_users=num_users,
+        num_items=len(item_seqs) - 1,
+        paths=paths,
+    )
+
+
+def details(prepared: Prepared) -> dict[str, object]:
+    """What the reference's ``--show_details`` prints, as a dict (see :func:`format_details`)."""
+
+    def seq_users(rows: pd.DataFrame) -> int:
+        items = pd.unique(rows["itemId"])
+        return int(pd.unique(np.concatenate([prepared.item_seqs[i] for i in items])).size) if len(items) else 0
+
+    lengths = prepared.seq_lengths
+    return {
+        "rating_classes": [float(c) if not float(c).is_integer() else int(c) for c in prepared.classes],
+        "train_records": len(prepared.train),
+        "train_users": seq_users(prepared.train),
+        "train_items": int(prepared.train["itemId"].nunique()),
+        "test_records": len(prepared.test),
+        "test_users": seq_users(prepared.test),
+        "test_target_users": int(prepared.test["userId"].nunique()),
+        "test_items": int(prepared.test["itemId"].nunique()),
+        "seq_min": int(lengths.min()),
+        "seq_mean": float(lengths.mean()),
+        "seq_max": int(lengths.max()),
+    }
+
+
+def format_details(version: str, d: dict[str, object]) -> str:
+    return "\n".join(
+        [
+            f"data version: {version}",
+            f"rating classes: {d['rating_classes']}",
+            f"train: {d['train_records']} records, {d['train_users']} users, {d['train_items']} items",
+            f"test: {d['test_records']} records, {d['test_users']} users, {d['test_items']} items",
+            f"  (the reference counts test users inside item sequences; {d['test_target_users']} are test targets)",
+            f"item user sequence length: min {d['seq_min']}, mean {d['seq_mean']:.2f}, max {d['seq_max']}",
+        ]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Model inputs (REFERENCE.md §2)
+# --------------------------------------------------------------------------------------------
+def resolve_max_seq(cfg: Config, prepared: Prepared) -> int:
+    if cfg.max_seq > 0:
+        return cfg.max_seq
+    lengths = prepared.seq_lengths
+    return int(lengths.mean()) if cfg.max_seq_mode == "mean" else int(lengths.max())
+
+
+@dataclass
+class ItemTables:
+    """Per-item model inputs, each row padded or truncated at the end to ``max_seq``.
+
+    ``neighbours[i]`` holds item i's first ``max_seq`` raters (user ids, 0 = padding) and
+    ``lcu[i]`` their LCU ids: one id per (item, position), counting from 1 in itemId order.
+    """
+
+    neighbours: np.ndarray  # [num_items + 1, L] int32
+    lcu: np.ndarray  # [num_items + 1, L] int32
+    num_lcu: int  # including padding id 0
+    max_seq: int
+
+
+def build_item_tables(item_seqs: list[np.ndarray], max_seq: int) -> ItemTables:
+    if max_seq <= 0:
+        raise DataError(f"max_seq must be > 0, received: {max_seq}")
+    n = len(item_seqs)
+    neighbours = np.zeros((n, max_seq), dtype=np.int32)
+    lcu = np.zeros((n, max_seq), dtype=np.int32)
+    next_id = 1
+    for item in range(1, n):
+        seq = item_seqs[item][:max_seq]  # truncation keeps the earliest neighbours
+        neighbours[item, : len(seq)] = seq
+        lcu[item, : len(seq)] = np.arange(next_id, next_id + len(seq))
+        next_id += len(seq)
+    return ItemTables(neighbours=neighbours, lcu=lcu, num_lcu=next_id, max_seq=max_seq)

@@ -1,0 +1,21 @@
+"""Errors the kit raises for bad input. The CLI prints them as one line, without a traceback."""
+
+
+class ArerecError(Exception):
+    """A problem with the user's input or files, with a message that names it and the fix."""
+
+
+class ConfigError(ArerecError, ValueError):
+    """An impossible or unknown parameter."""
+
+
+class DataError(ArerecError):
+    """A missing, malformed or unusable dataset file."""
+
+
+class DownloadError(DataError):
+    """A dataset could not be fetched or failed its checksum."""
+
+
+class CheckpointError(ArerecError):
+    """A missing, corrupted or mismatched model checkpoint."""

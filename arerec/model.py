@@ -1,0 +1,250 @@
+"""The ARERec model in Keras 3 (REFERENCE.md §3).
+
+Shapes: B batch, L = max_seq neighbours, R = region_size, d = emb_size, H = num_head, C classes.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from arerec.config import Config
+
+PACKAGE = "arerec"
+
+
+def _l2(rate: float) -> keras.regularizers.Regularizer | None:
+    return keras.regularizers.L2(rate) if rate > 0 else None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class NeighbourAttention(layers.Layer):
+    """Personalise each neighbour for the target user with multi-head attention.
+
+    q = Wq e_u, k_n = Wk e_n, v_n = Wv e_n, split into H heads of size d/H. Per head,
+    a_n = softmax_n(q . k_n / sqrt(d/H)) over the L positions, with padding masked by -1e9.
+    Each neighbour's value is scaled by its weight (no sum over positions); the heads are
+    concatenated and projected: e'_n = Wo [a_n^1 v_n^1; ...; a_n^H v_n^H].
+
+    Args:
+        emb_size: d, the embedding size.
+        num_head: H; d must be divisible by H.
+        regularizer_rates: L2 rates for [Wq, Wk, Wv, Wo]; 0 means none.
+
+    Call inputs: ``user`` [B, d], ``neighbours`` [B, L, d], ``mask`` [B, L] (1 = real neighbour).
+    Returns: ``(personalised [B, L, d], weights [B, H, L])``.
+    """
+
+    def __init__(self, emb_size: int, num_head: int, regularizer_rates=(0.0, 0.0, 0.0, 0.0), **kwargs):
+        super().__init__(**kwargs)
+        if num_head < 1:
+            raise ValueError(f"num_head must be >= 1, received: {num_head}")
+        if emb_size % num_head:
+            raise ValueError(f"emb_size must be divisible by num_head, received: emb_size={emb_size}, num_head={num_head}")
+        self.emb_size = emb_size
+        self.num_head = num_head
+        self.regularizer_rates = [float(r) for r in regularizer_rates]
+
+    def build(self, input_shape=None):
+        d = self.emb_size
+        rq, rk, rv, ro = self.regularizer_rates
+        self.wq = layers.Dense(d, kernel_regularizer=_l2(rq), name="wq")
+        self.wk = layers.Dense(d, kernel_regularizer=_l2(rk), name="wk")
+        self.wv = layers.Dense(d, kernel_regularizer=_l2(rv), name="wv")
+        self.wo = layers.Dense(d, kernel_regularizer=_l2(ro), name="wo")
+        self.wq.build((None, d))
+        self.wk.build((None, None, d))
+        self.wv.build((None, None, d))
+        self.wo.build((None, None, d))
+
+    def _split_heads(self, x):
+        # [B, L, d] -> [B, H, L, d/H]
+        shape = ops.shape(x)
+        x = ops.reshape(x, (shape[0], shape[1], self.num_head, self.emb_size // self.num_head))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, user, neighbours, mask):
+        head = self.emb_size // self.num_head
+        q = ops.reshape(self.wq(user), (-1, self.num_head, 1, head))  # [B, H, 1, d/H]
+        k = self._split_heads(self.wk(neighbours))  # [B, H, L, d/H]
+        v = self._split_heads(self.wv(neighbours))  # [B, H, L, d/H]
+        scores = ops.sum(q * k, axis=-1) / ops.sqrt(ops.cast(head, k.dtype))  # [B, H, L]
+        mask = ops.cast(mask, scores.dtype)[:, None, :]  # [B, 1, L]
+        scores = scores + (1.0 - mask) * -1e9
+        weights = ops.softmax(scores, axis=-1)  # [B, H, L]
+        scaled = weights[..., None] * v  # [B, H, L, d/H]
+        scaled = ops.transpose(scaled, (0, 2, 1, 3))  # [B, L, H, d/H]
+        shape = ops.shape(scaled)
+        concat = ops.reshape(scaled, (shape[0], shape[1], self.emb_size))  # [B, L, d]
+        return self.wo(concat), weights
+
+    def compute_output_spec(self, user, neighbours, mask):
+        b, length = neighbours.shape[0], neighbours.shape[1]
+        return (
+            keras.KerasTensor((b, length, self.emb_size), dtype=neighbours.dtype),
+            keras.KerasTensor((b, self.num_head, length), dtype=neighbours.dtype),
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "emb_size": self.emb_size,
+            "num_head": self.num_head,
+            "regularizer_rates": self.regularizer_rates,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RegionEmbedding(layers.Layer):
+    """Local context units: one (R x d) matrix per (item, neighbour) interaction.
+
+    profile[b, l] = K[lcu[b, l]] @ e[b, l], giving a vector of R local features per neighbour.
+    ``e`` is either per neighbour [B, L, d] (the user side, K_IU) or one vector [B, d] shared
+    by every position (the item side, K_UI).
+
+    Args:
+        num_lcu: rows of the table, including the padding id 0.
+        region_size: R.
+        emb_size: d.
+        dropout: rate applied to the gathered LCU matrices [B, L, R, d].
+        stddev: the table is initialised N(0, stddev), 0.01 in the reference.
+
+    Call inputs: ``lcu_ids`` [B, L] int, ``embedding`` [B, L, d] or [B, d].
+    Returns: [B, L, R].
+    """
+
+    def __init__(self, num_lcu: int, region_size: int, emb_size: int, dropout: float = 0.0, stddev: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        if region_size < 1:
+            raise ValueError(f"region_size must be >= 1, received: {region_size}")
+        if num_lcu < 1:
+            raise ValueError(f"num_lcu must be >= 1, received: {num_lcu}")
+        self.num_lcu = num_lcu
+        self.region_size = region_size
+        self.emb_size = emb_size
+        self.dropout = float(dropout)
+        self.stddev = float(stddev)
+
+    def build(self, input_shape=None):
+        self.table = self.add_weight(
+            name="table",
+            shape=(self.num_lcu, self.region_size, self.emb_size),
+            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+        )
+        self.drop = layers.Dropout(self.dropout) if self.dropout > 0 else None
+
+    def call(self, lcu_ids, embedding, training=None):
+        units = ops.take(self.table, lcu_ids, axis=0)  # [B, L, R, d]
+        if self.drop is not None:
+            units = self.drop(units, training=training)
+        if len(embedding.shape) == 2:
+            return ops.einsum("blrd,bd->blr", units, embedding)  # [B, L, R]
+        return ops.einsum("blrd,bld->blr", units, embedding)  # [B, L, R]
+
+    def compute_output_spec(self, lcu_ids, embedding, training=None):
+        return keras.KerasTensor((lcu_ids.shape[0], lcu_ids.shape[1], self.region_size), dtype=self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_lcu": self.num_lcu,
+            "region_size": self.region_size,
+            "emb_size": self.emb_size,
+            "dropout": self.dropout,
+            "stddev": self.stddev,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddingMask(layers.Layer):
+    """1.0 where a neighbour id is real, 0.0 where it is padding (id 0): [B, L] int -> [B, L] float."""
+
+    def call(self, ids):
+        return ops.cast(ops.not_equal(ids, 0), self.compute_dtype)
+
+    def compute_output_spec(self, ids):
+        return keras.KerasTensor(ids.shape, dtype=self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class NeighbourRating(layers.Layer):
+    """rating[b, l] = p[b, l] * q[b, l] * mask[b, l]: [B, L, R] x [B, L, R] x [B, L] -> [B, L, R].
+
+    Max-pooled over L afterwards. As in the reference, padding gives zeros (not -inf), so for
+    items with fewer than L neighbours every pooled feature is floored at 0.
+    """
+
+    def call(self, user_profile, item_profile, mask):
+        return user_profile * item_profile * ops.cast(mask, user_profile.dtype)[..., None]
+
+    def compute_output_spec(self, user_profile, item_profile, mask):
+        return keras.KerasTensor(user_profile.shape, dtype=user_profile.dtype)
+
+
+def _dropout(rate: float, name: str):
+    return layers.Dropout(rate, name=name) if rate > 0 else (lambda x, training=None: x)
+
+
+def build_model(
+    cfg: Config,
+    *,
+    num_users: int,
+    num_items: int,
+    num_lcu: int,
+    num_classes: int,
+    max_seq: int,
+) -> keras.Model:
+    """The ARERec classifier: inputs user, item, neighbours and lcu ids; output class probabilities.
+
+    Users and neighbours share one embedding table (num_users + 1, d); items have their own.
+    """
+    if max_seq < 1:
+        raise ValueError(f"max_seq must be >= 1, received: {max_seq}")
+    d = cfg.emb_size
+    rates = cfg.dropout_rates if cfg.use_dropout else [0.0] * 9
+    l2 = cfg.regularizer_rates if cfg.use_regularizer else [0.0] * 5
+    user_in = keras.Input(shape=(), dtype="int32", name="user")
+    item_in = keras.Input(shape=(), dtype="int32", name="item")
+    neigh_in = keras.Input(shape=(max_seq,), dtype="int32", name="neighbours")
+    lcu_in = keras.Input(shape=(max_seq,), dtype="int32", name="lcu")
+
+    user_table = layers.Embedding(num_users + 1, d, name="user_embedding")
+    item_table = layers.Embedding(num_items + 1, d, name="item_embedding")
+    mask = PaddingMask(name="padding_mask")(neigh_in)  # [B, L]
+
+    e_user = _dropout(rates[0], "drop_user_emb")(user_table(user_in))  # [B, d]
+    e_neigh = _dropout(rates[1], "drop_neighbour_emb")(user_table(neigh_in))  # [B, L, d]
+    e_item = _dropout(rates[2], "drop_item_emb")(item_table(item_in))  # [B, d]
+
+    if cfg.use_attention:
+        attention = NeighbourAttention(d, cfg.num_head, regularizer_rates=l2[:4], name="neighbour_attention")
+        e_neigh, weights = attention(e_user, e_neigh, mask)  # [B, L, d], [B, H, L]
+    else:
+        weights = None  # the target user never enters the model: an item-only model
+
+    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], name="k_iu")
+    k_ui = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[3], name="k_ui")
+    user_profile = _dropout(rates[5], "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
+    item_profile = _dropout(rates[6], "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]
+    rating = NeighbourRating(name="neighbour_rating")(user_profile, item_profile, mask)  # [B, L, R]
+    rating = _dropout(rates[7], "drop_neighbour_rating")(rating)
+    pooled = layers.GlobalMaxPooling1D(name="max_pool")(rating)  # [B, R]
+    pooled = _dropout(rates[8], "drop_user_rating_vector")(pooled)
+    probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2[4]), name="classifier")(pooled)
+
+    inputs = {"user": user_in, "item": item_in, "neighbours": neigh_in, "lcu": lcu_in}
+    model = keras.Model(inputs, probs, name="arerec")
+    model.attention_model = keras.Model(inputs, weights, name="arerec_attention") if weights is not None else None
+    return model
+
+
+def attention_weights(model: keras.Model, inputs: dict) -> "keras.KerasTensor | None":
+    """[B, H, L] attention weights for a batch, or None when attention is off."""
+    sub = getattr(model, "attention_model", None)
+    if sub is None:
+        layer = next((lay for lay in model.layers if isinstance(lay, NeighbourAttention)), None)
+        if layer is None:
+            return None
+        sub = keras.Model(model.inputs, layer.output[1])
+        model.attention_model = sub
+    return sub(inputs, training=False)

@@ -1,0 +1,498 @@
+"""Training, evaluation, checkpoints and resume (REFERENCE.md §4).
+
+Everything for a run lives under ``Model/{dataset}/{model_name}/``:
+
+- ``weight/cp-{epoch:04d}.ckpt``: weights and optimiser state (HDF5), every
+  ``save_checkpoints_epochs`` epochs, written atomically;
+- ``result_{model_name}``: the per-epoch results CSV (one header, one row per epoch);
+- ``logs_{model_name}/``: TensorBoard event files;
+- ``config.json``: the full configuration, so that resume restores exactly what was saved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from arerec import data as data_mod
+from arerec.config import Config
+from arerec.errors import CheckpointError, ConfigError, DataError
+from arerec.files import atomic_path, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "arerec-checkpoint-1"
+# Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
+SCHEDULE_FIELDS = (
+    "epochs", "save_checkpoints_epochs", "do_train", "load_model", "model_name", "load_weight_path",
+    "verbose", "topk", "hrcutoff", "data_path", "model_path",
+)
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# --------------------------------------------------------------------------------------------
+# Names and folders
+# --------------------------------------------------------------------------------------------
+def model_name(cfg: Config, max_seq: int) -> str:
+    """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``."""
+    name = (
+        f"{cfg.dataset}_{cfg.split_name}_bs{cfg.batch_size}_lr{cfg.lr}_emb{cfg.emb_size}"
+        f"_reg{cfg.region_size}_ms{max_seq}_op{cfg.optimizer}"
+    )
+    if cfg.use_attention:
+        name += f"_h{cfg.num_head}"
+    if cfg.use_dropout:
+        name += "_do"
+    if cfg.use_regularizer:
+        name += "_rz"
+    if cfg.update_mode != "dense":
+        name += f"_{cfg.update_mode}"
+    if cfg.seed:
+        name += f"_s{cfg.seed}"
+    return name
+
+
+_NAME_RE = re.compile(
+    r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
+    r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<lazy>_lazy)?(?:_s(?P<seed>\d+))?$"
+)
+
+
+def parse_model_name(name: str) -> dict[str, object]:
+    """The hyper-parameters encoded in a model name, as the reference parses them back."""
+    match = _NAME_RE.match(name)
+    if not match:
+        raise ConfigError(
+            f"model_name {name!r} does not look like "
+            "'{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]'"
+        )
+    g = match.groupdict()
+    test = int(g["split"][2:])
+    values: dict[str, object] = {
+        "dataset": g["dataset"],
+        "test_ratio": test / 100,
+        "batch_size": int(g["batch_size"]),
+        "lr": float(g["lr"]),
+        "emb_size": int(g["emb_size"]),
+        "region_size": int(g["region_size"]),
+        "max_seq": int(g["max_seq"]),
+        "optimizer": g["optimizer"],
+        "use_attention": int(g["num_head"] is not None),
+        "use_dropout": int(g["do"] is not None),
+        "use_regularizer": int(g["rz"] is not None),
+        "seed": int(g["seed"] or 0),
+        "update_mode": "lazy" if g["lazy"] else "dense",
+    }
+    if g["num_head"]:
+        values["num_head"] = int(g["num_head"])
+    return values
+
+
+@dataclass
+class RunPaths:
+    root: Path
+    name: str
+
+    @property
+    def weights(self) -> Path:
+        return self.root / "weight"
+
+    @property
+    def results(self) -> Path:
+        return self.root / f"result_{self.name}"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / f"logs_{self.name}"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.weights / f"cp-{epoch:04d}.ckpt"
+
+    def checkpoints(self) -> list[Path]:
+        return sorted(self.weights.glob("cp-*.ckpt")) if self.weights.is_dir() else []
+
+
+def run_paths(cfg: Config, name: str) -> RunPaths:
+    return RunPaths(Path(cfg.model_path) / cfg.dataset / name, name)
+
+
+def checkpoint_epoch(path: str | Path) -> int:
+    match = re.search(r"cp-(\d+)\.ckpt$", str(path))
+    if not match:
+        raise CheckpointError(f"checkpoint name {Path(path).name!r} is not of the form cp-NNNN.ckpt")
+    return int(match.group(1))
+
+
+# --------------------------------------------------------------------------------------------
+# Data for the model
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Experiment:
+    """A configuration with its prepared data and model inputs: everything a run needs."""
+
+    cfg: Config
+    prepared: data_mod.Prepared
+    tables: data_mod.ItemTables
+
+    @property
+    def name(self) -> str:
+        return model_name(self.cfg, self.tables.max_seq)
+
+    @property
+    def paths(self) -> RunPaths:
+        return run_paths(self.cfg, self.cfg.model_name or self.name)
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = getattr(self.prepared, split)
+        return (
+            rows["userId"].to_numpy(np.int32),
+            rows["itemId"].to_numpy(np.int32),
+            self.prepared.label_index(rows["rating"].to_numpy()),
+        )
+
+    def inputs(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Model inputs for explicit (user, item) rows, e.g. for attention plots."""
+        items = np.asarray(items, dtype=np.int32)
+        return {
+            "user": np.asarray(users, dtype=np.int32),
+            "item": items,
+            "neighbours": self.tables.neighbours[items],
+            "lcu": self.tables.lcu[items],
+        }
+
+
+def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experiment:
+    """Load (preparing first if needed) the data version of ``cfg`` and build the item tables."""
+    version = cfg.resolved_data_version
+    paths = data_mod.version_paths(cfg.data_path, cfg.dataset, version)
+    if not all(p.is_file() for p in paths.values()):
+        if cfg.data_version and cfg.data_version != cfg.derived_data_version:
+            raise DataError(
+                f"data version {version!r} is not prepared under {cfg.dataset_dir}; "
+                f"run `python -m arerec prepare` with its settings, or leave data_version empty"
+            )
+        if not prepare_if_missing:
+            raise DataError(f"data version {version!r} is not prepared; run `python -m arerec prepare` first")
+        from arerec.datasets import ensure_ratings
+
+        log.info("preparing data version %s", version)
+        ensure_ratings(cfg)
+        data_mod.prepare(cfg)
+    prepared = data_mod.load_prepared(cfg.data_path, cfg.dataset, version)
+    max_seq = data_mod.resolve_max_seq(cfg, prepared)
+    return Experiment(cfg, prepared, data_mod.build_item_tables(prepared.item_seqs, max_seq))
+
+
+def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
+    """A ``tf.data`` pipeline of (inputs, integer label) batches.
+
+    Rows are kept as three integer vectors; each batch gathers its items' neighbour and LCU ids
+    from the per-item tables, so nothing is padded up front and no one-hot matrix is built.
+    The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
+    """
+    import tensorflow as tf
+
+    users, items, labels = exp.arrays(split)
+    if shuffle:
+        order = np.random.default_rng([exp.cfg.seed, epoch]).permutation(len(users))
+        users, items, labels = users[order], items[order], labels[order]
+    neighbours = tf.constant(exp.tables.neighbours)
+    lcu = tf.constant(exp.tables.lcu)
+
+    def gather(u, i, y):
+        return {"user": u, "item": i, "neighbours": tf.gather(neighbours, i), "lcu": tf.gather(lcu, i)}, y
+
+    ds = tf.data.Dataset.from_tensor_slices((users, items, labels)).batch(exp.cfg.batch_size)
+    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------------------------
+# Model, optimiser, checkpoints
+# --------------------------------------------------------------------------------------------
+def set_seed(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def build(exp: Experiment):
+    """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``."""
+    from arerec.model import build_model
+    from arerec.optimizers import make_optimizer
+
+    set_seed(exp.cfg.seed)
+    model = build_model(
+        exp.cfg,
+        num_users=exp.prepared.num_users,
+        num_items=exp.prepared.num_items,
+        num_lcu=exp.tables.num_lcu,
+        num_classes=len(exp.prepared.classes),
+        max_seq=exp.tables.max_seq,
+    )
+    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def _fingerprint(exp: Experiment) -> str:
+    keys = ("dataset", "emb_size", "region_size", "num_head", "use_attention", "optimizer", "update_mode", "test_ratio",
+            "min_seq", "batch_size", "data_percent")
+    return json.dumps({**{k: getattr(exp.cfg, k) for k in keys}, "max_seq": exp.tables.max_seq,
+                       "num_lcu": exp.tables.num_lcu, "version": exp.prepared.version}, sort_keys=True)
+
+
+def save_checkpoint(path: Path, exp: Experiment, model, optimizer, epoch: int) -> None:
+    """Weights and optimiser state in one HDF5 file, written atomically."""
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = CHECKPOINT_FORMAT
+            h5.attrs["epoch"] = epoch
+            h5.attrs["fingerprint"] = _fingerprint(exp)
+            h5.attrs["config"] = json.dumps(exp.cfg.to_dict())
+            for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+                g = h5.create_group(group)
+                for n, var in enumerate(variables):
+                    g.create_dataset(f"{n:06d}", data=np.asarray(var.numpy())).attrs["path"] = var.path
+
+
+def load_checkpoint(path: Path, exp: Experiment, model, optimizer) -> int:
+    """Restore weights and optimiser state; return the checkpoint's epoch."""
+    import h5py
+
+    if not path.is_file():
+        available = ", ".join(p.name for p in sorted(path.parent.glob("cp-*.ckpt"))) or "none"
+        raise CheckpointError(f"checkpoint not found: {path} (available: {available})")
+    try:
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != CHECKPOINT_FORMAT:
+                raise CheckpointError(f"{path} is not an arerec checkpoint (format {h5.attrs.get('format')!r})")
+            if h5.attrs["fingerprint"] != _fingerprint(exp):
+                raise CheckpointError(
+                    f"{path} was saved with a different configuration: saved {h5.attrs['fingerprint']}, "
+                    f"current {_fingerprint(exp)}"
+                )
+            for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+                stored = h5[group]
+                if len(stored) != len(variables):
+                    raise CheckpointError(f"{path}: {group} has {len(stored)} variables, the model {len(variables)}")
+                for n, var in enumerate(variables):
+                    value = stored[f"{n:06d}"][()]
+                    if tuple(value.shape) != tuple(var.shape):
+                        raise CheckpointError(
+                            f"{path}: {group} variable {var.path} has shape {value.shape}, expected {tuple(var.shape)}"
+                        )
+                    var.assign(value)
+            return int(h5.attrs["epoch"])
+    except (OSError, KeyError) as exc:
+        raise CheckpointError(f"{path} is corrupted or unreadable ({exc}); delete it and resume from another") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Prediction and evaluation
+# --------------------------------------------------------------------------------------------
+def predict_probs(model, exp: Experiment, split: str = "test") -> np.ndarray:
+    """Class probabilities [N, C] for every row of a split, in row order, batched."""
+    forward = _compiled_forward(model)
+    chunks = [forward(inputs).numpy() for inputs, _ in make_batches(exp, split, shuffle=False)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(exp.prepared.classes)), np.float32)
+
+
+def _compiled_forward(model):
+    import tensorflow as tf
+
+    if getattr(model, "_arerec_forward", None) is None:
+        model._arerec_forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return model._arerec_forward
+
+
+def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> dict[str, float]:
+    from arerec.metrics import evaluate_predictions
+
+    rows = getattr(exp.prepared, split)
+    return evaluate_predictions(
+        rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float), probs,
+        exp.prepared.classes.astype(float), exp.cfg.topk, exp.cfg.hrcutoff,
+    )
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    picked = probs[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    name: str
+    paths: RunPaths
+    history: pd.DataFrame
+    final: dict[str, float]
+    model: object
+    experiment: Experiment
+    seconds: float
+
+
+def resolve_run_config(cfg: Config) -> Config:
+    """For resume or evaluate-only: the configuration saved with the run, plus schedule fields."""
+    name = cfg.model_name
+    if not name:
+        raise ConfigError("model_name is required with load_model=1 (the run to resume, under model_path/dataset/)")
+    root = Path(cfg.model_path) / cfg.dataset / name
+    if not root.is_dir():
+        raise CheckpointError(f"no run named {name!r} under {root.parent}; check --model_name and --dataset")
+    schedule = {k: getattr(cfg, k) for k in SCHEDULE_FIELDS}
+    saved_path = root / "config.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text())
+        saved = {k: v for k, v in saved.items() if k in Config.field_names()}
+    else:
+        log.warning("%s has no config.json; parsing the hyper-parameters out of the model name", root)
+        saved = {**cfg.to_dict(), **parse_model_name(name)}
+    return Config.from_dict({**saved, **schedule}, source=str(saved_path))
+
+
+def _verbosity(cfg: Config) -> int:
+    if cfg.verbose != "auto":
+        return int(cfg.verbose)
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _results_columns(cfg: Config) -> list[str]:
+    ks = list(cfg.topk)
+    return (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
+            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds"])
+
+
+def _write_results(paths: RunPaths, history: pd.DataFrame) -> None:
+    with atomic_path(paths.results) as tmp:
+        history.to_csv(tmp, index=False)
+
+
+def read_results(paths: RunPaths) -> pd.DataFrame:
+    if not paths.results.is_file():
+        return pd.DataFrame()
+    return pd.read_csv(paths.results)
+
+
+def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
+    """Train (or, with ``do_train=0``, only evaluate) an ARERec model as ``run.py`` does."""
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    if cfg.load_model or (not cfg.do_train and cfg.model_name):
+        cfg = resolve_run_config(cfg)
+    if exp is None or exp.cfg != cfg:
+        exp = load_experiment(cfg)
+    paths = exp.paths
+    model, optimizer = build(exp)
+    start_epoch = 1
+    history = read_results(paths)
+
+    if cfg.load_model or not cfg.do_train:
+        checkpoint = paths.weights / cfg.load_weight_path if cfg.load_weight_path else _latest(paths)
+        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer) + 1
+        log.info("loaded %s: continuing at epoch %d", checkpoint, start_epoch)
+        if not history.empty:
+            history = history[history["epoch"] < start_epoch]
+    elif not history.empty:
+        log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
+        history = pd.DataFrame()
+
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": ""})
+    verbose = _verbosity(cfg)
+    test_users, _, test_labels = exp.arrays("test")
+
+    def reg_loss():
+        return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function
+    def train_step(inputs, labels):
+        with tf.GradientTape() as tape:
+            probs = model(inputs, training=True)
+            loss = loss_fn(labels, probs) + reg_loss()
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    rows = history.to_dict("records")
+    last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
+    writer = tf.summary.create_file_writer(str(paths.logs)) if cfg.do_train else None
+    steps = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
+    for epoch in range(start_epoch, last_epoch + 1):
+        t0 = time.perf_counter()
+        bar = tf.keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
+        if bar is not None:
+            print(f"Epoch {epoch}/{last_epoch}")
+        total, count = 0.0, 0
+        for inputs, labels in make_batches(exp, "train", shuffle=bool(cfg.shuffle), epoch=epoch):
+            loss = float(train_step(inputs, labels))
+            total, count = total + loss, count + 1
+            if bar is not None:
+                bar.update(count, [("loss", loss)])
+        probs = predict_probs(model, exp)
+        metrics = evaluate_probs(exp, probs)
+        row = {"epoch": epoch, "loss": total / max(count, 1),
+               "val_loss": cross_entropy(probs, test_labels) + float(reg_loss()), **metrics,
+               "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        history = pd.DataFrame(rows)[_results_columns(cfg)]
+        _write_results(paths, history)
+        with writer.as_default(step=epoch):
+            for key, value in row.items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
+        writer.flush()
+        if epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch:
+            save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
+        k = max(cfg.topk)
+        if verbose:
+            print(f"epoch {epoch}/{last_epoch} - {row['seconds']:.1f}s - loss {row['loss']:.4f} - "
+                  f"val_loss {row['val_loss']:.4f} - hr@{k} {row[f'hr@{k}']:.4f} - ndcg@{k} {row[f'ndcg@{k}']:.4f} - "
+                  f"rmse {row['rmse']:.4f}", flush=True)
+
+    if cfg.do_train:
+        final = history.iloc[-1].to_dict() if not history.empty else {}
+    else:
+        probs = predict_probs(model, exp)
+        final = {"epoch": start_epoch - 1, "val_loss": cross_entropy(probs, test_labels), **evaluate_probs(exp, probs)}
+    return RunResult(name=paths.name, paths=paths, history=history, final=final, model=model, experiment=exp,
+                     seconds=time.perf_counter() - started)
+
+
+def _latest(paths: RunPaths) -> Path:
+    found = paths.checkpoints()
+    if not found:
+        raise CheckpointError(
+            f"no checkpoint under {paths.weights}; train first or pass --load_weight_path cp-NNNN.ckpt"
+        )
+    return found[-1]
+
+
+def best_epoch(history: pd.DataFrame, k: int = 10) -> dict[str, float]:
+    """The reference's "best epoch": the highest test NDCG@k. This is selection on test."""
+    return history.loc[history[f"ndcg@{k}"].idxmax()].to_dict()
