@@ -20,7 +20,7 @@ import dataclasses
 import json
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from arerec.config import Config, load_yaml_layers
 from arerec.errors import ArerecError

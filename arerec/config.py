@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from arerec.errors import ConfigError
 
@@ -177,11 +178,11 @@ class Config:
         return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "parameters") -> "Config":
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "parameters") -> Config:
         check_keys(values.keys(), source=source)
         return cls(**dict(values))
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         check_keys(changes.keys(), source="replace()")
         return dataclasses.replace(self, **changes)
 

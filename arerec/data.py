@@ -144,11 +144,21 @@ def whole_batches(df: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     return df.head(len(df) // batch_size * batch_size)
 
 
-def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
-    """Build the three ``.id`` files of ``cfg``'s data version, as the reference does."""
-    path = ratings_path(cfg)
-    if ratings is None:
-        ratings = read_ratings_csv(path)
+@dataclass
+class Split:
+    """The reference's rows before ids are assigned: original ids, ratings and timestamps."""
+
+    train: pd.DataFrame  # userId, itemId, rating, timestamp (original ids), cut to whole batches
+    test: pd.DataFrame
+    item_seqs: dict  # original item id -> its raters' original ids in time order (all data)
+    rows_in: int
+    rows_kept: int
+    users_kept: int
+    users_below_min_seq: int
+
+
+def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
+    """REFERENCE.md §1 steps 1-7: sort, filter, attach sequences, split, cut to whole batches."""
     rows_in = len(ratings)
     df = sort_by_time(ratings, cfg.sort_kind)
     if cfg.data_percent < 1:
@@ -157,7 +167,7 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
     df, item_seqs = filter_min_seq(df, cfg.min_seq)
     if df.empty:
         raise DataError(
-            f"min_seq={cfg.min_seq} leaves no ratings in {path} "
+            f"min_seq={cfg.min_seq} leaves no ratings in {ratings_path(cfg)} "
             f"(the most active user has {int(ratings.groupby('userId').size().max())} ratings): lower min_seq"
         )
     per_user = df.groupby("userId").size()
@@ -166,7 +176,6 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
         "kept %d of %d ratings: %d users, %d items; %d users fell below min_seq after the item filter "
         "(single pass, as the reference)", len(df), rows_in, per_user.size, len(item_seqs), below,
     )
-
     # The reference attaches each item's full user sequence to every row: test rows see
     # their own user and later raters (leakage, kept as the faithful mode).
     train, test = train_test_split(df, test_size=cfg.test_ratio, random_state=cfg.split_seed)
@@ -176,9 +185,18 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
             f"batch_size={cfg.batch_size} is larger than the {len(df) - len(test)} training rows: "
             "lower batch_size"
         )
+    test = whole_batches(test[test["itemId"].isin(set(train["itemId"]))], cfg.batch_size)
+    return Split(train, test, item_seqs, rows_in, len(df), int(per_user.size), below)
+
+
+def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
+    """Build the three ``.id`` files of ``cfg``'s data version, as the reference does."""
+    if ratings is None:
+        ratings = read_ratings_csv(ratings_path(cfg))
+    split = split_rows(cfg, ratings)
+    train, test, item_seqs = split.train, split.test, split.item_seqs
     train_items = pd.unique(train["itemId"])
     train_users = pd.unique(np.concatenate([item_seqs[i] for i in train_items]))
-    test = whole_batches(test[test["itemId"].isin(set(train_items))], cfg.batch_size)
 
     user_ids = {u: n for n, u in enumerate(sorted(train_users), start=1)}
     item_ids = {i: n for n, i in enumerate(sorted(train_items), start=1)}
@@ -196,11 +214,11 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
     )
     _write_csv(paths["item_seq"], seq_frame)
     return PrepareReport(
-        rows_in=rows_in,
-        rows_kept=len(df),
-        users_kept=int(per_user.size),
+        rows_in=split.rows_in,
+        rows_kept=split.rows_kept,
+        users_kept=split.users_kept,
         items_kept=len(item_seqs),
-        users_below_min_seq_after_item_filter=below,
+        users_below_min_seq_after_item_filter=split.users_below_min_seq,
         train_rows=len(train),
         test_rows=len(test),
         version=cfg.derived_data_version,

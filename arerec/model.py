@@ -238,7 +238,7 @@ def build_model(
     return model
 
 
-def attention_weights(model: keras.Model, inputs: dict) -> "keras.KerasTensor | None":
+def attention_weights(model: keras.Model, inputs: dict) -> keras.KerasTensor | None:
     """[B, H, L] attention weights for a batch, or None when attention is off."""
     sub = getattr(model, "attention_model", None)
     if sub is None:

@@ -496,3 +496,38 @@ def _latest(paths: RunPaths) -> Path:
 def best_epoch(history: pd.DataFrame, k: int = 10) -> dict[str, float]:
     """The reference's "best epoch": the highest test NDCG@k. This is selection on test."""
     return history.loc[history[f"ndcg@{k}"].idxmax()].to_dict()
+
+
+def _saved_config_matches(paths: RunPaths, cfg: Config) -> bool:
+    if not paths.config.is_file():
+        return False
+    saved = json.loads(paths.config.read_text())
+    ignore = set(SCHEDULE_FIELDS)
+    return all(saved.get(k) == v for k, v in cfg.to_dict().items() if k not in ignore)
+
+
+def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
+    """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
+
+    A run counts as finished when its saved configuration matches, its results CSV has every
+    epoch up to ``cfg.epochs`` and the checkpoint of the last epoch exists. Then the model is
+    loaded from that checkpoint and nothing is trained.
+    """
+    exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
+    paths = exp.paths
+    if _saved_config_matches(paths, cfg):
+        history = read_results(paths)
+        done = set(history["epoch"]) if not history.empty else set()
+        if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():
+            log.info("%s already finished: loading it", paths.name)
+            started = time.perf_counter()
+            model, optimizer = build(exp)
+            load_checkpoint(paths.checkpoint(cfg.epochs), exp, model, optimizer)
+            history = history[history["epoch"] <= cfg.epochs]
+            return RunResult(paths.name, paths, history, history.iloc[-1].to_dict(), model, exp,
+                             time.perf_counter() - started)
+        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]
+        if resumable:
+            log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
+            return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name))
+    return train(cfg, exp)

@@ -1,0 +1,105 @@
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_config
+
+from arerec import training
+from arerec.config import Config
+from arerec.errors import CheckpointError, ConfigError
+
+
+def test_model_name_matches_the_seed_readme():
+    cfg = Config(dataset="ml-1m")
+    assert training.model_name(cfg, 327) == "ml-1m_8020_bs128_lr0.0001_emb64_reg7_ms327_opadam_h2"
+    assert training.model_name(cfg.replace(use_attention=0, use_dropout=1, use_regularizer=1), 50) == (
+        "ml-1m_8020_bs128_lr0.0001_emb64_reg7_ms50_opadam_do_rz"
+    )
+
+
+def test_model_name_parses_back():
+    values = training.parse_model_name("ml-1m_8020_bs128_lr0.0001_emb64_reg7_ms327_opadam_h2")
+    assert values["dataset"] == "ml-1m" and values["test_ratio"] == 0.2 and values["max_seq"] == 327
+    assert values["num_head"] == 2 and values["use_attention"] == 1 and values["lr"] == 0.0001
+    with pytest.raises(ConfigError, match="does not look like"):
+        training.parse_model_name("my-run")
+
+
+def test_train_writes_results_checkpoints_and_logs(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=2, save_checkpoints_epochs=2)
+    result = training.train(cfg)
+    paths = result.paths
+    assert paths.root == tmp_path / "Model" / "synthetic" / result.name
+    lines = paths.results.read_text().splitlines()
+    assert lines[0].startswith("epoch,loss,val_loss,hr@3,hr@5,ndcg@3,ndcg@5,")
+    assert sum(line.startswith("epoch") for line in lines) == 1 and len(lines) == 3
+    assert [p.name for p in paths.checkpoints()] == ["cp-0002.ckpt"]
+    assert any(paths.logs.rglob("events.out.tfevents.*"))
+    history = result.history
+    assert history["epoch"].tolist() == [1, 2]
+    assert history["loss"].iloc[1] < history["loss"].iloc[0]
+    assert 0 <= history["ndcg@5"].iloc[-1] <= 1 and history["rmse"].iloc[-1] > 0
+
+
+def test_same_seed_same_numbers_and_resume_equals_one_run(tmp_path):
+    """2 epochs + resume to 4 gives what 4 epochs give: weights, optimiser state and batch order."""
+    straight = training.train(tiny_config(tmp_path / "a", epochs=4, save_checkpoints_epochs=2))
+    again = training.train(tiny_config(tmp_path / "b", epochs=4, save_checkpoints_epochs=2))
+    pd.testing.assert_frame_equal(straight.history.drop(columns="seconds"), again.history.drop(columns="seconds"))
+
+    first = training.train(tiny_config(tmp_path / "c", epochs=2, save_checkpoints_epochs=2))
+    resumed = training.train(
+        tiny_config(tmp_path / "c", epochs=4, load_model=1, model_name=first.name, load_weight_path="cp-0002.ckpt")
+    )
+    assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
+    csv = pd.read_csv(resumed.paths.results)
+    assert csv["epoch"].tolist() == [1, 2, 3, 4]
+    pd.testing.assert_frame_equal(
+        resumed.history.drop(columns="seconds"), straight.history.drop(columns="seconds"), rtol=1e-5
+    )
+
+
+def test_resume_restores_the_saved_configuration(tmp_path):
+    first = training.train(tiny_config(tmp_path, epochs=1, lr=0.02))
+    # A resumed run takes the saved hyper-parameters, not the command line's defaults.
+    resumed = training.train(tiny_config(tmp_path, epochs=2, lr=0.5, load_model=1, model_name=first.name))
+    assert resumed.experiment.cfg.lr == 0.02
+    assert resumed.history["epoch"].tolist() == [1, 2]
+
+
+def test_evaluate_only_reproduces_the_last_epoch(tmp_path):
+    trained = training.train(tiny_config(tmp_path, epochs=2))
+    evaluated = training.train(tiny_config(tmp_path, do_train=0, model_name=trained.name))
+    for key in ("ndcg@5", "hr@3", "rmse"):
+        assert evaluated.final[key] == pytest.approx(trained.final[key], rel=1e-6)
+    assert len(pd.read_csv(trained.paths.results)) == 2  # evaluation adds no epoch
+
+
+def test_train_or_load_skips_a_finished_run(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    first = training.train_or_load(cfg)
+    again = training.train_or_load(cfg)
+    assert again.history.equals(first.history)
+    probs_a = training.predict_probs(first.model, first.experiment)
+    probs_b = training.predict_probs(again.model, again.experiment)
+    np.testing.assert_allclose(probs_a, probs_b)
+
+
+def test_resume_errors_name_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match="model_name is required"):
+        training.train(tiny_config(tmp_path, load_model=1))
+    with pytest.raises(CheckpointError, match="no run named 'nope'"):
+        training.train(tiny_config(tmp_path, load_model=1, model_name="nope"))
+    first = training.train(tiny_config(tmp_path, epochs=1))
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*cp-0009.ckpt \(available: cp-0001.ckpt\)"):
+        training.train(tiny_config(tmp_path, load_model=1, model_name=first.name, load_weight_path="cp-0009.ckpt"))
+    first.paths.checkpoint(1).write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupted or unreadable"):
+        training.train(tiny_config(tmp_path, load_model=1, model_name=first.name, load_weight_path="cp-0001.ckpt"))
+
+
+def test_checkpoint_from_another_configuration_is_refused(tmp_path):
+    first = training.train(tiny_config(tmp_path, epochs=1))
+    other = training.load_experiment(tiny_config(tmp_path, region_size=2))
+    model, optimizer = training.build(other)
+    with pytest.raises(CheckpointError, match="saved with a different configuration"):
+        training.load_checkpoint(first.paths.checkpoint(1), other, model, optimizer)
