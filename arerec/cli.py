@@ -32,6 +32,7 @@ COMMANDS = {
     "evaluate": "evaluate a saved checkpoint only (run.py --do_train 0)",
     "resume": "continue training from a checkpoint (run.py --load_model 1)",
     "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
+    "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
 
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("prepare", "details"):
             p.add_argument("--show_details", metavar="VERSION", default=None if name == "prepare" else argparse.SUPPRESS,
                            help="print the statistics of this prepared data version")
+        if name == "bench":
+            from arerec.bench import add_arguments
+
+            add_arguments(p)
         if name == "details":
             p.add_argument("version", nargs="?", help="the data version, e.g. ml-100k_8020_minseq20_bs128_dper1.0")
         _add_config_flags(p)
@@ -66,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> Config:
-    skip = {"command", "params", "log_level", "show_details", "version"}
+    skip = {"command", "params", "log_level", "show_details", "version", "bench_data", "modes", "warmup",
+            "repeats", "steps", "epoch", "name", "out"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     return load_yaml_layers(args.params, overrides)
 
@@ -96,6 +102,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         from arerec.datasets import ensure_ratings
 
         print(ensure_ratings(cfg))
+        return 0
+    if command == "bench":
+        from pathlib import Path
+
+        from arerec.bench import run_bench
+
+        record = run_bench(cfg, data=args.bench_data, modes=args.modes, warmup=args.warmup, repeats=args.repeats,
+                           steps=args.steps, epoch=bool(args.epoch), name=args.name or args.bench_data,
+                           out=Path(args.out))
+        print(json.dumps({"ratios": record["ratios"], "wall_s": round(record["wall_s"], 1),
+                          **{m: {k: v for k, v in r.items() if not k.endswith("runs_s")}
+                             for m, r in record["modes"].items()}}, indent=2))
         return 0
     if command == "prepare":
         from arerec import data

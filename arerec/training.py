@@ -395,6 +395,34 @@ def read_results(paths: RunPaths) -> pd.DataFrame:
     return pd.read_csv(paths.results)
 
 
+def _regularization(model):
+    import tensorflow as tf
+
+    def reg_loss():
+        return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+
+    return reg_loss
+
+
+def make_train_step(model, optimizer):
+    """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update."""
+    import tensorflow as tf
+
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+    reg_loss = _regularization(model)
+
+    @tf.function
+    def train_step(inputs, labels):
+        with tf.GradientTape() as tape:
+            probs = model(inputs, training=True)
+            loss = loss_fn(labels, probs) + reg_loss()
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return train_step
+
+
 def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     """Train (or, with ``do_train=0``, only evaluate) an ARERec model as ``run.py`` does."""
     quiet_tensorflow()
@@ -425,19 +453,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     verbose = _verbosity(cfg)
     test_users, _, test_labels = exp.arrays("test")
 
-    def reg_loss():
-        return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
-
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
-
-    @tf.function
-    def train_step(inputs, labels):
-        with tf.GradientTape() as tape:
-            probs = model(inputs, training=True)
-            loss = loss_fn(labels, probs) + reg_loss()
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+    reg_loss = _regularization(model)
+    train_step = make_train_step(model, optimizer)
 
     rows = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
