@@ -32,6 +32,7 @@ COMMANDS = {
     "evaluate": "evaluate a saved checkpoint only (run.py --do_train 0)",
     "resume": "continue training from a checkpoint (run.py --load_model 1)",
     "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
+    "score": "score a predictions CSV (user,item,rating,prediction) with the paper's and standard metrics",
     "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
             from arerec.bench import add_arguments
 
             add_arguments(p)
+        if name == "score":
+            p.add_argument("predictions", help="CSV with columns user,item,rating,prediction in test-file order")
         if name == "details":
             p.add_argument("version", nargs="?", help="the data version, e.g. ml-100k_8020_minseq20_bs128_dper1.0")
         _add_config_flags(p)
@@ -71,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> Config:
-    skip = {"command", "params", "log_level", "show_details", "version", "bench_data", "modes", "warmup",
+    skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
             "repeats", "steps", "epoch", "name", "out"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     return load_yaml_layers(args.params, overrides)
@@ -82,6 +85,28 @@ def _details(cfg: Config, version: str) -> None:
 
     prepared = data.load_prepared(cfg.data_path, cfg.dataset, version)
     print(data.format_details(version, data.details(prepared)))
+
+
+def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
+    import pandas as pd
+
+    from arerec.errors import DataError
+    from arerec.metrics import score_predictions
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"predictions file not found: {path}") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
+    missing = [c for c in ("user", "item", "rating", "prediction") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected user,item,rating,prediction")
+    for column in ("rating", "prediction"):
+        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
+            raise DataError(f"{path}: column {column!r} must be numbers with no gaps")
+    return score_predictions(frame["user"].to_numpy(), frame["rating"].to_numpy(), frame["prediction"].to_numpy(),
+                             topk, hrcutoff)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -103,6 +128,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         print(ensure_ratings(cfg))
         return 0
+    if command == "score":
+        print(json.dumps(score_file(args.predictions, cfg.topk, cfg.hrcutoff), indent=2))
+        return 0
     if command == "bench":
         from pathlib import Path
 
@@ -121,8 +149,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         ensure_ratings(cfg)
         report = data.prepare(cfg)
-        print(f"data version: {report.version}")
-        print(f"train rows: {report.train_rows}, test rows: {report.test_rows}")
+        print(f"kept {report.rows_kept} of {report.rows_in} ratings; {report.users_below_min_seq_after_item_filter} "
+              f"users fell below min_seq after the item filter (single pass, as the reference)")
+        _details(cfg, report.version)
         for key, path in report.paths.items():
             print(f"{key}: {path}")
         return 0

@@ -62,10 +62,10 @@ class Config:
     num_head: int = _f(2, "H: attention heads", "model")
     max_seq: int = _f(0, "neighbours per item; <= 0 lets max_seq_mode decide", "model")
     max_seq_mode: str = _f("mean", "when max_seq <= 0: 'mean' or 'max' item-sequence length", "model")
-    use_dropout: int = _f(0, "1: apply dropout_rates", "model")
-    dropout_rates: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
-    use_regularizer: int = _f(0, "1: apply L2 regularizer_rates", "model")
-    regularizer_rates: list = _f(DEFAULT_REGULARIZER_RATES, "five L2 rates: " + ", ".join(REGULARIZER_SLOTS), "model")
+    use_dropout: int = _f(0, "1: apply the dropout rates", "model")
+    dropout: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
+    use_regularizer: int = _f(0, "1: apply the L2 regularizer rates", "model")
+    regularizer: list = _f(DEFAULT_REGULARIZER_RATES, "five L2 rates: " + ", ".join(REGULARIZER_SLOTS), "model")
     # --- training ---------------------------------------------------------------------------
     model_path: str = _f("Model/", "folder for runs: Model/{dataset}/{model_name}/", "training")
     epochs: int = _f(2, "last epoch to train (resume continues up to it)", "training")
@@ -74,6 +74,8 @@ class Config:
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
+    do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
+    save_model: int = _f(1, "1: save checkpoints every save_checkpoints_epochs epochs; 0: none", "training")
     load_model: int = _f(0, "1: resume from model_name/load_weight_path", "training")
     model_name: str = _f("", "run to resume or evaluate; empty means derive it", "training")
     load_weight_path: str = _f("", "checkpoint file under weight/, e.g. cp-0002.ckpt", "training")
@@ -136,23 +138,25 @@ class Config:
         need(self.use_dropout in (0, 1), f"use_dropout must be 0 or 1, received: {self.use_dropout}")
         need(self.use_regularizer in (0, 1), f"use_regularizer must be 0 or 1, received: {self.use_regularizer}")
         need(self.do_train in (0, 1), f"do_train must be 0 or 1, received: {self.do_train}")
+        need(self.do_eval in (0, 1), f"do_eval must be 0 or 1, received: {self.do_eval}")
+        need(self.save_model in (0, 1), f"save_model must be 0 or 1, received: {self.save_model}")
         need(self.load_model in (0, 1), f"load_model must be 0 or 1, received: {self.load_model}")
         need(
             self.max_seq > 0 or self.max_seq_mode in ("mean", "max"),
             f"max_seq_mode must be 'mean' or 'max' when max_seq <= 0, received: {self.max_seq_mode!r}",
         )
         need(
-            len(self.dropout_rates) == len(DROPOUT_SLOTS),
-            f"dropout_rates must have {len(DROPOUT_SLOTS)} values ({', '.join(DROPOUT_SLOTS)}), "
-            f"received {len(self.dropout_rates)}",
+            len(self.dropout) == len(DROPOUT_SLOTS),
+            f"dropout must have {len(DROPOUT_SLOTS)} values ({', '.join(DROPOUT_SLOTS)}), "
+            f"received {len(self.dropout)}",
         )
-        need(all(0 <= r < 1 for r in self.dropout_rates), f"dropout_rates must be in [0, 1), received: {self.dropout_rates}")
+        need(all(0 <= r < 1 for r in self.dropout), f"dropout must be in [0, 1), received: {self.dropout}")
         need(
-            len(self.regularizer_rates) == len(REGULARIZER_SLOTS),
-            f"regularizer_rates must have {len(REGULARIZER_SLOTS)} values ({', '.join(REGULARIZER_SLOTS)}), "
-            f"received {len(self.regularizer_rates)}",
+            len(self.regularizer) == len(REGULARIZER_SLOTS),
+            f"regularizer must have {len(REGULARIZER_SLOTS)} values ({', '.join(REGULARIZER_SLOTS)}), "
+            f"received {len(self.regularizer)}",
         )
-        need(all(r >= 0 for r in self.regularizer_rates), f"regularizer_rates must be >= 0, received: {self.regularizer_rates}")
+        need(all(r >= 0 for r in self.regularizer), f"regularizer must be >= 0, received: {self.regularizer}")
         need(self.epochs >= 0, f"epochs must be >= 0, received: {self.epochs}")
         need(self.lr > 0, f"lr must be > 0, received: {self.lr}")
         need(self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', received: {self.optimizer!r}")

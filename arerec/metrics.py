@@ -392,3 +392,32 @@ def evaluate_predictions(
     result.update({f"std_ndcg@{k}": value for k, value in std_ndcg.items()})
     logger.debug("evaluated %d rows of %d users: %s", len(true), groups.n_users, result)
     return {name: float(value) for name, value in result.items()}
+
+
+def score_predictions(
+    users: Sequence | np.ndarray,
+    true_ratings: Sequence | np.ndarray,
+    predictions: Sequence | np.ndarray,
+    topk: Iterable[int] = DEFAULT_TOPK,
+    hrcutoff: float = DEFAULT_HRCUTOFF,
+) -> dict[str, dict[str, float]]:
+    """Score any model's predicted ratings, in test-file order, with the paper's and standard metrics.
+
+    ``faithful`` is :func:`faithful_hr_ndcg` with the predictions as given (their ties and row
+    order decide, as in the reference). ``standard`` has RMSE and MAE of the predictions, the
+    accuracy of the nearest rating value, and the tie-aware NDCG@k.
+    """
+    true = _as_float_1d("true_ratings", true_ratings, len(true_ratings))
+    pred = _as_float_1d("predictions", predictions, len(true))
+    users = _as_1d("users", users, len(true))
+    ks = _check_topk(topk)
+    classes = np.unique(true)
+    nearest = classes[np.abs(pred[:, None] - classes[None, :]).argmin(axis=1)]
+    standard = {
+        "rmse": _rmse(pred - true),
+        "mae": float(np.mean(np.abs(pred - true))),
+        "accuracy": float(np.mean(np.isclose(nearest, true))),
+        **{f"std_ndcg@{k}": tie_aware_ndcg(users, true, pred, k) for k in ks},
+    }
+    return {"faithful": faithful_hr_ndcg(users, true, pred, ks, hrcutoff),
+            "standard": {k: float(v) for k, v in standard.items()}}

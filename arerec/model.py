@@ -201,8 +201,8 @@ def build_model(
     if max_seq < 1:
         raise ValueError(f"max_seq must be >= 1, received: {max_seq}")
     d = cfg.emb_size
-    rates = cfg.dropout_rates if cfg.use_dropout else [0.0] * 9
-    l2 = cfg.regularizer_rates if cfg.use_regularizer else [0.0] * 5
+    rates = cfg.dropout if cfg.use_dropout else [0.0] * 9
+    l2 = cfg.regularizer if cfg.use_regularizer else [0.0] * 5
     user_in = keras.Input(shape=(), dtype="int32", name="user")
     item_in = keras.Input(shape=(), dtype="int32", name="item")
     neigh_in = keras.Input(shape=(max_seq,), dtype="int32", name="neighbours")

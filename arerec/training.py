@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 # Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
 SCHEDULE_FIELDS = (
-    "epochs", "save_checkpoints_epochs", "do_train", "load_model", "model_name", "load_weight_path",
+    "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
     "verbose", "topk", "hrcutoff", "data_path", "model_path",
 )
 
@@ -381,7 +381,15 @@ def _verbosity(cfg: Config) -> int:
 def _results_columns(cfg: Config) -> list[str]:
     ks = list(cfg.topk)
     return (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
-            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds"])
+            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds", "eval_seconds"])
+
+
+def _epoch_line(row: dict, last_epoch: int, k: int) -> str:
+    line = f"epoch {row['epoch']}/{last_epoch} - {row['seconds']:.1f}s - loss {row['loss']:.4f}"
+    if "val_loss" in row:
+        line += (f" - val_loss {row['val_loss']:.4f} - hr@{k} {row[f'hr@{k}']:.4f} - ndcg@{k} {row[f'ndcg@{k}']:.4f}"
+                 f" - rmse {row['rmse']:.4f} (eval {row['eval_seconds']:.1f}s)")
+    return line
 
 
 def _write_results(paths: RunPaths, history: pd.DataFrame) -> None:
@@ -471,26 +479,24 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
             total, count = total + loss, count + 1
             if bar is not None:
                 bar.update(count, [("loss", loss)])
-        probs = predict_probs(model, exp)
-        metrics = evaluate_probs(exp, probs)
-        row = {"epoch": epoch, "loss": total / max(count, 1),
-               "val_loss": cross_entropy(probs, test_labels) + float(reg_loss()), **metrics,
-               "seconds": time.perf_counter() - t0}
+        train_seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
+        if cfg.do_eval or epoch == last_epoch:
+            probs = predict_probs(model, exp)
+            row.update(val_loss=cross_entropy(probs, test_labels) + float(reg_loss()), **evaluate_probs(exp, probs))
+        row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
         rows.append(row)
-        history = pd.DataFrame(rows)[_results_columns(cfg)]
+        history = pd.DataFrame(rows).reindex(columns=_results_columns(cfg))
         _write_results(paths, history)
         with writer.as_default(step=epoch):
             for key, value in row.items():
-                if key != "epoch":
+                if key != "epoch" and np.isfinite(value):
                     tf.summary.scalar(key, value)
         writer.flush()
-        if epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch:
+        if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
-        k = max(cfg.topk)
         if verbose:
-            print(f"epoch {epoch}/{last_epoch} - {row['seconds']:.1f}s - loss {row['loss']:.4f} - "
-                  f"val_loss {row['val_loss']:.4f} - hr@{k} {row[f'hr@{k}']:.4f} - ndcg@{k} {row[f'ndcg@{k}']:.4f} - "
-                  f"rmse {row['rmse']:.4f}", flush=True)
+            print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
 
     if cfg.do_train:
         final = history.iloc[-1].to_dict() if not history.empty else {}

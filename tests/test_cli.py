@@ -82,3 +82,22 @@ def test_prepare_details_train_resume_evaluate(tmp_path):
 def test_cli_errors(tmp_path, args, message):
     result = run_cli(*args, "--data_path", str(tmp_path), "--model_path", str(tmp_path))
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_score_a_predictions_file(tmp_path):
+    path = tmp_path / "pred.csv"
+    # one user, true [5, 4, 3], predicted [3, 5, 4]: faithful NDCG@3 0.77470 (hand-computed in test_metrics)
+    path.write_text("user,item,rating,prediction\n1,a,5,3\n1,b,4,5\n1,c,3,4\n")
+    result = run_cli("score", str(path), "--topk", "3")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    scores = json.loads(result.stdout)
+    assert scores["faithful"]["ndcg@3"] == pytest.approx(0.77470, abs=1e-5)
+    assert scores["faithful"]["hr@3"] == 1.0
+    assert scores["standard"]["rmse"] == pytest.approx(2**0.5)  # errors -2, 1, 1
+    assert set(scores["standard"]) == {"rmse", "mae", "accuracy", "std_ndcg@3"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,a,5\n")
+    failed = run_cli("score", str(bad))
+    assert failed.returncode == 2 and "missing column(s) prediction" in failed.stderr

@@ -26,7 +26,7 @@ def test_data_version_matches_the_reference_naming():
         ({"emb_size": 10, "num_head": 3}, "emb_size must be divisible by num_head"),
         ({"region_size": 0}, "region_size must be >= 1, received: 0"),
         ({"max_seq": 0, "max_seq_mode": "median"}, "max_seq_mode must be 'mean' or 'max'"),
-        ({"dropout_rates": [0.1] * 3}, "dropout_rates must have 9 values"),
+        ({"dropout": [0.1] * 3}, "dropout must have 9 values"),
         ({"optimizer": "sgd"}, "optimizer must be 'adam' or 'rmsprop'"),
         ({"optimizer": "rmsprop", "update_mode": "lazy"}, "update_mode 'lazy' needs optimizer 'adam'"),
         ({"epochs": 1.5}, "epochs must be int"),

@@ -73,7 +73,7 @@ def test_dropout_and_l2_work_as_switched():
     assert plain.losses == []
     regular = make(Config(**SMALL, use_regularizer=1))
     assert len(regular.losses) == 5  # q, k, v, concat, fc
-    dropped = make(Config(**SMALL, use_dropout=1, dropout_rates=[0.5] * 9))
+    dropped = make(Config(**SMALL, use_dropout=1, dropout=[0.5] * 9))
     x = batch()
     assert np.array_equal(np.asarray(dropped(x, training=False)), np.asarray(dropped(x, training=False)))
     assert not np.array_equal(np.asarray(dropped(x, training=True)), np.asarray(dropped(x, training=False)))

@@ -103,3 +103,10 @@ def test_checkpoint_from_another_configuration_is_refused(tmp_path):
     model, optimizer = training.build(other)
     with pytest.raises(CheckpointError, match="saved with a different configuration"):
         training.load_checkpoint(first.paths.checkpoint(1), other, model, optimizer)
+
+
+def test_do_eval_and_save_model_switches(tmp_path):
+    result = training.train(tiny_config(tmp_path, epochs=2, do_eval=0, save_model=0))
+    assert result.paths.checkpoints() == []
+    history = result.history
+    assert np.isnan(history["ndcg@5"].iloc[0]) and np.isfinite(history["ndcg@5"].iloc[1])
