@@ -62,6 +62,7 @@ class Config:
     num_head: int = _f(2, "H: attention heads", "model")
     max_seq: int = _f(0, "neighbours per item; <= 0 lets max_seq_mode decide", "model")
     max_seq_mode: str = _f("mean", "when max_seq <= 0: 'mean' or 'max' item-sequence length", "model")
+    region_mode: str = _f("reference", "'reference': every LCU row meets the same neighbour (the code); 'window': row t meets the neighbour at offset t - R//2 (the paper's figure)", "model")
     use_dropout: int = _f(0, "1: apply the dropout rates", "model")
     dropout: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
     use_regularizer: int = _f(0, "1: apply the L2 regularizer rates", "model")
@@ -167,6 +168,7 @@ class Config:
         )
         need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
         need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
+        need(self.region_mode in ("reference", "window"), f"region_mode must be 'reference' or 'window', received: {self.region_mode!r}")
         need(self.sort_kind in ("quicksort", "stable"), f"sort_kind must be 'quicksort' or 'stable', received: {self.sort_kind!r}")
         need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
         for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):

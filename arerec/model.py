@@ -11,6 +11,7 @@ from keras import layers, ops
 from arerec.config import Config
 
 PACKAGE = "arerec"
+REGION_MODES = ("reference", "window")
 
 
 def _l2(rate: float) -> keras.regularizers.Regularizer | None:
@@ -98,9 +99,14 @@ class NeighbourAttention(layers.Layer):
 class RegionEmbedding(layers.Layer):
     """Local context units: one (R x d) matrix per (item, neighbour) interaction.
 
-    profile[b, l] = K[lcu[b, l]] @ e[b, l], giving a vector of R local features per neighbour.
-    ``e`` is either per neighbour [B, L, d] (the user side, K_IU) or one vector [B, d] shared
-    by every position (the item side, K_UI).
+    ``mode='reference'`` (the code): profile[b, l, t] = K[lcu[b, l], t] . e[b, l], so every
+    row t of the unit meets the same embedding. ``e`` is either per neighbour [B, L, d] (the
+    user side, K_IU) or one vector [B, d] shared by every position (the item side, K_UI).
+
+    ``mode='window'`` (the paper's figure, after Qiao et al., ICLR 2018): row t meets the
+    neighbour at relative position t - R//2 in the window around l,
+    profile[b, l, t] = K[lcu[b, l], t] . e[b, l + t - R//2], with zeros outside the sequence.
+    For a shared [B, d] embedding the two modes are the same.
 
     Args:
         num_lcu: rows of the table, including the padding id 0.
@@ -108,13 +114,18 @@ class RegionEmbedding(layers.Layer):
         emb_size: d.
         dropout: rate applied to the gathered LCU matrices [B, L, R, d].
         stddev: the table is initialised N(0, stddev), 0.01 in the reference.
+        mode: 'reference' or 'window'.
 
     Call inputs: ``lcu_ids`` [B, L] int, ``embedding`` [B, L, d] or [B, d].
     Returns: [B, L, R].
     """
 
-    def __init__(self, num_lcu: int, region_size: int, emb_size: int, dropout: float = 0.0, stddev: float = 0.01, **kwargs):
+    def __init__(self, num_lcu: int, region_size: int, emb_size: int, dropout: float = 0.0, stddev: float = 0.01,
+                 mode: str = "reference", **kwargs):
         super().__init__(**kwargs)
+        if mode not in REGION_MODES:
+            raise ValueError(f"mode must be one of {REGION_MODES}, received: {mode!r}")
+        self.mode = mode
         if region_size < 1:
             raise ValueError(f"region_size must be >= 1, received: {region_size}")
         if num_lcu < 1:
@@ -139,7 +150,16 @@ class RegionEmbedding(layers.Layer):
             units = self.drop(units, training=training)
         if len(embedding.shape) == 2:
             return ops.einsum("blrd,bd->blr", units, embedding)  # [B, L, R]
+        if self.mode == "window":
+            return ops.einsum("blrd,blrd->blr", units, self._windows(embedding))  # [B, L, R]
         return ops.einsum("blrd,bld->blr", units, embedding)  # [B, L, R]
+
+    def _windows(self, embedding):
+        """[B, L, d] -> [B, L, R, d]: entry (l, t) is the embedding at l + t - R//2 (0 outside)."""
+        centre = self.region_size // 2
+        length = embedding.shape[1]
+        padded = ops.pad(embedding, ((0, 0), (centre, self.region_size - 1 - centre), (0, 0)))
+        return ops.stack([padded[:, t : t + length] for t in range(self.region_size)], axis=2)
 
     def compute_output_spec(self, lcu_ids, embedding, training=None):
         return keras.KerasTensor((lcu_ids.shape[0], lcu_ids.shape[1], self.region_size), dtype=self.compute_dtype)
@@ -152,6 +172,7 @@ class RegionEmbedding(layers.Layer):
             "emb_size": self.emb_size,
             "dropout": self.dropout,
             "stddev": self.stddev,
+            "mode": self.mode,
         }
 
 
@@ -222,7 +243,7 @@ def build_model(
     else:
         weights = None  # the target user never enters the model: an item-only model
 
-    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], name="k_iu")
+    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], mode=cfg.region_mode, name="k_iu")
     k_ui = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[3], name="k_ui")
     user_profile = _dropout(rates[5], "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
     item_profile = _dropout(rates[6], "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]

@@ -57,6 +57,8 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_do"
     if cfg.use_regularizer:
         name += "_rz"
+    if cfg.region_mode != "reference":
+        name += "_win"
     if cfg.update_mode != "dense":
         name += f"_{cfg.update_mode}"
     if cfg.seed:
@@ -67,7 +69,7 @@ def model_name(cfg: Config, max_seq: int) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<lazy>_lazy)?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?:_s(?P<seed>\d+))?$"
 )
 
 
@@ -95,6 +97,7 @@ def parse_model_name(name: str) -> dict[str, object]:
         "use_regularizer": int(g["rz"] is not None),
         "seed": int(g["seed"] or 0),
         "update_mode": "lazy" if g["lazy"] else "dense",
+        "region_mode": "window" if g["win"] else "reference",
     }
     if g["num_head"]:
         values["num_head"] = int(g["num_head"])
@@ -252,7 +255,8 @@ def build(exp: Experiment):
 
 
 def _fingerprint(exp: Experiment) -> str:
-    keys = ("dataset", "emb_size", "region_size", "num_head", "use_attention", "optimizer", "update_mode", "test_ratio",
+    keys = ("dataset", "emb_size", "region_size", "region_mode", "num_head", "use_attention", "optimizer", "update_mode",
+            "test_ratio",
             "min_seq", "batch_size", "data_percent")
     return json.dumps({**{k: getattr(exp.cfg, k) for k in keys}, "max_seq": exp.tables.max_seq,
                        "num_lcu": exp.tables.num_lcu, "version": exp.prepared.version}, sort_keys=True)

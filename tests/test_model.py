@@ -104,3 +104,25 @@ def test_bad_layer_arguments_name_the_value():
         NeighbourAttention(10, 4)
     with pytest.raises(ValueError, match="region_size must be >= 1, received: 0"):
         RegionEmbedding(5, 0, 8)
+
+
+def test_windowed_region_meets_neighbours_around_each_position():
+    layer = RegionEmbedding(num_lcu=2, region_size=3, emb_size=1, mode="window")
+    layer.build()
+    layer.table.assign(np.array([[[0.0], [0.0], [0.0]], [[1.0], [10.0], [100.0]]], dtype="float32"))
+    ids = np.ones((1, 3), dtype="int32")
+    e = np.array([[[1.0], [2.0], [3.0]]], dtype="float32")  # neighbours 1, 2, 3
+    out = np.asarray(layer(ids, e))
+    # row t meets the neighbour at l + t - 1: (left, self, right), zero outside
+    np.testing.assert_allclose(out[0], [[0, 10, 200], [1, 20, 300], [2, 30, 0]])
+    reference = RegionEmbedding(num_lcu=2, region_size=3, emb_size=1)
+    reference.build()
+    reference.table.assign(np.asarray(layer.table))
+    np.testing.assert_allclose(np.asarray(reference(ids, e))[0], [[1, 10, 100], [2, 20, 200], [3, 30, 300]])
+    shared = np.array([[2.0]], dtype="float32")  # the item side: both modes agree
+    np.testing.assert_allclose(np.asarray(layer(ids, shared)), np.asarray(reference(ids, shared)))
+
+
+def test_window_mode_model_trains_shapes():
+    model = make(Config(**SMALL, region_mode="window"))
+    assert np.asarray(model(batch())).shape == (B, 5)
