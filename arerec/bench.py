@@ -28,6 +28,7 @@ from arerec.files import write_json_atomic
 log = logging.getLogger(__name__)
 
 ML1M_SHAPE = {"synthetic_users": 6040, "synthetic_items": 3706, "synthetic_ratings": 1_000_209}
+BENCH_MODES = ("dense", "dense-jit", "lazy")
 BENCH_DATASETS = ("ml-100k", "ml-1m", "ml-1m-shape", "synthetic")
 
 
@@ -108,14 +109,14 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
         return loss + tf.add_n([tf.reduce_sum(g.values if isinstance(g, tf.IndexedSlices) else g)[None]
                                 for g in grads])[0] * 0.0
 
-    step = training.make_train_step(model, optimizer)
+    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
     needed = warmup + repeats * steps
     batches = []
     for inputs, labels in training.make_batches(exp, "train", shuffle=True, epoch=1):
         batches.append((inputs, labels))
         if len(batches) >= needed:
             break
-    result: dict[str, Any] = {"update_mode": cfg.update_mode, "batch_size": cfg.batch_size,
+    result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile, "batch_size": cfg.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
     for name, fn in (("forward", forward), ("forward_backward", forward_backward), ("train_step", step)):
@@ -182,7 +183,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
     record["preparation"] = prepare_data(cfg)
     record["modes"] = {}
     for mode in modes:
-        worker_cfg = cfg.replace(update_mode=mode)
+        worker_cfg = cfg.replace(update_mode=mode.split("-")[0], jit_compile=int(mode.endswith("-jit")))
         command = [sys.executable, "-m", "arerec.bench", "--worker", json.dumps(worker_cfg.to_dict()),
                    "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps),
                    "--epoch", str(int(epoch))]
@@ -203,11 +204,13 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
 
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
     out = {}
-    dense, lazy = modes.get("dense", {}), modes.get("lazy", {})
-    if "train_step_s" in dense and "train_step_s" in lazy:
-        out["step_dense_over_lazy"] = dense["train_step_s"] / lazy["train_step_s"]
-    if "epoch_s" in dense and "epoch_s" in lazy:
-        out["epoch_dense_over_lazy"] = dense["epoch_s"] / lazy["epoch_s"]
+    dense = modes.get("dense", {})
+    for fast in ("lazy", "dense-jit"):
+        other = modes.get(fast, {})
+        if "train_step_s" in dense and "train_step_s" in other:
+            out[f"step_dense_over_{fast}"] = dense["train_step_s"] / other["train_step_s"]
+        if "epoch_s" in dense and "epoch_s" in other:
+            out[f"epoch_dense_over_{fast}"] = dense["epoch_s"] / other["epoch_s"]
     for mode, values in modes.items():
         if "train_step_s" in values:
             out[f"step_{mode}_over_forward_backward"] = values["train_step_s"] / values["forward_backward_s"]
@@ -242,7 +245,8 @@ def plot_bench(record: dict[str, Any], path: Path) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench_data", default="ml-100k", choices=BENCH_DATASETS,
                         help="data to benchmark on; ml-1m-shape is synthetic data of ML-1M's size")
-    parser.add_argument("--modes", nargs="+", default=["dense", "lazy"], choices=["dense", "lazy"])
+    parser.add_argument("--modes", nargs="+", default=list(BENCH_MODES), choices=BENCH_MODES,
+                        help="update modes to time; dense-jit is dense with an XLA-compiled step")
     parser.add_argument("--warmup", type=int, default=3, help="steps before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions; the median is reported")
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition")

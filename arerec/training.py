@@ -416,14 +416,17 @@ def _regularization(model):
     return reg_loss
 
 
-def make_train_step(model, optimizer):
-    """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update."""
+def make_train_step(model, optimizer, jit_compile: bool = False):
+    """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
+
+    With ``jit_compile`` XLA fuses the dense optimiser's element-wise passes over the tables.
+    """
     import tensorflow as tf
 
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train_step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model(inputs, training=True)
@@ -466,7 +469,7 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     test_users, _, test_labels = exp.arrays("test")
 
     reg_loss = _regularization(model)
-    train_step = make_train_step(model, optimizer)
+    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
 
     rows = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1

@@ -110,3 +110,28 @@ def test_do_eval_and_save_model_switches(tmp_path):
     assert result.paths.checkpoints() == []
     history = result.history
     assert np.isnan(history["ndcg@5"].iloc[0]) and np.isfinite(history["ndcg@5"].iloc[1])
+
+
+def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tmp_path):
+    """No dense conversion of the embedding/LCU gradients: untouched rows never move in lazy mode."""
+    import tensorflow as tf
+
+    exp = training.load_experiment(tiny_config(tmp_path, update_mode="lazy"))
+    model, optimizer = training.build(exp)
+    inputs, labels = next(iter(training.make_batches(exp, "train", shuffle=False)))
+    with tf.GradientTape() as tape:
+        loss = tf.keras.losses.SparseCategoricalCrossentropy()(labels, model(inputs, training=True))
+    grads = dict(zip([v.path for v in model.trainable_variables], tape.gradient(loss, model.trainable_variables),
+                     strict=True))
+    sparse = {path for path, g in grads.items() if isinstance(g, tf.IndexedSlices)}
+    assert sparse == {"user_embedding/embeddings", "item_embedding/embeddings", "k_iu/table", "k_ui/table"}
+
+    table = next(v for v in model.trainable_variables if v.path == "k_iu/table")
+    before = np.asarray(table).copy()
+    step = training.make_train_step(model, optimizer)
+    step(inputs, labels)
+    touched = np.unique(np.asarray(inputs["lcu"]))
+    untouched = np.setdiff1d(np.arange(before.shape[0]), touched)
+    assert untouched.size > 0
+    np.testing.assert_array_equal(np.asarray(table)[untouched], before[untouched])
+    assert not np.array_equal(np.asarray(table)[touched], before[touched])
