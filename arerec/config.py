@@ -49,6 +49,8 @@ class Config:
     batch_size: int = _f(128, "rows per batch; train and test are cut to whole batches", "data")
     data_percent: float = _f(1.0, "keep the earliest fraction of ratings, in (0, 1]", "data")
     data_version: str = _f("", "prepared data to use; empty means derive it from the fields above", "data")
+    protocol: str = _f("reference", "'reference': the paper's random split with leaky sequences; 'clean': per-user temporal split, train-only sequences, a validation split", "data")
+    val_ratio: float = _f(0.1, "clean protocol: each user's last fraction of training ratings held out to choose the epoch", "data")
     sort_kind: str = _f("quicksort", "time sort: 'quicksort' (the reference's pandas default; tie order depends on numpy and CPU) or 'stable'", "data")
     split_seed: int = _f(32, "random_state of the train/test split (the reference uses 32)", "data")
     synthetic_users: int = _f(120, "synthetic dataset: number of users", "data")
@@ -174,6 +176,8 @@ class Config:
         )
         need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
         need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
+        need(self.protocol in ("reference", "clean"), f"protocol must be 'reference' or 'clean', received: {self.protocol!r}")
+        need(0 < self.val_ratio < 1, f"val_ratio must be in (0, 1), received: {self.val_ratio}")
         need(self.region_mode in ("reference", "window"), f"region_mode must be 'reference' or 'window', received: {self.region_mode!r}")
         need(self.sort_kind in ("quicksort", "stable"), f"sort_kind must be 'quicksort' or 'stable', received: {self.sort_kind!r}")
         need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
@@ -209,10 +213,13 @@ class Config:
 
     @property
     def derived_data_version(self) -> str:
-        return (
+        version = (
             f"{self.dataset}_{self.split_name}_minseq{self.min_seq}"
             f"_bs{self.batch_size}_dper{self.data_percent}"
         )
+        if self.protocol == "clean":
+            version += f"_clean{int(round(self.val_ratio * 100))}"
+        return version
 
     @property
     def resolved_data_version(self) -> str:

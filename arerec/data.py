@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,12 @@ log = logging.getLogger(__name__)
 RATING_COLUMNS = ["userId", "itemId", "rating", "timestamp"]
 ROW_COLUMNS = ["rating", "userId", "itemId", "item_user_sequence"]
 SEQ_COLUMNS = ["itemId", "item_user_sequence", "len_item_user_sequence"]
-FILE_SUFFIXES = {"train": "_train.id", "test": "_test.id", "item_seq": "_item_user_sequence.id"}
+FILE_SUFFIXES = {"train": "_train.id", "test": "_test.id", "item_seq": "_item_user_sequence.id", "valid": "_valid.id"}
+CLEAN_ROW_COLUMNS = ["rating", "userId", "itemId", "seq_end"]
+
+
+def is_clean_version(version: str) -> bool:
+    return re.search(r"_clean\d+$", version) is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,6 +199,8 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
     """Build the three ``.id`` files of ``cfg``'s data version, as the reference does."""
     if ratings is None:
         ratings = read_ratings_csv(ratings_path(cfg))
+    if cfg.protocol == "clean":
+        return prepare_clean(cfg, ratings)
     split = split_rows(cfg, ratings)
     train, test, item_seqs = split.train, split.test, split.item_seqs
     train_items = pd.unique(train["itemId"])
@@ -226,6 +234,94 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# The clean protocol
+# --------------------------------------------------------------------------------------------
+@dataclass
+class CleanSplit:
+    """Per-user temporal split with train-only item sequences (original ids)."""
+
+    train: pd.DataFrame  # userId, itemId, rating, timestamp, seq_end
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    item_seqs: dict  # item -> its TRAIN raters in time order
+    rows_in: int
+    rows_kept: int
+
+
+def split_clean(cfg: Config, ratings: pd.DataFrame) -> CleanSplit:
+    """The leakage-free protocol.
+
+    - The same sort, ``data_percent`` and single-pass ``min_seq`` filter as the reference.
+    - Each user's ratings in time order: the last ``test_ratio`` go to test, the last
+      ``val_ratio`` of the rest to validation (for choosing the epoch), the others to train.
+    - Item sequences hold only training interactions.
+    - Every row sees only the item's training raters strictly before its own timestamp:
+      ``seq_end`` is their count, and the model reads the latest ``max_seq`` of them. So no
+      row sees its own rating, a test interaction, or a neighbour who rated later.
+    """
+    rows_in = len(ratings)
+    df = sort_by_time(ratings, cfg.sort_kind)
+    if cfg.data_percent < 1:
+        df = df.head(int(rows_in * cfg.data_percent))
+    df, _ = filter_min_seq(df, cfg.min_seq)
+    if df.empty:
+        raise DataError(f"min_seq={cfg.min_seq} leaves no ratings in {ratings_path(cfg)}: lower min_seq")
+    df = df.sort_values(["userId", "timestamp"], kind="stable")
+    position = df.groupby("userId", sort=False).cumcount().to_numpy()
+    count = df.groupby("userId", sort=False)["itemId"].transform("size").to_numpy()
+    n_test = np.floor(count * cfg.test_ratio).astype(int)
+    n_valid = np.floor((count - n_test) * cfg.val_ratio).astype(int)
+    is_test = position >= count - n_test
+    is_valid = ~is_test & (position >= count - n_test - n_valid)
+    train = df[~is_test & ~is_valid].sort_values("timestamp", kind="stable")
+    valid, test = df[is_valid], df[is_test]
+    if train.empty or test.empty:
+        raise DataError(f"test_ratio={cfg.test_ratio} leaves an empty train or test split: check test_ratio and min_seq")
+
+    item_seqs = train.groupby("itemId", sort=False)["userId"].agg(list).to_dict()
+    known_users = set(train["userId"])
+    frames = []
+    for frame in (train, valid, test):
+        frame = frame[frame["itemId"].isin(item_seqs.keys()) & frame["userId"].isin(known_users)]
+        frames.append(frame.assign(seq_end=_visible_counts(train, frame)))
+    return CleanSplit(*frames, item_seqs=item_seqs, rows_in=rows_in, rows_kept=len(df))
+
+
+def _visible_counts(train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """For each row: how many training raters of its item rated strictly before it."""
+    codes, items = pd.factorize(train["itemId"])
+    _, time_rank = np.unique(np.concatenate([train["timestamp"].to_numpy(), rows["timestamp"].to_numpy()]),
+                             return_inverse=True)  # ranks fit in 32 bits whatever the time unit
+    train_key = np.sort(codes.astype(np.int64) << 32 | time_rank[: len(train)])
+    starts = np.searchsorted(train_key, np.arange(len(items), dtype=np.int64) << 32)
+    row_codes = items.get_indexer(rows["itemId"])
+    row_key = row_codes.astype(np.int64) << 32 | time_rank[len(train):]
+    return (np.searchsorted(train_key, row_key, side="left") - starts[row_codes]).astype(np.int64)
+
+
+def prepare_clean(cfg: Config, ratings: pd.DataFrame) -> PrepareReport:
+    split = split_clean(cfg, ratings)
+    user_ids = {u: n for n, u in enumerate(sorted(set(split.train["userId"])), start=1)}
+    item_ids = {i: n for n, i in enumerate(sorted(split.item_seqs), start=1)}
+    paths = version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    for key in ("train", "valid", "test"):
+        rows = getattr(split, key)
+        frame = pd.DataFrame({"rating": rows["rating"].to_numpy(), "userId": rows["userId"].map(user_ids).to_numpy(),
+                              "itemId": rows["itemId"].map(item_ids).to_numpy(), "seq_end": rows["seq_end"].to_numpy()})
+        _write_csv(paths[key], frame)
+    new_seqs = {item_ids[i]: [user_ids[u] for u in seq] for i, seq in split.item_seqs.items()}
+    _write_csv(paths["item_seq"], pd.DataFrame({
+        "itemId": sorted(new_seqs),
+        "item_user_sequence": [json.dumps(new_seqs[i]) for i in sorted(new_seqs)],
+        "len_item_user_sequence": [len(new_seqs[i]) for i in sorted(new_seqs)],
+    }))
+    return PrepareReport(rows_in=split.rows_in, rows_kept=split.rows_kept, users_kept=len(user_ids),
+                         items_kept=len(item_ids), users_below_min_seq_after_item_filter=0,
+                         train_rows=len(split.train), test_rows=len(split.test),
+                         version=cfg.derived_data_version, paths=paths)
+
+
 def _write_rows(path: Path, rows: pd.DataFrame, user_ids: dict, item_ids: dict, seqs: dict[int, list]) -> None:
     items = rows["itemId"].map(item_ids).to_numpy()
     frame = pd.DataFrame(
@@ -245,8 +341,10 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def version_paths(data_path: str | Path, dataset: str, version: str) -> dict[str, Path]:
+    """The files of a data version; only a clean-protocol version has a validation file."""
     folder = Path(data_path) / dataset
-    return {key: folder / f"{version}{suffix}" for key, suffix in FILE_SUFFIXES.items()}
+    keys = [k for k in FILE_SUFFIXES if k != "valid" or is_clean_version(version)]
+    return {key: folder / f"{version}{FILE_SUFFIXES[key]}" for key in keys}
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,6 +362,11 @@ class Prepared:
     num_users: int
     num_items: int
     paths: dict[str, Path]
+    valid: pd.DataFrame | None = None  # the clean protocol's validation rows (with seq_end)
+
+    @property
+    def protocol(self) -> str:
+        return "clean" if self.valid is not None else "reference"
 
     @property
     def seq_lengths(self) -> np.ndarray:
@@ -275,6 +378,7 @@ class Prepared:
 
 def load_prepared(data_path: str | Path, dataset: str, version: str) -> Prepared:
     paths = version_paths(data_path, dataset, version)
+    clean = is_clean_version(version)
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise DataError(
@@ -282,8 +386,10 @@ def load_prepared(data_path: str | Path, dataset: str, version: str) -> Prepared
             f"Run `python -m arerec prepare --dataset {dataset}` with matching settings first"
         )
     try:
-        train = pd.read_csv(paths["train"], usecols=["rating", "userId", "itemId"])
-        test = pd.read_csv(paths["test"], usecols=["rating", "userId", "itemId"])
+        columns = CLEAN_ROW_COLUMNS if clean else ["rating", "userId", "itemId"]
+        train = pd.read_csv(paths["train"], usecols=columns)
+        test = pd.read_csv(paths["test"], usecols=columns)
+        valid = pd.read_csv(paths["valid"], usecols=columns) if clean else None
         seqs = pd.read_csv(paths["item_seq"])
         item_seqs = [np.zeros(0, dtype=np.int64)] * (int(seqs["itemId"].max()) + 1)
         for item, text in zip(seqs["itemId"], seqs["item_user_sequence"], strict=True):
@@ -296,6 +402,7 @@ def load_prepared(data_path: str | Path, dataset: str, version: str) -> Prepared
         version=version,
         train=train,
         test=test,
+        valid=valid,
         item_seqs=item_seqs,
         classes=classes,
         num_users=num_users,
@@ -352,28 +459,58 @@ def resolve_max_seq(cfg: Config, prepared: Prepared) -> int:
 
 @dataclass
 class ItemTables:
-    """Per-item model inputs, each row padded or truncated at the end to ``max_seq``.
+    """Per-item model inputs, each row padded at the end.
 
     ``neighbours[i]`` holds item i's first ``max_seq`` raters (user ids, 0 = padding) and
     ``lcu[i]`` their LCU ids: one id per (item, position), counting from 1 in itemId order.
+
+    With ``sliding`` (the clean protocol) every position of the sequence gets an LCU, since a
+    row reads the latest ``max_seq`` raters before its own time: ``full_neighbours`` and
+    ``full_lcu`` hold whole sequences, and ``neighbours``/``lcu`` hold each item's last window.
     """
 
     neighbours: np.ndarray  # [num_items + 1, L] int32
     lcu: np.ndarray  # [num_items + 1, L] int32
     num_lcu: int  # including padding id 0
     max_seq: int
+    full_neighbours: np.ndarray | None = None  # [num_items + 1, longest] int32, sliding only
+    full_lcu: np.ndarray | None = None
+    lengths: np.ndarray | None = None  # [num_items + 1] sequence lengths
 
 
-def build_item_tables(item_seqs: list[np.ndarray], max_seq: int) -> ItemTables:
+def build_item_tables(item_seqs: list[np.ndarray], max_seq: int, sliding: bool = False) -> ItemTables:
     if max_seq <= 0:
         raise DataError(f"max_seq must be > 0, received: {max_seq}")
     n = len(item_seqs)
-    neighbours = np.zeros((n, max_seq), dtype=np.int32)
-    lcu = np.zeros((n, max_seq), dtype=np.int32)
+    lengths = np.array([len(seq) for seq in item_seqs], dtype=np.int64)
+    capacity = lengths if sliding else np.minimum(lengths, max_seq)  # truncation keeps the earliest
+    width = int(capacity.max()) if n else 0
+    full_neighbours = np.zeros((n, max(width, 1)), dtype=np.int32)
+    full_lcu = np.zeros_like(full_neighbours)
     next_id = 1
     for item in range(1, n):
-        seq = item_seqs[item][:max_seq]  # truncation keeps the earliest neighbours
-        neighbours[item, : len(seq)] = seq
-        lcu[item, : len(seq)] = np.arange(next_id, next_id + len(seq))
-        next_id += len(seq)
-    return ItemTables(neighbours=neighbours, lcu=lcu, num_lcu=next_id, max_seq=max_seq)
+        size = int(capacity[item])
+        full_neighbours[item, :size] = item_seqs[item][:size]
+        full_lcu[item, :size] = np.arange(next_id, next_id + size)
+        next_id += size
+    if not sliding:
+        neighbours = np.zeros((n, max_seq), dtype=np.int32)
+        lcu = np.zeros_like(neighbours)
+        neighbours[:, :width] = full_neighbours[:, :max_seq]
+        lcu[:, :width] = full_lcu[:, :max_seq]
+        return ItemTables(neighbours=neighbours, lcu=lcu, num_lcu=next_id, max_seq=max_seq, lengths=lengths)
+    neighbours, lcu = window_rows(full_neighbours, full_lcu, np.arange(n), lengths, max_seq)
+    return ItemTables(neighbours=neighbours, lcu=lcu, num_lcu=next_id, max_seq=max_seq,
+                      full_neighbours=full_neighbours, full_lcu=full_lcu, lengths=lengths)
+
+
+def window_rows(full_neighbours: np.ndarray, full_lcu: np.ndarray, items: np.ndarray, ends: np.ndarray,
+                max_seq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the latest ``max_seq`` raters before position ``ends`` of each item's sequence."""
+    ends = np.asarray(ends, dtype=np.int64)
+    positions = np.maximum(ends - max_seq, 0)[:, None] + np.arange(max_seq)[None, :]  # [N, L]
+    valid = positions < ends[:, None]
+    positions = np.minimum(positions, full_neighbours.shape[1] - 1)
+    items = np.asarray(items)[:, None]
+    return (np.where(valid, full_neighbours[items, positions], 0).astype(np.int32),
+            np.where(valid, full_lcu[items, positions], 0).astype(np.int32))

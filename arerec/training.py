@@ -125,6 +125,15 @@ class RunPaths:
     def config(self) -> Path:
         return self.root / "config.json"
 
+    @property
+    def best_checkpoint(self) -> Path:
+        """Clean protocol: the epoch with the lowest validation loss so far."""
+        return self.weights / "best.ckpt"
+
+    @property
+    def test_metrics(self) -> Path:
+        return self.root / "test_metrics.json"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.weights / f"cp-{epoch:04d}.ckpt"
 
@@ -162,23 +171,45 @@ class Experiment:
     def paths(self) -> RunPaths:
         return run_paths(self.cfg, self.cfg.model_name or self.name)
 
-    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def clean(self) -> bool:
+        return self.prepared.protocol == "clean"
+
+    @property
+    def eval_split(self) -> str:
+        """Where epochs are scored: test in the reference (selection on test), valid in clean."""
+        return "valid" if self.clean else "test"
+
+    def rows(self, split: str) -> pd.DataFrame:
         rows = getattr(self.prepared, split)
+        if rows is None:
+            raise DataError(f"the {self.prepared.protocol} protocol has no {split!r} split")
+        return rows
+
+    def arrays(self, split: str) -> tuple[np.ndarray, ...]:
+        """users, items, integer labels and (clean protocol) each row's visible sequence length."""
+        rows = self.rows(split)
+        ends = rows["seq_end"].to_numpy(np.int32) if self.clean else np.zeros(len(rows), np.int32)
         return (
             rows["userId"].to_numpy(np.int32),
             rows["itemId"].to_numpy(np.int32),
             self.prepared.label_index(rows["rating"].to_numpy()),
+            ends,
         )
 
-    def inputs(self, users: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
-        """Model inputs for explicit (user, item) rows, e.g. for attention plots."""
+    def inputs(self, users: np.ndarray, items: np.ndarray, ends: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Model inputs for explicit (user, item) rows, e.g. for attention plots.
+
+        In the clean protocol pass each row's ``seq_end``; without it a row sees the item's
+        latest ``max_seq`` training raters.
+        """
         items = np.asarray(items, dtype=np.int32)
-        return {
-            "user": np.asarray(users, dtype=np.int32),
-            "item": items,
-            "neighbours": self.tables.neighbours[items],
-            "lcu": self.tables.lcu[items],
-        }
+        if self.clean and ends is not None:
+            neighbours, lcu = data_mod.window_rows(self.tables.full_neighbours, self.tables.full_lcu, items, ends,
+                                                   self.tables.max_seq)
+        else:
+            neighbours, lcu = self.tables.neighbours[items], self.tables.lcu[items]
+        return {"user": np.asarray(users, dtype=np.int32), "item": items, "neighbours": neighbours, "lcu": lcu}
 
 
 def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experiment:
@@ -200,7 +231,8 @@ def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experime
         data_mod.prepare(cfg)
     prepared = data_mod.load_prepared(cfg.data_path, cfg.dataset, version)
     max_seq = data_mod.resolve_max_seq(cfg, prepared)
-    return Experiment(cfg, prepared, data_mod.build_item_tables(prepared.item_seqs, max_seq))
+    tables = data_mod.build_item_tables(prepared.item_seqs, max_seq, sliding=prepared.protocol == "clean")
+    return Experiment(cfg, prepared, tables)
 
 
 def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
@@ -212,17 +244,33 @@ def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
     """
     import tensorflow as tf
 
-    users, items, labels = exp.arrays(split)
+    users, items, labels, ends = exp.arrays(split)
     if shuffle:
         order = np.random.default_rng([exp.cfg.seed, epoch]).permutation(len(users))
-        users, items, labels = users[order], items[order], labels[order]
-    neighbours = tf.constant(exp.tables.neighbours)
-    lcu = tf.constant(exp.tables.lcu)
+        users, items, labels, ends = users[order], items[order], labels[order], ends[order]
+    length = exp.tables.max_seq
 
-    def gather(u, i, y):
-        return {"user": u, "item": i, "neighbours": tf.gather(neighbours, i), "lcu": tf.gather(lcu, i)}, y
+    if exp.clean:  # each row reads the latest max_seq raters before its own time
+        full_neighbours = tf.constant(exp.tables.full_neighbours)
+        full_lcu = tf.constant(exp.tables.full_lcu)
+        width = exp.tables.full_neighbours.shape[1]
 
-    ds = tf.data.Dataset.from_tensor_slices((users, items, labels)).batch(exp.cfg.batch_size)
+        def gather(u, i, y, end):
+            positions = tf.maximum(end - length, 0)[:, None] + tf.range(length)[None, :]  # [B, L]
+            valid = tf.cast(positions < end[:, None], tf.int32)
+            positions = tf.minimum(positions, width - 1)
+            neighbours = tf.gather(tf.gather(full_neighbours, i), positions, batch_dims=1) * valid
+            lcu = tf.gather(tf.gather(full_lcu, i), positions, batch_dims=1) * valid
+            return {"user": u, "item": i, "neighbours": neighbours, "lcu": lcu}, y
+    else:  # every row of an item shares the item's first max_seq raters
+        neighbours_table = tf.constant(exp.tables.neighbours)
+        lcu_table = tf.constant(exp.tables.lcu)
+
+        def gather(u, i, y, end):
+            return {"user": u, "item": i, "neighbours": tf.gather(neighbours_table, i),
+                    "lcu": tf.gather(lcu_table, i)}, y
+
+    ds = tf.data.Dataset.from_tensor_slices((users, items, labels, ends)).batch(exp.cfg.batch_size)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -331,7 +379,7 @@ def _compiled_forward(model):
 def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> dict[str, float]:
     from arerec.metrics import evaluate_predictions
 
-    rows = getattr(exp.prepared, split)
+    rows = exp.rows(split)
     return evaluate_predictions(
         rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float), probs,
         exp.prepared.classes.astype(float), exp.cfg.topk, exp.cfg.hrcutoff,
@@ -466,7 +514,7 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     paths.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": ""})
     verbose = _verbosity(cfg)
-    test_users, _, test_labels = exp.arrays("test")
+    eval_labels = exp.arrays(exp.eval_split)[2]
 
     reg_loss = _regularization(model)
     train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
@@ -488,9 +536,10 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
                 bar.update(count, [("loss", loss)])
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
-        if cfg.do_eval or epoch == last_epoch:
-            probs = predict_probs(model, exp)
-            row.update(val_loss=cross_entropy(probs, test_labels) + float(reg_loss()), **evaluate_probs(exp, probs))
+        if cfg.do_eval or epoch == last_epoch or exp.clean:
+            probs = predict_probs(model, exp, exp.eval_split)
+            row.update(val_loss=cross_entropy(probs, eval_labels) + float(reg_loss()),
+                       **evaluate_probs(exp, probs, exp.eval_split))
         row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
         rows.append(row)
         history = pd.DataFrame(rows).reindex(columns=_results_columns(cfg))
@@ -502,16 +551,37 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         writer.flush()
         if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
+        if exp.clean and row["val_loss"] <= history["val_loss"].min():
+            save_checkpoint(paths.best_checkpoint, exp, model, optimizer, epoch)
         if verbose:
             print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
 
-    if cfg.do_train:
+    if cfg.do_train and exp.clean:
+        final, model = test_best_epoch(exp, paths, history)
+    elif cfg.do_train:
         final = history.iloc[-1].to_dict() if not history.empty else {}
     else:
         probs = predict_probs(model, exp)
-        final = {"epoch": start_epoch - 1, "val_loss": cross_entropy(probs, test_labels), **evaluate_probs(exp, probs)}
+        final = {"epoch": start_epoch - 1, "val_loss": cross_entropy(probs, exp.arrays("test")[2]),
+                 **evaluate_probs(exp, probs)}
     return RunResult(name=paths.name, paths=paths, history=history, final=final, model=model, experiment=exp,
                      seconds=time.perf_counter() - started)
+
+
+def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
+    """Clean protocol: score the test rows once, with the epoch of lowest validation loss.
+
+    Returns the test metrics (also written to ``test_metrics.json``) and that epoch's model.
+    """
+    model, optimizer = build(exp)
+    epoch = load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+    probs = predict_probs(model, exp, "test")
+    final = {"best_epoch": epoch, "selected_by": "validation loss",
+             "val_loss": float(history.loc[history["epoch"] == epoch, "val_loss"].iloc[0]),
+             "test_loss": cross_entropy(probs, exp.arrays("test")[2]), **evaluate_probs(exp, probs, "test")}
+    write_json_atomic(paths.test_metrics, final)
+    log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
+    return final, model
 
 
 def _latest(paths: RunPaths) -> Path:
@@ -551,9 +621,14 @@ def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
         if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():
             log.info("%s already finished: loading it", paths.name)
             started = time.perf_counter()
+            history = history[history["epoch"] <= cfg.epochs]
+            if exp.clean and paths.test_metrics.is_file() and paths.best_checkpoint.is_file():
+                model, optimizer = build(exp)
+                load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+                final = json.loads(paths.test_metrics.read_text())
+                return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
             model, optimizer = build(exp)
             load_checkpoint(paths.checkpoint(cfg.epochs), exp, model, optimizer)
-            history = history[history["epoch"] <= cfg.epochs]
             return RunResult(paths.name, paths, history, history.iloc[-1].to_dict(), model, exp,
                              time.perf_counter() - started)
         resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]

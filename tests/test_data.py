@@ -181,3 +181,41 @@ def test_real_ml100k_matches_the_reference(ml100k_cfg):
     assert report.users_below_min_seq_after_item_filter == 26
     tables = data.build_item_tables(prepared.item_seqs, data.resolve_max_seq(ml100k_cfg, prepared))
     assert (tables.max_seq, tables.num_lcu) == (101, 64_284)
+
+
+def test_clean_protocol_sees_no_test_interaction_and_no_later_neighbour(tmp_path):
+    from arerec.datasets import make_synthetic
+
+    ratings = make_synthetic(40, 16, 500, seed=3)
+    cfg = Config(data_path=str(tmp_path), dataset="synthetic", min_seq=5, batch_size=16, protocol="clean",
+                 val_ratio=0.2)
+    split = data.split_clean(cfg, ratings)
+    assert cfg.derived_data_version.endswith("_clean20")
+    test_pairs = set(zip(split.test["userId"], split.test["itemId"], strict=True))
+    valid_pairs = set(zip(split.valid["userId"], split.valid["itemId"], strict=True))
+    # item sequences hold training interactions only
+    for item, seq in split.item_seqs.items():
+        assert not any((u, item) in test_pairs or (u, item) in valid_pairs for u in seq)
+    # per user, every test rating is later than every train rating (temporal split)
+    last_train = split.train.groupby("userId")["timestamp"].max()
+    first_test = split.test.groupby("userId")["timestamp"].min()
+    assert (first_test >= last_train.reindex(first_test.index)).all()
+    # each row sees exactly the training raters of its item who rated strictly earlier
+    times = ratings.set_index(["userId", "itemId"])["timestamp"]
+    for frame in (split.train, split.valid, split.test):
+        for row in frame.itertuples():
+            visible = split.item_seqs[row.itemId][: row.seq_end]
+            assert all(times[(u, row.itemId)] < row.timestamp for u in visible)
+            assert row.userId not in visible
+            rest = split.item_seqs[row.itemId][row.seq_end:]
+            assert all(times[(u, row.itemId)] >= row.timestamp for u in rest)
+
+
+def test_clean_windows_read_the_latest_raters_before_each_row():
+    seqs = [np.array([]), np.array([5, 6, 7, 8])]
+    tables = data.build_item_tables(seqs, max_seq=2, sliding=True)
+    assert tables.num_lcu == 5  # every position gets an LCU
+    neighbours, lcu = data.window_rows(tables.full_neighbours, tables.full_lcu, np.array([1, 1, 1]),
+                                       np.array([0, 1, 3]), 2)
+    assert neighbours.tolist() == [[0, 0], [5, 0], [6, 7]]
+    assert lcu.tolist() == [[0, 0], [1, 0], [2, 3]]

@@ -135,3 +135,20 @@ def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tm
     assert untouched.size > 0
     np.testing.assert_array_equal(np.asarray(table)[untouched], before[untouched])
     assert not np.array_equal(np.asarray(table)[touched], before[touched])
+
+
+def test_clean_protocol_chooses_the_epoch_on_validation_and_tests_once(tmp_path):
+    import json
+
+    cfg = tiny_config(tmp_path, protocol="clean", epochs=3, synthetic_ratings=640, test_ratio=0.3)
+    result = training.train(cfg)
+    assert result.experiment.eval_split == "valid"
+    saved = json.loads(result.paths.test_metrics.read_text())
+    best = int(result.history.loc[result.history["val_loss"].idxmin(), "epoch"])
+    assert saved["best_epoch"] == best == result.final["best_epoch"]
+    assert 0 <= saved["ndcg@3"] <= 1 and saved["rmse"] > 0
+    # the returned model is the chosen epoch's: it reproduces the saved test metrics
+    probs = training.predict_probs(result.model, result.experiment, "test")
+    assert training.evaluate_probs(result.experiment, probs, "test")["rmse"] == pytest.approx(saved["rmse"])
+    again = training.train_or_load(cfg)
+    assert again.final["best_epoch"] == best
