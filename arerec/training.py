@@ -512,6 +512,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         history = pd.DataFrame()
 
     paths.root.mkdir(parents=True, exist_ok=True)
+    for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
+        stale.unlink()
     write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": ""})
     verbose = _verbosity(cfg)
     eval_labels = exp.arrays(exp.eval_split)[2]
