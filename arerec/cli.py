@@ -33,6 +33,7 @@ COMMANDS = {
     "resume": "continue training from a checkpoint (run.py --load_model 1)",
     "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
     "score": "score a predictions CSV (user,item,rating,prediction) with the paper's and standard metrics",
+    "compare": "train (or re-use) runs over seeds and update modes; print mean ± 95% CI per variant",
     "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
             from arerec.bench import add_arguments
 
             add_arguments(p)
+        if name == "compare":
+            p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)")
+            p.add_argument("--update_modes", nargs="+", default=None, choices=["dense", "lazy"],
+                           help="compare these update modes (default: the configured one)")
+            p.add_argument("--out", default=None, help="CSV of every run (rewritten after each)")
         if name == "score":
             p.add_argument("predictions", help="CSV with columns user,item,rating,prediction in test-file order")
         if name == "details":
@@ -75,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace) -> Config:
     skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
-            "repeats", "steps", "epoch", "name", "out"}
+            "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     return load_yaml_layers(args.params, overrides)
 
@@ -127,6 +133,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         from arerec.datasets import ensure_ratings
 
         print(ensure_ratings(cfg))
+        return 0
+    if command == "compare":
+        from arerec.experiments import run_seeds, summarise
+        from arerec.stats import format_mean_ci
+
+        modes = args.update_modes or [cfg.update_mode]
+        runs = run_seeds(cfg, args.seeds, {mode: {"update_mode": mode} for mode in modes}, out=args.out)
+        table = summarise(runs)
+        for _, row in table.iterrows():
+            cells = [f"{m} {format_mean_ci(row[m], row[m + '_ci'])}" for m in table.columns
+                     if m not in ("variant", "n") and not m.endswith("_ci")]
+            print(f"{row['variant']} (n={row['n']}): " + ", ".join(cells))
         return 0
     if command == "score":
         print(json.dumps(score_file(args.predictions, cfg.topk, cfg.hrcutoff), indent=2))
