@@ -7,6 +7,9 @@ STAMP := $(VENV)/.arerec-installed
 PARAMS ?= base
 DATASET ?=
 PYTEST_ARGS ?=
+REPORTS ?= reports
+# papermill's execution timeout per cell, in seconds (a training cell on ML-1M can take hours)
+TIMEOUT ?= 7200
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help setup test lint lab clean data reproduce bench
@@ -15,6 +18,7 @@ help:
 	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
 	@echo "make test        run the test suite (installs what it needs)"
 	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|ml-1m|ci)"
+	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make lint        ruff"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
@@ -34,8 +38,19 @@ test: setup
 lint: setup
 	$(BIN)/ruff check arerec tests
 
+# Kernels start in the repository root, as under `make reproduce` (papermill --cwd), so the
+# notebooks' relative paths (Data/, Model/, reports/) mean the same thing in both.
 lab: setup
-	$(BIN)/jupyter lab notebooks $(LAB_ROOT)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.root_dir="$(CURDIR)" $(LAB_ROOT)
+
+data: setup
+	$(BIN)/python -m arerec.reports data --params $(PARAMS)
+
+# The runner (arerec/reports.py) checks the layered params, gets the data, runs the four notebooks
+# with papermill into $(REPORTS)/<experiment>/ and rebuilds $(REPORTS)/index.html; it exits
+# non-zero, naming the notebook, when one fails.
+reproduce: setup
+	$(BIN)/python -m arerec.reports run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info

@@ -33,7 +33,7 @@ COMMANDS = {
     "resume": "continue training from a checkpoint (run.py --load_model 1)",
     "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
     "score": "score a predictions CSV (user,item,rating,prediction) with the paper's and standard metrics",
-    "compare": "train (or re-use) runs over seeds and update modes; print mean ± 95% CI per variant",
+    "compare": "train (or re-use) runs over seeds and update modes; print mean ± 95%% CI per variant",
     "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
@@ -83,7 +83,9 @@ def _config_from(args: argparse.Namespace) -> Config:
     skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
             "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    return load_yaml_layers(args.params, overrides)
+    from arerec.notebook import EXTRAS  # notebook-only settings a params file may hold
+
+    return load_yaml_layers(args.params, overrides, ignore=EXTRAS)
 
 
 def _details(cfg: Config, version: str) -> None:

@@ -230,8 +230,12 @@ class Config:
         return Path(self.data_path) / self.dataset
 
 
-def check_keys(keys: Iterable[str], *, source: str) -> None:
-    valid = set(Config.field_names())
+def check_keys(keys: Iterable[str], *, source: str, extra: Iterable[str] = ()) -> None:
+    """Raise ConfigError naming each unknown key (and the closest valid one) and all valid keys.
+
+    ``extra`` adds keys that are valid beside the Config fields (e.g. notebook-only settings).
+    """
+    valid = set(Config.field_names()) | set(extra)
     unknown = sorted(set(keys) - valid)
     if unknown:
         import difflib
@@ -245,8 +249,12 @@ def check_keys(keys: Iterable[str], *, source: str) -> None:
         )
 
 
-def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
-    """Merge YAML files in order (later wins), then ``overrides``, as papermill does."""
+def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None,
+                     *, ignore: Iterable[str] = ()) -> Config:
+    """Merge YAML files in order (later wins), then ``overrides``, as papermill does.
+
+    Keys in ``ignore`` are allowed in the files but are not Config fields (notebook settings).
+    """
     import yaml
 
     merged: dict[str, Any] = {}
@@ -261,7 +269,7 @@ def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] |
                 raise ConfigError(f"{path}: not valid YAML ({exc})") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of key: value, received {type(values).__name__}")
-        check_keys(values.keys(), source=str(path))
-        merged.update(values)
+        check_keys(values.keys(), source=str(path), extra=ignore)
+        merged.update({k: v for k, v in values.items() if k not in set(ignore)})
     merged.update(overrides or {})
     return Config.from_dict(merged, source="parameters")

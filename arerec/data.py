@@ -163,19 +163,24 @@ class Split:
     users_below_min_seq: int
 
 
-def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
-    """REFERENCE.md §1 steps 1-7: sort, filter, attach sequences, split, cut to whole batches."""
-    rows_in = len(ratings)
+def filtered_rows(cfg: Config, ratings: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """REFERENCE.md §1 steps 1-3: time sort, the earliest ``data_percent``, one min_seq pass."""
     df = sort_by_time(ratings, cfg.sort_kind)
     if cfg.data_percent < 1:
-        df = df.head(int(rows_in * cfg.data_percent))
-
+        df = df.head(int(len(ratings) * cfg.data_percent))
     df, item_seqs = filter_min_seq(df, cfg.min_seq)
     if df.empty:
         raise DataError(
             f"min_seq={cfg.min_seq} leaves no ratings in {ratings_path(cfg)} "
             f"(the most active user has {int(ratings.groupby('userId').size().max())} ratings): lower min_seq"
         )
+    return df, item_seqs
+
+
+def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
+    """REFERENCE.md §1 steps 1-7: sort, filter, attach sequences, split, cut to whole batches."""
+    rows_in = len(ratings)
+    df, item_seqs = filtered_rows(cfg, ratings)
     per_user = df.groupby("userId").size()
     below = int((per_user < cfg.min_seq).sum())
     log.info(
@@ -261,12 +266,7 @@ def split_clean(cfg: Config, ratings: pd.DataFrame) -> CleanSplit:
       row sees its own rating, a test interaction, or a neighbour who rated later.
     """
     rows_in = len(ratings)
-    df = sort_by_time(ratings, cfg.sort_kind)
-    if cfg.data_percent < 1:
-        df = df.head(int(rows_in * cfg.data_percent))
-    df, _ = filter_min_seq(df, cfg.min_seq)
-    if df.empty:
-        raise DataError(f"min_seq={cfg.min_seq} leaves no ratings in {ratings_path(cfg)}: lower min_seq")
+    df, _ = filtered_rows(cfg, ratings)
     df = df.sort_values(["userId", "timestamp"], kind="stable")
     position = df.groupby("userId", sort=False).cumcount().to_numpy()
     count = df.groupby("userId", sort=False)["itemId"].transform("size").to_numpy()

@@ -212,11 +212,22 @@ class Experiment:
         return {"user": np.asarray(users, dtype=np.int32), "item": items, "neighbours": neighbours, "lcu": lcu}
 
 
+def _stale(paths: dict[str, Path], ratings: Path) -> bool:
+    """Prepared files missing, or older than a ratings file that was regenerated since."""
+    if not all(p.is_file() for p in paths.values()):
+        return True
+    return ratings.is_file() and ratings.stat().st_mtime > min(p.stat().st_mtime for p in paths.values())
+
+
 def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experiment:
     """Load (preparing first if needed) the data version of ``cfg`` and build the item tables."""
     version = cfg.resolved_data_version
     paths = data_mod.version_paths(cfg.data_path, cfg.dataset, version)
-    if not all(p.is_file() for p in paths.values()):
+    if cfg.dataset == "synthetic":  # cheap; regenerates the ratings when the generator's settings changed
+        from arerec.datasets import ensure_ratings
+
+        ensure_ratings(cfg)
+    if _stale(paths, data_mod.ratings_path(cfg)):
         if cfg.data_version and cfg.data_version != cfg.derived_data_version:
             raise DataError(
                 f"data version {version!r} is not prepared under {cfg.dataset_dir}; "
@@ -604,8 +615,9 @@ def _saved_config_matches(paths: RunPaths, cfg: Config) -> bool:
     if not paths.config.is_file():
         return False
     saved = json.loads(paths.config.read_text())
+    defaults = Config().to_dict()  # a field added since the run was saved had its default then
     ignore = set(SCHEDULE_FIELDS)
-    return all(saved.get(k) == v for k, v in cfg.to_dict().items() if k not in ignore)
+    return all(saved.get(k, defaults[k]) == v for k, v in cfg.to_dict().items() if k not in ignore)
 
 
 def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:

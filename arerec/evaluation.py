@@ -1,0 +1,174 @@
+"""Scoring ARERec and the rating baselines on the same split, as tidy tables.
+
+Every model is scored by :func:`arerec.metrics.evaluate_predictions` on the test rows of one
+:class:`arerec.training.Experiment`:
+
+- ARERec: its class probabilities, exactly as the training loop scores each epoch.
+- A baseline predicts a continuous rating. Its class is the nearest rating class
+  (:func:`arerec.baselines.ratings_to_probs`), which gives the faithful HR@k and NDCG@k, the
+  accuracy and ``rmse_argmax``, as for ARERec's argmax. ``rmse``, ``mae`` and ``std_ndcg@k`` use
+  the continuous prediction itself, as ARERec's use its expected rating.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arerec.config import Config
+from arerec.metrics import evaluate_predictions, tie_aware_ndcg
+
+log = logging.getLogger(__name__)
+
+MODEL = "ARERec"
+
+
+def headline_k(topk: Sequence[int]) -> int:
+    """The cut-off shown in headlines: 10 (the paper's) when evaluated, else the largest k."""
+    return 10 if 10 in topk else max(topk)
+
+
+def metric_columns(topk: Sequence[int]) -> list[str]:
+    """Faithful metrics first (HR@k, NDCG@k), then the standard ones."""
+    ks = list(topk)
+    return ([f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
+            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks])
+
+
+def score_ratings(exp, pred: np.ndarray, split: str = "test") -> dict[str, float]:
+    """All metrics of a continuous rating prediction for every row of ``split`` (see the module docstring)."""
+    from arerec.baselines import ratings_to_probs
+
+    rows = getattr(exp.prepared, split)
+    users, true = rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float)
+    classes = exp.prepared.classes.astype(float)
+    pred = np.asarray(pred, dtype=float)
+    metrics = evaluate_predictions(users, true, ratings_to_probs(pred, classes), classes,
+                                   exp.cfg.topk, exp.cfg.hrcutoff)
+    error = pred - true
+    metrics["rmse"] = float(np.sqrt(np.mean(error**2)))
+    metrics["mae"] = float(np.mean(np.abs(error)))
+    for k in exp.cfg.topk:
+        metrics[f"std_ndcg@{k}"] = tie_aware_ndcg(users, true, pred, k)
+    return metrics
+
+
+def baseline_metrics(exp, names: Sequence[str], seed: int = 0) -> dict[str, dict[str, float]]:
+    """Fit each baseline on the experiment's train rows and score it on its test rows."""
+    from arerec.baselines import run_baselines
+
+    predictions = run_baselines(exp.prepared.train, exp.prepared.test, names=list(names), seed=seed)
+    return {name: score_ratings(exp, pred) for name, pred in predictions.items()}
+
+
+def comparison_table(models: Mapping[str, Mapping[str, float]], topk: Sequence[int]) -> pd.DataFrame:
+    """One row per model (the index, named 'model'), one column per metric of :func:`metric_columns`."""
+    table = pd.DataFrame.from_dict({name: dict(values) for name, values in models.items()}, orient="index")
+    table.index.name = "model"
+    return table[[c for c in metric_columns(topk) if c in table.columns]]
+
+
+def final_metrics(history: pd.DataFrame, topk: Sequence[int]) -> dict[str, float]:
+    """The metrics of the last trained epoch (not the best: choosing the best epoch selects on test)."""
+    last = history.iloc[-1]
+    return {c: float(last[c]) for c in metric_columns(topk) if c in history.columns}
+
+
+def confusion(exp, probs: np.ndarray, split: str = "test") -> pd.DataFrame:
+    """Counts of (true rating, predicted argmax rating): rows true, columns predicted, every class."""
+    from arerec.metrics import argmax_rating
+
+    classes = exp.prepared.classes
+    true = getattr(exp.prepared, split)["rating"].to_numpy()
+    pred = argmax_rating(probs, classes.astype(float))
+    labels = pd.Index([_label(c) for c in classes])
+    table = pd.crosstab(pd.Categorical(true, categories=classes), pd.Categorical(pred, categories=classes),
+                        dropna=False)
+    table.index, table.columns = labels.rename("true"), labels.rename("predicted")
+    return table
+
+
+def _label(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Ablation
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Variant:
+    """One configuration of an ablation grid; ``label`` says how it differs from the base."""
+
+    label: str
+    cfg: Config
+    overrides: dict[str, Any]
+
+
+def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: int,
+                      model_path: str | Path | None = None) -> list[Variant]:
+    """The distinct configurations of ``grid`` (dicts of overrides of ``base``), trained for ``epochs``.
+
+    Entries that resolve to the same configuration are one variant (``{num_head: 2}`` is the base
+    when the base has two heads); the base's label is 'base'. Runs live under ``model_path``
+    (default ``{base.model_path}/ablation``): a run's folder name does not hold its epochs, so a
+    shorter ablation run must not share a folder with the main run of the same configuration.
+    """
+    model_path = Path(base.model_path) / "ablation" if model_path is None else Path(model_path)
+    base = base.replace(epochs=epochs, model_path=str(model_path), load_model=0, model_name="",
+                        load_weight_path="", do_train=1)
+    variants: list[Variant] = []
+    for overrides in [{}, *grid]:
+        cfg = base.replace(**overrides)
+        if any(v.cfg == cfg for v in variants):
+            continue
+        label = "base" if cfg == base else ", ".join(f"{k}={v}" for k, v in overrides.items())
+        if cfg.use_attention == 0 and base.use_attention == 1:
+            label += " (item-only)"
+        variants.append(Variant(label, cfg, dict(overrides)))
+    return variants
+
+
+def run_ablation(variants: Sequence[Variant], k: int) -> pd.DataFrame:
+    """Train (or load, when finished before) every variant; one row per variant.
+
+    Columns: variant, run (the model name under model_path), the variant's key settings, the
+    last epoch's metrics, ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
+    whenever they ran) and seconds (this call: small when a finished run was loaded).
+    """
+    from arerec.training import train_or_load
+
+    rows = []
+    for n, variant in enumerate(variants, start=1):
+        log.info("ablation variant %d/%d: %s", n, len(variants), variant.label)
+        print(f"variant {n}/{len(variants)}: {variant.label}", flush=True)
+        result = train_or_load(variant.cfg)
+        cfg = variant.cfg
+        rows.append({
+            "variant": variant.label,
+            "run": result.name,
+            "use_attention": cfg.use_attention,
+            "num_head": cfg.num_head if cfg.use_attention else np.nan,
+            "region_size": cfg.region_size,
+            "epochs": cfg.epochs,
+            **final_metrics(result.history, cfg.topk),
+            "ndcg": float(result.history.iloc[-1][f"ndcg@{k}"]),
+            "train_seconds": round(float(result.history["seconds"].sum()), 1),
+            "seconds": round(result.seconds, 1),
+        })
+        del result  # the LCU tables are large: keep one model in memory at a time
+        _free_models()
+    return pd.DataFrame(rows)
+
+
+def _free_models() -> None:
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()

@@ -1,0 +1,221 @@
+"""The notebooks: committed clean and thin, and executed end to end by papermill on params/ci.yaml."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from arerec import notebook, reports
+from arerec.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_FILES = sorted((REPO / "notebooks").glob("*.ipynb"))
+MAX_CELL_LINES = 15
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def parameters_cell(nb: dict) -> dict:
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    return tagged[0]
+
+
+def defaults(nb: dict) -> dict:
+    tree = ast.parse(source(parameters_cell(nb)))
+    return {s.targets[0].id: ast.literal_eval(s.value) for s in tree.body}
+
+
+def base_values() -> dict:
+    """What `make reproduce` gives with the default PARAMS: the extras' defaults, base.yaml, ablation.yaml."""
+    values = {name: extra.default for name, extra in notebook.EXTRAS.items()}
+    for name in ("base.yaml", "ablation.yaml"):
+        values.update(yaml.safe_load((REPO / "params" / name).read_text()))
+    return values
+
+
+def test_the_runner_knows_every_notebook():
+    assert [p.stem for p in NOTEBOOK_FILES] == list(reports.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean_and_thin(path):
+    nb = load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == "arerec"
+    assert nb["cells"][0]["cell_type"] == "markdown" and source(nb["cells"][0]).startswith(f"# {path.stem[:2]} ")
+    parameters_cell(nb)
+    for n, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        assert cell.get("outputs") == [] and cell.get("execution_count") is None, f"cell {n} has outputs"
+        text = source(cell)
+        assert not re.search(r"^\s*(def|class|async def) ", text, re.M), f"cell {n} defines a function or class"
+        is_parameters = "parameters" in cell["metadata"].get("tags", [])
+        if not is_parameters:  # the parameters cell lists settings, one a line
+            assert len(text.splitlines()) <= MAX_CELL_LINES, f"cell {n} is longer than {MAX_CELL_LINES} lines"
+        # notebook.start() reads parameters from literal-only cells: no other cell may be one
+        assert (notebook.literal_assignments(text) is not None) == is_parameters, f"cell {n}"
+    assert sum("notebook.start(globals()" in source(c) for c in nb["cells"]) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_parameter_defaults_are_those_of_params_base_yaml(path):
+    nb = load(path)
+    values, expected = defaults(nb), base_values()
+    notebook.check_parameter_keys(values, source=path.name)
+    notebook.resolve(values)
+    for key, value in values.items():
+        if key in expected:
+            assert value == expected[key], f"{key} = {value!r}, params gives {expected[key]!r}"
+        else:  # not in params/base.yaml: then it is the Config default
+            assert value == getattr(Config(), key), key
+    if path.stem != "01_data_exploration":  # training notebooks: the whole configuration, as make reproduce
+        base_keys = yaml.safe_load((REPO / "params" / "base.yaml").read_text())
+        assert set(base_keys) <= set(values), sorted(set(base_keys) - set(values))
+
+
+# --------------------------------------------------------------------------------------------
+# Executed by papermill (needs the 'arerec' kernel, which `make setup` registers)
+# --------------------------------------------------------------------------------------------
+needs_kernel = pytest.mark.skipif(
+    not reports.kernel_available(),
+    reason="the Jupyter kernel 'arerec' is not registered here: run `make setup` (or `python -m arerec.kernel`)",
+)
+
+
+def run_reports(tmp: Path, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "arerec.reports", "run", "--params", "ci", "--root", str(REPO),
+               "--reports-dir", str(reports_dir), "--set", f"data_path={tmp / 'Data'}/",
+               "--set", f"model_path={tmp / 'Model'}/", "--timeout", "600", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ci")
+    done = run_reports(tmp, tmp / "reports")
+    return tmp, done
+
+
+def in_range(value, low, high) -> bool:
+    return isinstance(value, (int, float)) and low <= value <= high
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_every_notebook_runs_on_ci_params(ci_run):
+    tmp, done = ci_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp / "reports" / "ci"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    run = metrics["run"]
+    assert run["status"] == "ok" and set(run["notebooks"]) == set(reports.NOTEBOOKS)
+    assert all(entry["status"] == "ok" and entry["seconds"] > 0 for entry in run["notebooks"].values())
+    assert run["params_files"] == ["params/base.yaml", "params/ablation.yaml", "params/ci.yaml"]
+    assert re.fullmatch(r"[0-9a-f]{64}", run["data"]["ratings_sha256"])
+    assert run["data"]["data_version"] == "synthetic_8020_minseq5_bs32_dper1.0"
+    assert run["packages"]["tensorflow"].startswith("2.") and run["machine"]["cpu"]
+    assert run["parameters"]["dataset"] == "synthetic" and run["seed"] == 0
+
+    data = metrics["01_data_exploration"]
+    assert data["max_seq"] > 0 and in_range(data["interactions_kept_at_max_seq"], 0, 1)
+    assert data["leakage"]["share_target_in_sequence"] == 1.0  # the reference's leakage, by construction
+    assert all(in_range(data["leakage"][k], 0, 1) for k in ("share_target_in_window",
+                                                             "mean_share_of_window_rated_later"))
+    assert data["split"]["train"] % 32 == 0 and data["split"]["test"] > 0
+
+    training = metrics["02_training"]
+    assert training["k"] == 5 and training["epochs"] == 2
+    assert {"ARERec", "global_mean", "item_mean", "user_item_bias"} <= set(training["models"])
+    for name, values in training["models"].items():
+        assert all(in_range(values[f"{m}@{k}"], 0, 1) for m in ("hr", "ndcg", "std_ndcg") for k in (3, 5)), name
+        assert in_range(values["rmse"], 0.1, 4) and in_range(values["accuracy"], 0, 1), name
+    assert training["provenance"]["wall_seconds"] > 0
+
+    variants = metrics["03_ablation"]["variants"]
+    assert [v["variant"] for v in variants] == ["base", "use_attention=0 (item-only)", "num_head=1", "region_size=1"]
+    assert all(in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) and v["epochs"] == 1 for v in variants)
+
+    summary = metrics["04_attention"]["summary"]
+    assert metrics["04_attention"]["heads"] == 2 and summary["pairs"] > 0
+    assert in_range(summary["share_rows_with_target_in_window"], 0, 1)
+    assert in_range(summary["spearman_attention_co_rated"], -1, 1)
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_figures_tables_and_html_are_written(ci_run):
+    tmp, done = ci_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp / "reports" / "ci"
+    expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
+                "leakage", "learning_curves", "final_metrics", "confusion_matrix", "ablation",
+                "attention_pair_01", "attention_pair_04", "attention_by_position", "attention_vs_similarity"]
+    for name in expected:
+        png = (folder / "figures" / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 2000, name
+    for name in ("final_metrics", "history", "confusion_matrix", "ablation", "leakage_summary", "attention_summary"):
+        assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
+    for name in reports.NOTEBOOKS:
+        executed = json.loads((folder / f"{name}.ipynb").read_text())
+        assert any(c.get("outputs") for c in executed["cells"]), name
+        page = (folder / f"{name}.html").read_text()
+        assert "data:image/png;base64," in page, name
+        assert "notebook.start(globals()" not in page, f"{name}: the HTML must hide the code"
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_the_index_lists_the_experiment(ci_run):
+    tmp, done = ci_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = (tmp / "reports" / "index.html").read_text()
+    assert "<td>ci</td><td>ok</td><td>synthetic</td>" in page
+    for name in reports.NOTEBOOKS:
+        assert f'href="ci/{name}.html"' in page
+    assert '<img src="ci/figures/attention_pair_01.png"' in page
+    readme = (tmp / "reports" / "README.md").read_text()
+    assert "| ci | ok | synthetic |" in readme and "(ci/02_training.html)" in readme
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_a_failing_notebook_fails_the_run_and_is_marked(ci_run):
+    tmp, _ = ci_run
+    done = run_reports(tmp, tmp / "failing", "--set", "min_seq=100000", "--experiment", "broken")
+    assert done.returncode == 1
+    assert "FAILED: 01_data_exploration of experiment broken" in done.stderr
+    assert "min_seq=100000 leaves no ratings" in done.stderr
+    metrics = json.loads((tmp / "failing" / "broken" / "metrics.json").read_text())
+    assert metrics["run"]["status"] == "failed" and metrics["run"]["failed_step"] == "01_data_exploration"
+    assert list(metrics["run"]["notebooks"]) == ["01_data_exploration"]  # stops at the first failure
+    assert "min_seq=100000" in (tmp / "failing" / "broken" / "01_data_exploration.html").read_text()
+    page = (tmp / "failing" / "index.html").read_text()
+    assert "FAILED in 01_data_exploration: DataError: min_seq=100000" in page
+    assert '<tr class="failed"><td>broken</td>' in page
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_an_unknown_notebook_parameter_stops_the_notebook(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(str(REPO / "notebooks" / "01_data_exploration.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"num_heads": 4, "reports_dir": str(tmp_path)}, kernel_name="arerec",
+                                   cwd=str(REPO), progress_bar=False)
+    assert "'num_heads' (did you mean 'num_head'?)" in str(error.value)
+    assert "Valid keys:" in str(error.value)
