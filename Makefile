@@ -20,6 +20,7 @@ help:
 	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|ml-1m|ci)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
+	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
 	@echo "make lint        ruff"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
 
@@ -51,6 +52,12 @@ data: setup
 # non-zero, naming the notebook, when one fails.
 reproduce: setup
 	$(BIN)/python -m arerec.reports run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
+
+# Times the training step, an epoch, evaluation and preparation per update mode (about 30 min on
+# ML-100K with 2 cores): reports/bench/$(BENCH_DATA).json and .png.
+BENCH_DATA ?= ml-100k
+bench: setup
+	$(BIN)/python -m arerec bench --bench_data $(BENCH_DATA) --name $(BENCH_DATA)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
