@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check arerec tests
