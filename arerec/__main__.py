@@ -1,3 +1,9 @@
-from arerec.cli import main
+import sys
+
+from arerec.runtime import reexec_tuned
+
+reexec_tuned(["-m", "arerec", *sys.argv[1:]])
+
+from arerec.cli import main  # noqa: E402
 
 main()

@@ -135,19 +135,26 @@ def learning_curves(history: pd.DataFrame, k: int) -> Figure:
     return fig
 
 
-def model_comparison(table: pd.DataFrame, metrics: Sequence[str], highlight: str = "ARERec") -> Figure:
-    """One horizontal bar panel per metric, one bar per model (the index); ``highlight`` in colour."""
-    fig, axes = _figure(4.2 * len(metrics), 0.45 * len(table) + 1.4, ncols=len(metrics))
-    colours = [TARGET_COLOUR if name == highlight else "steelblue" for name in table.index]
-    for ax, metric in zip(axes, metrics, strict=True):
-        bars = ax.barh(table.index.astype(str), table[metric], color=colours)
+def _bar_panels(labels: Sequence[str], panels: Sequence[tuple[Sequence[float], str]], highlight: str,
+                ylabel: str, title: str, width: float) -> Figure:
+    """Side-by-side horizontal bar panels sharing one set of labels; the ``highlight`` bar in colour."""
+    fig, axes = _figure(width, 0.45 * len(labels) + 1.5, ncols=len(panels))
+    colours = [TARGET_COLOUR if label == highlight else "steelblue" for label in labels]
+    for ax, (values, xlabel) in zip(axes, panels, strict=True):
+        bars = ax.barh(list(labels), values, color=colours)
         ax.bar_label(bars, fmt="%.3f", padding=2, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel(metric)
+        ax.set_xlabel(xlabel)
         ax.margins(x=0.2)
-    axes[0].set_ylabel("model")
-    fig.suptitle("ARERec and rating baselines on the same test split")
+    axes[0].set_ylabel(ylabel)
+    fig.suptitle(title)
     return fig
+
+
+def model_comparison(table: pd.DataFrame, metrics: Sequence[str], highlight: str = "ARERec") -> Figure:
+    """One horizontal bar panel per metric, one bar per model (the index); ``highlight`` in colour."""
+    return _bar_panels(table.index.astype(str), [(table[m], m) for m in metrics], highlight, "model",
+                       "ARERec and rating baselines on the same test split", 4.2 * len(metrics))
 
 
 def confusion_matrix(table: pd.DataFrame) -> Figure:
@@ -173,18 +180,10 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------------------------
 def ablation(table: pd.DataFrame, k: int) -> Figure:
     """Faithful NDCG@k and RMSE per variant (columns variant, ndcg, rmse); the base in colour."""
-    fig, axes = _figure(11, 0.45 * len(table) + 1.6, ncols=2)
-    colours = [TARGET_COLOUR if v == "base" else "steelblue" for v in table["variant"]]
-    for ax, column, label in ((axes[0], "ndcg", f"faithful NDCG@{k} (higher is better)"),
-                              (axes[1], "rmse", "RMSE of the expected rating (lower is better)")):
-        bars = ax.barh(table["variant"], table[column], color=colours)
-        ax.bar_label(bars, fmt="%.3f", padding=2, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel(label)
-        ax.margins(x=0.2)
-    axes[0].set_ylabel("variant")
-    fig.suptitle("Ablation: one factor at a time around the base configuration")
-    return fig
+    panels = [(table["ndcg"], f"faithful NDCG@{k} (higher is better)"),
+              (table["rmse"], "RMSE of the expected rating (lower is better)")]
+    return _bar_panels(table["variant"], panels, "base", "variant",
+                       "Ablation: one factor at a time around the base configuration", 11)
 
 
 # --------------------------------------------------------------------------------------------

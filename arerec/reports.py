@@ -244,14 +244,16 @@ def run_notebook(source: Path, output: Path, files: Sequence[Path], injected: Ma
 
 
 def notebook_error(path: Path) -> str | None:
-    """``'ExceptionName: message'`` of the first error output in an executed notebook, if any."""
+    """``'cell N (first line): ExceptionName: message'`` of the first error in an executed notebook."""
     if not path.is_file():
         return None
     cells = json.loads(path.read_text()).get("cells", [])
-    for cell in cells:
+    for number, cell in enumerate(cells, start=1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"{output.get('ename')}: {output.get('evalue')}"
+                source = "".join(cell.get("source", "")).strip().splitlines()
+                where = f"cell {number}" + (f" ({source[0][:60]})" if source else "")
+                return f"{where}: {output.get('ename')}: {output.get('evalue')}"
     return None
 
 

@@ -525,7 +525,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     paths.root.mkdir(parents=True, exist_ok=True)
     for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
         stale.unlink()
-    write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": ""})
+    write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
+                                     "data_sha256": _data_fingerprint(exp)})
     verbose = _verbosity(cfg)
     eval_labels = exp.arrays(exp.eval_split)[2]
 
@@ -611,10 +612,20 @@ def best_epoch(history: pd.DataFrame, k: int = 10) -> dict[str, float]:
     return history.loc[history[f"ndcg@{k}"].idxmax()].to_dict()
 
 
-def _saved_config_matches(paths: RunPaths, cfg: Config) -> bool:
+def _data_fingerprint(exp: Experiment) -> str:
+    """SHA-256 of the prepared rows a run trains and is scored on."""
+    from arerec.files import sha256_file
+
+    return sha256_file(exp.prepared.paths["train"]) + sha256_file(exp.prepared.paths["test"])[:16]
+
+
+def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool:
+    """Same settings and the same prepared data as the saved run."""
     if not paths.config.is_file():
         return False
     saved = json.loads(paths.config.read_text())
+    if saved.get("data_sha256") != _data_fingerprint(exp):
+        return False
     defaults = Config().to_dict()  # a field added since the run was saved had its default then
     ignore = set(SCHEDULE_FIELDS)
     return all(saved.get(k, defaults[k]) == v for k, v in cfg.to_dict().items() if k not in ignore)
@@ -623,13 +634,13 @@ def _saved_config_matches(paths: RunPaths, cfg: Config) -> bool:
 def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
     """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
 
-    A run counts as finished when its saved configuration matches, its results CSV has every
-    epoch up to ``cfg.epochs`` and the checkpoint of the last epoch exists. Then the model is
+    A run counts as finished when its saved configuration and prepared data match, its results
+    CSV has every epoch up to ``cfg.epochs`` and the checkpoint of the last epoch exists. Then the model is
     loaded from that checkpoint and nothing is trained.
     """
     exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
     paths = exp.paths
-    if _saved_config_matches(paths, cfg):
+    if _saved_config_matches(paths, cfg, exp):
         history = read_results(paths)
         done = set(history["epoch"]) if not history.empty else set()
         if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():

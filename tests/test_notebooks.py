@@ -199,12 +199,13 @@ def test_a_failing_notebook_fails_the_run_and_is_marked(ci_run):
     assert done.returncode == 1
     assert "FAILED: 01_data_exploration of experiment broken" in done.stderr
     assert "min_seq=100000 leaves no ratings" in done.stderr
+    assert re.search(r"FAILED: 01_data_exploration of experiment broken: cell \d+ \(", done.stderr)
     metrics = json.loads((tmp / "failing" / "broken" / "metrics.json").read_text())
     assert metrics["run"]["status"] == "failed" and metrics["run"]["failed_step"] == "01_data_exploration"
     assert list(metrics["run"]["notebooks"]) == ["01_data_exploration"]  # stops at the first failure
     assert "min_seq=100000" in (tmp / "failing" / "broken" / "01_data_exploration.html").read_text()
     page = (tmp / "failing" / "index.html").read_text()
-    assert "FAILED in 01_data_exploration: DataError: min_seq=100000" in page
+    assert "FAILED in 01_data_exploration: cell " in page and "DataError: min_seq=100000" in page
     assert '<tr class="failed"><td>broken</td>' in page
 
 

@@ -123,9 +123,10 @@ def test_notebook_error_reads_the_first_error_output(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps({"cells": [
         {"cell_type": "code", "outputs": [{"output_type": "stream", "text": "hi"}]},
-        {"cell_type": "code", "outputs": [{"output_type": "error", "ename": "DataError", "evalue": "no rows"}]},
+        {"cell_type": "code", "source": ["exp = training.load_experiment(nb.cfg)\n", "x = 1"],
+         "outputs": [{"output_type": "error", "ename": "DataError", "evalue": "no rows"}]},
     ]}))
-    assert reports.notebook_error(path) == "DataError: no rows"
+    assert reports.notebook_error(path) == "cell 2 (exp = training.load_experiment(nb.cfg)): DataError: no rows"
     assert reports.notebook_error(tmp_path / "missing.ipynb") is None
 
 

@@ -154,3 +154,16 @@ def test_clean_protocol_chooses_the_epoch_on_validation_and_tests_once(tmp_path)
     assert training.evaluate_probs(result.experiment, probs, "test")["rmse"] == pytest.approx(saved["rmse"])
     again = training.train_or_load(cfg)
     assert again.final["best_epoch"] == best
+
+
+def test_train_or_load_retrains_when_the_data_changed(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    first = training.train_or_load(cfg)
+    train_file = first.experiment.prepared.paths["train"]
+    train_file.write_text(train_file.read_text().replace("\n", "\n", 1))  # same content: still finished
+    assert training.train_or_load(cfg).history["eval_seconds"].equals(first.history["eval_seconds"])
+    lines = train_file.read_text().splitlines()
+    train_file.write_text("\n".join(lines[:-16]) + "\n")  # one batch fewer: the inputs changed
+    again = training.train_or_load(cfg)
+    assert len(again.experiment.prepared.train) == len(first.experiment.prepared.train) - 16
+    assert not again.history["eval_seconds"].equals(first.history["eval_seconds"])  # trained anew
