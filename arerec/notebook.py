@@ -55,7 +55,7 @@ EXTRAS: dict[str, Extra] = {
          {"region_size": 1}, {"region_size": 3}, {"region_size": 7}],
         "03: one dict of Config overrides per variant; {} is the base configuration",
     ),
-    "ablation_epochs": Extra(1, "03: epochs of every ablation variant"),
+    "ablation_epochs": Extra(2, "03: epochs of every ablation variant"),
     "attention_pairs": Extra(4, "04: sampled (user, item) test pairs drawn as attention heatmaps"),
     "attention_rows": Extra(2000, "04: sampled test rows behind the position and similarity analyses"),
 }
