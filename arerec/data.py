@@ -74,9 +74,9 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
         bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{path}: row {row + 2}: {column} must be a number, found {df[column].iloc[row]!r}"
-            )
+            found = df[column].iloc[row]
+            found = "an empty value" if pd.isna(found) else repr(found)
+            raise DataError(f"{path}: row {row + 2}: {column} must be a number, found {found}")
         df[column] = values
     df["userId"] = _maybe_int(df["userId"])
     df["itemId"] = _maybe_int(df["itemId"])
@@ -189,6 +189,11 @@ def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
     )
     # The reference attaches each item's full user sequence to every row: test rows see
     # their own user and later raters (leakage, kept as the faithful mode).
+    if round(len(df) * cfg.test_ratio) < 1 or round(len(df) * (1 - cfg.test_ratio)) < 1:
+        raise DataError(
+            f"only {len(df)} ratings remain after filtering: too few to split with test_ratio={cfg.test_ratio}; "
+            "use more data or a lower min_seq"
+        )
     train, test = train_test_split(df, test_size=cfg.test_ratio, random_state=cfg.split_seed)
     train = whole_batches(train, cfg.batch_size)
     if train.empty:

@@ -30,7 +30,9 @@ CASES = {
     "wrong separator": ("userId;itemId;rating;timestamp\n1;2;3;4\n", [], "expected 4 comma-separated columns"),
     "wrong column count": ("userId,itemId,rating\n1,2,3\n", [], "expected 4 comma-separated columns user,item,"),
     "non-numeric rating": (GOOD_HEADER + "1,2,good,4\n", [], "row 2: rating must be a number, found 'good'"),
-    "missing timestamp": (GOOD_HEADER + "1,2,3,4\n1,3,3,\n", [], "row 3: timestamp must be a number"),
+    "missing timestamp": (GOOD_HEADER + "1,2,3,4\n1,3,3,\n", [], "row 3: timestamp must be a number, found an empty value"),
+    "too few rows to split": (GOOD_HEADER + "1,2,3,10\n1,2,5,20\n", ["--min_seq", "1", "--batch_size", "1"],
+                              "only 1 ratings remain after filtering: too few to split"),
     "min_seq too high": (GOOD_HEADER + "1,2,3,4\n1,3,3,5\n2,2,4,6\n", ["--min_seq", "50"],
                          "min_seq=50 leaves no ratings"),
     "batch larger than data": (GOOD_HEADER + "".join(f"{u},{i},3,{u * 10 + i}\n" for u in range(1, 5)
