@@ -349,10 +349,10 @@ def load_checkpoint(path: Path, exp: Experiment, model, optimizer) -> int:
             if h5.attrs.get("format") != CHECKPOINT_FORMAT:
                 raise CheckpointError(f"{path} is not an arerec checkpoint (format {h5.attrs.get('format')!r})")
             if h5.attrs["fingerprint"] != _fingerprint(exp):
-                raise CheckpointError(
-                    f"{path} was saved with a different configuration: saved {h5.attrs['fingerprint']}, "
-                    f"current {_fingerprint(exp)}"
-                )
+                saved, current = json.loads(h5.attrs["fingerprint"]), json.loads(_fingerprint(exp))
+                differ = ", ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}"
+                                   for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
+                raise CheckpointError(f"{path} was saved with a different configuration ({differ})")
             for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
                 stored = h5[group]
                 if len(stored) != len(variables):
