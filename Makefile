@@ -5,7 +5,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.arerec-installed
 PARAMS ?= base
-DATASET ?=
 PYTEST_ARGS ?=
 REPORTS ?= reports
 # papermill's execution timeout per cell, in seconds (a training cell on ML-1M can take hours)
@@ -53,8 +52,9 @@ data: setup
 reproduce: setup
 	$(BIN)/python -m arerec.reports run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
 
-# Times the training step, an epoch, evaluation and preparation per update mode (about 30 min on
-# ML-100K with 2 cores): reports/bench/$(BENCH_DATA).json and .png.
+# Times the training step, an epoch, evaluation and preparation per update mode (measured: 33 min
+# on ML-100K with 2 cores shared with other jobs, before the allocator settings of arerec/runtime.py):
+# reports/bench/$(BENCH_DATA).json and .png.
 BENCH_DATA ?= ml-100k
 bench: setup
 	$(BIN)/python -m arerec bench --bench_data $(BENCH_DATA) --name $(BENCH_DATA)
