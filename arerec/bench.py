@@ -28,7 +28,7 @@ from arerec.files import write_json_atomic
 log = logging.getLogger(__name__)
 
 ML1M_SHAPE = {"synthetic_users": 6040, "synthetic_items": 3706, "synthetic_ratings": 1_000_209}
-BENCH_MODES = ("dense", "dense-jit", "lazy")
+BENCH_MODES = ("dense", "dense-jit", "lazy", "lazy-jit")
 BENCH_DATASETS = ("ml-100k", "ml-1m", "ml-1m-shape", "synthetic")
 
 
@@ -208,7 +208,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
     out = {}
     dense = modes.get("dense", {})
-    for fast in ("lazy", "dense-jit"):
+    for fast in ("lazy", "lazy-jit", "dense-jit"):
         other = modes.get(fast, {})
         if "train_step_s" in dense and "train_step_s" in other:
             out[f"step_dense_over_{fast}"] = dense["train_step_s"] / other["train_step_s"]
@@ -249,7 +249,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench_data", default="ml-100k", choices=BENCH_DATASETS,
                         help="data to benchmark on; ml-1m-shape is synthetic data of ML-1M's size")
     parser.add_argument("--modes", nargs="+", default=list(BENCH_MODES), choices=BENCH_MODES,
-                        help="update modes to time; dense-jit is dense with an XLA-compiled step")
+                        help="update modes to time; -jit: with an XLA-compiled step")
     parser.add_argument("--warmup", type=int, default=3, help="steps before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions; the median is reported")
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition")

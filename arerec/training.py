@@ -308,7 +308,7 @@ def build(exp: Experiment):
         num_classes=len(exp.prepared.classes),
         max_seq=exp.tables.max_seq,
     )
-    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode)
+    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode, jit_compile=bool(exp.cfg.jit_compile))
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
@@ -478,9 +478,14 @@ def _regularization(model):
 def make_train_step(model, optimizer, jit_compile: bool = False):
     """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
 
-    With ``jit_compile`` XLA fuses the dense optimiser's element-wise passes over the tables.
+    With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
+    must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
     """
     import tensorflow as tf
+
+    if jit_compile and getattr(optimizer, "static_shapes", True) is False:
+        raise ConfigError("an XLA-compiled step needs LazyAdam(static_shapes=True): build the optimiser with "
+                          "make_optimizer(..., jit_compile=True)")
 
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)

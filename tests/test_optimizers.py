@@ -65,3 +65,38 @@ def test_make_optimizer_choices():
     assert isinstance(make_optimizer("rmsprop", 1e-3), keras.optimizers.RMSprop)
     with pytest.raises(ValueError, match="lazy' is implemented for adam only"):
         make_optimizer("rmsprop", 1e-3, "lazy")
+
+
+def _sparse_steps(static_shapes: bool, jit: bool):
+    table, _ = _variables()
+    opt = LazyAdam(learning_rate=0.1, static_shapes=static_shapes)
+    opt.build([table])
+
+    def apply(values, indices):
+        opt.apply_gradients([(tf.IndexedSlices(values, indices, tf.constant([6, 2])), table)])
+
+    apply = tf.function(apply, jit_compile=jit) if jit else apply
+    # duplicates, row 0 present, and a batch without row 0
+    batches = [([[1.0, -1.0], [1.0, 1.0], [2.0, 0.0]], [1, 4, 1]),
+               ([[0.5, 0.5], [-1.0, 2.0], [3.0, 3.0], [1.0, 0.0]], [0, 4, 0, 5]),
+               ([[1.0, 1.0], [2.0, 2.0]], [3, 3])]
+    for values, indices in batches:
+        apply(tf.constant(values), tf.constant(indices, tf.int32))
+    return np.asarray(table)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_static_shape_rows_give_the_same_update_as_unique(jit):
+    """The sort-based path (for XLA) equals the tf.unique path, duplicates and row 0 included."""
+    expected = _sparse_steps(static_shapes=False, jit=False)
+    np.testing.assert_allclose(_sparse_steps(static_shapes=True, jit=jit), expected, rtol=1e-6)
+    before = np.arange(12, dtype="float32").reshape(6, 2)
+    np.testing.assert_array_equal(expected[2], before[2])  # row 2 never appears: never moves
+    assert not np.allclose(expected[[0, 1, 3, 4, 5]], before[[0, 1, 3, 4, 5]])
+
+
+def test_static_shapes_are_serialised_and_chosen_for_jit():
+    opt = make_optimizer("adam", 1e-3, "lazy", jit_compile=True)
+    assert opt.static_shapes is True
+    assert LazyAdam.from_config(opt.get_config()).static_shapes is True
+    assert make_optimizer("adam", 1e-3, "lazy").static_shapes is False

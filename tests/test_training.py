@@ -114,11 +114,12 @@ def test_do_eval_and_save_model_switches(tmp_path):
     assert np.isnan(history["ndcg@5"].iloc[0]) and np.isfinite(history["ndcg@5"].iloc[1])
 
 
-def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tmp_path):
+@pytest.mark.parametrize("jit", [0, 1])
+def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tmp_path, jit):
     """No dense conversion of the embedding/LCU gradients: untouched rows never move in lazy mode."""
     import tensorflow as tf
 
-    exp = training.load_experiment(tiny_config(tmp_path, update_mode="lazy"))
+    exp = training.load_experiment(tiny_config(tmp_path, update_mode="lazy", jit_compile=jit))
     model, optimizer = training.build(exp)
     inputs, labels = next(iter(training.make_batches(exp, "train", shuffle=False)))
     with tf.GradientTape() as tape:
@@ -130,7 +131,7 @@ def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tm
 
     table = next(v for v in model.trainable_variables if v.path == "k_iu/table")
     before = np.asarray(table).copy()
-    step = training.make_train_step(model, optimizer)
+    step = training.make_train_step(model, optimizer, jit_compile=bool(jit))
     step(inputs, labels)
     touched = np.unique(np.asarray(inputs["lcu"]))
     untouched = np.setdiff1d(np.arange(before.shape[0]), touched)
