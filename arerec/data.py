@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from arerec.config import Config
 from arerec.errors import DataError
-from arerec.files import atomic_path
+from arerec.files import write_csv_atomic
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
             "len_item_user_sequence": [len(seq_by_new_item[i]) for i in sorted(seq_by_new_item)],
         }
     )
-    _write_csv(paths["item_seq"], seq_frame)
+    write_csv_atomic(paths["item_seq"], seq_frame)
     return PrepareReport(
         rows_in=split.rows_in,
         rows_kept=split.rows_kept,
@@ -314,9 +314,9 @@ def prepare_clean(cfg: Config, ratings: pd.DataFrame) -> PrepareReport:
         rows = getattr(split, key)
         frame = pd.DataFrame({"rating": rows["rating"].to_numpy(), "userId": rows["userId"].map(user_ids).to_numpy(),
                               "itemId": rows["itemId"].map(item_ids).to_numpy(), "seq_end": rows["seq_end"].to_numpy()})
-        _write_csv(paths[key], frame)
+        write_csv_atomic(paths[key], frame)
     new_seqs = {item_ids[i]: [user_ids[u] for u in seq] for i, seq in split.item_seqs.items()}
-    _write_csv(paths["item_seq"], pd.DataFrame({
+    write_csv_atomic(paths["item_seq"], pd.DataFrame({
         "itemId": sorted(new_seqs),
         "item_user_sequence": [json.dumps(new_seqs[i]) for i in sorted(new_seqs)],
         "len_item_user_sequence": [len(new_seqs[i]) for i in sorted(new_seqs)],
@@ -337,12 +337,7 @@ def _write_rows(path: Path, rows: pd.DataFrame, user_ids: dict, item_ids: dict, 
             "item_user_sequence": [json.dumps(seqs[i]) for i in items],
         }
     )
-    _write_csv(path, frame)
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv_atomic(path, frame)
 
 
 def version_paths(data_path: str | Path, dataset: str, version: str) -> dict[str, Path]:

@@ -117,10 +117,12 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
 
     Entries that resolve to the same configuration are one variant (``{num_head: 2}`` is the base
     when the base has two heads); the base's label is 'base'. Runs live under ``model_path``
-    (default ``{base.model_path}/ablation``): a run's folder name does not hold its epochs, so a
-    shorter ablation run must not share a folder with the main run of the same configuration.
+    (default: ``base.model_path`` when ``epochs`` equals ``base.epochs``, so that the main runs
+    are re-used, else ``{base.model_path}/ablation``: a run's folder name does not hold its
+    epochs, so a run with another schedule must not share a folder with the main run).
     """
-    model_path = Path(base.model_path) / "ablation" if model_path is None else Path(model_path)
+    if model_path is None:
+        model_path = Path(base.model_path) if epochs == base.epochs else Path(base.model_path) / "ablation"
     base = base.replace(epochs=epochs, model_path=str(model_path), load_model=0, model_name="",
                         load_weight_path="", do_train=1)
     variants: list[Variant] = []
@@ -135,39 +137,51 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
     return variants
 
 
-def run_ablation(variants: Sequence[Variant], k: int) -> pd.DataFrame:
-    """Train (or load, when finished before) every variant; one row per variant.
+def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
 
-    Columns: variant, run (the model name under model_path), the variant's key settings, the
-    last epoch's metrics, ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
-    whenever they ran) and seconds (this call: small when a finished run was loaded).
+    Columns: variant, seed, run (the model name under model_path), the variant's key settings,
+    the last epoch's metrics, ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
+    whenever they ran) and seconds (this call: small when a finished run was loaded). Without
+    ``seeds`` each variant runs with its own configured seed.
     """
     from arerec.training import train_or_load
 
     rows = []
     for n, variant in enumerate(variants, start=1):
-        log.info("ablation variant %d/%d: %s", n, len(variants), variant.label)
-        print(f"variant {n}/{len(variants)}: {variant.label}", flush=True)
-        result = train_or_load(variant.cfg)
-        cfg = variant.cfg
-        rows.append({
-            "variant": variant.label,
-            "run": result.name,
-            "use_attention": cfg.use_attention,
-            "num_head": cfg.num_head if cfg.use_attention else np.nan,
-            "region_size": cfg.region_size,
-            "epochs": cfg.epochs,
-            **final_metrics(result.history, cfg.topk),
-            "ndcg": float(result.history.iloc[-1][f"ndcg@{k}"]),
-            "train_seconds": round(float(result.history["seconds"].sum()), 1),
-            "seconds": round(result.seconds, 1),
-        })
-        del result  # the LCU tables are large: keep one model in memory at a time
-        _free_models()
+        for seed in seeds if seeds is not None else [variant.cfg.seed]:
+            log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)
+            print(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}", flush=True)
+            cfg = variant.cfg.replace(seed=seed)
+            result = train_or_load(cfg)
+            rows.append({
+                "variant": variant.label,
+                "seed": seed,
+                "run": result.name,
+                "use_attention": cfg.use_attention,
+                "num_head": cfg.num_head if cfg.use_attention else np.nan,
+                "region_size": cfg.region_size,
+                "region_mode": cfg.region_mode,
+                "epochs": cfg.epochs,
+                **final_metrics(result.history, cfg.topk),
+                "ndcg": float(result.history.iloc[-1][f"ndcg@{k}"]),
+                "train_seconds": round(float(result.history["seconds"].sum()), 1),
+                "seconds": round(result.seconds, 1),
+            })
+            del result  # the LCU tables are large: keep one model in memory at a time
+            free_models()
     return pd.DataFrame(rows)
 
 
-def _free_models() -> None:
+def summarise_ablation(results: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per variant: seeds, and mean with 95% CI half-width of faithful NDCG@k, std NDCG@k, RMSE and MAE."""
+    from arerec.stats import summarise_seeds
+
+    present = [m for m in ("ndcg", f"std_ndcg@{k}", "rmse", "mae") if m in results.columns]
+    return summarise_seeds(results, ["variant"], present)
+
+
+def free_models() -> None:
     import keras
 
     keras.backend.clear_session()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from arerec.config import Config
-from arerec.files import atomic_path
+from arerec.files import write_csv_atomic
 from arerec.stats import summarise_seeds
 
 log = logging.getLogger(__name__)
@@ -18,13 +18,15 @@ HEADLINE_METRICS = ("hr@10", "ndcg@10", "std_ndcg@10", "rmse", "mae", "accuracy"
 
 
 def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping] | None = None,
-              out: str | Path | None = None) -> pd.DataFrame:
+              out: str | Path | None = None, columns: Mapping[str, object] | None = None) -> pd.DataFrame:
     """Train (or re-use) every variant under every seed; one row per (variant, seed).
 
     ``variants`` maps a label to Config overrides (default: the configuration itself). Finished
     runs under ``model_path`` are loaded, not retrained, so an interrupted sweep resumes. With
-    ``out``, the table is rewritten atomically after every run.
+    ``out``, the table is rewritten atomically after every run. ``columns`` are constant
+    columns put first in every row (e.g. the protocol). Only one model is held at a time.
     """
+    from arerec.evaluation import free_models
     from arerec.training import train_or_load
 
     variants = variants or {"arerec": {}}
@@ -33,19 +35,18 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
         for seed in seeds:
             run_cfg = cfg.replace(**{**overrides, "seed": seed})
             log.info("variant %s, seed %d", label, seed)
+            print(" ".join(f"{v}:" for v in (columns or {}).values()), f"{label}, seed {seed}", flush=True)
             result = train_or_load(run_cfg)
             final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
-            rows.append({"variant": label, "seed": seed, "model_name": result.name, **final})
+            rows.append({**(columns or {}), "variant": label, "seed": seed, "model_name": result.name,
+                         "train_seconds": float(result.history["seconds"].sum()), **final})
+            del result
+            free_models()  # the LCU tables are large
             if out is not None:
-                _write_csv(pd.DataFrame(rows), Path(out))
+                write_csv_atomic(out, pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
 def summarise(runs: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
     present = [m for m in metrics if m in runs.columns]
     return summarise_seeds(runs, ["variant"], present)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)

@@ -19,6 +19,7 @@ valid keys (an unknown one is an error that lists them), and returns a :class:`N
 from __future__ import annotations
 
 import ast
+import copy
 import io
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,7 @@ import pandas as pd
 
 from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
+from arerec.headline import DEFAULT_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ EXTRAS: dict[str, Extra] = {
         "03: one dict of Config overrides per variant; {} is the base configuration",
     ),
     "ablation_epochs": Extra(2, "03: epochs of every ablation variant"),
+    "seeds": Extra([0, 1, 2], "02, 03: seeds of every headline and ablation figure (mean ± 95% CI over them)"),
+    "protocols": Extra(["reference", "clean"], "02: protocols of the headline table"),
+    "headline_variants": Extra(DEFAULT_VARIANTS, "02: ARERec rows of the headline table: label -> Config overrides"),
     "attention_pairs": Extra(4, "04: sampled (user, item) test pairs drawn as attention heatmaps"),
     "attention_rows": Extra(2000, "04: sampled test rows behind the position and similarity analyses"),
 }
@@ -85,7 +90,7 @@ def resolve(values: Mapping[str, Any], *, source: str = "parameters") -> tuple[C
     """
     check_parameter_keys(values.keys(), source=source)
     cfg = Config.from_dict({k: v for k, v in values.items() if k not in EXTRAS}, source=source)
-    extras = {name: extra.default for name, extra in EXTRAS.items()}
+    extras = {name: copy.deepcopy(extra.default) for name, extra in EXTRAS.items()}
     extras.update({k: v for k, v in values.items() if k in EXTRAS})
     return cfg, _check_extras(cfg, extras)
 
@@ -116,6 +121,22 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     need(isinstance(names, list), f"baselines must be a list of names, received: {names!r}")
     unknown = [n for n in names if n not in BASELINES]
     need(not unknown, f"unknown baseline(s) {unknown}; valid names: {', '.join(BASELINES)}")
+
+    seeds = extras["seeds"]
+    need(isinstance(seeds, list) and len(seeds) >= 1 and len(set(seeds)) == len(seeds)
+         and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds),
+         f"seeds must be a non-empty list of distinct integers >= 0, received: {seeds!r}")
+    protocols = extras["protocols"]
+    need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},
+         f"protocols must be a non-empty list of 'reference' and/or 'clean', received: {protocols!r}")
+    headline = extras["headline_variants"]
+    need(isinstance(headline, dict) and len(headline) >= 1 and all(isinstance(v, dict) for v in headline.values()),
+         f"headline_variants must be a non-empty dict of label -> Config overrides, received: {headline!r}")
+    for label, overrides in headline.items():
+        try:
+            cfg.replace(**overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"headline_variants entry {label!r} {overrides!r}: {exc}") from None
 
     variants = extras["ablation_grid"]
     need(isinstance(variants, list) and len(variants) >= 1 and all(isinstance(v, dict) for v in variants),

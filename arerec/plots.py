@@ -157,6 +157,36 @@ def model_comparison(table: pd.DataFrame, metrics: Sequence[str], highlight: str
                        "ARERec and rating baselines on the same test split", 4.2 * len(metrics))
 
 
+def seed_bars(summary: pd.DataFrame, label: str, panels: Sequence[tuple[str, str]], highlight: str, title: str,
+              group: str | None = None) -> Figure:
+    """Horizontal bars of seed means with 95% CI error bars (columns ``m`` and ``m_ci``).
+
+    One bar per value of ``label``; one panel per ``(metric, axis label)``; with ``group``, one
+    row of panels per group value (e.g. per protocol). Labels starting with ``highlight`` in colour.
+    """
+    groups = list(dict.fromkeys(summary[group])) if group else [None]
+    labels = list(dict.fromkeys(summary[label]))
+    fig = Figure(figsize=(4.4 * len(panels), (0.42 * len(labels) + 1.2) * len(groups)), layout="constrained")
+    axes = fig.subplots(len(groups), len(panels), squeeze=False)
+    colours = [TARGET_COLOUR if str(name).startswith(highlight) else "steelblue" for name in labels]
+    for row, value in zip(axes, groups, strict=True):
+        part = (summary if value is None else summary[summary[group] == value]).set_index(label).reindex(labels)
+        for ax, (metric, xlabel) in zip(row, panels, strict=True):
+            means = part[metric].to_numpy(dtype=float)
+            errors = np.nan_to_num(part[f"{metric}_ci"].to_numpy(dtype=float))
+            ax.barh(labels, means, xerr=errors, color=colours, capsize=3, error_kw={"elinewidth": 1})
+            for y, (m, e) in enumerate(zip(means, errors, strict=True)):
+                if np.isfinite(m):
+                    ax.text(m + e, y, f" {m:.3f}", va="center", fontsize=7)
+            ax.invert_yaxis()
+            ax.margins(x=0.25)
+            ax.set_xlabel(xlabel)
+            if value is not None:
+                ax.set_title(f"{group}: {value}", fontsize=9)
+    fig.suptitle(title)
+    return fig
+
+
 def confusion_matrix(table: pd.DataFrame) -> Figure:
     """Heatmap of the share of each true class (rows) predicted as each class (columns), with counts."""
     counts = table.to_numpy()
@@ -173,17 +203,6 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
     ax.set_title("Confusion matrix (row shares)")
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
     return fig
-
-
-# --------------------------------------------------------------------------------------------
-# 03 ablation
-# --------------------------------------------------------------------------------------------
-def ablation(table: pd.DataFrame, k: int) -> Figure:
-    """Faithful NDCG@k and RMSE per variant (columns variant, ndcg, rmse); the base in colour."""
-    panels = [(table["ndcg"], f"faithful NDCG@{k} (higher is better)"),
-              (table["rmse"], "RMSE of the expected rating (lower is better)")]
-    return _bar_panels(table["variant"], panels, "base", "variant",
-                       "Ablation: one factor at a time around the base configuration", 11)
 
 
 # --------------------------------------------------------------------------------------------

@@ -411,29 +411,28 @@ class ExperimentReport:
     def files(self, sub: str, suffix: str) -> list[str]:
         return sorted(p.name for p in (self.folder / sub).glob(f"*{suffix}")) if (self.folder / sub).is_dir() else []
 
-    def models(self) -> dict[str, dict[str, float]]:
-        return self.metrics.get("02_training", {}).get("models", {})
+    @property
+    def training(self) -> dict[str, Any]:
+        return self.metrics.get("02_training", {})
+
+    def headline_table(self) -> list[dict[str, Any]]:
+        """The rows of notebook 02's headline table: one per model, 'mean ± CI' per metric and protocol.
+
+        metrics.json sorts keys, so the column order is recorded beside the rows (``headline_columns``).
+        """
+        rows = self.training.get("headline_table", [])
+        order = self.training.get("headline_columns") or (["model"] if rows and "model" in rows[0] else [])
+        return [{**{c: row.get(c) for c in order}, **{c: v for c, v in row.items() if c not in order}} for row in rows]
 
     def headline(self) -> dict[str, Any]:
-        params = self.run.get("parameters") or self.metrics.get("02_training", {}).get("parameters", {})
-        training = self.metrics.get("02_training", {})
-        k = training.get("k")
-        arerec = self.models().get("ARERec", {})
-        baselines = {n: m for n, m in self.models().items() if n != "ARERec" and m.get("rmse") is not None}
-        best = min(baselines, key=lambda n: baselines[n]["rmse"]) if baselines else None
+        params = self.run.get("parameters") or self.training.get("parameters", {})
         return {
             "experiment": self.name,
             "status": "ok" if self.ok else self.status.split(":")[0],
             "dataset": params.get("dataset", ""),
             "epochs": params.get("epochs", ""),
-            "k": k,
-            "HR@k": arerec.get(f"hr@{k}"),
-            "NDCG@k": arerec.get(f"ndcg@{k}"),
-            "std NDCG@k": arerec.get(f"std_ndcg@{k}"),
-            "RMSE": arerec.get("rmse"),
-            "MAE": arerec.get("mae"),
-            "accuracy": arerec.get("accuracy"),
-            "best baseline (RMSE)": f"{best} {baselines[best]['rmse']:.4f}" if best else "",
+            "seeds": len(self.training.get("seeds", [])) or "–",
+            "k": self.training.get("k"),
             "wall time": _duration(self.run.get("seconds")),
             "commit": _commit(self.run.get("git", {})),
         }
@@ -490,6 +489,27 @@ def _html_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | None
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _mean_ci(row: Mapping[str, Any], metric: str) -> str:
+    from arerec.stats import format_mean_ci
+
+    mean, half = row.get(metric), row.get(f"{metric}_ci")
+    return "–" if mean is None else format_mean_ci(float(mean), float("nan") if half is None else float(half))
+
+
+def _headline_html(exp: ExperimentReport) -> str:
+    rows = exp.headline_table()
+    if not rows:
+        return ""
+    k = exp.training.get("k")
+    return (f'<h2>Headline: {html.escape(exp.name)}</h2><p>Test metrics, mean ± 95% CI over '
+            f'{len(exp.training.get("seeds", []))} seeds, k = {k}. HR@k and NDCG@k are the reference\'s faithful '
+            "metrics (a user\'s own test items, argmax class); std NDCG@k, RMSE and MAE are standard. Under "
+            "<b>reference</b> the split, sequences and epoch choice are the original\'s (leaky; last epoch, scored on "
+            "test); under <b>clean</b> sequences hold only earlier training interactions, the split is temporal per "
+            "user and the epoch is chosen on validation.</p>"
+            + _html_table(rows) + f"<p>{html.escape(exp.training.get('claims', ''))}</p>")
+
+
 def _link(href: str, text: str) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
@@ -506,16 +526,11 @@ def _experiment_html(exp: ExperimentReport) -> str:
                     f"<td>{html.escape(entry.get('error', ''))}</td></tr>")
     parts.append("<h3>Reports</h3><table><thead><tr><th>notebook</th><th>links</th><th>status</th>"
                  f"<th>wall time</th><th>error</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    models = exp.models()
-    if models:
-        k = exp.metrics.get("02_training", {}).get("k")
-        columns = [f"hr@{k}", f"ndcg@{k}", f"std_ndcg@{k}", "rmse", "mae", "accuracy"]
-        parts.append(f"<h3>ARERec and baselines (test split, k = {k}; HR/NDCG faithful to the reference)</h3>")
-        parts.append(_html_table([{"model": m, **{c: v.get(c) for c in columns}} for m, v in models.items()]))
-    ablation = exp.metrics.get("03_ablation", {}).get("variants")
+    ablation = exp.metrics.get("03_ablation", {}).get("summary")
     if ablation:
-        parts.append("<h3>Ablation</h3>" + _html_table(
-            [{"variant": v["variant"], "faithful NDCG@k": v.get("ndcg"), "RMSE": v.get("rmse")} for v in ablation]))
+        parts.append("<h3>Ablation (reference protocol; mean ± 95% CI over seeds)</h3>" + _html_table(
+            [{"variant": v["variant"], "seeds": v.get("n"),
+              "faithful NDCG@k": _mean_ci(v, "ndcg"), "RMSE": _mean_ci(v, "rmse")} for v in ablation]))
     figures = exp.files("figures", ".png")
     heatmaps = [f for f in figures if f.startswith("attention_pair")]
     if heatmaps:
@@ -572,8 +587,9 @@ def _index_html(experiments: Sequence[ExperimentReport]) -> str:
         "<p>Built by <code>make reproduce</code> (<code>python -m arerec.reports</code>). Everything here is "
         "derived: delete this folder and run it again to rebuild it. HR@k and NDCG@k are the reference's "
         "faithful (non-standard) metrics; std NDCG@k, RMSE and MAE are standard; k is 10 where evaluated.</p>",
-        "<h2>Headline</h2>",
+        "<h2>Experiments</h2>",
         _html_table(headline, classes) if headline else "<p>No experiments yet.</p>",
+        *(_headline_html(e) for e in experiments),
         *(_experiment_html(e) for e in experiments),
     ]
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>arerec-kit reports</title>"
@@ -594,6 +610,10 @@ def _readme(experiments: Sequence[ExperimentReport]) -> str:
              "provenance of each experiment.", "", _md_table([e.headline() for e in experiments])]
     for exp in experiments:
         lines += ["", f"## {exp.name}", "", f"Status: {exp.status}", ""]
+        if exp.headline_table():
+            lines += [f"Headline: test metrics, mean ± 95% CI over {len(exp.training.get('seeds', []))} seeds "
+                      f"(k = {exp.training.get('k')}; HR/NDCG faithful to the reference).", "",
+                      _md_table(exp.headline_table()), exp.training.get("claims", ""), ""]
         for nb, page, ipynb, entry in exp.notebooks():
             links = ", ".join(f"[{label}]({exp.name}/{f})" for f, label in ((page, "report"), (ipynb, "notebook")) if f)
             lines.append(f"- {nb}: {links or 'no output'} ({entry.get('status', '–')}, {_duration(entry.get('seconds'))})")

@@ -34,7 +34,7 @@ CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 # Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
-    "verbose", "topk", "hrcutoff", "data_path", "model_path",
+    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile",
 )
 
 
@@ -46,7 +46,11 @@ def quiet_tensorflow() -> None:
 # Names and folders
 # --------------------------------------------------------------------------------------------
 def model_name(cfg: Config, max_seq: int) -> str:
-    """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``."""
+    """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
+
+    Then our additions, each only when not the reference's: ``_win`` (region_mode), ``_lazy``
+    (update_mode), ``_clean`` (protocol), ``_s{seed}``.
+    """
     name = (
         f"{cfg.dataset}_{cfg.split_name}_bs{cfg.batch_size}_lr{cfg.lr}_emb{cfg.emb_size}"
         f"_reg{cfg.region_size}_ms{max_seq}_op{cfg.optimizer}"
@@ -61,6 +65,8 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_win"
     if cfg.update_mode != "dense":
         name += f"_{cfg.update_mode}"
+    if cfg.protocol != "reference":
+        name += f"_{cfg.protocol}"
     if cfg.seed:
         name += f"_s{cfg.seed}"
     return name
@@ -69,7 +75,7 @@ def model_name(cfg: Config, max_seq: int) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
 )
 
 
@@ -98,6 +104,7 @@ def parse_model_name(name: str) -> dict[str, object]:
         "seed": int(g["seed"] or 0),
         "update_mode": "lazy" if g["lazy"] else "dense",
         "region_mode": "window" if g["win"] else "reference",
+        "protocol": "clean" if g["clean"] else "reference",
     }
     if g["num_head"]:
         values["num_head"] = int(g["num_head"])

@@ -85,6 +85,9 @@ def test_ablation_variants_dedupe_label_and_move_runs_aside(tmp_path):
     assert all(v.cfg.epochs == 1 for v in variants)
     assert all(Path(v.cfg.model_path) == tmp_path / "Model" / "ablation" for v in variants)
     assert variants[2].cfg == base.replace(epochs=1, model_path=str(tmp_path / "Model" / "ablation"), num_head=1)
+    # with the main runs' epochs the variants share their folder, so the base run is re-used
+    same = evaluation.ablation_variants(base, grid, epochs=5)
+    assert all(Path(v.cfg.model_path) == tmp_path / "Model" for v in same) and same[0].cfg == base
 
 
 @pytest.mark.slow
@@ -97,3 +100,11 @@ def test_run_ablation_trains_each_variant_once_then_loads_it(tiny_cfg):
     again = evaluation.run_ablation(variants, k=5)  # cached: loaded, not trained again
     pd.testing.assert_series_equal(again["rmse"], first["rmse"])
     assert (again["train_seconds"] == first["train_seconds"]).all()
+    seeds = evaluation.run_ablation(variants, k=5, seeds=[0, 1])  # seed 0 loaded, seed 1 trained
+    assert seeds[["variant", "seed"]].values.tolist() == [["base", 0], ["base", 1],
+                                                          ["use_attention=0 (item-only)", 0],
+                                                          ["use_attention=0 (item-only)", 1]]
+    summary = evaluation.summarise_ablation(seeds, k=5)
+    assert summary["variant"].tolist() == ["base", "use_attention=0 (item-only)"] and (summary["n"] == 2).all()
+    base = seeds[seeds["variant"] == "base"]["rmse"]
+    assert summary.loc[0, "rmse"] == pytest.approx(base.mean()) and summary.loc[0, "rmse_ci"] > 0

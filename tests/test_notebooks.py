@@ -139,15 +139,23 @@ def test_every_notebook_runs_on_ci_params(ci_run):
 
     training = metrics["02_training"]
     assert training["k"] == 5 and training["epochs"] == 2
-    assert {"ARERec", "global_mean", "item_mean", "user_item_bias"} <= set(training["models"])
-    for name, values in training["models"].items():
-        assert all(in_range(values[f"{m}@{k}"], 0, 1) for m in ("hr", "ndcg", "std_ndcg") for k in (3, 5)), name
-        assert in_range(values["rmse"], 0.1, 4) and in_range(values["accuracy"], 0, 1), name
+    assert training["seeds"] == [0, 1] and training["protocols"] == ["reference", "clean"]
+    summary = training["headline_summary"]  # 3 ARERec variants and 6 baselines, under 2 protocols
+    assert len(summary) == 2 * (3 + 6) and all(row["n"] == 2 for row in summary)
+    assert {"ARERec (faithful: dense Adam)", "global_mean", "item_knn"} <= {row["model"] for row in summary}
+    for row in summary:
+        assert all(in_range(row[f"{m}@5"], 0, 1) for m in ("hr", "ndcg", "std_ndcg")), row["model"]
+        assert in_range(row["rmse"], 0.1, 4) and row["rmse_ci"] >= 0, row["model"]
+    table = training["headline_table"]
+    assert len(table) == 9 and training["headline_columns"][:2] == ["model", "HR@5 (reference)"]
+    assert "± " in table[0]["NDCG@5 (clean)"] and "Under the clean protocol" in training["claims"]
     assert training["provenance"]["wall_seconds"] > 0
 
-    variants = metrics["03_ablation"]["variants"]
-    assert [v["variant"] for v in variants] == ["base", "use_attention=0 (item-only)", "num_head=1", "region_size=1"]
-    assert all(in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) and v["epochs"] == 2 for v in variants)
+    ablation = metrics["03_ablation"]
+    assert [v["variant"] for v in ablation["summary"]] == ["base", "use_attention=0 (item-only)",
+                                                           "region_mode=window"]
+    assert all(v["n"] == 2 and in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) for v in ablation["summary"])
+    assert len(ablation["runs"]) == 6 and all(v["epochs"] == 2 for v in ablation["runs"])
 
     summary = metrics["04_attention"]["summary"]
     assert metrics["04_attention"]["heads"] == 2 and summary["pairs"] > 0
@@ -162,12 +170,13 @@ def test_figures_tables_and_html_are_written(ci_run):
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp / "reports" / "ci"
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
-                "leakage", "learning_curves", "final_metrics", "confusion_matrix", "ablation",
+                "leakage", "learning_curves", "headline", "confusion_matrix", "ablation",
                 "attention_pair_01", "attention_pair_04", "attention_by_position", "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 2000, name
-    for name in ("final_metrics", "history", "confusion_matrix", "ablation", "leakage_summary", "attention_summary"):
+    for name in ("headline", "headline_summary", "headline_runs", "history", "confusion_matrix", "ablation",
+                 "ablation_runs", "leakage_summary", "attention_summary"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
     for name in reports.NOTEBOOKS:
         executed = json.loads((folder / f"{name}.ipynb").read_text())

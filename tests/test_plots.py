@@ -107,14 +107,20 @@ def test_confusion_matrix_shows_row_shares_and_counts():
     assert ax.get_ylabel() == "true rating"
 
 
-def test_ablation_shows_ndcg_and_rmse_per_variant():
-    table = pd.DataFrame({"variant": ["base", "use_attention=0 (item-only)"], "ndcg": [0.56, 0.50],
-                          "rmse": [1.02, 1.10]})
-    ndcg, rmse = plots.ablation(table, 10).axes
-    assert [p.get_width() for p in ndcg.patches] == [0.56, 0.50]
-    assert [p.get_width() for p in rmse.patches] == [1.02, 1.10]
-    assert [t.get_text() for t in ndcg.get_yticklabels()] == ["base", "use_attention=0 (item-only)"]
-    assert ndcg.get_xlabel().startswith("faithful NDCG@10")
+def test_seed_bars_show_means_with_interval_error_bars_per_group():
+    summary = pd.DataFrame({"protocol": ["reference", "reference", "clean", "clean"],
+                            "model": ["ARERec (fast)", "item_mean", "ARERec (fast)", "item_mean"],
+                            "rmse": [1.1, 1.0, 1.2, 1.05], "rmse_ci": [0.05, 0.0, 0.1, np.nan]})
+    fig = plots.seed_bars(summary, "model", [("rmse", "RMSE")], "ARERec", "t", group="protocol")
+    ref, clean = fig.axes
+    assert [p.get_width() for p in ref.patches] == [1.1, 1.0]
+    assert [p.get_width() for p in clean.patches] == [1.2, 1.05]
+    assert [t.get_text() for t in ref.get_yticklabels()] == ["ARERec (fast)", "item_mean"]
+    assert ref.get_title() == "protocol: reference" and clean.get_xlabel() == "RMSE"
+    assert ref.patches[0].get_facecolor() != ref.patches[1].get_facecolor()  # ARERec highlighted
+    # the error bar of the first bar spans mean ± CI
+    segments = [c for c in ref.collections if c.get_segments()][0].get_segments()
+    np.testing.assert_allclose(sorted(segments[0][:, 0]), [1.05, 1.15])
 
 
 @pytest.mark.parametrize("target", [3, None])
@@ -149,3 +155,17 @@ def test_attention_vs_similarity_plots_bin_centres():
     assert list(co.lines[0].get_xdata()) == [5.0, 15.0] and list(diff.lines[0].get_xdata()) == [0.5, 2.0]
     assert list(diff.lines[0].get_ydata()) == [1.2, 0.8]
     assert "co-rated" in co.get_xlabel() and "RMS rating difference" in diff.get_xlabel()
+
+
+def test_protocol_comparison_has_a_panel_per_measure_with_the_reference_in_colour():
+    table = pd.DataFrame({"protocol": ["reference", "clean"], "share_target_in_window": [0.4, 0.0],
+                          "share_rows_with_later_neighbours_in_window": [0.9, 0.0],
+                          "mean_later_neighbours_in_window": [3.5, 0.0],
+                          "share_test_before_user_last_train": [0.7, 0.0]})
+    fig = plots.protocol_comparison(table)
+    assert [[p.get_width() for p in ax.patches] for ax in fig.axes] == [[0.4, 0.0], [0.9, 0.0], [3.5, 0.0], [0.7, 0.0]]
+    target = fig.axes[0]
+    assert [t.get_text() for t in target.get_yticklabels()] == ["reference", "clean"]
+    assert target.get_xlabel().startswith("share of test rows whose own")
+    assert target.patches[0].get_facecolor() == to_rgba(plots.TARGET_COLOUR)
+    assert target.patches[1].get_facecolor() != to_rgba(plots.TARGET_COLOUR)

@@ -56,7 +56,9 @@ def test_base_yaml_holds_the_papers_hyper_parameters():
 
 
 def test_base_and_ml1m_params_also_work_with_the_cli_loader():
-    cfg = load_yaml_layers([REPO / "params" / "base.yaml", REPO / "params" / "ml-1m.yaml"])
+    from arerec.notebook import EXTRAS  # the CLI skips the notebook-only keys, as here
+
+    cfg = load_yaml_layers([REPO / "params" / "base.yaml", REPO / "params" / "ml-1m.yaml"], ignore=EXTRAS)
     assert cfg.dataset == "ml-1m"
 
 
@@ -142,10 +144,13 @@ def _experiment(folder: Path, status: str, **extra) -> None:
 def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     good, bad = tmp_path / "good", tmp_path / "bad"
     _experiment(good, "ok")
-    update_metrics(good, "02_training", {"k": 10, "models": {
-        "ARERec": {"hr@10": 0.8, "ndcg@10": 0.567, "std_ndcg@10": 0.9, "rmse": 1.023, "mae": 0.8, "accuracy": 0.4},
-        "item_mean": {"rmse": 1.009}, "user_item_bias": {"rmse": 0.945}}})
-    update_metrics(good, "03_ablation", {"variants": [{"variant": "base", "ndcg": 0.5, "rmse": 1.1}]})
+    update_metrics(good, "02_training", {"k": 10, "seeds": [0, 1, 2], "claims": "Plainly: ARERec is worse.",
+                                         "headline_columns": ["model", "NDCG@10 (reference)", "seeds"],
+                                         "headline_table": [
+        {"model": "ARERec (faithful: dense Adam)", "NDCG@10 (reference)": "0.567 ± 0.010", "seeds": 3},
+        {"model": "item_mean", "NDCG@10 (reference)": "0.554 ± 0.000", "seeds": 3}]})
+    update_metrics(good, "03_ablation", {"summary": [{"variant": "base", "n": 3, "ndcg": 0.5, "ndcg_ci": 0.02,
+                                                      "rmse": 1.1, "rmse_ci": 0.01}]})
     (good / "figures").mkdir()
     (good / "figures" / "attention_pair_01.png").write_bytes(b"\x89PNG")
     (good / "figures" / "learning_curves.png").write_bytes(b"\x89PNG")
@@ -156,15 +161,19 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     page = index.read_text()
     assert "FAILED in 02_training: DataError: no rows" in page
     assert '<tr class="failed"><td>bad</td><td>FAILED in 02_training</td>' in page
-    assert "<td>good</td><td>ok</td><td>synthetic</td><td>2</td><td>10</td><td>0.8000</td><td>0.5670</td>" in page
-    assert "user_item_bias 0.9450" in page  # the best baseline by RMSE
+    assert "<td>good</td><td>ok</td><td>synthetic</td><td>2</td><td>3</td><td>10</td>" in page
+    assert "<h2>Headline: good</h2>" in page and "over 3 seeds" in page
+    assert "<td>ARERec (faithful: dense Adam)</td><td>0.567 ± 0.010</td>" in page
+    assert "Plainly: ARERec is worse." in page
+    assert "<td>base</td><td>3</td><td>0.500 ± 0.020</td><td>1.100 ± 0.010</td>" in page  # ablation
     assert 'href="good/01_data_exploration.html"' in page
     assert '<img src="good/figures/attention_pair_01.png"' in page
     assert 'href="good/figures/learning_curves.png"' in page
     assert "f" * 64 in page and "aaaaaaaaaa" in page and "1 min 15 s" in page
     assert "stray" not in page
     text = readme.read_text()
-    assert "| good | ok | synthetic | 2 | 10 | 0.8000 | 0.5670 |" in text
+    assert "| good | ok | synthetic | 2 | 3 | 10 |" in text
+    assert "| ARERec (faithful: dense Adam) | 0.567 ± 0.010 | 3 |" in text
     assert "Status: FAILED in 02_training: DataError: no rows" in text
     assert "[attention_pair_01.png](good/figures/attention_pair_01.png)" in text
 

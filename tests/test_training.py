@@ -26,6 +26,17 @@ def test_model_name_parses_back():
         training.parse_model_name("my-run")
 
 
+def test_our_additions_keep_runs_apart_and_parse_back():
+    """Runs that differ only in protocol, update mode, region mode or seed never share a folder."""
+    cfg = Config(dataset="ml-100k", update_mode="lazy", protocol="clean", region_mode="window", seed=2)
+    name = training.model_name(cfg, 101)
+    assert name == "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_win_lazy_clean_s2"
+    assert training.model_name(cfg.replace(protocol="reference"), 101) != name
+    values = training.parse_model_name(name)
+    assert (values["update_mode"], values["protocol"], values["region_mode"], values["seed"]) == (
+        "lazy", "clean", "window", 2)
+
+
 def test_train_writes_results_checkpoints_and_logs(tmp_path):
     cfg = tiny_config(tmp_path, epochs=2, save_checkpoints_epochs=2)
     result = training.train(cfg)

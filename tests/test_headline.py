@@ -1,0 +1,69 @@
+"""arerec.headline: the headline table over protocols and seeds, and the paragraph computed from it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_config
+
+from arerec import headline
+
+FAITHFUL, FAST, OFF = "ARERec (faithful: dense Adam)", "ARERec (fast: lazy Adam)", "ARERec, attention off (item-only)"
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    for protocol, shift in (("reference", 0.0), ("clean", -0.1)):
+        for seed, noise in enumerate((-0.01, 0.0, 0.01)):
+            for model, ndcg, rmse, kind in ((FAITHFUL, 0.55, 1.05, "ARERec"), (FAST, 0.54, 1.06, "ARERec"),
+                                            (OFF, 0.47, 1.15, "ARERec"), ("item_mean", 0.56, 1.00, "baseline")):
+                wobble = noise if kind == "ARERec" else 0.0
+                rows.append({"protocol": protocol, "model": model, "kind": kind, "seed": seed,
+                             "hr@10": 0.6, "ndcg@10": ndcg + shift + wobble, "std_ndcg@10": 0.8,
+                             "rmse": rmse - shift + wobble, "mae": 0.8})
+    return pd.DataFrame(rows)
+
+
+def test_summary_is_mean_and_t_interval_per_protocol_and_model():
+    summary = headline.summarise(_runs(), 10)
+    assert len(summary) == 8 and (summary["n"] == 3).all()
+    row = summary[(summary["protocol"] == "reference") & (summary["model"] == FAITHFUL)].iloc[0]
+    assert row["ndcg@10"] == pytest.approx(0.55)
+    assert row["ndcg@10_ci"] == pytest.approx(4.302653 * 0.01 / np.sqrt(3), rel=1e-5)  # t(2) * s / sqrt(n)
+    assert summary.loc[summary["model"] == "item_mean", "rmse_ci"].eq(0).all()  # deterministic baseline
+    assert summary.loc[summary["model"] == "item_mean", "kind"].eq("baseline").all()
+
+
+def test_wide_table_has_one_row_per_model_and_a_column_per_metric_and_protocol():
+    table = headline.wide(headline.summarise(_runs(), 10), 10)
+    assert table.index.tolist() == [FAITHFUL, FAST, OFF, "item_mean"]
+    assert "NDCG@10 (reference)" in table.columns and "RMSE (clean)" in table.columns
+    assert table.loc[FAITHFUL, "NDCG@10 (reference)"] == "0.550 ± 0.025"
+    assert table.loc["item_mean", "RMSE (clean)"] == "1.100 ± 0.000"
+    assert (table["seeds"] == 3).all()
+
+
+def test_claims_are_computed_from_the_numbers():
+    text = headline.claims(headline.summarise(_runs(), 10), 10, epochs=2)
+    assert "mean over 3 or more seeds after 2 epoch(s)" in text
+    assert "Under the reference protocol, by RMSE, ARERec (faithful: dense Adam) (1.050) is worse than item_mean" \
+           " (1.000); the 95% intervals do not overlap" in text
+    assert f"switching attention off: {OFF} (0.470) is worse than {FAITHFUL} (0.550)" in text
+    assert f"the fast mode: {FAST} (1.060) is worse than {FAITHFUL} (1.050); within the 95% intervals" in text
+    assert "Under the clean protocol" in text and "0.550 under the reference protocol and 0.450 under the clean" in text
+
+
+@pytest.mark.slow
+def test_run_trains_every_variant_seed_and_protocol_and_scores_baselines(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=2, synthetic_ratings=640, test_ratio=0.3)
+    variants = {"ARERec (fast: lazy Adam)": {"update_mode": "lazy"}}
+    out = tmp_path / "runs.csv"
+    runs = headline.run(cfg, [0, 1], ["reference", "clean"], variants, ["global_mean", "biased_mf"], out=out)
+    assert len(runs) == 2 * (2 + 2 * 2)  # per protocol: 2 ARERec runs, 2 seeds x 2 baselines
+    assert set(runs["protocol"]) == {"reference", "clean"}
+    arerec = runs[runs["kind"] == "ARERec"]
+    assert arerec["run"].str.endswith("_clean_s1").sum() == 1 and arerec["run"].nunique() == 4
+    assert arerec.loc[arerec["protocol"] == "clean", "best_epoch"].between(1, 2).all()
+    assert runs["rmse"].gt(0).all() and runs["ndcg@3"].between(0, 1).all()  # few test rows per user: k=3
+    pd.testing.assert_frame_equal(pd.read_csv(out), runs, check_dtype=False)
+    again = headline.run(cfg, [0, 1], ["reference", "clean"], variants, ["global_mean", "biased_mf"])
+    pd.testing.assert_series_equal(again["rmse"], runs["rmse"])  # finished runs are loaded, not retrained
