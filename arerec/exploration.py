@@ -1,9 +1,10 @@
-"""Statistics of a ratings file and of the reference protocol's split, as tidy tables.
+"""Statistics of a ratings file and of the two protocols' splits, as tidy tables.
 
-Everything here reads the raw ratings (original ids and timestamps) or the reference's
-:class:`arerec.data.Split`, so the numbers describe the data the model is trained and tested on,
-including the leakage of the original protocol (REFERENCE.md §1 step 4): every test row's item
-sequence is built from all the data, so it holds the target user and users who rated later.
+Everything here reads the raw ratings (original ids and timestamps) or a protocol's split
+(:class:`arerec.data.Split`, :class:`arerec.data.CleanSplit`), so the numbers describe the data the
+model is trained and tested on, including the leakage of the original protocol (REFERENCE.md §1
+step 4): every test row's item sequence is built from all the data, so it holds the target user
+and users who rated later. :func:`protocol_comparison` sets that beside the clean protocol.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from arerec import data as data_mod
+from arerec import training
 from arerec.config import Config
+from arerec.errors import DataError
 
 
 def load_ratings(cfg: Config) -> pd.DataFrame:
@@ -194,3 +197,120 @@ def leakage_summary(rows: pd.DataFrame) -> dict[str, float]:
         "mean_later_neighbours_in_window": float(rows["later_in_window"].mean()),
         "mean_later_neighbours_in_sequence": float(rows["later_in_sequence"].mean()),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Reference vs clean protocol
+# --------------------------------------------------------------------------------------------
+PROTOCOLS = ("reference", "clean")
+
+
+def visible_neighbours(exp: training.Experiment, split: data_mod.Split | data_mod.CleanSplit,
+                       ratings: pd.DataFrame) -> pd.DataFrame:
+    """For each test row, the neighbours the model is given (:meth:`Experiment.inputs`).
+
+    ``split`` is the split of ``exp``'s protocol on ``ratings`` (:func:`arerec.data.split_rows` or
+    :func:`arerec.data.split_clean`): its test rows, in order, are the prepared test rows, and it
+    gives their timestamps. In the reference every row of an item sees the item's first
+    ``max_seq`` raters; in the clean protocol a row sees the latest ``max_seq`` training raters
+    before its ``seq_end``. Columns: userId, itemId (prepared ids), timestamp, visible (real,
+    non-padding neighbours), target_in_window (the row's own user is one of them) and
+    later_in_window (those who rated the item strictly after the test rating).
+    """
+    users, items, _, ends = exp.arrays("test")
+    item_ids, user_ids = _prepared_ids(exp.prepared, split)
+    test = split.test
+    if not (np.array_equal(item_ids.reindex(test["itemId"]).to_numpy(), items)
+            and np.array_equal(user_ids.reindex(test["userId"]).to_numpy(), users)):
+        raise _mismatch(exp.prepared)
+    # when each (item, user) pair was rated, keyed in prepared ids (user 0, the padding, is never a key)
+    rated = pd.DataFrame({"item": ratings["itemId"].map(item_ids), "user": ratings["userId"].map(user_ids),
+                          "timestamp": ratings["timestamp"]}).dropna()
+    width = exp.prepared.num_users + 1
+    rated_at = pd.Series(rated["timestamp"].to_numpy(),
+                         index=rated["item"].to_numpy(np.int64) * width + rated["user"].to_numpy(np.int64))
+    t = test["timestamp"].to_numpy()
+    parts = []
+    for rows in np.array_split(np.arange(len(users)), max(1, len(users) // 20_000)):  # bounded memory
+        neighbours = exp.inputs(users[rows], items[rows], ends[rows])["neighbours"]  # the reference ignores ends
+        keys = items[rows].astype(np.int64)[:, None] * width + neighbours
+        when = rated_at.reindex(keys.ravel()).to_numpy(dtype=float).reshape(keys.shape)  # NaN for padding
+        parts.append(((neighbours > 0).sum(axis=1), (neighbours == users[rows, None]).any(axis=1),
+                      (when > t[rows, None]).sum(axis=1)))
+    visible, target, later = (np.concatenate(columns) for columns in zip(*parts, strict=True))
+    return pd.DataFrame({"userId": users, "itemId": items, "timestamp": t, "visible": visible,
+                         "target_in_window": target, "later_in_window": later})
+
+
+def protocol_comparison(cfg: Config, ratings: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per protocol (``reference``, ``clean``) for the same settings ``cfg``.
+
+    Each protocol's data version is prepared if missing (``data_version`` is derived, so that each
+    protocol gets its own). Columns: protocol; train_rows, valid_rows, test_rows, users, items
+    (the prepared data); max_seq; share_test_before_user_last_train (test ratings older than the
+    same user's latest training rating); mean_visible_neighbours, share_target_in_window,
+    mean_later_neighbours_in_window and share_rows_with_later_neighbours_in_window (over test
+    rows, see :func:`visible_neighbours`); epoch_chosen_on (the split that picks the epoch) and
+    epoch_selection (how).
+    """
+    ratings = load_ratings(cfg) if ratings is None else ratings
+    rows = []
+    for protocol in PROTOCOLS:
+        pcfg = cfg.replace(protocol=protocol, data_version="")
+        exp = training.load_experiment(pcfg)
+        split = data_mod.split_clean(pcfg, ratings) if exp.clean else data_mod.split_rows(pcfg, ratings)
+        seen = visible_neighbours(exp, split, ratings)
+        last_train = split.test["userId"].map(split.train.groupby("userId")["timestamp"].max())
+        k = max(pcfg.topk)
+        rows.append({
+            "protocol": protocol,
+            "train_rows": len(exp.prepared.train),
+            "valid_rows": 0 if exp.prepared.valid is None else len(exp.prepared.valid),
+            "test_rows": len(exp.prepared.test),
+            "users": exp.prepared.num_users,
+            "items": exp.prepared.num_items,
+            "max_seq": exp.tables.max_seq,
+            "share_test_before_user_last_train": float((split.test["timestamp"] < last_train).mean()),
+            "mean_visible_neighbours": float(seen["visible"].mean()),
+            "share_target_in_window": float(seen["target_in_window"].mean()),
+            "mean_later_neighbours_in_window": float(seen["later_in_window"].mean()),
+            "share_rows_with_later_neighbours_in_window": float((seen["later_in_window"] > 0).mean()),
+            "epoch_chosen_on": exp.eval_split,
+            "epoch_selection": ("lowest validation loss; test scored once, with that epoch" if exp.clean
+                                else f"highest NDCG@{k} on the test rows (selection on test)"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _prepared_ids(prepared: data_mod.Prepared,
+                  split: data_mod.Split | data_mod.CleanSplit) -> tuple[pd.Series, pd.Series]:
+    """Original id -> prepared id, for items and for users.
+
+    ``prepare`` writes the split's rows and item sequences in order, so they pair up one to one:
+    items through the training rows, users through the item sequences.
+    """
+    if len(prepared.train) != len(split.train) or len(prepared.test) != len(split.test):
+        raise _mismatch(prepared)
+    items = _one_to_one(split.train["itemId"].to_numpy(), prepared.train["itemId"].to_numpy())
+    if items is None:
+        raise _mismatch(prepared)
+    original = [np.asarray(split.item_seqs[i]) for i in items.index]
+    new = [prepared.item_seqs[i] for i in items.to_numpy()]
+    if [len(s) for s in original] != [len(s) for s in new]:
+        raise _mismatch(prepared)
+    users = _one_to_one(np.concatenate(original), np.concatenate(new))
+    if users is None:
+        raise _mismatch(prepared)
+    return items, users
+
+
+def _one_to_one(original: np.ndarray, prepared: np.ndarray) -> pd.Series | None:
+    pairs = pd.DataFrame({"original": original, "prepared": prepared}).drop_duplicates()
+    if pairs["original"].duplicated().any() or pairs["prepared"].duplicated().any():
+        return None
+    return pairs.set_index("original")["prepared"]
+
+
+def _mismatch(prepared: data_mod.Prepared) -> DataError:
+    return DataError(f"the prepared data version {prepared.version!r} is not the {prepared.protocol} split of "
+                     "these ratings: prepare it again from the same ratings and settings")

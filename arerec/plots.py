@@ -261,3 +261,19 @@ def attention_vs_similarity(by_co_rated: pd.DataFrame, by_rms_diff: pd.DataFrame
     axes[0].set_title("Attention vs co-rated items")
     axes[1].set_title("Attention vs rating agreement (lower = agree more)")
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 01 data exploration: reference vs clean protocol
+# --------------------------------------------------------------------------------------------
+def protocol_comparison(table: pd.DataFrame) -> Figure:
+    """What a test row sees under each protocol (rows of :func:`arerec.exploration.protocol_comparison`):
+    one horizontal bar panel per leakage measure, one bar per protocol; the reference in colour."""
+    panels = [
+        (table["share_target_in_window"], "share of test rows whose own\nuser is a visible neighbour"),
+        (table["share_rows_with_later_neighbours_in_window"], "share of test rows with a visible\nneighbour who rated later"),
+        (table["mean_later_neighbours_in_window"], "visible neighbours who rated\nlater, per test row"),
+        (table["share_test_before_user_last_train"], "share of test ratings older than\nthe user's latest train rating"),
+    ]
+    return _bar_panels(table["protocol"], panels, "reference", "protocol",
+                       "What a test row sees: the reference protocol vs the clean one", 3.6 * len(panels))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_config
 
 from arerec import exploration
 from arerec.config import Config
@@ -101,3 +102,39 @@ def test_split_sizes_uses_the_reference_split(tiny_cfg):
     assert sizes.loc["test", "users"] == split.test["userId"].nunique()
     rows = exploration.leakage(split, ratings, max_seq=10)
     assert rows["target_in_sequence"].all()  # every test row's sequence holds its own user
+
+
+PROTOCOL_COLUMNS = ["protocol", "train_rows", "valid_rows", "test_rows", "users", "items", "max_seq",
+                    "share_test_before_user_last_train", "mean_visible_neighbours", "share_target_in_window",
+                    "mean_later_neighbours_in_window", "share_rows_with_later_neighbours_in_window",
+                    "epoch_chosen_on", "epoch_selection"]
+
+
+def test_protocol_comparison_measures_the_reference_leakage_and_none_in_clean(tmp_path):
+    table = exploration.protocol_comparison(tiny_config(tmp_path, max_seq=10)).set_index("protocol")
+    assert ["protocol", *table.columns] == PROTOCOL_COLUMNS and list(table.index) == ["reference", "clean"]
+    reference, clean = table.loc["reference"], table.loc["clean"]
+    assert reference["share_target_in_window"] > 0 and reference["share_rows_with_later_neighbours_in_window"] > 0
+    assert reference["share_test_before_user_last_train"] > 0  # a random split: test ratings older than train ones
+    for measure in ("share_target_in_window", "mean_later_neighbours_in_window",
+                    "share_rows_with_later_neighbours_in_window", "share_test_before_user_last_train"):
+        assert clean[measure] == 0, measure
+    assert reference["valid_rows"] == 0 and clean["valid_rows"] > 0 and (table["test_rows"] > 0).all()
+    assert (table["mean_visible_neighbours"] > 0).all() and (table["max_seq"] == 10).all()
+    assert table["epoch_chosen_on"].tolist() == ["test", "valid"]
+
+
+def test_visible_neighbours_of_the_reference_agree_with_leakage(tiny_cfg):
+    from arerec.data import split_clean, split_rows
+    from arerec.errors import DataError
+    from arerec.training import load_experiment
+
+    ratings = exploration.load_ratings(tiny_cfg)
+    exp, split = load_experiment(tiny_cfg), split_rows(tiny_cfg, ratings)
+    seen = exploration.visible_neighbours(exp, split, ratings)
+    leaks = exploration.leakage(split, ratings, exp.tables.max_seq)
+    assert seen["visible"].tolist() == leaks["window"].tolist()
+    assert seen["target_in_window"].tolist() == leaks["target_in_window"].tolist()
+    assert seen["later_in_window"].tolist() == leaks["later_in_window"].tolist()
+    with pytest.raises(DataError, match="is not the reference split"):  # another protocol's rows
+        exploration.visible_neighbours(exp, split_clean(tiny_cfg, ratings), ratings)
