@@ -28,7 +28,7 @@ from arerec.files import write_json_atomic
 log = logging.getLogger(__name__)
 
 ML1M_SHAPE = {"synthetic_users": 6040, "synthetic_items": 3706, "synthetic_ratings": 1_000_209}
-BENCH_MODES = ("dense", "dense-jit", "lazy", "lazy-jit")
+BENCH_MODES = ("dense", "dense-jit", "lazy", "lazy-jit", "lazy-jit-rowwise")
 BENCH_DATASETS = ("ml-100k", "ml-1m", "ml-1m-shape", "synthetic")
 
 
@@ -116,7 +116,8 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
         batches.append((inputs, labels))
         if len(batches) >= needed:
             break
-    result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile, "batch_size": cfg.batch_size,
+    result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile,
+                              "second_moment": cfg.second_moment, "batch_size": cfg.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
     for name, fn in (("forward", forward), ("forward_backward", forward_backward), ("train_step", step)):
@@ -186,7 +187,8 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
     record["preparation"] = prepare_data(cfg)
     record["modes"] = {}
     for mode in modes:
-        worker_cfg = cfg.replace(update_mode=mode.split("-")[0], jit_compile=int(mode.endswith("-jit")))
+        worker_cfg = cfg.replace(update_mode=mode.split("-")[0], jit_compile=int("-jit" in mode),
+                                 second_moment="rowwise" if mode.endswith("-rowwise") else "elementwise")
         command = [sys.executable, "-m", "arerec.bench", "--worker", json.dumps(worker_cfg.to_dict()),
                    "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps),
                    "--epoch", str(int(epoch))]
@@ -208,7 +210,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
     out = {}
     dense = modes.get("dense", {})
-    for fast in ("lazy", "lazy-jit", "dense-jit"):
+    for fast in ("lazy", "lazy-jit", "lazy-jit-rowwise", "dense-jit"):
         other = modes.get(fast, {})
         if "train_step_s" in dense and "train_step_s" in other:
             out[f"step_dense_over_{fast}"] = dense["train_step_s"] / other["train_step_s"]
@@ -249,7 +251,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench_data", default="ml-100k", choices=BENCH_DATASETS,
                         help="data to benchmark on; ml-1m-shape is synthetic data of ML-1M's size")
     parser.add_argument("--modes", nargs="+", default=list(BENCH_MODES), choices=BENCH_MODES,
-                        help="update modes to time; -jit: with an XLA-compiled step")
+                        help="update modes to time; -jit: with an XLA-compiled step; -rowwise: second_moment rowwise")
     parser.add_argument("--warmup", type=int, default=3, help="steps before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions; the median is reported")
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition")

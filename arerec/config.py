@@ -75,6 +75,7 @@ class Config:
     lr: float = _f(0.0001, "learning rate", "training")
     optimizer: str = _f("adam", "'adam' or 'rmsprop'", "training")
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
+    second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, a third less optimiser memory", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
@@ -170,6 +171,10 @@ class Config:
             f"update_mode 'lazy' needs optimizer 'adam', received: optimizer={self.optimizer!r}",
         )
         need(self.jit_compile in (0, 1), f"jit_compile must be 0 or 1, received: {self.jit_compile}")
+        need(self.second_moment in ("elementwise", "rowwise"),
+             f"second_moment must be 'elementwise' or 'rowwise', received: {self.second_moment!r}")
+        need(self.second_moment == "elementwise" or self.update_mode == "lazy",
+             f"second_moment 'rowwise' needs update_mode 'lazy', received: update_mode={self.update_mode!r}")
         need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
         need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
         need(self.protocol in ("reference", "clean"), f"protocol must be 'reference' or 'clean', received: {self.protocol!r}")

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 UPDATE_MODES = ("dense", "lazy")
+SECOND_MOMENTS = ("elementwise", "rowwise")
 
 
 def _rows_unique(indices):
@@ -57,32 +58,64 @@ class LazyAdam(keras.optimizers.Adam):
         v_r <- b2 v_r + (1 - b2) g_r^2
         w_r <- w_r - lr sqrt(1 - b2^t) / (1 - b1^t) * m_r / (sqrt(v_r) + eps)
 
+    With ``rowwise=True`` every variable of rank 3 or more (the LCU tables, [num_lcu, R, d]) keeps
+    one second moment per row of its last axis instead of one per element: v has shape
+    [num_lcu, R] and tracks the mean of g^2 over d, as row-wise Adagrad does for embedding
+    tables. That cuts the optimiser state of the tables by a third (d = 64: 1/64 of v remains),
+    at the price of one step size per (LCU, region row) instead of per float.
+
     Args:
         static_shapes: find the distinct rows by sorting, with shapes fixed by the batch, instead
             of ``tf.unique``. Required inside an XLA-compiled step (``jit_compile``); slower
             without XLA. Both give the same update.
-        **kwargs: as ``keras.optimizers.Adam``.
+        rowwise: row-wise second moments for variables of rank >= 3 (see above).
+        **kwargs: as ``keras.optimizers.Adam`` (``amsgrad`` is not supported with ``rowwise``).
     """
 
-    def __init__(self, *args, static_shapes: bool = False, **kwargs):
+    def __init__(self, *args, static_shapes: bool = False, rowwise: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if rowwise and self.amsgrad:
+            raise ValueError("LazyAdam(rowwise=True) does not support amsgrad")
         self.static_shapes = bool(static_shapes)
+        self.rowwise = bool(rowwise)
 
     def get_config(self):
-        return {**super().get_config(), "static_shapes": self.static_shapes}
+        return {**super().get_config(), "static_shapes": self.static_shapes, "rowwise": self.rowwise}
+
+    def _is_rowwise(self, variable) -> bool:
+        return self.rowwise and len(variable.shape) >= 3
+
+    def build(self, var_list):
+        if self.built or not self.rowwise:
+            return super().build(var_list)
+        super(keras.optimizers.Adam, self).build(var_list)  # iterations and the learning rate
+        self._momentums = self.add_optimizer_variables(var_list, "momentum")
+        self._velocities = [
+            self.add_variable(shape=tuple(var.shape[:-1]), dtype=var.dtype, name=f"velocity_rowwise_{var.name}")
+            if self._is_rowwise(var) else self.add_variable_from_reference(var, "velocity")
+            for var in var_list
+        ]
+
+    def _moments(self, grad, m_old, v_old, beta_1, beta_2, rowwise: bool):
+        """Increments of m and v, and the new moments' step direction m / (sqrt(v) + eps)."""
+        dm = (1 - beta_1) * (grad - m_old)
+        square = tf.reduce_mean(tf.square(grad), axis=-1) if rowwise else tf.square(grad)
+        dv = (1 - beta_2) * (square - v_old)
+        root = tf.sqrt(v_old + dv)
+        direction = (m_old + dm) / ((root[..., None] if rowwise else root) + self.epsilon)
+        return dm, dv, direction
 
     def update_step(self, gradient, variable, learning_rate):
-        if not isinstance(gradient, tf.IndexedSlices):
+        rowwise = self._is_rowwise(variable)
+        if not isinstance(gradient, tf.IndexedSlices) and not rowwise:
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
+        if not isinstance(gradient, tf.IndexedSlices):  # a dense gradient of a row-wise variable
+            return self._dense_rowwise_step(tf.cast(gradient, dtype), variable, learning_rate)
         find_rows = _rows_sorted if self.static_shapes else _rows_unique
         rows, position, slots, valid = find_rows(gradient.indices)
         grad = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), position, slots)  # [slots, ...]
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        alpha = tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
-
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
@@ -90,26 +123,51 @@ class LazyAdam(keras.optimizers.Adam):
         v_old = tf.gather(v.value, rows)
         # The moments move by increments, so that the unused slots (row 0, increment 0) of the
         # static path are harmless even though row 0 may appear among them several times.
-        dm = (1 - beta_1) * (grad - m_old)
-        dv = (1 - beta_2) * (tf.square(grad) - v_old)
-        step_rows = alpha * (m_old + dm) / (tf.sqrt(v_old + dv) + self.epsilon)
+        dm, dv, direction = self._moments(grad, m_old, v_old, beta_1, beta_2, rowwise)
+        step_rows = self._alpha(learning_rate, dtype) * direction
         if valid is not None:
-            keep = tf.reshape(tf.cast(valid, dtype), [-1] + [1] * (len(variable.shape) - 1))
-            dm, dv, step_rows = dm * keep, dv * keep, step_rows * keep
+            keep = tf.cast(valid, dtype)
+
+            def masked(x):
+                return x * tf.reshape(keep, [-1] + [1] * (len(x.shape) - 1))
+
+            dm, dv, step_rows = masked(dm), masked(dv), masked(step_rows)
         self.assign_add(m, tf.IndexedSlices(dm, rows))
         self.assign_add(v, tf.IndexedSlices(dv, rows))
         self.assign_sub(variable, tf.IndexedSlices(step_rows, rows))
 
+    def _alpha(self, learning_rate, dtype):
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
 
-def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile: bool = False) -> keras.optimizers.Optimizer:
+    def _dense_rowwise_step(self, grad, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        beta_1, beta_2 = tf.cast(self.beta_1, grad.dtype), tf.cast(self.beta_2, grad.dtype)
+        dm, dv, direction = self._moments(grad, m.value, v.value, beta_1, beta_2, rowwise=True)
+        self.assign_add(m, dm)
+        self.assign_add(v, dv)
+        self.assign_sub(variable, self._alpha(learning_rate, grad.dtype) * direction)
+
+
+def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile: bool = False,
+                   second_moment: str = "elementwise") -> keras.optimizers.Optimizer:
     """The optimiser for a run: 'adam' or 'rmsprop', with dense (reference) or lazy updates.
 
     ``jit_compile`` says the step will be XLA-compiled, so lazy Adam uses static shapes.
+    ``second_moment='rowwise'`` (lazy only) keeps one second moment per LCU row (LazyAdam).
     """
+    if second_moment not in SECOND_MOMENTS:
+        raise ValueError(f"second_moment must be one of {SECOND_MOMENTS}, received: {second_moment!r}")
+    if second_moment == "rowwise" and update_mode != "lazy":
+        raise ValueError("second_moment 'rowwise' needs update_mode 'lazy'")
     if update_mode not in UPDATE_MODES:
         raise ValueError(f"update_mode must be one of {UPDATE_MODES}, received: {update_mode!r}")
     if name == "adam":
-        return LazyAdam(learning_rate=lr, static_shapes=jit_compile) if update_mode == "lazy" else keras.optimizers.Adam(learning_rate=lr)
+        if update_mode == "lazy":
+            return LazyAdam(learning_rate=lr, static_shapes=jit_compile, rowwise=second_moment == "rowwise")
+        return keras.optimizers.Adam(learning_rate=lr)
     if name == "rmsprop":
         if update_mode == "lazy":
             raise ValueError("update_mode 'lazy' is implemented for adam only; use update_mode 'dense' with rmsprop")

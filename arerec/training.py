@@ -49,7 +49,7 @@ def model_name(cfg: Config, max_seq: int) -> str:
     """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
 
     Then our additions, each only when not the reference's: ``_win`` (region_mode), ``_lazy``
-    (update_mode), ``_clean`` (protocol), ``_s{seed}``.
+    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``.
     """
     name = (
         f"{cfg.dataset}_{cfg.split_name}_bs{cfg.batch_size}_lr{cfg.lr}_emb{cfg.emb_size}"
@@ -65,6 +65,8 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_win"
     if cfg.update_mode != "dense":
         name += f"_{cfg.update_mode}"
+    if cfg.second_moment != "elementwise":
+        name += "_rw"
     if cfg.protocol != "reference":
         name += f"_{cfg.protocol}"
     if cfg.seed:
@@ -75,7 +77,7 @@ def model_name(cfg: Config, max_seq: int) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
 )
 
 
@@ -105,6 +107,7 @@ def parse_model_name(name: str) -> dict[str, object]:
         "update_mode": "lazy" if g["lazy"] else "dense",
         "region_mode": "window" if g["win"] else "reference",
         "protocol": "clean" if g["clean"] else "reference",
+        "second_moment": "rowwise" if g["rw"] else "elementwise",
     }
     if g["num_head"]:
         values["num_head"] = int(g["num_head"])
@@ -315,7 +318,8 @@ def build(exp: Experiment):
         num_classes=len(exp.prepared.classes),
         max_seq=exp.tables.max_seq,
     )
-    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode, jit_compile=bool(exp.cfg.jit_compile))
+    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode, jit_compile=bool(exp.cfg.jit_compile),
+                               second_moment=exp.cfg.second_moment)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 

@@ -29,6 +29,8 @@ def test_data_version_matches_the_reference_naming():
         ({"dropout": [0.1] * 3}, "dropout must have 9 values"),
         ({"optimizer": "sgd"}, "optimizer must be 'adam' or 'rmsprop'"),
         ({"optimizer": "rmsprop", "update_mode": "lazy"}, "update_mode 'lazy' needs optimizer 'adam'"),
+        ({"second_moment": "rowwise"}, "second_moment 'rowwise' needs update_mode 'lazy'"),
+        ({"second_moment": "diagonal"}, "second_moment must be 'elementwise' or 'rowwise'"),
         ({"epochs": 1.5}, "epochs must be int"),
     ],
 )

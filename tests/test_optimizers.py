@@ -100,3 +100,46 @@ def test_static_shapes_are_serialised_and_chosen_for_jit():
     assert opt.static_shapes is True
     assert LazyAdam.from_config(opt.get_config()).static_shapes is True
     assert make_optimizer("adam", 1e-3, "lazy").static_shapes is False
+
+
+def _rowwise_table():
+    return keras.Variable(np.arange(24, dtype="float32").reshape(4, 3, 2), name="lcu_table")
+
+
+@pytest.mark.parametrize("static_shapes", [False, True])
+def test_rowwise_second_moment_is_one_per_row_and_matches_its_formula(static_shapes):
+    table = _rowwise_table()
+    before = np.asarray(table).copy()
+    opt = LazyAdam(learning_rate=0.1, rowwise=True, static_shapes=static_shapes)
+    opt.build([table])
+    velocity = opt._velocities[0]
+    assert tuple(velocity.shape) == (4, 3)  # one per (row, region position), not per float
+    values = np.linspace(-1, 1, 18, dtype="float32").reshape(3, 3, 2)
+    opt.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant([2, 0, 2]), tf.constant([4, 3, 2])),
+                          table)])
+    after = np.asarray(table)
+    np.testing.assert_array_equal(after[[1, 3]], before[[1, 3]])  # untouched rows
+    g = {0: values[1], 2: values[0] + values[2]}
+    alpha = 0.1 * np.sqrt(1 - 0.999) / (1 - 0.9)
+    for row, grad in g.items():
+        m, v = 0.1 * grad, 0.001 * np.mean(grad**2, axis=-1, keepdims=True)
+        np.testing.assert_allclose(after[row], before[row] - alpha * m / (np.sqrt(v) + 1e-7), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(velocity)[row], v[:, 0], rtol=1e-4)  # float32 (1 - b2)
+
+
+def test_rowwise_handles_a_dense_gradient_and_leaves_small_variables_elementwise():
+    table, small = _rowwise_table(), keras.Variable(np.ones((3, 2), dtype="float32"))
+    opt = LazyAdam(learning_rate=0.1, rowwise=True)
+    opt.build([table, small])
+    assert tuple(opt._velocities[1].shape) == (3, 2)  # rank 2 (embeddings): element-wise as Adam
+    grad = np.ones((4, 3, 2), dtype="float32")
+    opt.apply_gradients([(tf.constant(grad), table), (tf.ones((3, 2)), small)])
+    # equal gradients: row-wise and element-wise second moments agree, so this is one Adam step
+    np.testing.assert_allclose(np.asarray(table), np.arange(24).reshape(4, 3, 2) - 0.1, rtol=1e-5)
+    assert LazyAdam.from_config(opt.get_config()).rowwise is True
+
+
+def test_rowwise_needs_lazy_updates():
+    assert make_optimizer("adam", 1e-3, "lazy", second_moment="rowwise").rowwise is True
+    with pytest.raises(ValueError, match="needs update_mode 'lazy'"):
+        make_optimizer("adam", 1e-3, "dense", second_moment="rowwise")

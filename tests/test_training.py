@@ -31,6 +31,9 @@ def test_our_additions_keep_runs_apart_and_parse_back():
     cfg = Config(dataset="ml-100k", update_mode="lazy", protocol="clean", region_mode="window", seed=2)
     name = training.model_name(cfg, 101)
     assert name == "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_win_lazy_clean_s2"
+    rowwise = training.model_name(cfg.replace(second_moment="rowwise"), 101)
+    assert rowwise == "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_win_lazy_rw_clean_s2"
+    assert training.parse_model_name(rowwise)["second_moment"] == "rowwise"
     assert training.model_name(cfg.replace(protocol="reference"), 101) != name
     values = training.parse_model_name(name)
     assert (values["update_mode"], values["protocol"], values["region_mode"], values["seed"]) == (
