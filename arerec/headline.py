@@ -117,8 +117,23 @@ def _compare(name_a: str, a: tuple[float, float], name_b: str, b: tuple[float, f
     return f"{name_a} ({a[0]:.3f}) is {word} than {name_b} ({b[0]:.3f}); {tail}"
 
 
-def claims(summary: pd.DataFrame, k: int, epochs: int) -> str:
-    """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures)."""
+def at_prior(runs: pd.DataFrame, k: int, reference: str = "global_mean") -> pd.Series:
+    """Per ARERec run: True when its faithful NDCG@k equals the global mean's on the same protocol.
+
+    Such a run still predicts one class for every row (the majority class, as the global mean's
+    nearest class does): it has not left the class prior.
+    """
+    prior = runs[runs["model"] == reference].groupby("protocol")[f"ndcg@{k}"].first()
+    arerec = runs[runs["kind"] == "ARERec"]
+    return pd.Series(np.isclose(arerec[f"ndcg@{k}"], arerec["protocol"].map(prior), rtol=0, atol=1e-9),
+                     index=arerec.index)
+
+
+def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None) -> str:
+    """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures).
+
+    With ``runs`` (one row per run) it also counts the ARERec runs that still sit at the class prior.
+    """
     variants = [m for m in dict.fromkeys(summary["model"]) if m.startswith("ARERec")]
     baselines = [m for m in dict.fromkeys(summary["model"]) if not m.startswith("ARERec")]
     faithful = next((m for m in variants if "faithful" in m), variants[0] if variants else None)
@@ -148,6 +163,16 @@ def claims(summary: pd.DataFrame, k: int, epochs: int) -> str:
                 fast, _cell(summary, protocol, fast, "rmse"), faithful, _cell(summary, protocol, faithful, "rmse"),
                 True) + " (RMSE)")
         sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
+    if runs is not None and "global_mean" in set(runs["model"]):
+        stuck = at_prior(runs, k)
+        arerec = runs.loc[stuck.index]
+        for protocol in dict.fromkeys(arerec["protocol"]):
+            mine = stuck[arerec["protocol"] == protocol]
+            if mine.any():
+                sentences.append(
+                    f"Under the {protocol} protocol {int(mine.sum())} of {len(mine)} ARERec runs score exactly as the "
+                    f"global mean: after {epochs} epoch(s) they still predict the majority class for every row, so "
+                    "those comparisons measure the training schedule more than the model.")
     if set(summary["protocol"]) >= {"reference", "clean"}:
         ref, clean = (_cell(summary, p, faithful, f"ndcg@{k}") for p in ("reference", "clean"))
         sentences.append(f"{faithful}'s faithful NDCG@{k} is {ref[0]:.3f} under the reference protocol and "

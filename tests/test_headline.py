@@ -50,6 +50,18 @@ def test_claims_are_computed_from_the_numbers():
     assert f"switching attention off: {OFF} (0.470) is worse than {FAITHFUL} (0.550)" in text
     assert f"the fast mode: {FAST} (1.060) is worse than {FAITHFUL} (1.050); within the 95% intervals" in text
     assert "Under the clean protocol" in text and "0.550 under the reference protocol and 0.450 under the clean" in text
+    assert "score exactly as the global mean" not in text
+
+
+def test_runs_stuck_at_the_class_prior_are_counted():
+    runs = _runs()
+    prior = runs["model"] == "item_mean"
+    runs.loc[prior, "model"], runs.loc[prior, "ndcg@10"] = "global_mean", 0.3  # the class prior's score
+    stuck = (runs["protocol"] == "reference") & (runs["model"] == OFF) & (runs["seed"] < 2)
+    runs.loc[stuck, "ndcg@10"] = 0.3
+    assert headline.at_prior(runs, 10).sum() == 2
+    text = headline.claims(headline.summarise(runs, 10), 10, epochs=2, runs=runs)
+    assert "Under the reference protocol 2 of 9 ARERec runs score exactly as the global mean" in text
 
 
 @pytest.mark.slow
