@@ -141,7 +141,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         from arerec.stats import format_mean_ci
 
         modes = args.update_modes or [cfg.update_mode]
-        runs = run_seeds(cfg, args.seeds, {mode: {"update_mode": mode} for mode in modes}, out=args.out)
+        variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}
+                    for mode in modes}  # row-wise second moments exist for lazy updates only
+        runs = run_seeds(cfg, args.seeds, variants, out=args.out)
         table = summarise(runs)
         for _, row in table.iterrows():
             cells = [f"{m} {format_mean_ci(row[m], row[m + '_ci'])}" for m in table.columns

@@ -28,7 +28,7 @@ from arerec.stats import format_mean_ci, summarise_seeds
 log = logging.getLogger(__name__)
 
 DEFAULT_VARIANTS: dict[str, dict] = {
-    "ARERec (faithful: dense Adam)": {"update_mode": "dense"},
+    "ARERec (faithful: dense Adam)": {"update_mode": "dense", "second_moment": "elementwise"},
     "ARERec (fast: lazy Adam)": {"update_mode": "lazy"},
     "ARERec, attention off (item-only)": {"use_attention": 0, "update_mode": "lazy"},
 }
