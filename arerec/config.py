@@ -75,7 +75,7 @@ class Config:
     lr: float = _f(0.0001, "learning rate", "training")
     optimizer: str = _f("adam", "'adam' or 'rmsprop'", "training")
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
-    second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, a third less optimiser memory", "training")
+    second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")

@@ -61,8 +61,8 @@ class LazyAdam(keras.optimizers.Adam):
     With ``rowwise=True`` every variable of rank 3 or more (the LCU tables, [num_lcu, R, d]) keeps
     one second moment per row of its last axis instead of one per element: v has shape
     [num_lcu, R] and tracks the mean of g^2 over d, as row-wise Adagrad does for embedding
-    tables. That cuts the optimiser state of the tables by a third (d = 64: 1/64 of v remains),
-    at the price of one step size per (LCU, region row) instead of per float.
+    tables. That about halves the optimiser state of the tables (m stays; d = 64: 1/64 of v
+    remains; measured 4.5 to 2.3 GB on ML-1M-shaped data), at the price of one step size per (LCU, region row) instead of per float.
 
     Args:
         static_shapes: find the distinct rows by sorting, with shapes fixed by the batch, instead
@@ -96,8 +96,9 @@ class LazyAdam(keras.optimizers.Adam):
             for var in var_list
         ]
 
-    def _moments(self, grad, m_old, v_old, beta_1, beta_2, rowwise: bool):
+    def _moments(self, grad, m_old, v_old, rowwise: bool):
         """Increments of m and v, and the new moments' step direction m / (sqrt(v) + eps)."""
+        beta_1, beta_2 = tf.cast(self.beta_1, grad.dtype), tf.cast(self.beta_2, grad.dtype)
         dm = (1 - beta_1) * (grad - m_old)
         square = tf.reduce_mean(tf.square(grad), axis=-1) if rowwise else tf.square(grad)
         dv = (1 - beta_2) * (square - v_old)
@@ -115,7 +116,6 @@ class LazyAdam(keras.optimizers.Adam):
         find_rows = _rows_sorted if self.static_shapes else _rows_unique
         rows, position, slots, valid = find_rows(gradient.indices)
         grad = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), position, slots)  # [slots, ...]
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
@@ -123,7 +123,7 @@ class LazyAdam(keras.optimizers.Adam):
         v_old = tf.gather(v.value, rows)
         # The moments move by increments, so that the unused slots (row 0, increment 0) of the
         # static path are harmless even though row 0 may appear among them several times.
-        dm, dv, direction = self._moments(grad, m_old, v_old, beta_1, beta_2, rowwise)
+        dm, dv, direction = self._moments(grad, m_old, v_old, rowwise)
         step_rows = self._alpha(learning_rate, dtype) * direction
         if valid is not None:
             keep = tf.cast(valid, dtype)
@@ -138,14 +138,13 @@ class LazyAdam(keras.optimizers.Adam):
 
     def _alpha(self, learning_rate, dtype):
         step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)  # powers in the variable's dtype
         return tf.cast(learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
 
     def _dense_rowwise_step(self, grad, variable, learning_rate):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        beta_1, beta_2 = tf.cast(self.beta_1, grad.dtype), tf.cast(self.beta_2, grad.dtype)
-        dm, dv, direction = self._moments(grad, m.value, v.value, beta_1, beta_2, rowwise=True)
+        dm, dv, direction = self._moments(grad, m.value, v.value, rowwise=True)
         self.assign_add(m, dm)
         self.assign_add(v, dv)
         self.assign_sub(variable, self._alpha(learning_rate, grad.dtype) * direction)
