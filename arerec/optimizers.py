@@ -9,8 +9,9 @@ dense gradients it is exactly Adam. For a sparse one it differs from dense Adam 
 rows absent from a batch keep their moments unchanged instead of decaying them, and do not move
 (dense Adam keeps moving them with their decaying momentum). This is the usual "lazy Adam".
 
-Its distinct rows are found with ``tf.unique`` or, inside an XLA-compiled step, by sorting with
-static shapes; XLA then fuses the element-wise update (measured by ``python -m arerec bench``).
+Its distinct rows are found with ``tf.unique`` or, inside an XLA-compiled step, with static
+shapes and no sort (:func:`_rows_owned`); XLA then fuses the element-wise update (measured by
+``python -m arerec bench``).
 """
 
 from __future__ import annotations
@@ -31,22 +32,23 @@ def _rows_unique(indices):
     return rows, position, tf.shape(rows)[0], None
 
 
-def _rows_sorted(indices):
-    """The same with static shapes, so that XLA can compile it: sort, mark run starts, cumsum.
+def _rows_owned(indices, num_rows: int):
+    """Distinct rows with static shapes, so that XLA can compile it: each row is owned by its last entry.
 
-    There are always N slots; slots past the last distinct row hold row 0 with ``valid`` False,
-    and receive no gradient. Rows come out in increasing order (good for gather and scatter).
+    One scatter-max of the entry numbers into a [num_rows] buffer names, for every row, the
+    last entry that holds it; every entry then reads its owner. Slot s is valid when entry s
+    owns its row, and holds row ``indices[s]``. Non-owning slots receive no gradient and repeat
+    a valid row. Cost: O(num_rows) integers. It replaced a sort of the N entries (argsort, run
+    starts, cumsum): XLA's CPU sort took 8.5 ms of a 78 ms step on ML-100K (profiled).
+
+    Returns ``(rows [N], position [N] -> slot, slots N, valid [N])``.
     """
     indices = tf.cast(indices, tf.int32)
     n = tf.shape(indices)[0]
-    order = tf.argsort(indices, stable=True)
-    ordered = tf.gather(indices, order)
-    starts = tf.concat([[True], ordered[1:] != ordered[:-1]], axis=0)
-    slot_sorted = tf.cumsum(tf.cast(starts, tf.int32)) - 1  # slot of each sorted entry
-    position = tf.scatter_nd(order[:, None], slot_sorted, [n])  # slot of each original entry
-    rows = tf.tensor_scatter_nd_update(tf.zeros([n], tf.int32), slot_sorted[:, None], ordered)
-    valid = tf.range(n) <= slot_sorted[-1]
-    return rows, position, n, valid
+    entries = tf.range(n)
+    owner = tf.tensor_scatter_nd_max(tf.fill([num_rows], -1), indices[:, None], entries)
+    position = tf.gather(owner, indices)
+    return indices, position, n, tf.equal(position, entries)
 
 
 @keras.saving.register_keras_serializable(package="arerec")
@@ -65,7 +67,7 @@ class LazyAdam(keras.optimizers.Adam):
     remains; measured 4.5 to 2.3 GB on ML-1M-shaped data), at the price of one step size per (LCU, region row) instead of per float.
 
     Args:
-        static_shapes: find the distinct rows by sorting, with shapes fixed by the batch, instead
+        static_shapes: find the distinct rows with shapes fixed by the batch (:func:`_rows_owned`), instead
             of ``tf.unique``. Required inside an XLA-compiled step (``jit_compile``); slower
             without XLA. Both give the same update.
         rowwise: row-wise second moments for variables of rank >= 3 (see above).
@@ -113,16 +115,18 @@ class LazyAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         if not isinstance(gradient, tf.IndexedSlices):  # a dense gradient of a row-wise variable
             return self._dense_rowwise_step(tf.cast(gradient, dtype), variable, learning_rate)
-        find_rows = _rows_sorted if self.static_shapes else _rows_unique
-        rows, position, slots, valid = find_rows(gradient.indices)
+        if self.static_shapes:
+            rows, position, slots, valid = _rows_owned(gradient.indices, variable.shape[0])
+        else:
+            rows, position, slots, valid = _rows_unique(gradient.indices)
         grad = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), position, slots)  # [slots, ...]
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
         m_old = tf.gather(m.value, rows)
         v_old = tf.gather(v.value, rows)
-        # The moments move by increments, so that the unused slots (row 0, increment 0) of the
-        # static path are harmless even though row 0 may appear among them several times.
+        # The moments move by increments, masked to 0 on the static path's non-owning slots, so that
+        # those slots (which repeat a row that its owning slot updates) change nothing.
         dm, dv, direction = self._moments(grad, m_old, v_old, rowwise)
         step_rows = self._alpha(learning_rate, dtype) * direction
         if valid is not None:
@@ -172,3 +176,4 @@ def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile
             raise ValueError("update_mode 'lazy' is implemented for adam only; use update_mode 'dense' with rmsprop")
         return keras.optimizers.RMSprop(learning_rate=lr)
     raise ValueError(f"optimizer must be 'adam' or 'rmsprop', received: {name!r}")
+

@@ -87,12 +87,25 @@ def _sparse_steps(static_shapes: bool, jit: bool):
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_static_shape_rows_give_the_same_update_as_unique(jit):
-    """The sort-based path (for XLA) equals the tf.unique path, duplicates and row 0 included."""
+    """The static-shape path (for XLA) equals the tf.unique path, duplicates and row 0 included."""
     expected = _sparse_steps(static_shapes=False, jit=False)
     np.testing.assert_allclose(_sparse_steps(static_shapes=True, jit=jit), expected, rtol=1e-6)
     before = np.arange(12, dtype="float32").reshape(6, 2)
     np.testing.assert_array_equal(expected[2], before[2])  # row 2 never appears: never moves
     assert not np.allclose(expected[[0, 1, 3, 4, 5]], before[[0, 1, 3, 4, 5]])
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_owned_rows_name_one_slot_per_distinct_row(jit):
+    from arerec.optimizers import _rows_owned
+
+    indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
+    find = tf.function(lambda i: _rows_owned(i, 7), jit_compile=True) if jit else (lambda i: _rows_owned(i, 7))
+    rows, position, slots, valid = find(indices)
+    assert int(slots) == 6
+    np.testing.assert_array_equal(position, [5, 4, 5, 3, 4, 5])  # each entry -> the last entry of its row
+    np.testing.assert_array_equal(valid, [False, False, False, True, True, True])
+    np.testing.assert_array_equal(np.asarray(rows)[np.asarray(valid)], [5, 0, 3])
 
 
 def test_static_shapes_are_serialised_and_chosen_for_jit():
