@@ -130,8 +130,13 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
     result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
     if epoch:
         t0 = time.perf_counter()
-        for inputs, labels in training.make_batches(exp, "train", shuffle=True, epoch=2):
+        report_every = max(1, steps_per_epoch // 10)
+        for done, (inputs, labels) in enumerate(training.make_batches(exp, "train", shuffle=True, epoch=2), 1):
             loss = step(inputs, labels)
+            if done % report_every == 0 and done < steps_per_epoch:
+                elapsed = time.perf_counter() - t0
+                log.info("%s epoch: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, done,
+                         steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
         float(loss)
         seconds = time.perf_counter() - t0
         result["epoch_s"] = seconds
@@ -193,10 +198,11 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
                    "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps),
                    "--epoch", str(int(epoch))]
         log.info("benchmarking update_mode=%s in a worker process", mode)
-        done = subprocess.run(command, capture_output=True, text=True)
-        sys.stderr.write(done.stderr[-4000:] if done.returncode else "")
+        # The worker's log (progress included) goes straight to this process's stderr; its
+        # last line of stdout is the result.
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         if done.returncode:
-            record["modes"][mode] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+            record["modes"][mode] = {"error": f"the worker exited with status {done.returncode} (its log is above)"}
             continue
         record["modes"][mode] = json.loads(done.stdout.strip().splitlines()[-1])
     record["ratios"] = ratios(record["modes"])
