@@ -183,9 +183,11 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
               epoch: bool, name: str, out: Path) -> dict[str, Any]:
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
+    from arerec.reports import git_state
     from arerec.runtime import allocator_settings
 
     record: dict[str, Any] = {"name": name, "data": data, "machine": machine(), "versions": versions(),
+                              "git": git_state(Path(__file__).resolve().parent.parent),
                               "allocator": allocator_settings(),
                               "config": cfg.to_dict(), "warmup": warmup, "repeats": repeats,
                               "steps_per_repeat": steps, "full_epoch": epoch}

@@ -26,6 +26,7 @@ def test_bench_times_each_mode_and_an_epoch_and_writes_json_and_plot(tmp_path, c
     assert fast["optimizer_mb"] < saved["modes"]["dense"]["optimizer_mb"]  # one v per LCU row, not per float
     assert saved["ratios"] == record["ratios"]
     assert saved["ratios"]["step_dense_over_lazy-jit-rowwise"] > 0
+    assert set(saved["git"]) == {"commit", "dirty"}
     assert saved["machine"]["cores"] >= 1 and saved["preparation"]["train_rows"] > 0
 
 
