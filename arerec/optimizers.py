@@ -176,4 +176,3 @@ def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile
             raise ValueError("update_mode 'lazy' is implemented for adam only; use update_mode 'dense' with rmsprop")
         return keras.optimizers.RMSprop(learning_rate=lr)
     raise ValueError(f"optimizer must be 'adam' or 'rmsprop', received: {name!r}")
-
