@@ -1,8 +1,8 @@
-"""Time ARERec's step under any Keras 3 backend, on any device: ``python -m arerec.backend_bench``.
+"""Time ARERec's step under Keras 3 with JAX or TensorFlow, on any device: ``python -m arerec.backend_bench``.
 
 ``python -m arerec bench`` measures the project's own TensorFlow training path (its tf.data input,
-its lazy Adam, its XLA step) on real data. This module needs only Keras and a backend (JAX,
-TensorFlow or PyTorch), so it also runs on a GPU machine that has no TensorFlow. It builds the
+its lazy Adam, its XLA step) on real data. This module needs only Keras and JAX (or
+TensorFlow), so it also runs on a GPU machine that has no TensorFlow. It builds the
 same model (:func:`arerec.model.build_model`) with the shapes of a dataset, feeds it random
 ids of those shapes, and times forward, forward + backward, and a training step with Keras'
 own (dense, the reference's) Adam, each the median of several repetitions after a warm-up.
@@ -70,61 +70,54 @@ def _block(value) -> None:
             leaf.numpy()
 
 
-def _forward(model):
+def _stateless(model, loss_fn):
+    """JAX: the model's current values and its loss as a pure function of the trainable ones."""
+    trainable = [v.value for v in model.trainable_variables]
+    fixed = [v.value for v in model.non_trainable_variables]
+
+    def probs_of(train_values, inputs):
+        return model.stateless_call(train_values, fixed, inputs, training=True)[0]
+
+    def loss_of(train_values, inputs, labels):
+        return loss_fn(labels, probs_of(train_values, inputs))
+
+    return trainable, probs_of, loss_of
+
+
+def _forward(model, loss_fn):
     """A compiled forward pass in training mode (as the step runs it)."""
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "jax":
+    if keras.backend.backend() == "jax":
         import jax
 
-        trainable = [v.value for v in model.trainable_variables]
-        fixed = [v.value for v in model.non_trainable_variables]
-        call = jax.jit(lambda values, inputs: model.stateless_call(values, fixed, inputs, training=True)[0])
+        trainable, probs_of, _ = _stateless(model, loss_fn)
+        call = jax.jit(probs_of)
         return lambda inputs, labels: call(trainable, inputs)
-    if backend == "tensorflow":
-        import tensorflow as tf
+    import tensorflow as tf
 
-        return tf.function(lambda inputs, labels: model(inputs, training=True), jit_compile=True)
-    return lambda inputs, labels: model(inputs, training=True)
+    return tf.function(lambda inputs, labels: model(inputs, training=True), jit_compile=True)
 
 
 def _forward_backward(model, loss_fn):
     """A compiled forward + backward (gradients of every trainable variable, no update)."""
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "jax":
+    if keras.backend.backend() == "jax":
         import jax
 
-        trainable = [v.value for v in model.trainable_variables]
-        fixed = [v.value for v in model.non_trainable_variables]
-
-        def loss_of(train_values, inputs, labels):
-            probs, _ = model.stateless_call(train_values, fixed, inputs, training=True)
-            return loss_fn(labels, probs)
-
+        trainable, _, loss_of = _stateless(model, loss_fn)
         grad = jax.jit(jax.value_and_grad(loss_of))
         return lambda inputs, labels: grad(trainable, inputs, labels)
-    if backend == "tensorflow":
-        import tensorflow as tf
+    import tensorflow as tf
 
-        @tf.function(jit_compile=True)
-        def step(inputs, labels):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(labels, model(inputs, training=True))
-            return loss, tape.gradient(loss, model.trainable_variables)
-
-        return step
-    if backend == "torch":
-        def step(inputs, labels):
-            model.zero_grad()
+    @tf.function(jit_compile=True)
+    def step(inputs, labels):
+        with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(inputs, training=True))
-            loss.backward()
-            return loss
+        return loss, tape.gradient(loss, model.trainable_variables)
 
-        return step
-    raise ValueError(f"no forward + backward for the Keras backend {backend!r}")
+    return step
 
 
 def _jax_train_step(model, loss_fn):
@@ -136,13 +129,8 @@ def _jax_train_step(model, loss_fn):
     import jax
 
     optimizer = model.optimizer
-    fixed = [v.value for v in model.non_trainable_variables]
-    state = {"train": [v.value for v in model.trainable_variables],
-             "opt": [v.value for v in optimizer.variables]}
-
-    def loss_of(train_values, inputs, labels):
-        probs, _ = model.stateless_call(train_values, fixed, inputs, training=True)
-        return loss_fn(labels, probs)
+    trainable, _, loss_of = _stateless(model, loss_fn)
+    state = {"train": trainable, "opt": [v.value for v in optimizer.variables]}
 
     @jax.jit
     def step(train_values, opt_values, inputs, labels):
@@ -167,6 +155,8 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     if shape_name not in SHAPES:
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, received: {shape_name!r}")
     shape = SHAPES[shape_name]
+    if keras.backend.backend() not in ("jax", "tensorflow"):
+        raise ValueError(f"backend_bench runs under KERAS_BACKEND jax or tensorflow, not {keras.backend.backend()!r}")
     keras.utils.set_random_seed(seed)
     cfg = Config()  # the paper's settings (emb_size 64, region_size 7, 2 heads)
     model = build_model(cfg, num_users=shape["num_users"], num_items=shape["num_items"], num_lcu=shape["num_lcu"],
@@ -177,7 +167,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     batches = [random_batch(shape, batch_size, rng) for _ in range(warmup + repeats * steps)]
 
     timings = {}
-    for name, fn in (("forward", _forward(model)), ("forward_backward", _forward_backward(model, loss_fn)),
+    for name, fn in (("forward", _forward(model, loss_fn)), ("forward_backward", _forward_backward(model, loss_fn)),
                      ("train_step", lambda inputs, labels: model.train_on_batch(inputs, labels, return_dict=True))):
         median, runs = _median(fn, batches, warmup, repeats, steps)
         timings[f"{name}_s"] = median
@@ -214,10 +204,6 @@ def _devices() -> list[str]:
         import tensorflow as tf
 
         return [d.device_type + ":" + d.name for d in tf.config.list_physical_devices()] + [f"tensorflow {tf.__version__}"]
-    if backend == "torch":
-        import torch
-
-        return [torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", f"torch {torch.__version__}"]
     return [backend]
 
 
