@@ -93,6 +93,7 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
     from arerec import training
 
     exp = training.load_experiment(cfg, prepare_if_missing=False)
+    training.apply_memory_settings(cfg)
     model, optimizer = training.build(exp)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables

@@ -77,6 +77,7 @@ class Config:
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
     second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
+    mmap_threshold_mb: int = _f(0, "> 0: memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 keeps them in the heap", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
     do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
@@ -175,6 +176,7 @@ class Config:
              f"second_moment must be 'elementwise' or 'rowwise', received: {self.second_moment!r}")
         need(self.second_moment == "elementwise" or self.update_mode == "lazy",
              f"second_moment 'rowwise' needs update_mode 'lazy', received: update_mode={self.update_mode!r}")
+        need(self.mmap_threshold_mb >= 0, f"mmap_threshold_mb must be >= 0 (0: off), received: {self.mmap_threshold_mb}")
         need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
         need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
         need(self.protocol in ("reference", "clean"), f"protocol must be 'reference' or 'clean', received: {self.protocol!r}")

@@ -34,7 +34,7 @@ CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 # Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
-    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile",
+    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb",
 )
 
 
@@ -308,6 +308,14 @@ def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def apply_memory_settings(cfg: Config) -> None:
+    """The run's allocator setting (``mmap_threshold_mb``; see arerec/runtime.py)."""
+    from arerec.runtime import set_mmap_threshold
+
+    if cfg.mmap_threshold_mb > 0 and not set_mmap_threshold(cfg.mmap_threshold_mb):
+        log.warning("mmap_threshold_mb=%d has no effect here: it needs glibc's mallopt", cfg.mmap_threshold_mb)
+
+
 def build(exp: Experiment):
     """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``."""
     from arerec.model import build_model
@@ -528,6 +536,7 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     if exp is None or exp.cfg != cfg:
         exp = load_experiment(cfg)
     paths = exp.paths
+    apply_memory_settings(cfg)
     model, optimizer = build(exp)
     start_epoch = 1
     history = read_results(paths)

@@ -32,6 +32,7 @@ def test_data_version_matches_the_reference_naming():
         ({"second_moment": "rowwise"}, "second_moment 'rowwise' needs update_mode 'lazy'"),
         ({"second_moment": "diagonal"}, "second_moment must be 'elementwise' or 'rowwise'"),
         ({"epochs": 1.5}, "epochs must be int"),
+        ({"mmap_threshold_mb": -1}, "mmap_threshold_mb must be >= 0 (0: off), received: -1"),
     ],
 )
 def test_impossible_parameters_name_the_parameter(changes, message):

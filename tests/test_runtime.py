@@ -1,7 +1,9 @@
 import subprocess
 import sys
 
-from arerec.runtime import MALLOC_ENV, tuned_environment
+import pytest
+
+from arerec.runtime import MALLOC_ENV, set_mmap_threshold, tuned_environment
 
 
 def test_reexec_restarts_the_process_with_the_allocator_settings():
@@ -21,3 +23,35 @@ def test_tuned_environment_keeps_what_the_user_set(monkeypatch):
     assert env["MALLOC_ARENA_MAX"] == "4" and env["MALLOC_TRIM_THRESHOLD_"] == MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]
     monkeypatch.setenv("AREREC_MALLOC_TUNING", "0")
     assert "MALLOC_ARENA_MAX" not in tuned_environment({})
+
+
+_CHILD = """
+import ctypes, sys
+from arerec.runtime import set_mmap_threshold
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+if sys.argv[1] != "0":
+    assert set_mmap_threshold(int(sys.argv[1]))
+before = rss()
+block = libc.malloc(320 << 20)  # more than the top pad (256 MB), which malloc carves first
+ctypes.memset(block, 1, 320 << 20)
+libc.free(block)
+print(rss() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and /proc")
+def test_mmap_threshold_hands_large_blocks_back_after_free():
+    env = {**tuned_environment(), "PYTHONPATH": ":".join(p for p in sys.path if p)}
+
+    def kept_mb(threshold_mb: int) -> int:
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(threshold_mb)], capture_output=True, text=True,
+                              env=env, check=True)
+        return int(done.stdout)
+
+    assert kept_mb(0) >= 300  # the tuned heap keeps a freed 320 MB block (fast re-use, more memory)
+    assert kept_mb(16) < 8  # with the threshold below it, the block is unmapped on free
+    assert not set_mmap_threshold(0)
