@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_VARIANTS: dict[str, dict] = {
     "ARERec (faithful: dense Adam)": {"update_mode": "dense", "second_moment": "elementwise"},
-    "ARERec (fast: lazy Adam)": {"update_mode": "lazy"},
+    "ARERec (fast: lazy Adam)": {"update_mode": "lazy", "second_moment": "rowwise"},
     "ARERec, attention off (item-only)": {"use_attention": 0, "update_mode": "lazy"},
 }
 PROTOCOLS = ("reference", "clean")
