@@ -77,7 +77,7 @@ class Config:
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
     second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
-    mmap_threshold_mb: int = _f(0, "> 0: memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 keeps them in the heap", "training")
+    mmap_threshold_mb: int = _f(0, "> 0: from the start of training to the end of the process, memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 leaves the allocator as it is", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
     do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
