@@ -660,6 +660,17 @@ def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool
     return all(saved.get(k, defaults[k]) == v for k, v in cfg.to_dict().items() if k not in ignore)
 
 
+def _finished(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> bool:
+    done = set(history["epoch"]) if not history.empty else set()
+    return set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file()
+
+
+def is_finished(cfg: Config, exp: Experiment | None = None) -> bool:
+    """True when :func:`train_or_load` would load ``cfg``'s run instead of training it."""
+    exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
+    return _saved_config_matches(exp.paths, cfg, exp) and _finished(exp.paths, cfg, read_results(exp.paths))
+
+
 def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
     """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
 
@@ -671,8 +682,7 @@ def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
     paths = exp.paths
     if _saved_config_matches(paths, cfg, exp):
         history = read_results(paths)
-        done = set(history["epoch"]) if not history.empty else set()
-        if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():
+        if _finished(paths, cfg, history):
             log.info("%s already finished: loading it", paths.name)
             started = time.perf_counter()
             history = history[history["epoch"] <= cfg.epochs]
