@@ -137,16 +137,23 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
     return variants
 
 
-def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | None = None,
+                 workers: int = 1) -> pd.DataFrame:
     """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
+
+    With ``workers`` > 1 the unfinished runs first train that many at a time in their own processes
+    (:func:`arerec.experiments.train_in_parallel`); the loop then loads them.
 
     Columns: variant, seed, run (the model name under model_path), the variant's key settings,
     the last epoch's metrics, ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
     whenever they ran) and seconds (this call: small when a finished run was loaded). Without
     ``seeds`` each variant runs with its own configured seed.
     """
+    from arerec.experiments import train_in_parallel
     from arerec.training import train_or_load
 
+    train_in_parallel([v.cfg.replace(seed=seed) for v in variants
+                       for seed in (seeds if seeds is not None else [v.cfg.seed])], workers)
     rows = []
     for n, variant in enumerate(variants, start=1):
         for seed in seeds if seeds is not None else [variant.cfg.seed]:

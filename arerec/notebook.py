@@ -61,6 +61,7 @@ EXTRAS: dict[str, Extra] = {
     "seeds": Extra([0, 1, 2], "02, 03: seeds of every headline and ablation figure (mean ± 95% CI over them)"),
     "protocols": Extra(["reference", "clean"], "02: protocols of the headline table"),
     "headline_variants": Extra(DEFAULT_VARIANTS, "02: ARERec rows of the headline table: label -> Config overrides"),
+    "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
     "attention_pairs": Extra(4, "04: sampled (user, item) test pairs drawn as attention heatmaps"),
     "attention_rows": Extra(2000, "04: sampled test rows behind the position and similarity analyses"),
 }
@@ -107,7 +108,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     )
     need(isinstance(extras["reports_dir"], str) and extras["reports_dir"] != "",
          f"reports_dir must be a folder path, received: {extras['reports_dir']!r}")
-    for name in ("ablation_epochs", "attention_pairs", "attention_rows"):
+    for name in ("ablation_epochs", "attention_pairs", "attention_rows", "workers"):
         value = extras[name]
         need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
              f"{name} must be an integer >= 1, received: {value!r}")

@@ -71,6 +71,7 @@ def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
     [
         ({"experiment": "a/b"}, "experiment must be a folder name"),
         ({"ablation_epochs": 0}, "ablation_epochs must be an integer >= 1"),
+        ({"workers": 0}, "workers must be an integer >= 1"),
         ({"baselines": ["item_mean", "nope"]}, "unknown baseline(s) ['nope']"),
         ({"ablation_grid": [{"num_head": 3}]}, "ablation_grid entry 0 {'num_head': 3}: emb_size must be divisible"),
         ({"ablation_grid": [{"num_heads": 1}]}, "unknown key(s) in replace(): 'num_heads'"),
