@@ -130,29 +130,16 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
     result["steps_per_epoch"] = steps_per_epoch
     result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
     if epoch:
-        # the epoch as training runs it (arerec.training.run_epoch), with the config's steps_per_call
-        epoch_step = step
-        if cfg.steps_per_call > 1:
-            epoch_step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile),
-                                                  steps_per_call=cfg.steps_per_call)
-            # compile it (one shape: run_epoch pads the last stack) with one real step
-            stack = [batches[n % len(batches)] for n in range(cfg.steps_per_call)]
-            float(epoch_step({key: tf.stack([inputs[key] for inputs, _ in stack]) for key in stack[0][0]},
-                             tf.stack([labels for _, labels in stack]), tf.constant(1)))
+        t0 = time.perf_counter()
         report_every = max(1, steps_per_epoch // 10)
-        reported = [0]
-
-        def progress(done: int, loss: float) -> None:
-            if done // report_every > reported[0] and done < steps_per_epoch:
-                reported[0] = done // report_every
+        for done, (inputs, labels) in enumerate(training.make_batches(exp, "train", shuffle=True, epoch=2), 1):
+            loss = step(inputs, labels)
+            if done % report_every == 0 and done < steps_per_epoch:
                 elapsed = time.perf_counter() - t0
                 log.info("%s epoch: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, done,
                          steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
-
-        t0 = time.perf_counter()
-        training.run_epoch(exp, epoch_step, 2, steps_per_call=cfg.steps_per_call, on_steps=progress)
+        float(loss)
         seconds = time.perf_counter() - t0
-        result["steps_per_call"] = cfg.steps_per_call
         result["epoch_s"] = seconds
         result["samples_per_s"] = len(exp.prepared.train) / seconds
         log.info("%s epoch: %.1f s (%.0f samples/s)", cfg.update_mode, seconds, result["samples_per_s"])

@@ -77,7 +77,6 @@ class Config:
     update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
     second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
-    steps_per_call: int = _f(1, "train steps per call of the compiled step: K > 1 runs K batches in one call (a loop inside it), which saves the per-call work of the other K - 1; the same updates in the same order", "training")
     mmap_threshold_mb: int = _f(0, "> 0: from the start of training to the end of the process, memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 leaves the allocator as it is", "training")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
@@ -173,8 +172,6 @@ class Config:
             f"update_mode 'lazy' needs optimizer 'adam', received: optimizer={self.optimizer!r}",
         )
         need(self.jit_compile in (0, 1), f"jit_compile must be 0 or 1, received: {self.jit_compile}")
-        need(isinstance(self.steps_per_call, int) and self.steps_per_call >= 1,
-             f"steps_per_call must be an integer >= 1, received: {self.steps_per_call!r}")
         need(self.second_moment in ("elementwise", "rowwise"),
              f"second_moment must be 'elementwise' or 'rowwise', received: {self.second_moment!r}")
         need(self.second_moment == "elementwise" or self.update_mode == "lazy",

@@ -18,7 +18,6 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 # Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
-    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb", "steps_per_call",
+    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb",
 )
 
 
@@ -499,15 +498,11 @@ def _regularization(model):
     return reg_loss
 
 
-def make_train_step(model, optimizer, jit_compile: bool = False, steps_per_call: int = 1):
+def make_train_step(model, optimizer, jit_compile: bool = False):
     """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
 
     With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
     must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
-
-    With ``steps_per_call`` K > 1 the function takes K stacked batches (every input and the labels
-    with a leading axis of K) and ``count``, and runs the first ``count`` of them, one update each,
-    in a loop inside one call; it returns the sum of their losses. Feed it with :func:`run_epoch`.
     """
     import tensorflow as tf
 
@@ -518,7 +513,8 @@ def make_train_step(model, optimizer, jit_compile: bool = False, steps_per_call:
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)
 
-    def one_step(inputs, labels):
+    @tf.function(jit_compile=jit_compile)
+    def train_step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model(inputs, training=True)
             loss = loss_fn(labels, probs) + reg_loss()
@@ -526,59 +522,7 @@ def make_train_step(model, optimizer, jit_compile: bool = False, steps_per_call:
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    if steps_per_call == 1:
-        return tf.function(one_step, jit_compile=jit_compile)
-
-    @tf.function(jit_compile=jit_compile)
-    def train_steps(inputs, labels, count):
-        total = tf.constant(0.0)
-        for s in tf.range(count):
-            total += one_step({key: value[s] for key, value in inputs.items()}, labels[s])
-        return total
-
-    return train_steps
-
-
-def _pad_stack(x, size: int):
-    import tensorflow as tf
-
-    return tf.concat([x, tf.zeros([size - x.shape[0], *x.shape[1:]], x.dtype)], 0)
-
-
-def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, steps_per_call: int = 1,
-              on_steps=None) -> tuple[float, int]:
-    """One pass over the training rows with ``train_step`` (from :func:`make_train_step`).
-
-    Returns (sum of the step losses, steps). With ``steps_per_call`` K > 1, K batches are
-    stacked per call; the last call's stack is padded to K (so one compiled shape serves the
-    whole run) and only its real batches are stepped. ``on_steps(done, mean loss)`` is called
-    after every call.
-    """
-    import tensorflow as tf
-
-    batches = make_batches(exp, "train", shuffle=shuffle, epoch=epoch)
-    total, done = 0.0, 0
-    if steps_per_call == 1:
-        for inputs, labels in batches:
-            loss = float(train_step(inputs, labels))
-            total, done = total + loss, done + 1
-            if on_steps is not None:
-                on_steps(done, loss)
-        return total, done
-    for inputs, labels in batches.batch(steps_per_call):
-        count = int(labels.shape[0])
-        if count < steps_per_call:
-            inputs = {key: _pad_stack(value, steps_per_call) for key, value in inputs.items()}
-            labels = _pad_stack(labels, steps_per_call)
-        loss = float(train_step(inputs, labels, tf.constant(count)))
-        total, done = total + loss, done + count
-        if on_steps is not None:
-            on_steps(done, loss / count)
-    return total, done
-
-
-def _bar_update(bar, done: int, loss: float) -> None:
-    bar.update(done, [("loss", loss)])
+    return train_step
 
 
 def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
@@ -616,7 +560,7 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     eval_labels = exp.arrays(exp.eval_split)[2]
 
     reg_loss = _regularization(model)
-    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), steps_per_call=cfg.steps_per_call)
+    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
 
     rows = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
@@ -627,8 +571,12 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         bar = tf.keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
         if bar is not None:
             print(f"Epoch {epoch}/{last_epoch}")
-        total, count = run_epoch(exp, train_step, epoch, shuffle=bool(cfg.shuffle), steps_per_call=cfg.steps_per_call,
-                                 on_steps=None if bar is None else partial(_bar_update, bar))
+        total, count = 0.0, 0
+        for inputs, labels in make_batches(exp, "train", shuffle=bool(cfg.shuffle), epoch=epoch):
+            loss = float(train_step(inputs, labels))
+            total, count = total + loss, count + 1
+            if bar is not None:
+                bar.update(count, [("loss", loss)])
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
         if cfg.do_eval or epoch == last_epoch or exp.clean:
