@@ -73,14 +73,14 @@ def peak_rss_mb() -> float:
 # Worker: one update mode, in its own process
 # --------------------------------------------------------------------------------------------
 def _median_step(fn, batches, warmup: int, repeats: int, steps: int) -> tuple[float, list[float]]:
-    for inputs, labels in batches[:warmup]:
-        fn(inputs, labels)
+    for batch in batches[:warmup]:
+        fn(*batch)
     per_step = []
     for r in range(repeats):
         chosen = [batches[(warmup + r * steps + s) % len(batches)] for s in range(steps)]
         t0 = time.perf_counter()
-        for inputs, labels in chosen:
-            out = fn(inputs, labels)
+        for batch in chosen:
+            out = fn(*batch)
         float(out)  # wait for the last step
         per_step.append((time.perf_counter() - t0) / steps)
     return statistics.median(per_step), per_step
@@ -110,19 +110,24 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
         return loss + tf.add_n([tf.reduce_sum(g.values if isinstance(g, tf.IndexedSlices) else g)[None]
                                 for g in grads])[0] * 0.0
 
-    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
+    # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
+    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile),
+                                    gather=training.batch_gather(exp))
     needed = warmup + repeats * steps
-    batches = []
-    for inputs, labels in training.make_batches(exp, "train", shuffle=True, epoch=1):
-        batches.append((inputs, labels))
+    batches, id_batches = [], []
+    for batch, ids in zip(training.make_batches(exp, "train", shuffle=True, epoch=1),
+                          training.id_batches(exp, "train", shuffle=True, epoch=1), strict=False):
+        batches.append(batch)
+        id_batches.append(ids)
         if len(batches) >= needed:
             break
     result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile,
                               "second_moment": cfg.second_moment, "batch_size": cfg.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
-    for name, fn in (("forward", forward), ("forward_backward", forward_backward), ("train_step", step)):
-        median, runs = _median_step(fn, batches, warmup, repeats, steps)
+    for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
+                             ("train_step", step, id_batches)):
+        median, runs = _median_step(fn, inputs, warmup, repeats, steps)
         result[f"{name}_s"] = median
         result[f"{name}_runs_s"] = runs
         log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.update_mode, name, median, repeats, steps)
@@ -132,8 +137,8 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
     if epoch:
         t0 = time.perf_counter()
         report_every = max(1, steps_per_epoch // 10)
-        for done, (inputs, labels) in enumerate(training.make_batches(exp, "train", shuffle=True, epoch=2), 1):
-            loss = step(inputs, labels)
+        for done, batch in enumerate(training.id_batches(exp, "train", shuffle=True, epoch=2), 1):
+            loss = step(*batch)
             if done % report_every == 0 and done < steps_per_epoch:
                 elapsed = time.perf_counter() - t0
                 log.info("%s epoch: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, done,

@@ -256,47 +256,76 @@ def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experime
     return Experiment(cfg, prepared, tables)
 
 
-def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
-    """A ``tf.data`` pipeline of (inputs, integer label) batches.
+def _order(exp: Experiment, n: int, shuffle: bool, epoch: int) -> np.ndarray | None:
+    """The epoch's row order: a function of (seed, epoch), so a resumed run sees the same batches."""
+    return np.random.default_rng([exp.cfg.seed, epoch]).permutation(n) if shuffle else None
 
-    Rows are kept as three integer vectors; each batch gathers its items' neighbour and LCU ids
-    from the per-item tables, so nothing is padded up front and no one-hot matrix is built.
-    The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
+
+def batch_gather(exp: Experiment):
+    """(users, items, ends) of a batch of rows -> the model's inputs, as TensorFlow ops.
+
+    Each row gathers its item's neighbour and LCU ids from the per-item tables, so nothing is
+    padded up front and no one-hot matrix is built. Used by :func:`make_batches` and, inside the
+    compiled step, by :func:`make_train_step`.
     """
     import tensorflow as tf
 
-    users, items, labels, ends = exp.arrays(split)
-    if shuffle:
-        order = np.random.default_rng([exp.cfg.seed, epoch]).permutation(len(users))
-        users, items, labels, ends = users[order], items[order], labels[order], ends[order]
     length = exp.tables.max_seq
-
     if exp.clean:  # each row reads the latest max_seq raters before its own time
         full_neighbours = tf.constant(exp.tables.full_neighbours)
         full_lcu = tf.constant(exp.tables.full_lcu)
         width = exp.tables.full_neighbours.shape[1]
 
-        def gather(u, i, y, end):
+        def gather(u, i, end):
             positions = tf.maximum(end - length, 0)[:, None] + tf.range(length)[None, :]  # [B, L]
             valid = tf.cast(positions < end[:, None], tf.int32)
             positions = tf.minimum(positions, width - 1)
             neighbours = tf.gather(tf.gather(full_neighbours, i), positions, batch_dims=1) * valid
             lcu = tf.gather(tf.gather(full_lcu, i), positions, batch_dims=1) * valid
-            return {"user": u, "item": i, "neighbours": neighbours, "lcu": lcu}, y
+            return {"user": u, "item": i, "neighbours": neighbours, "lcu": lcu}
     else:  # every row of an item shares the item's first max_seq raters
         neighbours_table = tf.constant(exp.tables.neighbours)
         lcu_table = tf.constant(exp.tables.lcu)
 
-        def gather(u, i, y, end):
-            return {"user": u, "item": i, "neighbours": tf.gather(neighbours_table, i),
-                    "lcu": tf.gather(lcu_table, i)}, y
+        def gather(u, i, end):
+            return {"user": u, "item": i, "neighbours": tf.gather(neighbours_table, i), "lcu": tf.gather(lcu_table, i)}
+    return gather
 
+
+def id_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
+    """(users, items, integer labels, ends) per batch, as NumPy slices, in :func:`make_batches`' order.
+
+    The training loop feeds these to a step made with ``make_train_step(..., gather=batch_gather(exp))``,
+    which gathers the neighbour and LCU ids inside the compiled step: no input pipeline thread
+    competes with the step for the two cores.
+    """
+    arrays = exp.arrays(split)
+    order = _order(exp, len(arrays[0]), shuffle, epoch)
+    if order is not None:
+        arrays = tuple(a[order] for a in arrays)
+    size = exp.cfg.batch_size
+    for start in range(0, len(arrays[0]), size):
+        yield tuple(a[start:start + size] for a in arrays)
+
+
+def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
+    """A ``tf.data`` pipeline of (inputs, integer label) batches (see :func:`batch_gather`).
+
+    The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
+    """
+    import tensorflow as tf
+
+    users, items, labels, ends = exp.arrays(split)
+    order = _order(exp, len(users), shuffle, epoch)
+    if order is not None:
+        users, items, labels, ends = users[order], items[order], labels[order], ends[order]
+    gather = batch_gather(exp)
     ds = tf.data.Dataset.from_tensor_slices((users, items, labels, ends)).batch(exp.cfg.batch_size)
     # Fixed parallelism and no autotuning: the map is one gather per batch, and tf.data's autotune
     # thread held the end of an epoch until its next wake-up (measured: a 46 s epoch ended at 82 s).
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.map(gather, num_parallel_calls=2).prefetch(2).with_options(options)
+    return ds.map(lambda u, i, y, end: (gather(u, i, end), y), num_parallel_calls=2).prefetch(2).with_options(options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,11 +527,13 @@ def _regularization(model):
     return reg_loss
 
 
-def make_train_step(model, optimizer, jit_compile: bool = False):
+def make_train_step(model, optimizer, jit_compile: bool = False, gather=None):
     """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
 
     With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
     must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
+    Called as ``step(inputs, labels)``; with ``gather`` (:func:`batch_gather`) as
+    ``step(users, items, labels, ends)``, the inputs being gathered inside the compiled step.
     """
     import tensorflow as tf
 
@@ -513,8 +544,7 @@ def make_train_step(model, optimizer, jit_compile: bool = False):
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)
 
-    @tf.function(jit_compile=jit_compile)
-    def train_step(inputs, labels):
+    def step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model(inputs, training=True)
             loss = loss_fn(labels, probs) + reg_loss()
@@ -522,7 +552,10 @@ def make_train_step(model, optimizer, jit_compile: bool = False):
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    return train_step
+    if gather is None:
+        return tf.function(step, jit_compile=jit_compile)
+    return tf.function(lambda users, items, labels, ends: step(gather(users, items, ends), labels),
+                       jit_compile=jit_compile)
 
 
 def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
@@ -560,7 +593,7 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     eval_labels = exp.arrays(exp.eval_split)[2]
 
     reg_loss = _regularization(model)
-    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile))
+    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=batch_gather(exp))
 
     rows = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
@@ -572,8 +605,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         if bar is not None:
             print(f"Epoch {epoch}/{last_epoch}")
         total, count = 0.0, 0
-        for inputs, labels in make_batches(exp, "train", shuffle=bool(cfg.shuffle), epoch=epoch):
-            loss = float(train_step(inputs, labels))
+        for batch in id_batches(exp, "train", shuffle=bool(cfg.shuffle), epoch=epoch):
+            loss = float(train_step(*batch))
             total, count = total + loss, count + 1
             if bar is not None:
                 bar.update(count, [("loss", loss)])

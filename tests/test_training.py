@@ -162,6 +162,31 @@ def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tm
     assert not np.array_equal(np.asarray(table)[touched], before[touched])
 
 
+@pytest.mark.parametrize("protocol, jit", [("reference", 1), ("clean", 0)])
+def test_a_step_that_gathers_its_inputs_matches_the_input_pipeline(tmp_path, protocol, jit):
+    import tensorflow as tf
+
+    cfg = tiny_config(tmp_path, protocol=protocol, jit_compile=jit, update_mode="lazy")
+    exp = training.load_experiment(cfg)
+    piped = list(training.make_batches(exp, "train", shuffle=True, epoch=3))
+    ids = list(training.id_batches(exp, "train", shuffle=True, epoch=3))
+    assert len(piped) == len(ids) > 1
+    gather = training.batch_gather(exp)
+    for (inputs, labels), (users, items, y, ends) in zip(piped, ids, strict=True):  # same rows, same order
+        np.testing.assert_array_equal(labels, y)
+        for key, value in gather(tf.constant(users), tf.constant(items), tf.constant(ends)).items():
+            np.testing.assert_array_equal(inputs[key], value)
+    weights = []
+    for gathering in (False, True):
+        model, optimizer = training.build(exp)
+        step = training.make_train_step(model, optimizer, jit_compile=bool(jit), gather=gather if gathering else None)
+        for batch, batch_ids in zip(piped, ids, strict=True):
+            step(*(batch_ids if gathering else batch))
+        weights.append([np.asarray(v) for v in model.trainable_variables])
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_clean_protocol_chooses_the_epoch_on_validation_and_tests_once(tmp_path):
     import json
 
