@@ -86,7 +86,7 @@ def _median_step(fn, batches, warmup: int, repeats: int, steps: int) -> tuple[fl
     return statistics.median(per_step), per_step
 
 
-def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: bool) -> dict[str, Any]:
+def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -134,20 +134,25 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: boo
     steps_per_epoch = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
     result["steps_per_epoch"] = steps_per_epoch
     result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
-    if epoch:
+    epoch_runs = []
+    for n in range(int(epoch)):  # full epochs, each a new shuffle; the median is reported
         t0 = time.perf_counter()
         report_every = max(1, steps_per_epoch // 10)
-        for done, batch in enumerate(training.id_batches(exp, "train", shuffle=True, epoch=2), 1):
+        for done, batch in enumerate(training.id_batches(exp, "train", shuffle=True, epoch=2 + n), 1):
             loss = step(*batch)
             if done % report_every == 0 and done < steps_per_epoch:
                 elapsed = time.perf_counter() - t0
-                log.info("%s epoch: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, done,
-                         steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
+                log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
+                         int(epoch), done, steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
         float(loss)
-        seconds = time.perf_counter() - t0
-        result["epoch_s"] = seconds
-        result["samples_per_s"] = len(exp.prepared.train) / seconds
-        log.info("%s epoch: %.1f s (%.0f samples/s)", cfg.update_mode, seconds, result["samples_per_s"])
+        epoch_runs.append(time.perf_counter() - t0)
+        log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
+    if epoch_runs:
+        result["epoch_s"] = statistics.median(epoch_runs)
+        result["epoch_runs_s"] = epoch_runs
+        result["samples_per_s"] = len(exp.prepared.train) / result["epoch_s"]
+        log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.update_mode, result["epoch_s"],
+                 len(epoch_runs), result["samples_per_s"])
     t0 = time.perf_counter()
     probs = training.predict_probs(model, exp)
     result["predict_s"] = time.perf_counter() - t0
@@ -186,7 +191,7 @@ def prepare_data(cfg: Config) -> dict[str, Any]:
 
 
 def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats: int, steps: int,
-              epoch: bool, name: str, out: Path) -> dict[str, Any]:
+              epoch: int, name: str, out: Path) -> dict[str, Any]:
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
     from arerec.reports import git_state
@@ -269,7 +274,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="steps before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions; the median is reported")
     parser.add_argument("--steps", type=int, default=10, help="steps per repetition")
-    parser.add_argument("--epoch", type=int, default=1, help="1: also time one full epoch per mode")
+    parser.add_argument("--epoch", type=int, default=1,
+                        help="full epochs timed per mode (0: none); the median is reported")
     parser.add_argument("--name", default=None, help="result name (default: the data name)")
     parser.add_argument("--out", default="reports/bench", help="folder for <name>.json and <name>.png")
 
@@ -284,7 +290,7 @@ def _worker_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     cfg = Config.from_dict(json.loads(args.worker), source="--worker")
-    result = run_worker(cfg, warmup=args.warmup, repeats=args.repeats, steps=args.steps, epoch=bool(args.epoch))
+    result = run_worker(cfg, warmup=args.warmup, repeats=args.repeats, steps=args.steps, epoch=args.epoch)
     print(json.dumps(result))
 
 

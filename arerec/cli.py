@@ -159,7 +159,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         from arerec.bench import run_bench
 
         record = run_bench(cfg, data=args.bench_data, modes=args.modes, warmup=args.warmup, repeats=args.repeats,
-                           steps=args.steps, epoch=bool(args.epoch), name=args.name or args.bench_data,
+                           steps=args.steps, epoch=args.epoch, name=args.name or args.bench_data,
                            out=Path(args.out))
         print(json.dumps({"ratios": record["ratios"], "wall_s": round(record["wall_s"], 1),
                           **{m: {k: v for k, v in r.items() if not k.endswith("runs_s")}

@@ -1,6 +1,7 @@
 """`python -m arerec bench` end to end on tiny synthetic data: each mode in its own worker."""
 
 import json
+import statistics
 
 import pytest
 from conftest import tiny_config
@@ -12,7 +13,7 @@ def test_bench_times_each_mode_and_an_epoch_and_writes_json_and_plot(tmp_path, c
     cfg = tiny_config(tmp_path)
     out = tmp_path / "bench"
     record = run_bench(cfg, data="synthetic", modes=["dense", "lazy-jit-rowwise"], warmup=1, repeats=2, steps=1,
-                       epoch=True, name="tiny", out=out)
+                       epoch=2, name="tiny", out=out)
     saved = json.loads((out / "tiny.json").read_text())
     assert (out / "tiny.png").stat().st_size > 0
     assert saved["modes"].keys() == {"dense", "lazy-jit-rowwise"}
@@ -20,6 +21,7 @@ def test_bench_times_each_mode_and_an_epoch_and_writes_json_and_plot(tmp_path, c
         assert "error" not in values, values
         assert values["train_step_s"] > 0 and values["forward_backward_s"] > 0 and values["epoch_s"] > 0
         assert len(values["train_step_runs_s"]) == 2
+        assert len(values["epoch_runs_s"]) == 2 and values["epoch_s"] == statistics.median(values["epoch_runs_s"])
         assert values["peak_rss_mb"] > 0
     fast = saved["modes"]["lazy-jit-rowwise"]
     assert (fast["update_mode"], fast["jit_compile"], fast["second_moment"]) == ("lazy", 1, "rowwise")
