@@ -256,9 +256,16 @@ def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experime
     return Experiment(cfg, prepared, tables)
 
 
-def _order(exp: Experiment, n: int, shuffle: bool, epoch: int) -> np.ndarray | None:
-    """The epoch's row order: a function of (seed, epoch), so a resumed run sees the same batches."""
-    return np.random.default_rng([exp.cfg.seed, epoch]).permutation(n) if shuffle else None
+def _epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tuple[np.ndarray, ...]:
+    """A split's (users, items, labels, ends) in the epoch's order.
+
+    The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
+    """
+    arrays = exp.arrays(split)
+    if shuffle:
+        order = np.random.default_rng([exp.cfg.seed, epoch]).permutation(len(arrays[0]))
+        arrays = tuple(a[order] for a in arrays)
+    return arrays
 
 
 def batch_gather(exp: Experiment):
@@ -299,28 +306,19 @@ def id_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
     which gathers the neighbour and LCU ids inside the compiled step: no input pipeline thread
     competes with the step for the two cores.
     """
-    arrays = exp.arrays(split)
-    order = _order(exp, len(arrays[0]), shuffle, epoch)
-    if order is not None:
-        arrays = tuple(a[order] for a in arrays)
+    arrays = _epoch_arrays(exp, split, shuffle, epoch)
     size = exp.cfg.batch_size
     for start in range(0, len(arrays[0]), size):
         yield tuple(a[start:start + size] for a in arrays)
 
 
 def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
-    """A ``tf.data`` pipeline of (inputs, integer label) batches (see :func:`batch_gather`).
-
-    The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
-    """
+    """A ``tf.data`` pipeline of (inputs, integer label) batches (see :func:`batch_gather`), in the
+    order of :func:`id_batches`."""
     import tensorflow as tf
 
-    users, items, labels, ends = exp.arrays(split)
-    order = _order(exp, len(users), shuffle, epoch)
-    if order is not None:
-        users, items, labels, ends = users[order], items[order], labels[order], ends[order]
     gather = batch_gather(exp)
-    ds = tf.data.Dataset.from_tensor_slices((users, items, labels, ends)).batch(exp.cfg.batch_size)
+    ds = tf.data.Dataset.from_tensor_slices(_epoch_arrays(exp, split, shuffle, epoch)).batch(exp.cfg.batch_size)
     # Fixed parallelism and no autotuning: the map is one gather per batch, and tf.data's autotune
     # thread held the end of an epoch until its next wake-up (measured: a 46 s epoch ended at 82 s).
     options = tf.data.Options()
