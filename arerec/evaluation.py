@@ -152,31 +152,30 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     from arerec.experiments import train_in_parallel
     from arerec.training import train_or_load
 
-    train_in_parallel([v.cfg.replace(seed=seed) for v in variants
-                       for seed in (seeds if seeds is not None else [v.cfg.seed])], workers)
+    runs = [(n, variant, seed, variant.cfg.replace(seed=seed)) for n, variant in enumerate(variants, start=1)
+            for seed in (seeds if seeds is not None else [variant.cfg.seed])]
+    train_in_parallel([cfg for *_, cfg in runs], workers)
     rows = []
-    for n, variant in enumerate(variants, start=1):
-        for seed in seeds if seeds is not None else [variant.cfg.seed]:
-            log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)
-            print(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}", flush=True)
-            cfg = variant.cfg.replace(seed=seed)
-            result = train_or_load(cfg)
-            rows.append({
-                "variant": variant.label,
-                "seed": seed,
-                "run": result.name,
-                "use_attention": cfg.use_attention,
-                "num_head": cfg.num_head if cfg.use_attention else np.nan,
-                "region_size": cfg.region_size,
-                "region_mode": cfg.region_mode,
-                "epochs": cfg.epochs,
-                **final_metrics(result.history, cfg.topk),
-                "ndcg": float(result.history.iloc[-1][f"ndcg@{k}"]),
-                "train_seconds": round(float(result.history["seconds"].sum()), 1),
-                "seconds": round(result.seconds, 1),
-            })
-            del result  # the LCU tables are large: keep one model in memory at a time
-            free_models()
+    for n, variant, seed, cfg in runs:
+        log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)
+        print(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}", flush=True)
+        result = train_or_load(cfg)
+        rows.append({
+            "variant": variant.label,
+            "seed": seed,
+            "run": result.name,
+            "use_attention": cfg.use_attention,
+            "num_head": cfg.num_head if cfg.use_attention else np.nan,
+            "region_size": cfg.region_size,
+            "region_mode": cfg.region_mode,
+            "epochs": cfg.epochs,
+            **final_metrics(result.history, cfg.topk),
+            "ndcg": float(result.history.iloc[-1][f"ndcg@{k}"]),
+            "train_seconds": round(float(result.history["seconds"].sum()), 1),
+            "seconds": round(result.seconds, 1),
+        })
+        del result  # the LCU tables are large: keep one model in memory at a time
+        free_models()
     return pd.DataFrame(rows)
 
 

@@ -44,7 +44,8 @@ def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROT
               variants: Mapping[str, Mapping] | None = None, workers: int = 1) -> list[str]:
     """Train the headline's unfinished ARERec runs, ``workers`` at a time in their own processes.
 
-    Nothing happens with ``workers`` 1: :func:`run` then trains them one by one.
+    Nothing happens with ``workers`` 1: :func:`run` then trains them one by one. Call it before
+    :func:`run` (notebook 02 does), which then loads them.
     See :func:`arerec.experiments.train_in_parallel`.
     """
     from arerec.experiments import sweep, train_in_parallel
@@ -56,20 +57,19 @@ def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROT
 
 def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
         variants: Mapping[str, Mapping] | None = None, baselines: Sequence[str] = (),
-        out: str | Path | None = None, workers: int = 1) -> pd.DataFrame:
+        out: str | Path | None = None) -> pd.DataFrame:
     """Train (or load) every ARERec variant and fit every baseline, per protocol and seed.
 
     One row per (protocol, model, seed) with the test metrics: for ARERec the last epoch under
     ``reference`` and the epoch of lowest validation loss under ``clean``. Finished runs are
-    loaded, not retrained. With ``out`` the table is rewritten atomically as it grows. With
-    ``workers`` > 1 the unfinished runs train first, that many at a time (:func:`train_all`).
+    loaded, not retrained (see :func:`train_all` to train them several at a time first). With
+    ``out`` the table is rewritten atomically as it grows.
     """
     from arerec.evaluation import baseline_metrics
     from arerec.experiments import run_seeds
     from arerec.training import load_experiment
 
     variants = DEFAULT_VARIANTS if variants is None else variants
-    train_all(cfg, seeds, protocols, variants, workers)
     frames: list[pd.DataFrame] = []
     for protocol in protocols:
         base = cfg.replace(protocol=protocol)
