@@ -37,8 +37,8 @@ def _rows_owned(indices, num_rows: int):
 
     One scatter-max of the entry numbers into a [num_rows] buffer names, for every row, the
     last entry that holds it; every entry then reads its owner. Slot s is valid when entry s
-    owns its row, and holds row ``indices[s]``. Non-owning slots receive no gradient and repeat
-    a valid row. Cost: O(num_rows) integers. It replaced a sort of the N entries (argsort, run
+    owns its row, and holds row ``indices[s]``. Non-owning slots repeat a row that a valid slot
+    holds, and the update masks them out. Cost: O(num_rows) integers. It replaced a sort of the N entries (argsort, run
     starts, cumsum): XLA's CPU sort took 8.5 ms of a 78 ms step on ML-100K (profiled).
 
     Returns ``(rows [N], position [N] -> slot, slots N, valid [N])``.
@@ -49,6 +49,37 @@ def _rows_owned(indices, num_rows: int):
     owner = tf.tensor_scatter_nd_max(tf.fill([num_rows], -1), indices[:, None], entries)
     position = tf.gather(owner, indices)
     return indices, position, n, tf.equal(position, entries)
+
+
+def _sum_into_owners(values, position, valid):
+    """Each owning slot's sum of its row's entries (:func:`_rows_owned`), computed in ``values``' buffer.
+
+    The same as ``unsorted_segment_sum(values, position, N)`` at owning slots: an owner keeps its
+    own entry and the other entries of its row are added to it. Non-owning slots keep their own
+    entry, which the update masks out. Unlike the segment sum, XLA needs no zero-filled [N, ...]
+    buffer (and its copies, one per table): it scatters into the gradient in place. Measured on
+    ML-100K together with :func:`_mean_square`: about 10% off the fast mode's step.
+    """
+    others = values * _per_slot(1.0 - tf.cast(valid, values.dtype), values)
+    return tf.tensor_scatter_nd_add(values, position[:, None], others)
+
+
+def _per_slot(weights, x):
+    """[N] -> broadcastable against x [N, ...]."""
+    return tf.reshape(weights, [-1] + [1] * (len(x.shape) - 1))
+
+
+def _mean_square(x, chunk: int = 32):
+    """mean(x**2) over the last axis, summed in slices of at most ``chunk``.
+
+    XLA on CPU rewrites a reduction of more than 32 elements into a windowed tree reduction and
+    does not fuse the squaring into it, so ``reduce_mean(square(g), -1)`` wrote g**2 for the
+    whole batch ([N, R, d]) before reducing it. Slices of 32 reduce in one fused pass.
+    """
+    size = x.shape[-1]
+    total = tf.add_n([tf.reduce_sum(tf.square(x[..., start:start + chunk]), axis=-1)
+                      for start in range(0, size, chunk)])
+    return total * (1.0 / size)
 
 
 @keras.saving.register_keras_serializable(package="arerec")
@@ -102,7 +133,10 @@ class LazyAdam(keras.optimizers.Adam):
         """Increments of m and v, and the new moments' step direction m / (sqrt(v) + eps)."""
         beta_1, beta_2 = tf.cast(self.beta_1, grad.dtype), tf.cast(self.beta_2, grad.dtype)
         dm = (1 - beta_1) * (grad - m_old)
-        square = tf.reduce_mean(tf.square(grad), axis=-1) if rowwise else tf.square(grad)
+        if not rowwise:
+            square = tf.square(grad)
+        else:  # the fused form under XLA; the plain one outside it, where slicing only copies
+            square = _mean_square(grad) if self.static_shapes else tf.reduce_mean(tf.square(grad), axis=-1)
         dv = (1 - beta_2) * (square - v_old)
         root = tf.sqrt(v_old + dv)
         direction = (m_old + dm) / ((root[..., None] if rowwise else root) + self.epsilon)
@@ -115,11 +149,13 @@ class LazyAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         if not isinstance(gradient, tf.IndexedSlices):  # a dense gradient of a row-wise variable
             return self._dense_rowwise_step(tf.cast(gradient, dtype), variable, learning_rate)
+        values = tf.cast(gradient.values, dtype)
         if self.static_shapes:
-            rows, position, slots, valid = _rows_owned(gradient.indices, variable.shape[0])
+            rows, position, _, valid = _rows_owned(gradient.indices, variable.shape[0])
+            grad = _sum_into_owners(values, position, valid)  # [N, ...]; valid at owning slots
         else:
             rows, position, slots, valid = _rows_unique(gradient.indices)
-        grad = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), position, slots)  # [slots, ...]
+            grad = tf.math.unsorted_segment_sum(values, position, slots)  # [slots, ...]
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
@@ -131,11 +167,7 @@ class LazyAdam(keras.optimizers.Adam):
         step_rows = self._alpha(learning_rate, dtype) * direction
         if valid is not None:
             keep = tf.cast(valid, dtype)
-
-            def masked(x):
-                return x * tf.reshape(keep, [-1] + [1] * (len(x.shape) - 1))
-
-            dm, dv, step_rows = masked(dm), masked(dv), masked(step_rows)
+            dm, dv, step_rows = (x * _per_slot(keep, x) for x in (dm, dv, step_rows))
         self.assign_add(m, tf.IndexedSlices(dm, rows))
         self.assign_add(v, tf.IndexedSlices(dv, rows))
         self.assign_sub(variable, tf.IndexedSlices(step_rows, rows))

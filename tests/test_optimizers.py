@@ -119,8 +119,8 @@ def _rowwise_table():
     return keras.Variable(np.arange(24, dtype="float32").reshape(4, 3, 2), name="lcu_table")
 
 
-@pytest.mark.parametrize("static_shapes", [False, True])
-def test_rowwise_second_moment_is_one_per_row_and_matches_its_formula(static_shapes):
+@pytest.mark.parametrize("static_shapes, jit", [(False, False), (True, False), (True, True)])
+def test_rowwise_second_moment_is_one_per_row_and_matches_its_formula(static_shapes, jit):
     table = _rowwise_table()
     before = np.asarray(table).copy()
     opt = LazyAdam(learning_rate=0.1, rowwise=True, static_shapes=static_shapes)
@@ -128,8 +128,12 @@ def test_rowwise_second_moment_is_one_per_row_and_matches_its_formula(static_sha
     velocity = opt._velocities[0]
     assert tuple(velocity.shape) == (4, 3)  # one per (row, region position), not per float
     values = np.linspace(-1, 1, 18, dtype="float32").reshape(3, 3, 2)
-    opt.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant([2, 0, 2]), tf.constant([4, 3, 2])),
-                          table)])
+
+    def apply():
+        opt.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant([2, 0, 2]), tf.constant([4, 3, 2])),
+                              table)])
+
+    (tf.function(apply, jit_compile=True) if jit else apply)()
     after = np.asarray(table)
     np.testing.assert_array_equal(after[[1, 3]], before[[1, 3]])  # untouched rows
     g = {0: values[1], 2: values[0] + values[2]}
@@ -156,3 +160,25 @@ def test_rowwise_needs_lazy_updates():
     assert make_optimizer("adam", 1e-3, "lazy", second_moment="rowwise").rowwise is True
     with pytest.raises(ValueError, match="needs update_mode 'lazy'"):
         make_optimizer("adam", 1e-3, "dense", second_moment="rowwise")
+
+
+def test_sum_into_owners_is_the_segment_sum_at_owning_slots():
+    from arerec.optimizers import _rows_owned, _sum_into_owners
+
+    indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
+    values = tf.constant(np.arange(12, dtype="float32").reshape(6, 2))
+    _, position, _, valid = _rows_owned(indices, 7)
+    summed = np.asarray(_sum_into_owners(values, position, valid))
+    expected = np.asarray(tf.math.unsorted_segment_sum(values, position, 6))
+    owning = np.asarray(valid)
+    np.testing.assert_array_equal(summed[owning], expected[owning])
+    np.testing.assert_array_equal(summed[~owning], np.asarray(values)[~owning])  # masked out by the update
+
+
+@pytest.mark.parametrize("size", [5, 32, 70])
+def test_mean_square_in_slices_is_the_mean_square(size):
+    from arerec.optimizers import _mean_square
+
+    x = np.random.default_rng(0).normal(size=(4, 3, size)).astype("float32")
+    jitted = tf.function(_mean_square, jit_compile=True)
+    np.testing.assert_allclose(jitted(tf.constant(x)), np.mean(x**2, axis=-1), rtol=1e-5)
