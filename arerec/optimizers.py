@@ -58,7 +58,8 @@ def _sum_into_owners(values, position, valid):
     own entry and the other entries of its row are added to it. Non-owning slots keep their own
     entry, which the update masks out. Unlike the segment sum, XLA needs no zero-filled [N, ...]
     buffer (and its copies, one per table): it scatters into the gradient in place. Measured on
-    ML-100K together with :func:`_mean_square`: about 10% off the fast mode's step.
+    ML-100K together with :func:`_mean_square`: fast-mode epochs 43.3, 43.9 and 42.9 s against
+    45.6, 45.9 and 45.3 s before (alternating runs, ``python -m arerec bench`` settings).
     """
     others = values * _per_slot(1.0 - tf.cast(valid, values.dtype), values)
     return tf.tensor_scatter_nd_add(values, position[:, None], others)
