@@ -38,8 +38,9 @@ def _rows_owned(indices, num_rows: int):
     One scatter-max of the entry numbers into a [num_rows] buffer names, for every row, the
     last entry that holds it; every entry then reads its owner. Slot s is valid when entry s
     owns its row, and holds row ``indices[s]``. Non-owning slots repeat a row that a valid slot
-    holds, and the update masks them out. Cost: O(num_rows) integers. It replaced a sort of the N entries (argsort, run
-    starts, cumsum): XLA's CPU sort took 8.5 ms of a 78 ms step on ML-100K (profiled).
+    holds, and the update masks them out. Cost: O(num_rows) integers. It replaced a sort of the
+    N entries (argsort, run starts, cumsum): XLA's CPU sort took 8.5 ms of a 78 ms step on
+    ML-100K (profiled).
 
     Returns ``(rows [N], position [N] -> slot, slots N, valid [N])``.
     """
@@ -58,8 +59,8 @@ def _sum_into_owners(values, position, valid):
     own entry and the other entries of its row are added to it. Non-owning slots keep their own
     entry, which the update masks out. Unlike the segment sum, XLA needs no zero-filled [N, ...]
     buffer (and its copies, one per table): it scatters into the gradient in place. Measured on
-    ML-100K together with :func:`_mean_square`: fast-mode epochs 43.3, 43.9 and 42.9 s against
-    45.6, 45.9 and 45.3 s before (alternating runs, ``python -m arerec bench`` settings).
+    ML-100K: fast-mode epochs 43.3, 43.9 and 42.9 s against 45.6, 45.9 and 45.3 s before
+    (alternating processes, one epoch each, params/base.yaml).
     """
     others = values * _per_slot(1.0 - tf.cast(valid, values.dtype), values)
     return tf.tensor_scatter_nd_add(values, position[:, None], others)
@@ -68,19 +69,6 @@ def _sum_into_owners(values, position, valid):
 def _per_slot(weights, x):
     """[N] -> broadcastable against x [N, ...]."""
     return tf.reshape(weights, [-1] + [1] * (len(x.shape) - 1))
-
-
-def _mean_square(x, chunk: int = 32):
-    """mean(x**2) over the last axis, summed in slices of at most ``chunk``.
-
-    XLA on CPU rewrites a reduction of more than 32 elements into a windowed tree reduction and
-    does not fuse the squaring into it, so ``reduce_mean(square(g), -1)`` wrote g**2 for the
-    whole batch ([N, R, d]) before reducing it. Slices of 32 reduce in one fused pass.
-    """
-    size = x.shape[-1]
-    total = tf.add_n([tf.reduce_sum(tf.square(x[..., start:start + chunk]), axis=-1)
-                      for start in range(0, size, chunk)])
-    return total * (1.0 / size)
 
 
 @keras.saving.register_keras_serializable(package="arerec")
@@ -134,10 +122,7 @@ class LazyAdam(keras.optimizers.Adam):
         """Increments of m and v, and the new moments' step direction m / (sqrt(v) + eps)."""
         beta_1, beta_2 = tf.cast(self.beta_1, grad.dtype), tf.cast(self.beta_2, grad.dtype)
         dm = (1 - beta_1) * (grad - m_old)
-        if not rowwise:
-            square = tf.square(grad)
-        else:  # the fused form under XLA; the plain one outside it, where slicing only copies
-            square = _mean_square(grad) if self.static_shapes else tf.reduce_mean(tf.square(grad), axis=-1)
+        square = tf.reduce_mean(tf.square(grad), axis=-1) if rowwise else tf.square(grad)
         dv = (1 - beta_2) * (square - v_old)
         root = tf.sqrt(v_old + dv)
         direction = (m_old + dm) / ((root[..., None] if rowwise else root) + self.epsilon)

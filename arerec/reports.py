@@ -94,8 +94,15 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform()}
 
 
+GENERATED = "reports"  # rewritten by the runs themselves, so not a sign of uncommitted code
+
+
 def git_state(root: str | Path = ".") -> dict[str, Any]:
-    """The commit of ``root`` and whether tracked files differ from it (read-only git calls)."""
+    """The commit of ``root`` and whether tracked files outside ``reports/`` differ from it (read-only git calls).
+
+    ``reports/`` is left out because ``make reproduce`` rewrites the committed reports while it
+    runs: counting them, a clean checkout reported itself as having uncommitted changes.
+    """
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], capture_output=True,
@@ -107,7 +114,7 @@ def git_state(root: str | Path = ".") -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": "unknown (not a git checkout)", "dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){GENERATED}")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

@@ -173,12 +173,3 @@ def test_sum_into_owners_is_the_segment_sum_at_owning_slots():
     owning = np.asarray(valid)
     np.testing.assert_array_equal(summed[owning], expected[owning])
     np.testing.assert_array_equal(summed[~owning], np.asarray(values)[~owning])  # masked out by the update
-
-
-@pytest.mark.parametrize("size", [5, 32, 70])
-def test_mean_square_in_slices_is_the_mean_square(size):
-    from arerec.optimizers import _mean_square
-
-    x = np.random.default_rng(0).normal(size=(4, 3, size)).astype("float32")
-    jitted = tf.function(_mean_square, jit_compile=True)
-    np.testing.assert_allclose(jitted(tf.constant(x)), np.mean(x**2, axis=-1), rtol=1e-5)

@@ -121,6 +121,30 @@ def test_provenance_names_packages_machine_and_commit(tmp_path):
     assert reports.git_state(tmp_path)["commit"].startswith("unknown")
 
 
+def test_git_state_counts_code_changes_but_not_rewritten_reports(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "index.html").write_text("old")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    assert reports.git_state(tmp_path)["dirty"] is False
+    (tmp_path / "reports" / "index.html").write_text("rewritten by make reproduce")
+    assert reports.git_state(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert reports.git_state(tmp_path)["dirty"] is True
+
+
 def test_notebook_error_reads_the_first_error_output(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps({"cells": [
