@@ -8,6 +8,7 @@ times are the median of several repetitions after a warm-up. Results go to
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +113,11 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
                                 for g in grads])[0] * 0.0
 
     # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
-    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile),
-                                    gather=training.batch_gather(exp))
+    gather = training.batch_gather(exp)
+    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=gather)
     needed = warmup + repeats * steps
-    batches, id_batches = [], []
-    for batch, ids in zip(training.make_batches(exp, "train", shuffle=True, epoch=1),
-                          training.id_batches(exp, "train", shuffle=True, epoch=1), strict=False):
-        batches.append(batch)
-        id_batches.append(ids)
-        if len(batches) >= needed:
-            break
+    id_batches = list(itertools.islice(training.id_batches(exp, "train", shuffle=True, epoch=1), needed))
+    batches = [(gather(users, items, ends), labels) for users, items, labels, ends in id_batches]  # the same rows
     result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile,
                               "second_moment": cfg.second_moment, "batch_size": cfg.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
@@ -135,16 +132,17 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     result["steps_per_epoch"] = steps_per_epoch
     result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
     epoch_runs = []
-    for n in range(int(epoch)):  # full epochs, each a new shuffle; the median is reported
+    report_every = max(1, steps_per_epoch // 10)
+
+    def progress(done: int, loss: float, *, n: int, t0: float) -> None:
+        if done % report_every == 0 and done < steps_per_epoch:
+            elapsed = time.perf_counter() - t0
+            log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
+                     int(epoch), done, steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
+
+    for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
         t0 = time.perf_counter()
-        report_every = max(1, steps_per_epoch // 10)
-        for done, batch in enumerate(training.id_batches(exp, "train", shuffle=True, epoch=2 + n), 1):
-            loss = step(*batch)
-            if done % report_every == 0 and done < steps_per_epoch:
-                elapsed = time.perf_counter() - t0
-                log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
-                         int(epoch), done, steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
-        float(loss)
+        training.run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, t0=t0))
         epoch_runs.append(time.perf_counter() - t0)
         log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
     if epoch_runs:

@@ -18,6 +18,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,24 @@ def id_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
         yield tuple(a[start:start + size] for a in arrays)
 
 
+def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, on_step=None) -> tuple[float, int]:
+    """One pass over the training rows: ``train_step`` (``make_train_step(..., gather=batch_gather(exp))``)
+    on every batch of :func:`id_batches`. Returns (sum of the step losses, steps); ``on_step(done, loss)``
+    is called after each step. :func:`train` and ``python -m arerec bench`` both time this loop.
+    """
+    total, done = 0.0, 0
+    for batch in id_batches(exp, "train", shuffle=shuffle, epoch=epoch):
+        loss = float(train_step(*batch))
+        total, done = total + loss, done + 1
+        if on_step is not None:
+            on_step(done, loss)
+    return total, done
+
+
+def _bar_update(bar, done: int, loss: float) -> None:
+    bar.update(done, [("loss", loss)])
+
+
 def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
     """A ``tf.data`` pipeline of (inputs, integer label) batches (see :func:`batch_gather`), in the
     order of :func:`id_batches`."""
@@ -602,12 +621,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         bar = tf.keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
         if bar is not None:
             print(f"Epoch {epoch}/{last_epoch}")
-        total, count = 0.0, 0
-        for batch in id_batches(exp, "train", shuffle=bool(cfg.shuffle), epoch=epoch):
-            loss = float(train_step(*batch))
-            total, count = total + loss, count + 1
-            if bar is not None:
-                bar.update(count, [("loss", loss)])
+        total, count = run_epoch(exp, train_step, epoch, shuffle=bool(cfg.shuffle),
+                                 on_step=None if bar is None else partial(_bar_update, bar))
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
         if cfg.do_eval or epoch == last_epoch or exp.clean:
