@@ -16,9 +16,11 @@ first (later wins), then the flags given on the command line.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -39,12 +41,84 @@ COMMANDS = {
 ALIASES = {"dataset": "prepare", "run": "train"}
 
 
+LIST_ELEMENT_TYPES = {"topk": int}  # list fields not named here hold floats (dropout, regularizer)
+_LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError)
+
+
+def parse_list_flag(tokens: Sequence[str], element: type) -> list:
+    """The values of a list flag, in any of the forms the original's ``eval`` accepted and ours.
+
+    Each token may be a Python list or tuple literal (``"[3,5,7,10]"``, ``"[0.0, 0.5]"``), read with
+    :func:`ast.literal_eval`, never ``eval``, or numbers separated by commas or spaces
+    (``"3,5,7,10"``); several tokens (``--topk 3 5 7 10``) are joined in order. ``element`` is
+    ``int`` or ``float``.
+
+    Raises:
+        ValueError: naming the token that is not a list of ``element`` numbers, and why.
+    """
+    values: list = []
+    for token in tokens:
+        text = token.strip()
+        if text.startswith(("[", "(")):
+            try:
+                parsed = ast.literal_eval(text)
+            except _LITERAL_ERRORS:
+                raise ValueError(f"received: {token!r} (not a list literal)") from None
+            items = list(parsed) if isinstance(parsed, (list, tuple)) else None
+            if items is None:
+                raise ValueError(f"received: {token!r} (not a list literal)")
+        else:
+            items = [piece for piece in re.split(r"[,\s]+", text) if piece]
+        if not items:
+            raise ValueError(f"received: {token!r} (no values)")
+        for item in items:
+            number = _list_element(item, element)
+            if number is None:
+                kind = "an integer" if element is int else "a number"
+                raise ValueError(f"received: {token!r} ({item!r} is not {kind})")
+            values.append(number)
+    return values
+
+
+def _list_element(item: object, element: type) -> int | float | None:
+    """``item`` (a number, or the text of one) as ``element``; None when it is not one."""
+    if isinstance(item, str):
+        try:
+            item = ast.literal_eval(item.strip())
+        except _LITERAL_ERRORS:
+            return None
+    if isinstance(item, bool) or not isinstance(item, (int, float)):
+        return None
+    if element is int:
+        return int(item) if float(item).is_integer() else None
+    return float(item)
+
+
+class _ListFlag(argparse.Action):
+    """A list field of Config: ``--topk 3 5 7 10``, ``--topk "[3,5,7,10]"`` or ``--topk 3,5,7,10``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, element: type = float, **kwargs) -> None:
+        self.element = element
+        super().__init__(option_strings, dest, nargs="+", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Sequence[str],
+                 option_string: str | None = None) -> None:
+        try:
+            parsed = parse_list_flag(values, self.element)
+        except ValueError as exc:
+            forms = ("'[3,5,7,10]', '3,5,7,10' or 3 5 7 10" if self.element is int
+                     else "'[0.0, 0.5]', '0.0,0.5' or 0.0 0.5")
+            kind = "integers" if self.element is int else "numbers"
+            raise argparse.ArgumentError(self, f"expected a list of {kind} such as {forms}; {exc}") from None
+        setattr(namespace, self.dest, parsed)
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kwargs: dict = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default})"}
         if isinstance(default, list):
-            kwargs.update(nargs="+", type=int if f.name == "topk" else float)
+            kwargs.update(action=_ListFlag, element=LIST_ELEMENT_TYPES.get(f.name, float), metavar="VALUE")
         else:
             kwargs["type"] = type(default)
         parser.add_argument(f"--{f.name}", **kwargs)
@@ -96,6 +170,12 @@ def _details(cfg: Config, version: str) -> None:
 
 
 def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
+    """Score a predictions CSV (user,item,rating,prediction) as the original's ``score`` does.
+
+    Each user's rows are keyed by item, as in the original, so a repeated (user, item) pair counts
+    once in the faithful metrics (see :func:`arerec.metrics.score_predictions`); the warning about
+    it is logged, and ``python -m arerec`` prints the log on stderr.
+    """
     import pandas as pd
 
     from arerec.errors import DataError
@@ -110,11 +190,14 @@ def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
     missing = [c for c in ("user", "item", "rating", "prediction") if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected user,item,rating,prediction")
+    for column in ("user", "item"):
+        if frame[column].isna().any():
+            raise DataError(f"{path}: column {column!r} must have no gaps")
     for column in ("rating", "prediction"):
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
             raise DataError(f"{path}: column {column!r} must be numbers with no gaps")
     return score_predictions(frame["user"].to_numpy(), frame["rating"].to_numpy(), frame["prediction"].to_numpy(),
-                             topk, hrcutoff)
+                             topk, hrcutoff, items=frame["item"].to_numpy())
 
 
 def run(argv: Sequence[str] | None = None) -> int:

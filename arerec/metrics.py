@@ -394,18 +394,69 @@ def evaluate_predictions(
     return {name: float(value) for name, value in result.items()}
 
 
+@dataclass(frozen=True)
+class RepeatedPairs:
+    """Test rows grouped by (user, item), as the original's per-user dict keyed by item sees them.
+
+    Python's dict keeps a key at its first insertion and overwrites its value on each later one,
+    so a repeated (user, item) pair counts once, at the row where it first occurs, with the values
+    of the row where it last occurs.
+    """
+
+    first: np.ndarray  # [P] row of each distinct pair's first occurrence, ascending
+    last: np.ndarray  # [P] row of the same pair's last occurrence
+    n_rows: int  # rows before grouping
+    n_repeated: int  # distinct pairs that occur on more than one row
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_rows - len(self.first)
+
+    def describe(self) -> str:
+        return (f"{self.n_repeated} (user, item) pair(s) occur on more than one row ({self.n_dropped} extra row(s)); "
+                "as the original's per-user dict, the faithful metrics count each pair once, at its first row, "
+                "with the rating and prediction of its last row; the standard metrics score every row")
+
+
+def repeated_pairs(users: Sequence | np.ndarray, items: Sequence | np.ndarray) -> RepeatedPairs:
+    """Find the repeated (user, item) pairs among the test rows; see :class:`RepeatedPairs`.
+
+    Args:
+        users: [N] user id of each test row (any hashable values).
+        items: [N] item id of each test row.
+    """
+    users = _as_1d("users", users)
+    items = _as_1d("items", items, len(users))
+    user_codes = pd.factorize(users, use_na_sentinel=False)[0].astype(np.int64)
+    item_codes, item_uniques = pd.factorize(items, use_na_sentinel=False)
+    pair = user_codes * max(len(item_uniques), 1) + item_codes  # [N] one code per distinct (user, item)
+    n = len(pair)
+    _, first, counts = np.unique(pair, return_index=True, return_counts=True)  # first index of each code
+    _, from_end = np.unique(pair[::-1], return_index=True)  # same code order, counted from the end
+    last = n - 1 - from_end
+    order = np.argsort(first, kind="stable")
+    return RepeatedPairs(first=first[order], last=last[order], n_rows=n, n_repeated=int(np.sum(counts > 1)))
+
+
 def score_predictions(
     users: Sequence | np.ndarray,
     true_ratings: Sequence | np.ndarray,
     predictions: Sequence | np.ndarray,
     topk: Iterable[int] = DEFAULT_TOPK,
     hrcutoff: float = DEFAULT_HRCUTOFF,
+    *,
+    items: Sequence | np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     """Score any model's predicted ratings, in test-file order, with the paper's and standard metrics.
 
     ``faithful`` is :func:`faithful_hr_ndcg` with the predictions as given (their ties and row
     order decide, as in the reference). ``standard`` has RMSE and MAE of the predictions, the
     accuracy of the nearest rating value, and the tie-aware NDCG@k.
+
+    When ``items`` ([N] item id of each row) is given, the faithful metrics see each user's rows as
+    the original's dict keyed by item does: a repeated (user, item) pair counts once, at its first
+    row, with the rating and prediction of its last row (:func:`repeated_pairs`), and a warning
+    says how many pairs were repeated. The standard metrics always score every row.
     """
     true = _as_float_1d("true_ratings", true_ratings, len(true_ratings))
     pred = _as_float_1d("predictions", predictions, len(true))
@@ -419,5 +470,11 @@ def score_predictions(
         "accuracy": float(np.mean(np.isclose(nearest, true))),
         **{f"std_ndcg@{k}": tie_aware_ndcg(users, true, pred, k) for k in ks},
     }
-    return {"faithful": faithful_hr_ndcg(users, true, pred, ks, hrcutoff),
+    faithful_users, faithful_true, faithful_pred = users, true, pred
+    if items is not None:
+        pairs = repeated_pairs(users, _as_1d("items", items, len(true)))
+        if pairs.n_repeated:
+            logger.warning(pairs.describe())
+            faithful_users, faithful_true, faithful_pred = users[pairs.first], true[pairs.last], pred[pairs.last]
+    return {"faithful": faithful_hr_ndcg(faithful_users, faithful_true, faithful_pred, ks, hrcutoff),
             "standard": {k: float(v) for k, v in standard.items()}}

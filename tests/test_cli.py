@@ -1,3 +1,5 @@
+import json
+import math
 import subprocess
 import sys
 
@@ -5,6 +7,7 @@ import pandas as pd
 import pytest
 
 from arerec import cli
+from arerec.errors import DataError
 
 
 def run_cli(*args, cwd=None):
@@ -90,8 +93,6 @@ def test_score_a_predictions_file(tmp_path):
     path.write_text("user,item,rating,prediction\n1,a,5,3\n1,b,4,5\n1,c,3,4\n")
     result = run_cli("score", str(path), "--topk", "3")
     assert result.returncode == 0, result.stderr
-    import json
-
     scores = json.loads(result.stdout)
     assert scores["faithful"]["ndcg@3"] == pytest.approx(0.77470, abs=1e-5)
     assert scores["faithful"]["hr@3"] == 1.0
@@ -101,3 +102,108 @@ def test_score_a_predictions_file(tmp_path):
     bad.write_text("user,item,rating\n1,a,5\n")
     failed = run_cli("score", str(bad))
     assert failed.returncode == 2 and "missing column(s) prediction" in failed.stderr
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text(DUPLICATED_CSV)
+    warned = run_cli("score", str(repeated), "--topk", "[3]")
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stderr.count("WARNING arerec.metrics: 1 (user, item) pair(s) occur on more than one row") == 1
+    assert json.loads(warned.stdout)["faithful"]["ndcg@3"] == pytest.approx(0.7837249432452995, rel=1e-12)
+
+
+# one user; item a twice: the faithful metrics keep it at row 0 with row 3's rating and prediction
+DUPLICATED_CSV = "user,item,rating,prediction\n1,a,5,3\n1,b,4,5\n1,c,3,4\n1,a,2,5\n1,d,1,1\n"
+
+
+# --- list flags: the original's eval-ed strings and space-separated values ------------------------
+
+
+@pytest.mark.parametrize("tokens, element, expected", [
+    (["[3,5,7,10]"], int, [3, 5, 7, 10]),
+    (["3,5,7,10"], int, [3, 5, 7, 10]),
+    (["3", "5", "7", "10"], int, [3, 5, 7, 10]),
+    (["(3, 5)", "7"], int, [3, 5, 7]),
+    ([" [ 3 , 5 ] "], int, [3, 5]),
+    (["[10.0]"], int, [10]),
+    (["[0.0, 0.5]"], float, [0.0, 0.5]),
+    (["0.001,1e-3", "2"], float, [0.001, 0.001, 2.0]),
+])
+def test_parse_list_flag_accepts_the_original_forms(tokens, element, expected):
+    got = cli.parse_list_flag(tokens, element)
+    assert got == expected and all(type(v) is element for v in got)
+
+
+@pytest.mark.parametrize("tokens, element, reason", [
+    (["[3,5"], int, "received: '[3,5' (not a list literal)"),
+    (["[3.5]"], int, "received: '[3.5]' (3.5 is not an integer)"),
+    (["3,x"], int, "received: '3,x' ('x' is not an integer)"),
+    (["[]"], int, "received: '[]' (no values)"),
+    (["[[1]]"], float, "received: '[[1]]' ([1] is not a number)"),
+    (["[True]"], float, "received: '[True]' (True is not a number)"),
+    (["__import__('os').getcwd()"], float, "is not a number"),
+])
+def test_parse_list_flag_rejects_what_is_not_a_list_of_numbers(tokens, element, reason):
+    with pytest.raises(ValueError) as caught:
+        cli.parse_list_flag(tokens, element)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["score", "p.csv", "--topk", "[3,5"],
+     "argument --topk: expected a list of integers such as '[3,5,7,10]', '3,5,7,10' or 3 5 7 10; "
+     "received: '[3,5' (not a list literal)"),
+    (["train", "--dropout", "[0.0, zero]"],
+     "argument --dropout: expected a list of numbers such as '[0.0, 0.5]', '0.0,0.5' or 0.0 0.5; "
+     "received: '[0.0, zero]' (not a list literal)"),
+])
+def test_malformed_list_flag_is_an_argparse_error_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_flags_in_string_form_reach_the_config():
+    args = cli.build_parser().parse_args([
+        "train", "--topk", "[3,5,7,10]", "--dropout", "[0, 0, 0, 0.5, 0.5, 0, 0, 0, 0.1]",
+        "--regularizer", "0.01,0.02", "0.03", "[0.04]", "0.05"])
+    cfg = cli._config_from(args)
+    assert cfg.topk == [3, 5, 7, 10]
+    assert cfg.dropout == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.1]
+    assert cfg.regularizer == [0.01, 0.02, 0.03, 0.04, 0.05]
+
+
+def test_score_with_the_original_topk_string_through_run(tmp_path, capsys):
+    from arerec.metrics import score_predictions
+
+    true = [5, 4, 3, 2, 1, 5, 4, 3, 2, 1, 4]
+    pred = [4, 4, 3, 3, 2, 5, 3, 4, 2, 2, 4]
+    rows = [f"u1,i{n},{t},{p}" for n, (t, p) in enumerate(zip(true, pred, strict=True))] + ["u2,i0,4,4", "u2,i1,1,3", "u2,i2,5,4"]
+    path = tmp_path / "pred.csv"
+    path.write_text("user,item,rating,prediction\n" + "\n".join(rows) + "\n")
+    outputs = []
+    for topk in (["[3,5,7,10]"], ["3,5,7,10"], ["3", "5", "7", "10"]):
+        assert cli.run(["score", str(path), "--topk", *topk]) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert list(outputs[0]["faithful"]) == [f"{m}@{k}" for k in (3, 5, 7, 10) for m in ("hr", "ndcg")]
+    want = score_predictions(["u1"] * 11 + ["u2"] * 3, true + [4, 1, 5], pred + [4, 3, 4], topk=(3, 5, 7, 10))
+    assert outputs[0] == want
+    assert 0 < outputs[0]["faithful"]["ndcg@10"] < 1
+
+
+def test_score_through_run_counts_a_repeated_pair_once(tmp_path, capsys, caplog):
+    path = tmp_path / "repeated.csv"
+    path.write_text(DUPLICATED_CSV)
+    assert cli.run(["score", str(path), "--topk", "[3]"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["faithful"]["ndcg@3"] == pytest.approx(0.7837249432452995, rel=1e-12)  # see test_metrics
+    assert scores["standard"]["rmse"] == pytest.approx(math.sqrt(15 / 5))  # every row: errors -2, 1, 1, 3, 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("1 (user, item) pair(s) occur on more than one row")
+
+
+def test_score_rejects_gaps_in_user_or_item(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("user,item,rating,prediction\n1,,5,3\n1,b,4,5\n")
+    with pytest.raises(DataError, match="column 'item' must have no gaps"):
+        cli.score_file(str(path), [3], 3.0)

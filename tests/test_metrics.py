@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 
 import numpy as np
@@ -15,6 +16,8 @@ from arerec.metrics import (
     expected_rating,
     faithful_hr_ndcg,
     rating_metrics,
+    repeated_pairs,
+    score_predictions,
     tie_aware_ndcg,
 )
 
@@ -280,3 +283,123 @@ def test_evaluate_predictions_equals_the_separate_functions():
     assert list(got) == list(want)
     for key in want:
         assert got[key] == pytest.approx(want[key], rel=1e-12), key
+
+
+# --- score_predictions: repeated (user, item) pairs ---------------------------------------------
+
+
+def _original_dict_loop(users, items, true, pred, topk, hrcutoff):
+    """The original's score, written as it is: per user, dicts keyed by item, then heapq.nlargest.
+
+    Assigning to an existing key keeps its place and replaces its value, so a repeated pair sits at
+    its first row with its last rating and prediction. Written from REFERENCE.md section 5 and the
+    dict semantics, independently of arerec.metrics and of _literal_reference.
+    """
+    true_by_user: dict = {}
+    pred_by_user: dict = {}
+    for user, item, rating, prediction in zip(users, items, true, pred, strict=True):
+        true_by_user.setdefault(user, {})[item] = rating
+        pred_by_user.setdefault(user, {})[item] = prediction
+    result = {}
+    for k in topk:
+        hrs, ndcgs = [], []
+        for user, truths in true_by_user.items():
+            if len(truths) < k:
+                continue
+            ideal = heapq.nlargest(k, truths.items(), key=lambda pair: pair[1])  # [(item, rating)]
+            predicted = [item for item, _ in heapq.nlargest(k, pred_by_user[user].items(), key=lambda pair: pair[1])]
+            ratings = [rating for _, rating in ideal]
+            relevant = [item for item, rating in ideal if rating >= hrcutoff]
+            hrs.append(sum(item in predicted for item in relevant) / len(relevant) if relevant else math.nan)
+            dcg = idcg = 0.0
+            for item, rating in ideal:
+                rank = 1 + sum(other > rating for other in ratings)  # "min" tied rank
+                idcg += (2**rating - 1) / math.log2(rank + 1)
+                if item in predicted:
+                    dcg += (2 ** ratings[predicted.index(item)] - 1) / math.log2(rank + 1)
+            ndcgs.append(dcg / idcg)
+        finite_hrs = [h for h in hrs if not math.isnan(h)]
+        result[f"hr@{k}"] = sum(finite_hrs) / len(finite_hrs) if finite_hrs else math.nan
+        result[f"ndcg@{k}"] = sum(ndcgs) / len(ndcgs) if ndcgs else math.nan
+    return result
+
+
+def _assert_same(got, want):
+    assert list(got) == list(want)
+    for key in want:
+        if math.isnan(want[key]):
+            assert math.isnan(got[key]), key
+        else:
+            assert got[key] == pytest.approx(want[key], rel=0, abs=1e-12), key
+
+
+# One user; item a is rated twice: first (5, pred 3) on row 0, last (2, pred 5) on row 3.
+DUP_USERS = [1, 1, 1, 1, 1]
+DUP_ITEMS = ["a", "b", "c", "a", "d"]
+DUP_TRUE = [5, 4, 3, 2, 1]
+DUP_PRED = [3, 5, 4, 5, 1]
+
+
+def test_repeated_pair_keeps_its_first_position_and_its_last_values(caplog):
+    # As the dict: a (2, 5) at position 0, b (4, 5), c (3, 4), d (1, 1). Ideal top-3: b 4, c 3, a 2
+    # (ranks 1, 2, 3). Predicted top-3: a 5 and b 5 tie, a first by position, then c: [a, b, c].
+    # Odd gains: b at p=1 -> ideal[1]=3, c at p=2 -> ideal[2]=2, a at p=0 -> ideal[0]=4.
+    idcg = 15 / 1 + 7 / LOG2_3 + 3 / 2
+    by_hand = (7 / 1 + 3 / LOG2_3 + 15 / 2) / idcg
+    with caplog.at_level(logging.WARNING, logger="arerec.metrics"):
+        got = score_predictions(DUP_USERS, DUP_TRUE, DUP_PRED, topk=(3, 4), items=DUP_ITEMS)
+    assert got["faithful"]["ndcg@3"] == pytest.approx(by_hand, rel=0, abs=1e-12)
+    assert by_hand == pytest.approx(0.7837249432452995, rel=1e-12)
+    _assert_same(got["faithful"], _original_dict_loop(DUP_USERS, DUP_ITEMS, DUP_TRUE, DUP_PRED, (3, 4), 3))
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "1 (user, item) pair(s) occur on more than one row (1 extra row(s)); as the original's per-user dict, "
+        "the faithful metrics count each pair once, at its first row, with the rating and prediction of its "
+        "last row; the standard metrics score every row"]
+    # The other readings give other numbers, so the test tells them apart: every row ...
+    every_row = faithful_hr_ndcg(DUP_USERS, DUP_TRUE, DUP_PRED, topk=(3,))["ndcg@3"]
+    # ... or the repeated pair at its last row (a then loses the tie to b).
+    at_last_row = faithful_hr_ndcg([1] * 4, [4, 3, 2, 1], [5, 4, 5, 1], topk=(3,))["ndcg@3"]
+    # ... or the first row's values kept (later rows dropped).
+    first_values = faithful_hr_ndcg([1] * 4, [5, 4, 3, 1], [3, 5, 4, 1], topk=(3,))["ndcg@3"]
+    assert all(abs(other - by_hand) > 0.005 for other in (every_row, at_last_row, first_values))
+    # The standard metrics score every row.
+    assert got["standard"]["rmse"] == pytest.approx(math.sqrt((4 + 1 + 1 + 9 + 0) / 5))
+
+
+def test_repeated_pairs_match_the_original_dict_loop_on_random_rows():
+    rng = np.random.default_rng(5)
+    n = 400
+    users = rng.integers(0, 15, size=n)
+    items = rng.integers(0, 12, size=n)  # about 27 rows per user over 12 items: many repeats
+    true = rng.integers(1, 6, size=n)
+    pred = rng.integers(2, 5, size=n)
+    topk = (3, 5, 7, 10)
+    got = score_predictions(users, true, pred, topk=topk, hrcutoff=3, items=items)["faithful"]
+    want = _original_dict_loop(users.tolist(), items.tolist(), true.tolist(), pred.tolist(), topk, 3)
+    _assert_same(got, want)
+    assert abs(got["ndcg@10"] - faithful_hr_ndcg(users, true, pred, topk=(10,))["ndcg@10"]) > 1e-3
+
+
+def test_without_repeated_pairs_items_change_nothing(caplog):
+    rng = np.random.default_rng(6)
+    n = 300
+    users = rng.integers(0, 20, size=n)
+    items = np.arange(n)[rng.permutation(n)]  # every pair distinct
+    true = rng.integers(1, 6, size=n)
+    pred = rng.integers(1, 6, size=n)
+    with caplog.at_level(logging.WARNING, logger="arerec.metrics"):
+        with_items = score_predictions(users, true, pred, topk=(3, 10), items=items)
+    assert with_items == score_predictions(users, true, pred, topk=(3, 10))
+    _assert_same(with_items["faithful"],
+                 _original_dict_loop(users.tolist(), items.tolist(), true.tolist(), pred.tolist(), (3, 10), 3))
+    assert not caplog.records
+
+
+def test_repeated_pairs_by_hand():
+    # (u, x) on rows 0, 2, 5; (v, x) on rows 1, 4; (u, y) on row 3. The same item of two users is two pairs.
+    pairs = repeated_pairs(["u", "v", "u", "u", "v", "u"], ["x", "x", "x", "y", "x", "x"])
+    assert pairs.first.tolist() == [0, 1, 3]
+    assert pairs.last.tolist() == [5, 4, 3]
+    assert (pairs.n_rows, pairs.n_repeated, pairs.n_dropped) == (6, 2, 3)
+    with pytest.raises(ValueError, match="items must have one entry per test row \\(2\\), received: 1"):
+        repeated_pairs([1, 2], ["a"])
