@@ -5,6 +5,10 @@ For a (user, item) row the model attends over the item's first ``max_seq`` rater
 length, so weights are compared as *relative attention*: weight x number of neighbours, where 1
 means "as much as a uniform head would give".
 
+In the clean protocol each row sees its own window (the item's latest ``max_seq`` raters before the
+row's time, ``seq_end``), not the item's table row: :func:`neighbours_for` gives the neighbours a
+row really saw, and every function here that needs them uses it.
+
 With ``use_attention=0`` there are no weights: the target user never enters the model, which is
 then an item-only model.
 """
@@ -20,17 +24,46 @@ import pandas as pd
 def sample_rows(exp, n: int, seed: int, split: str = "test") -> pd.DataFrame:
     """``n`` rows of ``split`` drawn without replacement (all when fewer), in row order.
 
-    Columns: row (position in the split), userId, itemId, rating.
+    Columns: row (position in the split), userId, itemId, rating, and seq_end when the split has it
+    (clean protocol: how many of the item's train raters the row may see).
     """
     rows = getattr(exp.prepared, split)
     picked = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False))
-    table = rows.iloc[picked][["userId", "itemId", "rating"]].reset_index(drop=True)
+    columns = ["userId", "itemId", "rating"] + (["seq_end"] if "seq_end" in rows else [])
+    table = rows.iloc[picked][columns].reset_index(drop=True)
     table.insert(0, "row", picked)
     return table
 
 
+def _model_inputs(exp, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The model's inputs for the rows: in the clean protocol each row's own window (its seq_end)."""
+    ends = None
+    if exp.clean:
+        if "seq_end" not in rows:
+            from arerec.errors import DataError
+
+            raise DataError(
+                f"rows need a seq_end column in the clean protocol: each row sees its own window of the "
+                f"item's raters; received columns: {list(rows.columns)}. Draw them with sample_rows"
+            )
+        ends = np.asarray(rows["seq_end"], dtype=np.int64)
+    return exp.inputs(np.asarray(rows["userId"], dtype=np.int64), np.asarray(rows["itemId"], dtype=np.int64), ends)
+
+
+def neighbours_for(exp, rows: pd.DataFrame) -> np.ndarray:
+    """[N, L] neighbour user ids of the rows exactly as the model saw them (0 = padding).
+
+    The reference protocol gives every row of an item the item's first ``max_seq`` raters; the clean
+    one gives each row the latest ``max_seq`` raters before its ``seq_end``. These are the
+    neighbours to pass with :func:`attention_for`'s weights to :func:`relative_attention`,
+    :func:`position_profile` and :func:`uniformity`.
+    """
+    return _model_inputs(exp, rows)["neighbours"]
+
+
 def attention_for(model, exp, rows: pd.DataFrame, batch_size: int = 512) -> np.ndarray:
-    """[N, H, L] attention weights for the (userId, itemId) rows.
+    """[N, H, L] attention weights for the (userId, itemId) rows, over :func:`neighbours_for`'s
+    neighbours (in the clean protocol the rows' windows, from their ``seq_end``).
 
     Raises ConfigError when the model has no attention (``use_attention=0``).
     """
@@ -40,7 +73,7 @@ def attention_for(model, exp, rows: pd.DataFrame, batch_size: int = 512) -> np.n
     chunks = []
     for start in range(0, len(rows), batch_size):
         part = rows.iloc[start : start + batch_size]
-        weights = attention_weights(model, exp.inputs(part["userId"].to_numpy(), part["itemId"].to_numpy()))
+        weights = attention_weights(model, _model_inputs(exp, part))
         if weights is None:
             raise ConfigError(
                 "use_attention=0: this model has no attention weights to show. The target user never "
@@ -63,8 +96,8 @@ class PairAttention:
 
 
 def pair_attention(exp, row: pd.Series, weights: np.ndarray) -> PairAttention:
-    """Cut one row's [H, L] weights down to its item's real neighbours and find the target user."""
-    neighbours = exp.tables.neighbours[int(row["itemId"])]
+    """Cut one row's [H, L] weights down to the real neighbours it saw and find the target user."""
+    neighbours = neighbours_for(exp, row.to_frame().T)[0]  # [L]
     n = int(np.count_nonzero(neighbours))
     neighbours = neighbours[:n]
     found = np.flatnonzero(neighbours == int(row["userId"]))
@@ -119,6 +152,77 @@ def position_profile(weights: np.ndarray, neighbours: np.ndarray, bins: int = 10
     return pd.concat(frames, ignore_index=True)
 
 
+def uniformity(weights: np.ndarray, neighbours: np.ndarray) -> pd.DataFrame:
+    """How far each head's attention is from uniform over the row's real neighbours.
+
+    For a row with ``n`` real (non-padding) neighbours and a head's weights ``w_1 .. w_n`` (summing
+    to 1 over them, as :func:`attention_for` gives with :func:`neighbours_for`'s neighbours):
+
+    - normalised entropy ``H(w) / log(n)``, with ``H(w) = -sum_j w_j log w_j`` (``0 log 0 = 0``):
+      1 for a uniform head, 0 for all weight on one neighbour;
+    - peaked when ``max_j w_j > 2 / n``: the largest weight is more than twice the uniform one;
+    - relative max ``n * max_j w_j``: 1 for a uniform head, ``n`` for a one-hot one.
+
+    Rows with fewer than 2 real neighbours are skipped (``log(1) = 0``: the entropy is undefined).
+
+    Args:
+        weights: [N, H, L] attention weights.
+        neighbours: [N, L] neighbour ids, 0 at padding.
+
+    Returns one row per head ('1', '2', ...) and a row 'all' with the mean over heads. Columns:
+    head, rows (rows used), normalised_entropy (mean over rows), share_peaked (share of rows
+    peaked), max_weight_mean (mean relative max).
+    """
+    weights = np.asarray(weights, dtype=np.float64)  # [N, H, L]
+    valid = np.asarray(neighbours) != 0  # [N, L]
+    if weights.ndim != 3 or weights.shape[::2] != valid.shape:
+        raise ValueError(f"weights must be [N, H, L] and neighbours [N, L], received: {weights.shape} and "
+                         f"{valid.shape}")
+    n = valid.sum(axis=1)  # [N]
+    used = n >= 2
+    w = np.where(valid[:, None, :], weights, 0.0)[used]  # [M, H, L]
+    n = n[used]  # [M]
+    sums = w.sum(axis=2)  # [M, H]
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        raise ValueError(f"each head's weights must sum to 1 over the row's real neighbours (are these the "
+                         f"neighbours the model saw? see neighbours_for); received sums from {sums.min():.4g} "
+                         f"to {sums.max():.4g}")
+    plogp = w * np.log(np.where(w > 0, w, 1.0))  # [M, H, L], 0 where w = 0
+    entropy = -plogp.sum(axis=2) / np.log(n)[:, None]  # [M, H]
+    top = w.max(axis=2) * n[:, None]  # [M, H] relative max
+    peaked = top > 2.0
+    heads = [str(h + 1) for h in range(weights.shape[1])]
+    table = pd.DataFrame({
+        "head": heads,
+        "rows": int(used.sum()),
+        "normalised_entropy": _mean_over_rows(entropy),
+        "share_peaked": _mean_over_rows(peaked),
+        "max_weight_mean": _mean_over_rows(top),
+    })
+    overall = {"head": "all", "rows": int(used.sum())}
+    overall.update(table.drop(columns=["head", "rows"]).mean().to_dict())
+    return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
+
+
+def _mean_over_rows(values: np.ndarray) -> np.ndarray:
+    """[M, H] -> [H] mean over rows; NaN (not a warning) when there are no rows."""
+    if len(values) == 0:
+        return np.full(values.shape[1], np.nan)
+    return values.mean(axis=0, dtype=np.float64)
+
+
+def uniformity_summary(table: pd.DataFrame) -> dict[str, float | list[float]]:
+    """:func:`uniformity`'s table as plain floats for metrics.json: per-head lists and their means."""
+    heads = table[table["head"] != "all"]
+    overall = table[table["head"] == "all"].iloc[0]
+    return {
+        "normalised_entropy_per_head": [float(v) for v in heads["normalised_entropy"]],
+        "normalised_entropy": float(overall["normalised_entropy"]),
+        "share_peaked_per_head": [float(v) for v in heads["share_peaked"]],
+        "share_peaked": float(overall["share_peaked"]),
+    }
+
+
 def neighbour_similarity(train: pd.DataFrame, users: np.ndarray, neighbours: np.ndarray) -> pd.DataFrame:
     """Similarity of each (user, neighbour) pair in the TRAIN ratings.
 
@@ -154,7 +258,7 @@ def attention_similarity(exp, rows: pd.DataFrame, weights: np.ndarray) -> pd.Dat
     Columns: row, userId, itemId, position, neighbour, is_target, relative_attention, co_rated,
     rms_diff.
     """
-    neighbours = exp.tables.neighbours[rows["itemId"].to_numpy()]  # [N, L]
+    neighbours = neighbours_for(exp, rows)  # [N, L]
     rel = relative_attention(weights, neighbours, mean_of_heads=True)  # [N, L]
     r, position = np.nonzero(neighbours)
     table = pd.DataFrame({

@@ -7,7 +7,7 @@ to ``nb.figure(fig, name)``, which saves it as a PNG and shows that PNG once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -260,6 +260,33 @@ def attention_vs_similarity(by_co_rated: pd.DataFrame, by_rms_diff: pd.DataFrame
         ax.set_ylabel("mean relative attention (1 = uniform)")
     axes[0].set_title("Attention vs co-rated items")
     axes[1].set_title("Attention vs rating agreement (lower = agree more)")
+    return fig
+
+
+def attention_uniformity(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """How far from uniform each model's heads attend (tables of :func:`arerec.attention.uniformity`,
+    keyed by model label): grouped bars per head and for the mean of heads, one bar per model, in two
+    panels: normalised entropy (dashed line at 1, a uniform head) and the share of rows whose largest
+    weight exceeds 2/n (dashed line at 0, what a uniform head gives)."""
+    heads = list(dict.fromkeys(h for table in tables.values() for h in table["head"] if h != "all")) + ["all"]
+    fig, axes = _figure(11, 3.8, ncols=2)
+    width = 0.8 / max(len(tables), 1)
+    x = np.arange(len(heads))
+    panels = ((axes[0], "normalised_entropy", "normalised entropy (1 = uniform)", 1.0),
+              (axes[1], "share_peaked", "share of rows with max weight > 2/n", 0.0))
+    for ax, column, ylabel, uniform in panels:
+        for k, (label, table) in enumerate(tables.items()):
+            values = table.set_index("head")[column].reindex(heads).to_numpy(dtype=float)
+            bars = ax.bar(x + (k - (len(tables) - 1) / 2) * width, values, width, label=label)
+            ax.bar_label(bars, labels=[f"{v:.2f}" if np.isfinite(v) else "" for v in values], padding=2,
+                         fontsize=7)
+        ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label=f"uniform head ({uniform:g})")
+        ax.set_xticks(x, [f"head {h}" if h != "all" else "mean of heads" for h in heads])
+        ax.set_ylim(0, 1.3)  # room above the bars for the legend
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8, loc="upper center", ncols=len(tables) + 1)
+    axes[0].set_title("Entropy of the weights over the real neighbours")
+    axes[1].set_title("Rows with a peaked head (largest weight > 2 x uniform)")
     return fig
 
 

@@ -1,10 +1,13 @@
-"""arerec.attention: relative attention, position profiles, similarity in the train ratings."""
+"""arerec.attention: relative attention, position profiles, uniformity, similarity in the train ratings."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_config
 
 from arerec import attention
 from arerec.errors import ConfigError
@@ -33,6 +36,59 @@ def test_position_profile_finds_attention_on_the_latest_neighbour():
     assert head.loc[0, "relative_attention"] == pytest.approx(0.0)
     assert head["count"].tolist() == [3, 3]
     assert (profile[profile["head"] == "mean"]["relative_attention"].to_numpy() == head["relative_attention"]).all()
+
+
+def test_uniform_weights_have_entropy_one_and_are_never_peaked():
+    neighbours = np.array([[1, 2, 3, 4], [5, 6, 0, 0]])
+    weights = np.array([[[0.25] * 4, [0.25] * 4], [[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0]]])  # [N=2, H=2, L=4]
+    table = attention.uniformity(weights, neighbours).set_index("head")
+    assert table.index.tolist() == ["1", "2", "all"]
+    assert table["rows"].tolist() == [2, 2, 2]
+    np.testing.assert_allclose(table["normalised_entropy"], 1.0)
+    np.testing.assert_allclose(table["share_peaked"], 0.0)
+    np.testing.assert_allclose(table["max_weight_mean"], 1.0)
+
+
+def test_a_one_hot_head_has_entropy_zero_and_is_always_peaked():
+    neighbours = np.array([[1, 2, 3, 4]])
+    weights = np.array([[[0.0, 1.0, 0.0, 0.0], [0.25] * 4]])  # head 1 one-hot, head 2 uniform
+    table = attention.uniformity(weights, neighbours).set_index("head")
+    assert table.loc["1", "normalised_entropy"] == pytest.approx(0.0)
+    assert table.loc["1", "share_peaked"] == 1.0 and table.loc["1", "max_weight_mean"] == pytest.approx(4.0)
+    assert table.loc["all", "normalised_entropy"] == pytest.approx(0.5)  # mean of 0 and 1
+    assert table.loc["all", "share_peaked"] == 0.5 and table.loc["all", "max_weight_mean"] == pytest.approx(2.5)
+
+
+def test_uniformity_ignores_padding_and_skips_rows_with_one_neighbour():
+    neighbours = np.array([[7, 8, 9, 0, 0], [3, 0, 0, 0, 0]])  # 3 real of L = 5; then a single neighbour
+    weights = np.array([[[0.5, 0.25, 0.25, 0.0, 0.0]], [[1.0, 0.0, 0.0, 0.0, 0.0]]])
+    table = attention.uniformity(weights, neighbours).set_index("head")
+    entropy = -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25)) / np.log(3)  # 1.5 log 2 / log 3 = 0.946
+    assert table.loc["1", "rows"] == 1
+    assert table.loc["1", "normalised_entropy"] == pytest.approx(entropy)
+    assert table.loc["1", "share_peaked"] == 0.0  # 0.5 < 2/3
+    assert table.loc["1", "max_weight_mean"] == pytest.approx(1.5)
+    peaked = attention.uniformity(np.array([[[0.7, 0.15, 0.15, 0, 0]]]), neighbours[:1])
+    assert peaked["share_peaked"].tolist() == [1.0, 1.0]  # 0.7 > 2/3
+
+
+def test_uniformity_with_no_usable_rows_is_nan_and_wrong_neighbours_are_an_error():
+    table = attention.uniformity(np.array([[[1.0, 0.0]]]), np.array([[4, 0]]))
+    assert table["rows"].tolist() == [0, 0] and table["normalised_entropy"].isna().all()
+    with pytest.raises(ValueError, match="sum to 1 over the row's real neighbours"):
+        attention.uniformity(np.array([[[0.5, 0.5, 0.0]]]), np.array([[4, 0, 6]]))
+
+
+def test_uniformity_summary_is_plain_floats_for_metrics_json():
+    weights = np.array([[[0.0, 1.0, 0.0], [1 / 3] * 3]])
+    summary = attention.uniformity_summary(attention.uniformity(weights, np.array([[1, 2, 3]])))
+    assert list(summary) == ["normalised_entropy_per_head", "normalised_entropy", "share_peaked_per_head",
+                             "share_peaked"]
+    assert summary["normalised_entropy_per_head"] == pytest.approx([0.0, 1.0])
+    assert summary["normalised_entropy"] == pytest.approx(0.5)
+    assert summary["share_peaked_per_head"] == [1.0, 0.0] and summary["share_peaked"] == 0.5
+    assert all(type(v) is float for v in summary["normalised_entropy_per_head"] + [summary["share_peaked"]])
+    json.dumps(summary)
 
 
 def test_neighbour_similarity_is_computed_on_co_rated_train_items():
@@ -90,6 +146,40 @@ def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
     table = attention.attention_similarity(exp, rows, weights)
     assert len(table) == int((neighbours != 0).sum())
     assert (table.loc[table["is_target"], "rms_diff"].fillna(0) == 0).all()
+
+
+def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
+    from arerec.errors import DataError
+    from arerec.model import attention_weights
+    from arerec.training import batch_gather, build, load_experiment
+
+    exp = load_experiment(tiny_config(tmp_path, protocol="clean"))
+    model, _ = build(exp)
+    rows = attention.sample_rows(exp, 40, seed=0)
+    assert rows.columns.tolist() == ["row", "userId", "itemId", "rating", "seq_end"]
+    assert (rows["seq_end"].to_numpy() == exp.prepared.test["seq_end"].to_numpy()[rows["row"]]).all()
+    neighbours = attention.neighbours_for(exp, rows)  # [N, L]
+    users, items, ends = (rows[c].to_numpy(np.int32) for c in ("userId", "itemId", "seq_end"))
+    seen = batch_gather(exp)(users, items, ends)["neighbours"]  # what training and evaluation feed the model
+    np.testing.assert_array_equal(neighbours, np.asarray(seen))
+    table = exp.tables.neighbours[items]  # the item's latest raters overall: not what a row sees
+    differs = (neighbours != table).any(axis=1)
+    assert differs.any()
+
+    weights = attention.attention_for(model, exp, rows, batch_size=16)
+    np.testing.assert_array_equal(weights * (neighbours == 0)[:, None, :], 0.0)  # nothing on the padding
+    real = (neighbours != 0).sum(axis=1) > 0
+    np.testing.assert_allclose((weights * (neighbours != 0)[:, None, :]).sum(axis=2)[real], 1.0, rtol=1e-5)
+    table_weights = np.asarray(attention_weights(model, exp.inputs(users, items)))  # without the windows
+    assert not np.allclose(weights[differs], table_weights[differs])
+
+    first = int(np.flatnonzero(differs)[0])
+    pair = attention.pair_attention(exp, rows.iloc[first], weights[first])
+    n = int((neighbours[first] != 0).sum())
+    np.testing.assert_array_equal(pair.neighbours, neighbours[first, :n])
+    assert pair.weights.shape == (exp.cfg.num_head, n)
+    with pytest.raises(DataError, match="seq_end"):
+        attention.neighbours_for(exp, rows.drop(columns="seq_end"))
 
 
 def test_attention_off_is_an_error_that_says_why(tiny_cfg):

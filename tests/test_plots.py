@@ -169,3 +169,21 @@ def test_protocol_comparison_has_a_panel_per_measure_with_the_reference_in_colou
     assert target.get_xlabel().startswith("share of test rows whose own")
     assert target.patches[0].get_facecolor() == to_rgba(plots.TARGET_COLOUR)
     assert target.patches[1].get_facecolor() != to_rgba(plots.TARGET_COLOUR)
+
+
+def test_attention_uniformity_compares_models_per_head_against_uniform():
+    seed = pd.DataFrame({"head": ["1", "2", "all"], "normalised_entropy": [0.99, 0.97, 0.98],
+                         "share_peaked": [0.0, 0.1, 0.05]})
+    tuned = pd.DataFrame({"head": ["1", "2", "all"], "normalised_entropy": [0.6, 0.8, 0.7],
+                          "share_peaked": [0.9, 0.5, 0.7]})
+    fig = plots.attention_uniformity({"seed schedule (2 epochs)": seed, "tuned": tuned})
+    entropy, peaked = fig.axes
+    assert [p.get_height() for p in entropy.patches] == [0.99, 0.97, 0.98, 0.6, 0.8, 0.7]
+    assert [p.get_height() for p in peaked.patches] == [0.0, 0.1, 0.05, 0.9, 0.5, 0.7]
+    assert [t.get_text() for t in entropy.get_xticklabels()] == ["head 1", "head 2", "mean of heads"]
+    (one,), (zero,) = entropy.lines, peaked.lines
+    assert list(one.get_ydata()) == [1.0, 1.0] and one.get_linestyle() == "--"
+    assert list(zero.get_ydata()) == [0.0, 0.0] and zero.get_linestyle() == "--"
+    labels = [t.get_text() for t in entropy.get_legend().get_texts()]
+    assert labels == ["uniform head (1)", "seed schedule (2 epochs)", "tuned"]
+    assert png_bytes(fig).startswith(b"\x89PNG")
