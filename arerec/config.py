@@ -51,7 +51,7 @@ class Config:
     data_version: str = _f("", "prepared data to use; empty means derive it from the fields above", "data")
     protocol: str = _f("reference", "'reference': the paper's random split with leaky sequences; 'clean': per-user temporal split, train-only sequences, a validation split", "data")
     val_ratio: float = _f(0.1, "clean protocol: each user's last fraction of training ratings held out to choose the epoch", "data")
-    sort_kind: str = _f("quicksort", "time sort: 'quicksort' (the reference's pandas default; tie order depends on numpy and CPU) or 'stable'", "data")
+    sort_kind: str = _f("quicksort", "time sort: 'quicksort' (the reference's pandas default, kept for parity by `python -m arerec prepare`; the order of equal timestamps depends on numpy and the CPU) or 'stable' (equal timestamps keep the file's order on every machine; the experiments of params/base.yaml use it; its data version ends in '_stable')", "data")
     split_seed: int = _f(32, "random_state of the train/test split (the reference uses 32)", "data")
     synthetic_users: int = _f(120, "synthetic dataset: number of users", "data")
     synthetic_items: int = _f(60, "synthetic dataset: number of items", "data")
@@ -85,6 +85,8 @@ class Config:
     load_model: int = _f(0, "1: resume from model_name/load_weight_path", "training")
     model_name: str = _f("", "run to resume or evaluate; empty means derive it", "training")
     load_weight_path: str = _f("", "checkpoint file under weight/, e.g. cp-0002.ckpt", "training")
+    patience: int = _f(0, "clean protocol: stop after this many epochs without improving selection_metric on the validation split (epochs is then the maximum); 0: train every epoch", "training")
+    selection_metric: str = _f("val_loss", "clean protocol: validation figure that chooses the epoch (and stops early): 'val_loss', 'rmse', 'mae', or 'ndcg@k' / 'hr@k' / 'std_ndcg@k' for a k of topk", "training")
     seed: int = _f(0, "seed for weights, dropout and batch order", "training")
     shuffle: int = _f(1, "1: shuffle training rows each epoch", "training")
     verbose: str = _f("auto", "'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'", "training")
@@ -183,6 +185,14 @@ class Config:
         need(0 < self.val_ratio < 1, f"val_ratio must be in (0, 1), received: {self.val_ratio}")
         need(self.region_mode in ("reference", "window"), f"region_mode must be 'reference' or 'window', received: {self.region_mode!r}")
         need(self.sort_kind in ("quicksort", "stable"), f"sort_kind must be 'quicksort' or 'stable', received: {self.sort_kind!r}")
+        need(self.patience >= 0, f"patience must be >= 0 (0: no early stopping), received: {self.patience}")
+        metrics = selection_metrics(self.topk)
+        need(self.selection_metric in metrics,
+             f"selection_metric must be one of {', '.join(metrics)}, received: {self.selection_metric!r}")
+        need(self.patience == 0 or self.protocol == "clean",
+             f"patience > 0 needs protocol 'clean': early stopping reads the validation split, and the reference "
+             f"protocol has none (its epochs are scored on test); received: patience={self.patience}, "
+             f"protocol={self.protocol!r}")
         need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
         for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, received: {getattr(self, name)}")
@@ -220,6 +230,8 @@ class Config:
             f"{self.dataset}_{self.split_name}_minseq{self.min_seq}"
             f"_bs{self.batch_size}_dper{self.data_percent}"
         )
+        if self.sort_kind == "stable":  # another split: it must neither overwrite nor reuse the quicksort one
+            version += "_stable"  # before the protocol suffix, which data.is_clean_version reads at the end
         if self.protocol == "clean":
             version += f"_clean{int(round(self.val_ratio * 100))}"
         return version
@@ -231,6 +243,18 @@ class Config:
     @property
     def dataset_dir(self) -> Path:
         return Path(self.data_path) / self.dataset
+
+
+def selection_metrics(topk: Iterable[int]) -> list[str]:
+    """The validation figures that may choose a run's epoch (``selection_metric``)."""
+    ks = list(topk)
+    return (["val_loss", "rmse", "mae"] + [f"ndcg@{k}" for k in ks] + [f"hr@{k}" for k in ks]
+            + [f"std_ndcg@{k}" for k in ks])
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for losses and rating errors, False for ranking figures."""
+    return metric in ("val_loss", "loss", "rmse", "mae", "rmse_argmax")
 
 
 def check_keys(keys: Iterable[str], *, source: str, extra: Iterable[str] = ()) -> None:

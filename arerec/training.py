@@ -11,6 +11,7 @@ Everything for a run lives under ``Model/{dataset}/{model_name}/``:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from arerec import data as data_mod
-from arerec.config import Config
+from arerec.config import DEFAULT_DROPOUT_RATES, DEFAULT_REGULARIZER_RATES, Config, lower_is_better
 from arerec.errors import CheckpointError, ConfigError, DataError
 from arerec.files import atomic_path, write_json_atomic
 
@@ -35,7 +36,7 @@ CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 # Fields a resumed or evaluate-only run may change; everything else comes from the saved run.
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
-    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb",
+    "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb", "patience",
 )
 
 
@@ -59,9 +60,9 @@ def model_name(cfg: Config, max_seq: int) -> str:
     if cfg.use_attention:
         name += f"_h{cfg.num_head}"
     if cfg.use_dropout:
-        name += "_do"
+        name += "_do" + _rates_tag(cfg.dropout, DEFAULT_DROPOUT_RATES)
     if cfg.use_regularizer:
-        name += "_rz"
+        name += "_rz" + _rates_tag(cfg.regularizer, DEFAULT_REGULARIZER_RATES)
     if cfg.region_mode != "reference":
         name += "_win"
     if cfg.update_mode != "dense":
@@ -75,10 +76,18 @@ def model_name(cfg: Config, max_seq: int) -> str:
     return name
 
 
+def _rates_tag(rates: list, default: list) -> str:
+    """'' for the reference's default rates, else '-' and 8 hex digits of their digest, so that runs
+    with other dropout or L2 rates get folders of their own (config.json holds the rates)."""
+    if [float(r) for r in rates] == [float(r) for r in default]:
+        return ""
+    return "-" + hashlib.sha256(json.dumps([float(r) for r in rates]).encode()).hexdigest()[:8]
+
+
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do)?(?P<rz>_rz)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
 )
 
 
@@ -91,6 +100,9 @@ def parse_model_name(name: str) -> dict[str, object]:
             "'{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]'"
         )
     g = match.groupdict()
+    if "-" in (g["do"] or "") or "-" in (g["rz"] or ""):
+        raise ConfigError(f"model_name {name!r} has dropout or L2 rates other than the reference's defaults; "
+                          "they are kept only in the run's config.json, which is missing")
     test = int(g["split"][2:])
     values: dict[str, object] = {
         "dataset": g["dataset"],
@@ -512,8 +524,42 @@ def _verbosity(cfg: Config) -> int:
 
 def _results_columns(cfg: Config) -> list[str]:
     ks = list(cfg.topk)
-    return (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
-            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds", "eval_seconds"])
+    columns = (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
+               + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds", "eval_seconds"])
+    if cfg.protocol == "clean":  # the epoch chosen so far on validation, and whether the run stopped there
+        columns += ["best_epoch", "stopped_early"]
+    return columns
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Where a clean-protocol run stands on its validation ``metric`` after its last epoch."""
+
+    metric: str
+    best_epoch: int
+    best_value: float
+    epochs_since_best: int  # the patience count: epochs after the best one
+
+    def exhausted(self, patience: int) -> bool:
+        """True when early stopping with ``patience`` ends the run here."""
+        return patience > 0 and self.epochs_since_best >= patience
+
+
+def selection(history: pd.DataFrame, metric: str) -> Selection | None:
+    """The best epoch of ``history`` on ``metric`` (ties: the earliest) and the epochs since it.
+
+    Everything early stopping needs is derived from the results CSV, so a resumed run keeps its
+    best-so-far value and its patience count. None when no epoch has been scored.
+    """
+    if history.empty or metric not in history.columns:
+        return None
+    scored = history.dropna(subset=[metric])
+    if scored.empty:
+        return None
+    values = scored[metric].to_numpy(float)
+    best = int(np.argmin(values) if lower_is_better(metric) else np.argmax(values))
+    best_epoch = int(scored["epoch"].iloc[best])
+    return Selection(metric, best_epoch, float(values[best]), int(scored["epoch"].max()) - best_epoch)
 
 
 def _epoch_line(row: dict, last_epoch: int, k: int) -> str:
@@ -575,8 +621,14 @@ def make_train_step(model, optimizer, jit_compile: bool = False, gather=None):
                        jit_compile=jit_compile)
 
 
-def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
-    """Train (or, with ``do_train=0``, only evaluate) an ARERec model as ``run.py`` does."""
+def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
+    """Train (or, with ``do_train=0``, only evaluate) an ARERec model as ``run.py`` does.
+
+    Clean protocol: each epoch is scored on validation; the best epoch on ``selection_metric`` is
+    kept in ``weight/best.ckpt`` and restored at the end; with ``patience`` > 0 the run stops after
+    that many epochs without improvement. Test is then scored once at the chosen epoch, unless
+    ``score_test`` is False (hyper-parameter search: choosing never looks at test).
+    """
     quiet_tensorflow()
     import tensorflow as tf
 
@@ -597,6 +649,9 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
         log.info("loaded %s: continuing at epoch %d", checkpoint, start_epoch)
         if not history.empty:
             history = history[history["epoch"] < start_epoch]
+        chosen = selection(history, cfg.selection_metric) if exp.clean and cfg.do_train else None
+        if chosen is not None and chosen.best_epoch == start_epoch - 1:  # best.ckpt may hold a later, dropped epoch
+            save_checkpoint(paths.best_checkpoint, exp, model, optimizer, start_epoch - 1)
     elif not history.empty:
         log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
         history = pd.DataFrame()
@@ -604,6 +659,8 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
     paths.root.mkdir(parents=True, exist_ok=True)
     for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
         stale.unlink()
+    if cfg.do_train and paths.test_metrics.is_file():  # the epoch chosen may change: test is scored again at the end
+        paths.test_metrics.unlink()
     write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
                                      "data_sha256": _data_fingerprint(exp)})
     verbose = _verbosity(cfg)
@@ -631,6 +688,11 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
                        **evaluate_probs(exp, probs, exp.eval_split))
         row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
         rows.append(row)
+        stop = False
+        if exp.clean:
+            chosen = selection(pd.DataFrame(rows), cfg.selection_metric)
+            stop = chosen.exhausted(cfg.patience) and epoch < last_epoch
+            row.update(best_epoch=chosen.best_epoch, stopped_early=int(stop))
         history = pd.DataFrame(rows).reindex(columns=_results_columns(cfg))
         _write_results(paths, history)
         with writer.as_default(step=epoch):
@@ -638,14 +700,22 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
                 if key != "epoch" and np.isfinite(value):
                     tf.summary.scalar(key, value)
         writer.flush()
-        if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch):
+        if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
-        if exp.clean and row["val_loss"] <= history["val_loss"].min():
+        if exp.clean and row["best_epoch"] == epoch:
             save_checkpoint(paths.best_checkpoint, exp, model, optimizer, epoch)
         if verbose:
             print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
+        if stop:
+            print(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
+                  f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}", flush=True)
+            break
 
-    if cfg.do_train and exp.clean:
+    if cfg.do_train and exp.clean and not score_test:
+        model, optimizer = build(exp)
+        load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+        final = chosen_epoch(cfg, history)
+    elif cfg.do_train and exp.clean:
         final, model = test_best_epoch(exp, paths, history)
     elif cfg.do_train:
         final = history.iloc[-1].to_dict() if not history.empty else {}
@@ -657,17 +727,31 @@ def train(cfg: Config, exp: Experiment | None = None) -> RunResult:
                      seconds=time.perf_counter() - started)
 
 
+def chosen_epoch(cfg: Config, history: pd.DataFrame) -> dict[str, object]:
+    """Clean protocol: the epoch chosen on validation and how the run ended (no test figure)."""
+    chosen = selection(history, cfg.selection_metric)
+    if chosen is None:
+        raise CheckpointError("the run has no scored epoch to choose from; train at least one epoch")
+    row = history.loc[history["epoch"] == chosen.best_epoch].iloc[0]
+    return {"best_epoch": chosen.best_epoch, "selected_by": f"validation {cfg.selection_metric}",
+            "val_score": chosen.best_value, "val_loss": float(row["val_loss"]),
+            "epochs_trained": int(history["epoch"].max()),
+            "stopped_early": int(chosen.exhausted(cfg.patience) and int(history["epoch"].max()) < cfg.epochs)}
+
+
 def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
-    """Clean protocol: score the test rows once, with the epoch of lowest validation loss.
+    """Clean protocol: score the test rows once, with the epoch chosen on validation.
 
     Returns the test metrics (also written to ``test_metrics.json``) and that epoch's model.
     """
     model, optimizer = build(exp)
     epoch = load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
     probs = predict_probs(model, exp, "test")
-    final = {"best_epoch": epoch, "selected_by": "validation loss",
-             "val_loss": float(history.loc[history["epoch"] == epoch, "val_loss"].iloc[0]),
-             "test_loss": cross_entropy(probs, exp.arrays("test")[2]), **evaluate_probs(exp, probs, "test")}
+    final = {**chosen_epoch(exp.cfg, history), "test_loss": cross_entropy(probs, exp.arrays("test")[2]),
+             **evaluate_probs(exp, probs, "test")}
+    if final["best_epoch"] != epoch:
+        raise CheckpointError(f"{paths.best_checkpoint} holds epoch {epoch}, but the results CSV chooses epoch "
+                              f"{final['best_epoch']}: train the run again (delete {paths.root})")
     write_json_atomic(paths.test_metrics, final)
     log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
     return final, model
@@ -706,9 +790,22 @@ def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool
     return all(saved.get(k, defaults[k]) == v for k, v in cfg.to_dict().items() if k not in ignore)
 
 
-def _finished(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> bool:
+def _last_epoch(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> int | None:
+    """The epoch a finished run ends at (``cfg.epochs``, or earlier when early stopping ended it); None while
+    it still has epochs to train."""
+    history = history[history["epoch"] <= cfg.epochs] if not history.empty else history
     done = set(history["epoch"]) if not history.empty else set()
-    return set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file()
+    if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():
+        return cfg.epochs
+    if cfg.protocol == "clean" and cfg.patience > 0 and done == set(range(1, max(done, default=0) + 1)):
+        chosen = selection(history, cfg.selection_metric)
+        if chosen is not None and chosen.exhausted(cfg.patience) and paths.checkpoint(max(done)).is_file():
+            return max(done)
+    return None
+
+
+def _finished(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> bool:
+    return _last_epoch(paths, cfg, history) is not None
 
 
 def is_finished(cfg: Config, exp: Experiment | None = None) -> bool:
@@ -717,32 +814,40 @@ def is_finished(cfg: Config, exp: Experiment | None = None) -> bool:
     return _saved_config_matches(exp.paths, cfg, exp) and _finished(exp.paths, cfg, read_results(exp.paths))
 
 
-def train_or_load(cfg: Config, exp: Experiment | None = None) -> RunResult:
+def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
     """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
 
     A run counts as finished when its saved configuration and prepared data match, its results
-    CSV has every epoch up to ``cfg.epochs`` and the checkpoint of the last epoch exists. Then the model is
-    loaded from that checkpoint and nothing is trained.
+    CSV has every epoch up to ``cfg.epochs`` (or up to the epoch where early stopping ended it) and
+    that epoch's checkpoint exists. Then the model is loaded and nothing is trained. A clean run
+    loads its chosen epoch; its test metrics are computed once, when first asked for
+    (``score_test``; see :func:`train`).
     """
     exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
     paths = exp.paths
     if _saved_config_matches(paths, cfg, exp):
         history = read_results(paths)
-        if _finished(paths, cfg, history):
+        last = _last_epoch(paths, cfg, history)
+        if last is not None:
             log.info("%s already finished: loading it", paths.name)
             started = time.perf_counter()
-            history = history[history["epoch"] <= cfg.epochs]
-            if exp.clean and paths.test_metrics.is_file() and paths.best_checkpoint.is_file():
-                model, optimizer = build(exp)
-                load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
-                final = json.loads(paths.test_metrics.read_text())
+            history = history[history["epoch"] <= last]
+            if exp.clean and paths.best_checkpoint.is_file():
+                if score_test and not paths.test_metrics.is_file():
+                    final, model = test_best_epoch(exp, paths, history)
+                else:
+                    model, optimizer = build(exp)
+                    load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+                    final = (json.loads(paths.test_metrics.read_text()) if score_test
+                             else chosen_epoch(cfg, history))
                 return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
             model, optimizer = build(exp)
-            load_checkpoint(paths.checkpoint(cfg.epochs), exp, model, optimizer)
+            load_checkpoint(paths.checkpoint(last), exp, model, optimizer)
             return RunResult(paths.name, paths, history, history.iloc[-1].to_dict(), model, exp,
                              time.perf_counter() - started)
         resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]
         if resumable:
             log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
-            return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name))
-    return train(cfg, exp)
+            return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name),
+                         score_test=score_test)
+    return train(cfg, exp, score_test=score_test)

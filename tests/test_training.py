@@ -215,3 +215,81 @@ def test_train_or_load_retrains_when_the_data_changed(tmp_path):
     again = training.train_or_load(cfg)
     assert len(again.experiment.prepared.train) == len(first.experiment.prepared.train) - 16
     assert not again.history["eval_seconds"].equals(first.history["eval_seconds"])  # trained anew
+
+
+# --- early stopping -----------------------------------------------------------------------------------
+def test_selection_finds_the_best_epoch_and_counts_patience():
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_loss": [1.5, 1.2, 1.3, 1.25], "ndcg@3": [0.5, 0.7, 0.6, 0.7]})
+    loss = training.selection(history, "val_loss")
+    assert (loss.best_epoch, loss.best_value, loss.epochs_since_best) == (2, 1.2, 2)
+    assert loss.exhausted(2) and not loss.exhausted(3) and not loss.exhausted(0)
+    ndcg = training.selection(history, "ndcg@3")  # higher is better; a tie keeps the earlier epoch
+    assert (ndcg.best_epoch, ndcg.epochs_since_best) == (2, 2)
+    assert training.selection(history.iloc[:0], "val_loss") is None
+
+
+def _early_stopping_cfg(tmp_path, **changes):
+    # lr 0.3 overfits the tiny set at once: validation loss is lowest after epoch 1 or 2
+    values = dict(protocol="clean", epochs=8, patience=2, lr=0.3, synthetic_ratings=640, test_ratio=0.3,
+                  save_checkpoints_epochs=8)
+    return tiny_config(tmp_path, **{**values, **changes})
+
+
+def test_early_stopping_stops_restores_the_best_epoch_and_says_so(tmp_path):
+    import json
+
+    cfg = _early_stopping_cfg(tmp_path)
+    result = training.train(cfg)
+    history = result.history
+    best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    last = int(history["epoch"].max())
+    assert last == best + cfg.patience < cfg.epochs  # stopped early, patience epochs after the best
+    assert history["stopped_early"].tolist() == [0] * (last - 1) + [1]
+    assert history["best_epoch"].iloc[-1] == best
+    assert result.final["best_epoch"] == best and result.final["stopped_early"] == 1
+    assert result.final["epochs_trained"] == last
+    saved = json.loads(result.paths.test_metrics.read_text())
+    assert saved["best_epoch"] == best and saved["stopped_early"] == 1
+    assert result.paths.checkpoint(last).is_file()  # the stop epoch's checkpoint: the run counts as finished
+    assert training.is_finished(cfg)
+    probs = training.predict_probs(result.model, result.experiment, "test")  # the best epoch's weights
+    assert training.evaluate_probs(result.experiment, probs, "test")["rmse"] == pytest.approx(saved["rmse"])
+
+
+def test_a_resumed_run_keeps_its_best_value_and_patience_count(tmp_path):
+    whole = training.train(_early_stopping_cfg(tmp_path / "a"))
+    best = int(whole.final["best_epoch"])
+    # stop the same run one epoch after its best (patience not yet spent), then let train_or_load resume it
+    cut = _early_stopping_cfg(tmp_path / "b", epochs=best + 1)
+    part = training.train(cut)
+    assert part.final["stopped_early"] == 0
+    resumed = training.train_or_load(cut.replace(epochs=8))
+    assert resumed.history["epoch"].tolist() == whole.history["epoch"].tolist()
+    np.testing.assert_allclose(resumed.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
+    assert resumed.final["best_epoch"] == best and resumed.final["stopped_early"] == 1
+
+
+def test_search_runs_do_not_score_test(tmp_path):
+    cfg = tiny_config(tmp_path, protocol="clean", epochs=1, synthetic_ratings=640, test_ratio=0.3)
+    result = training.train_or_load(cfg, score_test=False)
+    assert not result.paths.test_metrics.is_file() and "rmse" not in result.final
+    again = training.train_or_load(cfg)  # scored on test once, when first asked for
+    assert result.paths.test_metrics.is_file() and again.final["best_epoch"] == 1 and "rmse" in again.final
+
+
+def test_patience_needs_the_clean_protocol_and_a_known_metric(tmp_path):
+    with pytest.raises(ConfigError, match="patience > 0 needs protocol 'clean'"):
+        tiny_config(tmp_path, patience=2)
+    with pytest.raises(ConfigError, match="patience must be >= 0"):
+        tiny_config(tmp_path, protocol="clean", patience=-1)
+    with pytest.raises(ConfigError, match="selection_metric must be one of val_loss, rmse, mae, ndcg@3"):
+        tiny_config(tmp_path, protocol="clean", selection_metric="ndcg@10")
+
+
+def test_other_dropout_rates_get_their_own_run_folder(tmp_path):
+    cfg = tiny_config(tmp_path, use_dropout=1)
+    other = cfg.replace(dropout=[0.1] * 9)
+    assert training.model_name(cfg, 10).endswith("_do")
+    assert training.model_name(other, 10) != training.model_name(cfg, 10)
+    with pytest.raises(ConfigError, match="config.json"):
+        training.parse_model_name(training.model_name(other, 10))
