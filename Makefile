@@ -11,13 +11,14 @@ REPORTS ?= reports
 TIMEOUT ?= 7200
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup test lint lab clean data reproduce bench
+.PHONY: help setup test lint lab clean data reproduce check bench
 
 help:
 	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
 	@echo "make test        run the test suite (installs what it needs)"
 	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|ml-1m|ci)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
+	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
 	@echo "make lint        ruff"
@@ -51,6 +52,13 @@ data: setup
 # non-zero, naming the notebook, when one fails.
 reproduce: setup
 	$(BIN)/python -m arerec.reports run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
+
+# Compares the rebuilt $(REPORTS)/<experiment>/metrics.json with its copy in git ($(AGAINST), default HEAD), figure by
+# figure: deterministic figures must be identical, trained ones (TRAINED_PATTERNS in arerec/reports.py) within
+# TRAINED_TOLERANCE. Prints REPRODUCED or NOT REPRODUCED and exits 0 only for the first. EXPERIMENT defaults to PARAMS.
+check: setup
+	$(BIN)/python -m arerec.reports check --experiment $(or $(EXPERIMENT),$(PARAMS)) --reports-dir $(REPORTS) \
+		--against $(or $(AGAINST),HEAD)
 
 # Times the training step, an epoch, evaluation and preparation per update mode (measured: 9 min on
 # ML-100K, all five modes, 2 quiet cores): reports/bench/$(BENCH_DATA).json and .png.

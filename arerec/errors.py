@@ -19,3 +19,7 @@ class DownloadError(DataError):
 
 class CheckpointError(ArerecError):
     """A missing, corrupted or mismatched model checkpoint."""
+
+
+class ComparisonError(ArerecError):
+    """A rebuilt or committed metrics.json that cannot be read, so the two cannot be compared."""

@@ -17,6 +17,17 @@ def test_data_version_matches_the_reference_naming():
     )
 
 
+def test_a_stable_sort_names_its_own_data_version_and_quicksort_keeps_the_reference_name():
+    assert Config().sort_kind == "quicksort"  # `python -m arerec prepare` gives the original's rows
+    assert Config(dataset="ml-100k", sort_kind="quicksort").derived_data_version == "ml-100k_8020_minseq20_bs128_dper1.0"
+    assert Config(dataset="ml-100k", protocol="clean").derived_data_version == "ml-100k_8020_minseq20_bs128_dper1.0_clean10"
+    stable = Config(dataset="ml-100k", sort_kind="stable")
+    assert stable.derived_data_version == "ml-100k_8020_minseq20_bs128_dper1.0_stable"
+    assert stable.replace(protocol="clean").derived_data_version == "ml-100k_8020_minseq20_bs128_dper1.0_stable_clean10"
+    assert stable.replace(data_version="mine").resolved_data_version == "mine"
+    assert "stable" in Config.field_help()["sort_kind"] and "params/base.yaml" in Config.field_help()["sort_kind"]
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [

@@ -219,3 +219,53 @@ def test_clean_windows_read_the_latest_raters_before_each_row():
                                        np.array([0, 1, 3]), 2)
     assert neighbours.tolist() == [[0, 0], [5, 0], [6, 7]]
     assert lcu.tolist() == [[0, 0], [1, 0], [2, 3]]
+
+
+# --------------------------------------------------------------------------------------------
+# The portable order of equal timestamps (sort_kind 'stable')
+# --------------------------------------------------------------------------------------------
+def tied_ratings(seed: int = 0) -> list[tuple[int, int, int, int]]:
+    """About 300 ratings of 30 users on 12 items over only 6 timestamps: nearly every row is a tie."""
+    rng = np.random.default_rng(seed)
+    rows = [(user, int(item), int(rng.integers(1, 6)), int(rng.integers(0, 6)))
+            for user in range(1, 31) for item in rng.choice(np.arange(1, 13), size=int(rng.integers(8, 12)), replace=False)]
+    return [rows[n] for n in rng.permutation(len(rows))]
+
+
+def by_time_then_row(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The one order a stable time sort may give, spelled out: timestamp, then the row's place in the file."""
+    return df.iloc[np.lexsort((np.arange(len(df)), df["timestamp"].to_numpy()))]
+
+
+def test_is_clean_version_reads_a_stable_clean_version():
+    assert data.is_clean_version("ml-100k_8020_minseq20_bs128_dper1.0_stable_clean10")
+    assert not data.is_clean_version("ml-100k_8020_minseq20_bs128_dper1.0_stable")
+    assert "valid" in data.version_paths("Data", "ml-100k", "ml-100k_8020_minseq20_bs128_dper1.0_stable_clean10")
+
+
+def test_the_stable_sort_is_timestamp_then_file_order():
+    df = pd.DataFrame(tied_ratings(), columns=data.RATING_COLUMNS)
+    assert data.sort_by_time(df, "stable").index.tolist() == by_time_then_row(df, "stable").index.tolist()
+
+
+@pytest.mark.parametrize("protocol, suffix", [("reference", "_stable"), ("clean", "_stable_clean10")])
+def test_a_stable_split_does_not_depend_on_the_sort_algorithm(tmp_path, monkeypatch, protocol, suffix):
+    rows = tied_ratings()
+    for folder, ratings in (("a", rows), ("b", rows), ("reversed", rows[::-1])):
+        write_ratings(tmp_path / folder, "ties", ratings)
+    cfg = Config(data_path=str(tmp_path / "a"), dataset="ties", min_seq=3, test_ratio=0.2, batch_size=4,
+                 sort_kind="stable", protocol=protocol)
+    stable = data.prepare(cfg)
+    parity = data.prepare(cfg.replace(sort_kind="quicksort"))  # beside it, under the reference's name
+    assert stable.version == "ties_8020_minseq3_bs4_dper1.0" + suffix
+    assert parity.version == stable.version.replace("_stable", "")
+    assert not set(stable.paths.values()) & set(parity.paths.values())
+    assert ("valid" in stable.paths) == (protocol == "clean")
+
+    reversed_ties = data.prepare(cfg.replace(data_path=str(tmp_path / "reversed")))
+    assert reversed_ties.paths["train"].read_bytes() != stable.paths["train"].read_bytes()  # the order of ties matters
+
+    monkeypatch.setattr(data, "sort_by_time", by_time_then_row)
+    spelled_out = data.prepare(cfg.replace(data_path=str(tmp_path / "b")))
+    for key, path in stable.paths.items():
+        assert path.read_bytes() == spelled_out.paths[key].read_bytes(), key

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from arerec import reports
 from arerec.config import Config, load_yaml_layers
-from arerec.errors import ConfigError
+from arerec.data import version_paths
+from arerec.errors import ComparisonError, ConfigError
 from arerec.notebook import resolve, update_metrics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,10 +44,12 @@ def test_a_missing_params_file_lists_the_available_ones():
         reports.params_files("nope", REPO)
 
 
-@pytest.mark.parametrize("name", ["base", "ci", "ml-1m"])
+@pytest.mark.parametrize("name", ["base", "ci", "ml-1m", "full"])
 def test_every_params_file_resolves(name):
     cfg, extras = resolve(reports.merge_parameters(reports.params_files(name, REPO)))
-    assert cfg.lr > 0 and extras["ablation_epochs"] >= 1
+    assert cfg.lr > 0 and extras["tuning"]["max_epochs"] >= extras["tuning"]["rungs"][-1]
+    if name in ("base", "full"):  # the tuned headline of make reproduce: at least 3 seeds, tuned baselines
+        assert len(extras["seeds"]) >= 3 and extras["baselines"] and extras["baseline_grids"]
 
 
 def test_base_yaml_holds_the_papers_hyper_parameters():
@@ -53,6 +59,7 @@ def test_base_yaml_holds_the_papers_hyper_parameters():
     ml1m, _ = resolve(reports.merge_parameters(reports.params_files("ml-1m", REPO)))
     assert (ml1m.dataset, ml1m.max_seq) == ("ml-1m", 327)
     assert extras["ablation_grid"][0] == {"use_attention": 0}
+    assert cfg.sort_kind == "stable" and cfg.derived_data_version.endswith("_stable")  # the same split on any CPU
 
 
 def test_base_and_ml1m_params_also_work_with_the_cli_loader():
@@ -121,17 +128,20 @@ def test_provenance_names_packages_machine_and_commit(tmp_path):
     assert reports.git_state(tmp_path)["commit"].startswith("unknown")
 
 
-def test_git_state_counts_code_changes_but_not_rewritten_reports(tmp_path):
-    import shutil
-    import subprocess
-
+def git_in(repo: Path):
+    """``git(*args)`` in a throwaway repository at ``repo``; skips the test where git is not installed."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
 
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                       check=True, capture_output=True)
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
 
+    return git
+
+
+def test_git_state_counts_code_changes_but_not_rewritten_reports(tmp_path):
+    git = git_in(tmp_path)
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "index.html").write_text("old")
     (tmp_path / "code.py").write_text("x = 1\n")
@@ -206,3 +216,189 @@ def test_an_unfinished_run_is_not_shown_as_a_success(tmp_path):
     _experiment(tmp_path / "half", "running")
     page = reports.build_index(tmp_path)[0].read_text()
     assert "INCOMPLETE" in page and '<tr class="failed"><td>half</td>' in page
+
+
+def test_the_params_command_prints_the_merged_parameters(capsys):
+    assert reports.main(["params", "--params", "ci", "--root", str(REPO)]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert (merged["dataset"], merged["sort_kind"], merged["split_seed"]) == ("synthetic", "stable", 32)
+    assert "protocols" in merged  # the notebook extras beside the Config fields
+
+
+# --------------------------------------------------------------------------------------------
+# Split digests, and `check`: the rebuilt metrics.json against the committed one
+# --------------------------------------------------------------------------------------------
+def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, monkeypatch):
+    data_path = tmp_path / "Data"
+    overrides = {"data_path": str(data_path), "dataset": "toy"}
+    monkeypatch.setattr(reports, "kernel_available", lambda name="arerec": True)
+    monkeypatch.setattr(reports, "get_data", lambda cfg: {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
+                                                          "ratings_file": str(data_path / "toy" / "toy_ratings.csv")})
+    expected: dict[str, dict[str, str]] = {}
+
+    def notebook_that_prepares(source, output, files, injected, *, root, timeout):
+        if source.stem == "01_data_exploration":  # as notebook 01 does: both protocols' data versions
+            for version in ("toy_8020_minseq5_bs32_dper1.0_stable", "toy_8020_minseq5_bs32_dper1.0_stable_clean10"):
+                for path in version_paths(data_path, "toy", version).values():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(f"rows of {path.name}\n")
+                    expected.setdefault(version, {})[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return reports.Outcome("ok", 0.1, "papermill ...")
+
+    monkeypatch.setattr(reports, "run_notebook", notebook_that_prepares)
+    assert reports.run("ci", root=REPO, reports_dir=str(tmp_path / "reports"), overrides=overrides) == 0
+    digests = json.loads((tmp_path / "reports" / "ci" / "metrics.json").read_text())["run"]["data"]["split_sha256"]
+    assert digests == expected
+    assert sorted(digests["toy_8020_minseq5_bs32_dper1.0_stable_clean10"]) == [
+        f"toy_8020_minseq5_bs32_dper1.0_stable_clean10_{name}.id" for name in ("item_user_sequence", "test", "train", "valid")]
+    assert len(digests["toy_8020_minseq5_bs32_dper1.0_stable"]) == 3  # no validation file under the reference protocol
+
+
+def committed() -> dict:
+    """A metrics.json in the shape the runner and notebooks write."""
+    return {
+        "run": {"status": "ok", "seconds": 3103.2, "started_at": "2026-11-28T00:28:41+00:00",
+                "git": {"commit": "a" * 40, "dirty": False}, "machine": {"cpu": "AMD EPYC", "cpu_count": 2},
+                "notebooks": {"02_training": {"status": "ok", "seconds": 2194.7}}, "parameters": {"epochs": 2},
+                "data": {"data_version": "v_stable", "ratings_sha256": "d" * 64,
+                         "split_sha256": {"v_stable": {"v_stable_train.id": "1" * 64, "v_stable_test.id": "2" * 64}}}},
+        "01_data_exploration": {"overview": {"ratings": 100000, "density": 0.06304669364224531},
+                                "interactions_kept_at_max_seq": 0.67689116333923,
+                                "provenance": {"wall_seconds": 13.05, "machine": {"cpu": "AMD EPYC"}}},
+        "02_training": {
+            "train_seconds": 93.3,
+            "headline_summary": [
+                {"model": "ARERec", "protocol": "reference", "ndcg@10": 0.5066, "ndcg@10_ci": 0.0854, "n": 3},
+                {"model": "item_mean", "protocol": "reference", "ndcg@10": 0.554, "ndcg@10_ci": 0.0, "n": 3}],
+            "headline_table": [{"model": "ARERec", "NDCG@10 (reference)": "0.507 ± 0.085"}],
+        },
+        "04_attention": {"summary": {"mean_relative_attention_on_target": 1.04, "pairs": 174538}},
+    }
+
+
+def test_skipped_figures_record_keys_and_cis_of_the_flattened_metrics():
+    leaves = reports.flatten_figures(committed())
+    assert set(leaves) == {
+        "run.status", "run.data.data_version", "run.data.ratings_sha256",
+        "run.data.split_sha256.v_stable.v_stable_train.id", "run.data.split_sha256.v_stable.v_stable_test.id",
+        "01_data_exploration.overview.ratings", "01_data_exploration.overview.density",
+        "01_data_exploration.interactions_kept_at_max_seq",  # '_at' only ends a clock time's key
+        *(f"02_training.headline_summary[model={m}; protocol=reference].{k}"
+          for m in ("ARERec", "item_mean") for k in ("model", "protocol", "ndcg@10", "ndcg@10_ci", "n")),
+        "02_training.headline_table[model=ARERec].model", "02_training.headline_table[model=ARERec].NDCG@10 (reference)",
+        "04_attention.summary.mean_relative_attention_on_target", "04_attention.summary.pairs",
+    }
+    assert leaves["02_training.headline_summary[model=ARERec; protocol=reference].ndcg@10"] == reports.Leaf(0.5066, 0.0854)
+    # records without a telling key, or whose keys repeat, are paired by their place
+    assert reports.flatten_figures({"x": [{"a": 1}, {"a": 2}]}) == {"x[0].a": reports.Leaf(1), "x[1].a": reports.Leaf(2)}
+    assert set(reports.flatten_figures({"x": [{"model": "m", "a": 1}, {"model": "m", "a": 2}]})) == {
+        "x[0].model", "x[0].a", "x[1].model", "x[1].a"}
+
+
+def test_which_figures_are_trained():
+    assert reports.is_trained("02_training.headline_summary[model=ARERec; protocol=clean].ndcg@10")
+    assert reports.is_trained("03_ablation.summary[variant=base].ndcg")
+    assert not reports.is_trained("01_data_exploration.max_seq") and not reports.is_trained("run.data.data_version")
+    arerec_rows = ["02_training.headline_summary[model=ARERec*"]  # '[' is itself, unlike fnmatch
+    assert reports.is_trained("02_training.headline_summary[model=ARERec (fast); protocol=clean].rmse", arerec_rows)
+    assert not reports.is_trained("02_training.headline_summary[model=item_mean; protocol=clean].rmse", arerec_rows)
+    assert reports.is_trained("03_ablation.runs[3].hr@1?", ["03_ablation.runs[?].hr@1?"])
+
+
+def test_an_identical_rebuild_up_to_timings_and_trained_noise_is_reproduced():
+    old, new = committed(), committed()
+    new["run"].update(seconds=10.0, started_at="2027-01-01T00:00:00+00:00", git={"commit": "b" * 40, "dirty": True},
+                      machine={"cpu": "Intel Xeon", "cpu_count": 16})
+    new["01_data_exploration"]["provenance"]["machine"]["cpu"] = "Intel Xeon"
+    new["01_data_exploration"]["overview"]["density"] *= 1 + 1e-14  # the last bits: still identical
+    summary = new["02_training"]["headline_summary"]
+    summary.reverse()  # paired by model and protocol, not by place
+    summary[1]["ndcg@10"] += 0.019  # ARERec's row, now second
+    new["02_training"]["headline_table"][0]["NDCG@10 (reference)"] = "0.526 ± 0.085"  # text of trained numbers
+    comparison = reports.compare_metrics(old, new)
+    assert comparison.reproduced and reports.verdict(comparison) == "REPRODUCED"
+    assert (len(comparison.of_kind("deterministic")), len(comparison.of_kind("trained"))) == (8, 8)
+    report = reports.format_comparison(comparison)
+    assert "deterministic figures: 8 compared, 8 identical; largest difference" in report
+    assert ("trained figures: 8 compared, 8 within ±0.02; largest difference 0.019 at 02_training.headline_summary"
+            "[model=ARERec; protocol=reference].ndcg@10 (95% CI ±0.0854)") in report
+    assert report.endswith("\nREPRODUCED")
+
+
+def test_what_fails_and_the_verdict():
+    old, new = committed(), committed()
+    new["run"]["data"]["split_sha256"]["v_stable"]["v_stable_test.id"] = "3" * 64
+    new["01_data_exploration"]["overview"]["ratings"] = 100001
+    new["01_data_exploration"]["overview"]["density"] *= 1 + 1e-9
+    new["02_training"]["headline_summary"][0]["ndcg@10"] += 0.021
+    new["02_training"]["headline_summary"][1]["ndcg@10"] += 0.01  # a baseline: trained under the default patterns
+    del new["04_attention"]["summary"]["pairs"]
+    comparison = reports.compare_metrics(old, new)
+    failed = {f.path: f for f in comparison.failures}
+    assert list(failed) == [  # deterministic first, then trained, each in the order of the file
+        "run.data.split_sha256.v_stable.v_stable_test.id", "01_data_exploration.overview.ratings",
+        "01_data_exploration.overview.density",
+        "02_training.headline_summary[model=ARERec; protocol=reference].ndcg@10", "04_attention.summary.pairs"]
+    assert failed["04_attention.summary.pairs"].rebuilt is reports.MISSING
+    assert reports.verdict(comparison) == ("NOT REPRODUCED: 3 of 8 deterministic figures differ; "
+                                           "2 of 8 trained figures beyond ±0.02")
+    report = reports.format_comparison(comparison)
+    assert ("[trained] 02_training.headline_summary[model=ARERec; protocol=reference].ndcg@10: committed 0.5066, "
+            "rebuilt 0.5276, difference +0.021 (beyond ±0.02); 95% CI ±0.0854") in report
+    assert "[trained] 04_attention.summary.pairs: committed 174538, rebuilt (absent)" in report
+    assert "failures (5):" in report and "more" not in report
+    # a wider tolerance passes the ARERec figure; a narrower pattern makes the baseline's row deterministic
+    wider = reports.compare_metrics(old, new, tolerance=0.05)
+    assert [f.path for f in wider.failures if f.kind == "trained"] == ["04_attention.summary.pairs"]
+    narrow = reports.compare_metrics(old, new, trained_patterns=["02_training.headline_summary[model=ARERec*"])
+    baseline = "02_training.headline_summary[model=item_mean; protocol=reference].ndcg@10"
+    assert [f.kind for f in narrow.failures if f.path == baseline] == ["deterministic"]
+    assert reports.verdict(reports.compare_metrics({}, {})) == "NOT REPRODUCED: no figures to compare"
+
+
+def test_the_report_lists_at_most_twenty_failures():
+    old = {"01": {f"f{n:02d}": n for n in range(25)}}
+    new = {"01": {f"f{n:02d}": n + 1 for n in range(25)}}
+    report = reports.format_comparison(reports.compare_metrics(old, new))
+    assert "failures (25):" in report and "01.f19:" in report and "01.f20:" not in report
+    assert "  ... and 5 more" in report
+
+
+def test_check_compares_with_the_copy_committed_in_git(tmp_path, capsys):
+    git = git_in(tmp_path)
+    folder = tmp_path / "reports" / "base"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(committed()))
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "reports")
+    rebuilt = committed()
+    rebuilt["run"]["seconds"] = 1.0
+    (folder / "metrics.json").write_text(json.dumps(rebuilt))
+    assert reports.main(["check", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("reports/base/metrics.json rebuilt, against HEAD:reports/base/metrics.json committed")
+    assert out.endswith("REPRODUCED\n")
+
+    rebuilt["02_training"]["headline_summary"][0]["ndcg@10"] += 0.03
+    (folder / "metrics.json").write_text(json.dumps(rebuilt))
+    assert reports.main(["check", "--root", str(tmp_path)]) == 1
+    assert "NOT REPRODUCED: 1 of 8 trained figures beyond ±0.02" in capsys.readouterr().out
+    assert reports.main(["check", "--root", str(tmp_path), "--tolerance", "0.05"]) == 0
+
+    for args, message in (
+        (["--experiment", "ci"], "no rebuilt metrics.json at "),
+        (["--against", "no-such-commit"], "git cannot read commit 'no-such-commit'"),
+    ):
+        capsys.readouterr()
+        assert reports.main(["check", "--root", str(tmp_path), *args]) == 2
+        assert message in capsys.readouterr().err
+    (tmp_path / "reports" / "new").mkdir()
+    (tmp_path / "reports" / "new" / "metrics.json").write_text("{}")
+    assert reports.main(["check", "--root", str(tmp_path), "--experiment", "new"]) == 2
+    assert "git has no committed copy of reports/new/metrics.json in 'HEAD'" in capsys.readouterr().err
+    outside = tmp_path / "elsewhere"
+    (outside / "reports" / "base").mkdir(parents=True)
+    (outside / "reports" / "base" / "metrics.json").write_text("{}")
+    with pytest.raises(ComparisonError, match="git cannot read commit 'HEAD'"):
+        reports.committed_metrics(outside.parent.parent, "x.json")  # not a git checkout
