@@ -1,16 +1,20 @@
-"""Tests for arerec/baselines.py: hand-computed predictions on tiny datasets."""
+"""Tests for arerec/baselines.py: hand-computed predictions, Surprise's wiring, parameters and tuning."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import surprise
 
 from arerec import baselines as bl
 from arerec.errors import ConfigError, DataError
+
+SURPRISE_BACKED = ["user_item_bias", "biased_mf", "item_knn", "user_knn"]
 
 # Three users (A, B, C), three items (x, y, z); (A, z) is the cell to predict.
 #        x  y  z
@@ -29,79 +33,21 @@ SMALL = [
 ]
 
 
-def small_columns():
-    users, items, ratings = zip(*SMALL, strict=True)
-    return np.array(users), np.array(items), np.array(ratings, dtype=float)
+def frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=["userId", "itemId", "rating"])
 
 
-def fit_small(model):
-    return model.fit(*small_columns())
+def small_frames():
+    return frame(SMALL), frame([("A", "z", 4), ("C", "w", 3)])  # w is unseen
 
 
-def predict_one(model, user, item):
-    return float(model.predict(np.array([user]), np.array([item]))[0])
+def predict(name, train, pairs, **kwargs) -> np.ndarray:
+    test = frame((u, i, 0.0) for u, i in pairs)
+    return bl.fit_predict(name, train, test, **kwargs)[0]
 
 
-# --- simple baselines -----------------------------------------------------------------------
-
-
-def test_global_mean_is_the_mean_rating_for_any_pair():
-    model = fit_small(bl.GlobalMean())
-    assert model.global_mean_ == pytest.approx(26 / 8)
-    np.testing.assert_allclose(model.predict(np.array(["A", "nobody"]), np.array(["z", "nothing"])), [3.25, 3.25])
-
-
-def test_item_mean_and_unseen_item_falls_back_to_global_mean():
-    model = fit_small(bl.ItemMean())
-    pred = model.predict(np.array(["A", "A", "C"]), np.array(["x", "z", "new-item"]))
-    np.testing.assert_allclose(pred, [10 / 3, 3.0, 26 / 8])
-
-
-def test_item_mean_shrinkage_pulls_toward_global_mean():
-    model = fit_small(bl.ItemMean(shrinkage=2.0))
-    # z: mu + ((4 - mu) + (2 - mu)) / (2 + 2)
-    mu = 3.25
-    assert predict_one(model, "A", "z") == pytest.approx(mu + ((4 - mu) + (2 - mu)) / 4)
-
-
-def test_ids_may_be_integers():
-    model = bl.ItemMean().fit(np.array([10, 11, 10]), np.array([7, 7, 8]), np.array([1.0, 3.0, 5.0]))
-    np.testing.assert_allclose(model.predict(np.array([11, 99]), np.array([7, 8])), [2.0, 5.0])
-
-
-def test_user_item_bias_one_round_by_hand():
-    users, items, ratings = np.array([1, 1, 2]), np.array([1, 2, 1]), np.array([4.0, 2.0, 5.0])
-    model = bl.UserItemBias(reg_user=2.0, reg_item=1.0, n_iters=1).fit(users, items, ratings)
-    mu = 11 / 3
-    b_i1 = ((4 - mu) + (5 - mu)) / (1 + 2)  # 5/9
-    b_i2 = (2 - mu) / (1 + 1)  # -5/6
-    b_u1 = ((4 - mu - b_i1) + (2 - mu - b_i2)) / (2 + 2)  # -19/72
-    b_u2 = (5 - mu - b_i1) / (2 + 1)  # 7/27
-    np.testing.assert_allclose(model.item_bias_, [5 / 9, -5 / 6])
-    np.testing.assert_allclose(model.user_bias_, [-19 / 72, 7 / 27])
-    assert (b_i1, b_i2, b_u1, b_u2) == pytest.approx((5 / 9, -5 / 6, -19 / 72, 7 / 27))
-    assert predict_one(model, 1, 2) == pytest.approx(mu + b_u1 + b_i2)
-    assert predict_one(model, 3, 2) == pytest.approx(mu + b_i2)  # unseen user: no user bias
-
-
-def test_user_item_bias_without_regularisation_recovers_additive_ratings():
-    user_bias = np.array([0.5, -0.5, 1.0, 0.0])
-    item_bias = np.array([0.25, -0.75, 0.5])
-    cells = [(u, i) for u in range(4) for i in range(3)]
-    held_out = [(0, 2), (3, 0)]
-    train = [c for c in cells if c not in held_out]
-    users, items = np.array([u for u, _ in train]), np.array([i for _, i in train])
-    ratings = 3.0 + user_bias[users] + item_bias[items]
-    model = bl.UserItemBias(reg_user=0.0, reg_item=0.0, n_iters=500).fit(users, items, ratings)
-    np.testing.assert_allclose(model.predict(users, items), ratings, atol=1e-6)
-    hu, hi = np.array([u for u, _ in held_out]), np.array([i for _, i in held_out])
-    np.testing.assert_allclose(model.predict(hu, hi), 3.0 + user_bias[hu] + item_bias[hi], atol=1e-6)
-
-
-# --- biased matrix factorisation ------------------------------------------------------------
-
-
-def low_rank_data(seed: int = 3):
+def low_rank_frames(seed: int = 3):
+    """A rating matrix ``3 + b_u + b_i + p_u . q_i`` (rank 2), 60% observed; train rows and held-out rows."""
     rng = np.random.default_rng(seed)
     n_users, n_items = 40, 25
     p, q = rng.normal(0, 0.7, (n_users, 2)), rng.normal(0, 0.7, (n_items, 2))
@@ -109,205 +55,200 @@ def low_rank_data(seed: int = 3):
     observed = rng.random((n_users, n_items)) < 0.6
     users, items = np.nonzero(observed)
     held_u, held_i = np.nonzero(~observed)
-    return (users, items, full[users, items]), (held_u, held_i, full[held_u, held_i])
+    train = pd.DataFrame({"userId": users, "itemId": items, "rating": full[users, items]})
+    held = pd.DataFrame({"userId": held_u, "itemId": held_i, "rating": full[held_u, held_i]})
+    return train, held
 
 
-def rmse(a, b):
+def rmse(a, b) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def test_biased_mf_fits_a_low_rank_matrix():
-    (users, items, ratings), (held_u, held_i, held_r) = low_rank_data()
-    model = bl.BiasedMF(n_factors=2, n_epochs=60, reg=1e-4, seed=0).fit(users, items, ratings)
-    assert rmse(model.predict(users, items), ratings) < 0.01
-    assert rmse(model.predict(held_u, held_i), held_r) < 0.02
-    assert model.user_factors_.shape == (40, 2) and model.item_factors_.shape == (25, 2)
-    # the factor term is used: biases alone are far off
-    biases_only = model.global_mean_ + model.user_bias_[users] + model.item_bias_[items]
-    assert rmse(biases_only, ratings) > 0.3
+# --- our own baselines: hand-computed -------------------------------------------------------
+
+
+def test_global_mean_is_the_mean_rating_for_any_pair():
+    train, _ = small_frames()
+    np.testing.assert_allclose(predict("global_mean", train, [("A", "z"), ("nobody", "nothing")]), [3.25, 3.25])
+
+
+def test_item_mean_and_unseen_item_falls_back_to_global_mean():
+    train, _ = small_frames()
+    pred = predict("item_mean", train, [("A", "x"), ("A", "z"), ("C", "new-item")])
+    np.testing.assert_allclose(pred, [10 / 3, 3.0, 26 / 8])
+
+
+def test_item_mean_shrinkage_pulls_toward_global_mean():
+    train, _ = small_frames()
+    mu = 3.25  # z: mu + ((4 - mu) + (2 - mu)) / (2 + 2)
+    pred = predict("item_mean", train, [("A", "z")], params={"shrinkage": 2.0})
+    assert pred[0] == pytest.approx(mu + ((4 - mu) + (2 - mu)) / 4)
+
+
+def test_ids_may_be_integers():
+    train = frame([(10, 7, 1.0), (11, 7, 3.0), (10, 8, 5.0)])
+    np.testing.assert_allclose(predict("item_mean", train, [(11, 7), (99, 8)]), [2.0, 5.0])
+
+
+# --- Surprise-backed baselines: hand-computed -----------------------------------------------
+
+
+def test_user_item_bias_one_als_round_by_hand():
+    train = frame([(1, 1, 4.0), (1, 2, 2.0), (2, 1, 5.0)])
+    algo = bl.fit_surprise("user_item_bias", train, params={"reg_u": 2.0, "reg_i": 1.0, "n_epochs": 1})
+    assert isinstance(algo, surprise.BaselineOnly)
+    mu = 11 / 3
+    b_i1 = ((4 - mu) + (5 - mu)) / (1 + 2)  # 5/9
+    b_i2 = (2 - mu) / (1 + 1)  # -5/6
+    b_u1 = ((4 - mu - b_i1) + (2 - mu - b_i2)) / (2 + 2)  # -19/72
+    assert (b_i1, b_i2, b_u1) == pytest.approx((5 / 9, -5 / 6, -19 / 72))
+    pred = predict("user_item_bias", train, [(1, 2), (3, 2)], params={"reg_u": 2.0, "reg_i": 1.0, "n_epochs": 1})
+    np.testing.assert_allclose(pred, [mu + b_u1 + b_i2, mu + b_i2])  # unseen user 3: no user bias
+
+
+def test_user_item_bias_without_regularisation_recovers_additive_ratings():
+    user_bias, item_bias = np.array([0.5, -0.5, 1.0, 0.0]), np.array([0.25, -0.75, 0.5])
+    cells = [(u, i) for u in range(4) for i in range(3)]
+    held_out = [(0, 2), (3, 0)]
+    train = frame((u, i, 3.0 + user_bias[u] + item_bias[i]) for u, i in cells if (u, i) not in held_out)
+    pred = predict("user_item_bias", train, held_out, clip=False, params={"reg_u": 0, "reg_i": 0, "n_epochs": 500})
+    np.testing.assert_allclose(pred, [3.0 + user_bias[u] + item_bias[i] for u, i in held_out], atol=1e-6)
+
+
+# Raw-rating cosines over co-raters, from the SMALL table (Surprise's 'cosine').
+COS_ZX = (4 * 4 + 2 * 1) / math.sqrt((4**2 + 2**2) * (4**2 + 1**2))  # co-raters B, C
+COS_ZY = (4 * 2 + 2 * 5) / math.sqrt((4**2 + 2**2) * (2**2 + 5**2))  # co-raters B, C
+COS_AB = (5 * 4 + 3 * 2) / math.sqrt((25 + 9) * (16 + 4))  # co-rated x, y
+COS_AC = (5 * 1 + 3 * 5) / math.sqrt((25 + 9) * (1 + 25))  # co-rated x, y
+
+
+def baseline_of(algo):
+    """``b(u, i) = mu + b_u + b_i`` of a fitted KNNBaseline, by raw ids."""
+    ts = algo.trainset
+    return lambda u, i: ts.global_mean + algo.bu[ts.to_inner_uid(u)] + algo.bi[ts.to_inner_iid(i)]
+
+
+def test_item_knn_weights_the_k_most_similar_items_rated_by_the_user():
+    train, _ = small_frames()
+    b = baseline_of(bl.fit_surprise("item_knn", train))  # the same ALS baseline whatever k and similarity
+    k1 = predict("item_knn", train, [("A", "z")], clip=False, params={"k": 1, "similarity": "cosine"})
+    assert COS_ZX > COS_ZY
+    assert k1[0] == pytest.approx(b("A", "z") + (5 - b("A", "x")))
+    k2 = predict("item_knn", train, [("A", "z")], clip=False, params={"k": 2, "similarity": "cosine"})
+    term = (COS_ZX * (5 - b("A", "x")) + COS_ZY * (3 - b("A", "y"))) / (COS_ZX + COS_ZY)
+    assert k2[0] == pytest.approx(b("A", "z") + term)
+
+
+def test_user_knn_weights_the_users_who_rated_the_item():
+    train, _ = small_frames()
+    b = baseline_of(bl.fit_surprise("user_knn", train))
+    pred = predict("user_knn", train, [("A", "z")], clip=False, params={"k": 2, "similarity": "cosine"})
+    term = (COS_AB * (4 - b("B", "z")) + COS_AC * (2 - b("C", "z"))) / (COS_AB + COS_AC)
+    assert pred[0] == pytest.approx(b("A", "z") + term)
+
+
+def test_knn_shrinkage_scales_pearson_baseline_by_support():
+    train, _ = small_frames()
+    plain = bl.fit_surprise("item_knn", train, params={"shrinkage": 0})
+    shrunk = bl.fit_surprise("item_knn", train, params={"shrinkage": 4})
+    x, y = (plain.trainset.to_inner_iid(name) for name in "xy")
+    assert plain.sim[x, y] != 0
+    assert shrunk.sim[x, y] == pytest.approx(plain.sim[x, y] * (3 - 1) / (3 - 1 + 4))  # 3 co-raters
+
+
+# --- Surprise-backed baselines: every row, unseen ids, seeds --------------------------------
+
+
+@pytest.mark.parametrize("name", SURPRISE_BACKED)
+def test_surprise_baselines_predict_every_row_including_unseen_ids(name):
+    train, held = low_rank_frames()
+    test = pd.concat([held.head(20), frame([(999, 0, 3.0), (0, 999, 3.0), (999, 998, 3.0)])], ignore_index=True)
+    algo = bl.fit_surprise(name, train, params={"n_epochs": 5} if name == "biased_mf" else None)
+    pred = bl.predict_surprise(algo, test)
+    # the vectorised estimate of BaselineOnly and SVD is Surprise's own, row by row
+    expected = [algo.predict(u, i, clip=False).est for u, i in zip(test["userId"], test["itemId"], strict=True)]
+    np.testing.assert_allclose(pred, expected, rtol=0, atol=1e-12)
+    mu, ts = algo.trainset.global_mean, algo.trainset
+    assert pred[-3] == pytest.approx(mu + algo.bi[ts.to_inner_iid(0)])  # unseen user: mu + b_i
+    assert pred[-2] == pytest.approx(mu + algo.bu[ts.to_inner_uid(0)])  # unseen item: mu + b_u
+    assert pred[-1] == pytest.approx(mu)
+    clipped, _ = bl.fit_predict(name, train, test, params={"n_epochs": 5} if name == "biased_mf" else None)
+    np.testing.assert_allclose(clipped, np.clip(pred, train["rating"].min(), train["rating"].max()))
 
 
 def test_biased_mf_is_deterministic_for_a_seed():
-    (users, items, ratings), (held_u, held_i, _) = low_rank_data()
-    first = bl.BiasedMF(n_factors=4, n_epochs=5, seed=7).fit(users, items, ratings)
-    again = bl.BiasedMF(n_factors=4, n_epochs=5, seed=7).fit(users, items, ratings)
-    other = bl.BiasedMF(n_factors=4, n_epochs=5, seed=8).fit(users, items, ratings)
-    np.testing.assert_array_equal(first.predict(held_u, held_i), again.predict(held_u, held_i))
-    np.testing.assert_array_equal(first.item_factors_, again.item_factors_)
-    assert not np.allclose(first.item_factors_, other.item_factors_)
+    train, held = low_rank_frames()
+    params = {"n_factors": 4, "n_epochs": 5}
+    first, _ = bl.fit_predict("biased_mf", train, held, seed=7, params=params)
+    again, _ = bl.fit_predict("biased_mf", train, held, seed=7, params=params)
+    other, _ = bl.fit_predict("biased_mf", train, held, seed=8, params=params)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
 
 
-def test_biased_mf_unseen_ids_get_no_personal_terms():
-    (users, items, ratings), _ = low_rank_data()
-    model = bl.BiasedMF(n_factors=2, n_epochs=3).fit(users, items, ratings)
-    assert predict_one(model, 999, 0) == pytest.approx(model.global_mean_ + model.item_bias_[0])
-    assert predict_one(model, 999, 999) == pytest.approx(model.global_mean_)
+@pytest.mark.parametrize("name", ["user_item_bias", "item_knn", "user_knn"])
+def test_other_baselines_do_not_depend_on_the_seed(name):
+    train, held = low_rank_frames()
+    np.testing.assert_array_equal(bl.fit_predict(name, train, held, seed=1)[0], bl.fit_predict(name, train, held, seed=2)[0])
 
 
-# --- neighbourhood models: hand-computed values ---------------------------------------------
-
-# Raw-rating cosines over co-raters, from the SMALL table.
-COS_ZX = (4 * 4 + 2 * 1) / math.sqrt((4**2 + 2**2) * (4**2 + 1**2))  # co-raters B, C
-COS_ZY = (4 * 2 + 2 * 5) / math.sqrt((4**2 + 2**2) * (2**2 + 5**2))  # co-raters B, C
-COS_XY = (5 * 3 + 4 * 2 + 1 * 5) / math.sqrt((25 + 16 + 1) * (9 + 4 + 25))  # co-raters A, B, C
-COS_AB = (5 * 4 + 3 * 2) / math.sqrt((25 + 9) * (16 + 4))  # co-rated x, y
-COS_AC = (5 * 1 + 3 * 5) / math.sqrt((25 + 9) * (1 + 25))  # co-rated x, y
-ITEM_MEAN = {"x": 10 / 3, "y": 10 / 3, "z": 3.0}
-USER_MEAN = {"A": 4.0, "B": 10 / 3, "C": 8 / 3}
+def test_biased_mf_fits_a_low_rank_matrix_with_its_factors():
+    train, held = low_rank_frames()
+    params = {"n_factors": 2, "n_epochs": 300, "lr_all": 0.02, "reg_all": 0.0}
+    algo = bl.fit_surprise("biased_mf", train, seed=0, params=params)
+    assert algo.pu.shape == (40, 2) and algo.qi.shape == (25, 2)
+    biases_only = bl.predict_surprise(bl.fit_surprise("user_item_bias", train, params={"reg_u": 0, "reg_i": 0}), held)
+    factors = bl.predict_surprise(algo, held)
+    assert rmse(factors, held["rating"]) < 0.5 * rmse(biases_only, held["rating"])
 
 
-def item_knn(**kwargs):
-    return fit_small(bl.ItemKNN(centering="mean", shrinkage=0.0, **kwargs))
+# --- parameters -----------------------------------------------------------------------------
 
 
-def user_knn(**kwargs):
-    return fit_small(bl.UserKNN(centering="mean", shrinkage=0.0, **kwargs))
+def test_resolve_params_fills_surprise_defaults():
+    assert bl.resolve_params("biased_mf", {"n_factors": 50}) == {
+        "n_factors": 50, "n_epochs": 20, "lr_all": 0.005, "reg_all": 0.02, "init_std_dev": 0.1}
+    assert bl.resolve_params("user_item_bias") == {"reg_u": 15.0, "reg_i": 10.0, "n_epochs": 10}
+    assert bl.resolve_params("item_knn")["k"] == 40 and bl.resolve_params("item_knn")["shrinkage"] == 100.0
+    assert bl.resolve_params("global_mean", None) == {}
 
 
-def test_item_knn_cosine_k1_uses_the_most_similar_item():
-    model = item_knn(k=1, similarity="cosine")
-    assert COS_ZX > COS_ZY
-    assert predict_one(model, "A", "z") == pytest.approx(ITEM_MEAN["z"] + (5 - ITEM_MEAN["x"]), abs=1e-6)
+@pytest.mark.parametrize(("name", "params", "message"), [
+    ("biased_mf", {"factors": 5}, "biased_mf: unknown parameter 'factors' \\(did you mean 'n_factors'\\?\\); "
+                                  "valid parameters: n_factors, n_epochs, lr_all, reg_all, init_std_dev"),
+    ("global_mean", {"shrinkage": 1}, "global_mean: unknown parameter 'shrinkage'; valid parameters: none"),
+    ("item_knn", {"k": 0}, "item_knn: k must be an integer >= 1, received: 0"),
+    ("item_knn", {"k": 2.5}, "item_knn: k must be an integer >= 1, received: 2.5"),
+    ("user_knn", {"k": True}, "user_knn: k must be an integer >= 1, received: True"),
+    ("user_item_bias", {"reg_u": -1}, "user_item_bias: reg_u must be a number >= 0, received: -1"),
+    ("biased_mf", {"lr_all": 0}, "biased_mf: lr_all must be a number > 0, received: 0"),
+    ("biased_mf", {"reg_all": float("nan")}, "biased_mf: reg_all must be a number >= 0, received: nan"),
+    ("item_knn", {"similarity": "jaccard"}, "item_knn: similarity must be one of 'pearson_baseline', 'pearson'"),
+    ("item_knn", {"k": 5, "min_k": 6}, "item_knn: min_k must be <= k, received: min_k=6, k=5"),
+    ("user_knn", {"similarity": "cosine", "shrinkage": 10}, "shrinkage applies only to similarity 'pearson_baseline'"),
+    ("svd", {}, "unknown baseline 'svd'; valid names: global_mean"),
+])
+def test_bad_params_name_the_baseline_key_and_valid_values(name, params, message):
+    train, test = small_frames()
+    with pytest.raises(ConfigError, match=message):
+        bl.fit_predict(name, train, test, params=params)
 
 
-def test_item_knn_cosine_k2_weights_both_items():
-    model = item_knn(k=2, similarity="cosine")
-    expected = ITEM_MEAN["z"] + (COS_ZX * (5 - ITEM_MEAN["x"]) + COS_ZY * (3 - ITEM_MEAN["y"])) / (COS_ZX + COS_ZY)
-    assert predict_one(model, "A", "z") == pytest.approx(expected, abs=1e-6)
-    x, y, z = (model.item_ids_.get_loc(name) for name in "xyz")
-    assert model.similarity_[z, x] == pytest.approx(COS_ZX, abs=1e-9)
-    assert model.similarity_[x, y] == pytest.approx(COS_XY, abs=1e-9)
-    assert model.similarity_[z, z] == 0.0  # an item is never its own neighbour
+def test_bad_seed_and_frames_are_rejected():
+    train, test = small_frames()
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        bl.fit_predict("biased_mf", train, test, seed=-1)
+    with pytest.raises(DataError, match="no rows"):
+        bl.fit_predict("user_knn", train.head(0), test)
+    with pytest.raises(ConfigError, match="not a Surprise algorithm"):
+        bl.fit_surprise("item_mean", train)
 
 
-def test_item_knn_pearson_ignores_negative_similarity():
-    model = item_knn(k=2, similarity="pearson")
-    x, y, z = (model.item_ids_.get_loc(name) for name in "xyz")
-    # deviations from item means: z (B 1, C -1); x (B 2/3, C -7/3); y (B -4/3, C 5/3)
-    assert model.similarity_[z, x] == pytest.approx(9 / math.sqrt(106), abs=1e-9)
-    assert model.similarity_[z, y] == pytest.approx(-9 / math.sqrt(82), abs=1e-9)
-    assert predict_one(model, "A", "z") == pytest.approx(3 + 5 / 3, abs=1e-6)
-
-
-def test_item_knn_shrinkage_scales_by_support():
-    model = fit_small(bl.ItemKNN(centering="mean", similarity="cosine", shrinkage=2.0))
-    x, y, z = (model.item_ids_.get_loc(name) for name in "xyz")
-    assert model.similarity_[z, x] == pytest.approx(COS_ZX * 2 / (2 + 2), abs=1e-9)
-    assert model.similarity_[x, y] == pytest.approx(COS_XY * 3 / (3 + 2), abs=1e-9)
-
-
-def test_user_knn_cosine_k1_and_k2():
-    k1 = user_knn(k=1, similarity="cosine")
-    assert COS_AB > COS_AC
-    assert predict_one(k1, "A", "z") == pytest.approx(USER_MEAN["A"] + (4 - USER_MEAN["B"]), abs=1e-6)
-    k2 = user_knn(k=2, similarity="cosine")
-    expected = USER_MEAN["A"] + (COS_AB * (4 - USER_MEAN["B"]) + COS_AC * (2 - USER_MEAN["C"])) / (COS_AB + COS_AC)
-    assert predict_one(k2, "A", "z") == pytest.approx(expected, abs=1e-6)
-
-
-def test_user_knn_pearson_by_hand():
-    model = user_knn(k=2, similarity="pearson")
-    a, b, c = (model.user_ids_.get_loc(name) for name in "ABC")
-    # deviations from user means on x, y: A (1, -1); B (2/3, -4/3); C (-5/3, 7/3)
-    assert model.similarity_[a, b] == pytest.approx(6 / math.sqrt(40), abs=1e-9)
-    assert model.similarity_[a, c] < 0
-    assert predict_one(model, "A", "z") == pytest.approx(4 + 2 / 3, abs=1e-6)
-
-
-def test_knn_falls_back_to_the_baseline_for_unseen_ids():
-    users, items, ratings = small_columns()
-    knn = bl.ItemKNN().fit(users, items, ratings)
-    biases = bl.UserItemBias().fit(users, items, ratings)
-    new_user, new_item = np.array(["D", "A"]), np.array(["x", "w"])
-    np.testing.assert_allclose(knn.predict(new_user, new_item), biases.predict(new_user, new_item), atol=1e-12)
-    mean_knn = bl.UserKNN(centering="mean").fit(users, items, ratings)
-    assert predict_one(mean_knn, "D", "x") == pytest.approx(26 / 8)  # unseen user: global mean
-
-
-# --- neighbourhood models: against a brute-force reference ----------------------------------
-
-
-def reference_knn(model, users, items, ratings, targets, neighbours_are_items):
-    """Plain-Python r_hat = b + sum s z / sum s over the top-k positive neighbours (pearson, bias centering)."""
-    u_idx, i_idx = model.user_ids_.get_indexer(users), model.item_ids_.get_indexer(items)
-
-    def base(u, i):
-        return model.global_mean_ + (model.user_bias_[u] if u >= 0 else 0) + (model.item_bias_[i] if i >= 0 else 0)
-
-    z = {}
-    for u, i, r in zip(u_idx, i_idx, ratings, strict=True):
-        key = (u, i) if neighbours_are_items else (i, u)  # (owner, neighbour)
-        z[key] = r - base(u, i)
-    rated_by = {}
-    for owner, neighbour in z:
-        rated_by.setdefault(neighbour, set()).add(owner)
-
-    def sim(a, b):
-        common = rated_by[a] & rated_by[b]
-        num = sum(z[o, a] * z[o, b] for o in common)
-        den = math.sqrt(sum(z[o, a] ** 2 for o in common) * sum(z[o, b] ** 2 for o in common))
-        return 0.0 if den == 0 else num / den * (len(common) / (len(common) + model.shrinkage))
-
-    out = []
-    for user, item in targets:
-        u, i = model.user_ids_.get_indexer([user])[0], model.item_ids_.get_indexer([item])[0]
-        owner, target = (u, i) if neighbours_are_items else (i, u)
-        pred = base(u, i)
-        if owner >= 0 and target >= 0:
-            cands = [(sim(target, n), n, z[o, n]) for (o, n) in z if o == owner and n != target]
-            # most similar first; ties go to the lower neighbour index
-            top = sorted((c for c in cands if c[0] > 0), key=lambda c: (-c[0], c[1]))[: model.k]
-            if top:
-                pred += sum(s * r for s, _, r in top) / sum(s for s, _, _ in top)
-        out.append(pred)
-    return np.array(out)
-
-
-@pytest.mark.parametrize("cls", [bl.ItemKNN, bl.UserKNN])
-def test_knn_matches_brute_force_reference(cls):
-    rng = np.random.default_rng(5)
-    observed = rng.random((15, 12)) < 0.55
-    users, items = np.nonzero(observed)
-    ratings = rng.integers(1, 6, size=len(users)).astype(float)
-    model = cls(k=3, shrinkage=4.0, reg_user=2.0, reg_item=3.0, n_iters=4).fit(users, items, ratings)
-    targets = [(u, i) for u, i in zip(*np.nonzero(~observed), strict=True)] + [(99, 0), (0, 99)]
-    expected = reference_knn(model, users, items, ratings, targets, cls is bl.ItemKNN)
-    target_users, target_items = np.array([t[0] for t in targets]), np.array([t[1] for t in targets])
-    got = model.predict(target_users, target_items)
-    np.testing.assert_allclose(got, expected, atol=1e-9)
-    # the neighbours move the prediction away from the bias baseline
-    biases = bl.UserItemBias(reg_user=2.0, reg_item=3.0, n_iters=4).fit(users, items, ratings)
-    assert np.std(got - biases.predict(target_users, target_items)) > 0.05
-
-
-def test_top_k_mask_breaks_ties_toward_the_lower_column():
-    values = np.array([[0.5, 0.2, 0.2, 0.9, 0.2], [0.1, 0.3, 0.3, 0.3, 0.0]])
-    expected = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 0]], dtype=bool)
-    np.testing.assert_array_equal(bl._top_k_mask(values, 3), expected)
-
-
-# --- arguments ------------------------------------------------------------------------------
-
-
-def test_bad_arguments_name_the_argument_and_value():
-    with pytest.raises(ConfigError, match="k must be >= 1, received: 0"):
-        bl.ItemKNN(k=0)
-    with pytest.raises(ConfigError, match="similarity must be one of 'cosine', 'pearson', received: 'msd'"):
-        bl.UserKNN(similarity="msd")
-    with pytest.raises(ConfigError, match="reg_item must be >= 0.0, received: -2"):
-        bl.ItemKNN(reg_item=-2)
-    with pytest.raises(ConfigError, match="reg must be >= 0.0, received: -1"):
-        bl.BiasedMF(reg=-1)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        bl.GlobalMean().predict(np.array([1]), np.array([1]))
-    with pytest.raises(ValueError, match="equal length"):
-        bl.GlobalMean().fit(np.array([1, 2]), np.array([1]), np.array([3.0]))
-
-
-def test_get_config_rebuilds_the_model():
-    model = bl.BiasedMF(n_factors=8, reg=0.3, seed=4)
-    assert model.get_config() == {"n_factors": 8, "n_epochs": 20, "reg": 0.3, "init_std": 0.1, "seed": 4}
-    assert type(model)(**model.get_config()).get_config() == model.get_config()
+def test_describe_baselines_lists_every_parameter_with_its_default():
+    table = bl.describe_baselines()
+    assert set(table["model"]) == set(bl.BASELINES)
+    row = table[(table["model"] == "biased_mf") & (table["param"] == "n_factors")].iloc[0]
+    assert row["default"] == 100 and row["implementation"].startswith("surprise.SVD")
 
 
 # --- class distributions --------------------------------------------------------------------
@@ -335,15 +276,10 @@ def test_clip_to_range():
 # --- runner ---------------------------------------------------------------------------------
 
 
-def small_frames():
-    train = pd.DataFrame(SMALL, columns=["userId", "itemId", "rating"])
-    test = pd.DataFrame([("A", "z", 4), ("C", "w", 3)], columns=["userId", "itemId", "rating"])
-    return train, test
-
-
-def test_baselines_registry_names():
+def test_baselines_registry_names_and_backends():
     assert list(bl.BASELINES) == ["global_mean", "item_mean", "user_item_bias", "biased_mf", "item_knn", "user_knn"]
-    assert isinstance(bl.BASELINES["biased_mf"](5), bl.BiasedMF) and bl.BASELINES["biased_mf"](5).seed == 5
+    assert [n for n, spec in bl.BASELINES.items() if spec.build_surprise is not None] == SURPRISE_BACKED
+    assert set(bl.DEFAULT_GRIDS) == set(bl.BASELINES)
 
 
 def test_run_baselines_predicts_every_test_row_and_logs_time(caplog):
@@ -358,9 +294,102 @@ def test_run_baselines_predicts_every_test_row_and_logs_time(caplog):
     assert sum("baseline user_knn: fit+predict" in rec.getMessage() for rec in caplog.records) == 1
 
 
+def test_run_baselines_uses_settings_per_baseline():
+    train, test = small_frames()
+    results = bl.run_baselines(train, test, names=["item_mean", "global_mean"],
+                               settings={"item_mean": {"shrinkage": 1e9}})
+    np.testing.assert_allclose(results["item_mean"], [3.25, 3.25], atol=1e-6)  # shrunk all the way to mu
+    with pytest.raises(ConfigError, match="item_mean: unknown parameter 'k'"):
+        bl.run_baselines(train, test, names=["global_mean"], settings={"item_mean": {"k": 3}})
+
+
 def test_run_baselines_rejects_unknown_names_and_missing_columns():
     train, test = small_frames()
     with pytest.raises(ConfigError, match="valid names: global_mean, item_mean"):
         bl.run_baselines(train, test, names=["svd++"])
     with pytest.raises(DataError, match="lacks column"):
         bl.run_baselines(train.rename(columns={"itemId": "item"}), test, names=["global_mean"])
+
+
+# --- grids and tuning -----------------------------------------------------------------------
+
+
+def test_grid_configs_are_every_combination_last_key_fastest():
+    assert bl.grid_configs({"k": [1, 2], "shrinkage": [0, 5]}) == [
+        {"k": 1, "shrinkage": 0}, {"k": 1, "shrinkage": 5}, {"k": 2, "shrinkage": 0}, {"k": 2, "shrinkage": 5}]
+    assert bl.grid_configs({}) == [{}]
+
+
+def test_default_grids_are_valid_and_include_surprise_defaults():
+    bl.check_grids(bl.DEFAULT_GRIDS)
+    assert bl.DEFAULT_GRIDS["global_mean"] == {} and bl.DEFAULT_GRIDS["item_mean"] == {}
+    for name in SURPRISE_BACKED:  # tuning can only match or beat the defaults on validation
+        defaults = bl.resolve_params(name)
+        assert any(all(defaults[k] == v for k, v in c.items()) for c in bl.grid_configs(bl.DEFAULT_GRIDS[name]))
+
+
+@pytest.mark.parametrize(("grids", "message"), [
+    ({"svd": {}}, "unknown baseline 'svd'"),
+    ({"item_knn": {"neighbours": [10]}}, "item_knn: unknown parameter 'neighbours'; valid parameters: k, min_k, "),
+    ({"biased_mf": {"n_factors": []}}, "biased_mf: the grid of n_factors must be a non-empty list"),
+    ({"biased_mf": {"n_factors": 10}}, "biased_mf: the grid of n_factors must be a non-empty list"),
+    ({"item_knn": {"similarity": "cosine"}}, "item_knn: the grid of similarity must be a non-empty list"),
+    ({"user_knn": {"k": [20, 0]}}, "user_knn: k must be an integer >= 1, received: 0"),
+    ({"user_item_bias": {"reg_i": [5, -1]}}, "user_item_bias: reg_i must be a number >= 0, received: -1"),
+    ({"item_knn": {"k": [1, 5], "min_k": [2]}}, "min_k must be <= k, received: min_k=2, k=1"),
+    ({"biased_mf": [("n_factors", [5])]}, "biased_mf: a grid must be a mapping"),
+])
+def test_check_grids_errors(grids, message):
+    with pytest.raises(ConfigError, match=message):
+        bl.check_grids(grids)
+
+
+def test_tune_checks_the_whole_grid_before_any_fit(monkeypatch):
+    train, test = small_frames()
+    monkeypatch.setattr(bl, "fit_predict", lambda *a, **k: pytest.fail("fitted before checking the grid"))
+    with pytest.raises(ConfigError, match="k must be an integer >= 1, received: 0"):
+        bl.tune("item_knn", train, test, {"k": [5, 10, 0]})
+
+
+def test_tune_picks_the_configuration_of_lowest_validation_rmse():
+    # every item's ratings are constant, and validation asks for the same items: the plain mean is exact
+    train = frame([(u, i, float(1 + i)) for u in range(6) for i in range(3) if (u + i) % 4])
+    valid = frame([(u, i, float(1 + i)) for u in range(6) for i in range(3) if (u + i) % 4 == 0])
+    table, chosen = bl.tune("item_mean", train, valid, {"shrinkage": [1000, 3, 0]})
+    assert chosen == {"shrinkage": 0}
+    assert table["params"].tolist() == ['{"shrinkage": 1000}', '{"shrinkage": 3}', '{"shrinkage": 0}']
+    assert table.columns.tolist() == ["params", "val_rmse", "val_mae", "seconds"]
+    assert table["val_rmse"].iloc[2] == pytest.approx(0.0) and table["val_rmse"].is_monotonic_decreasing
+
+
+def test_tune_finds_no_regularisation_best_on_noise_free_biases():
+    user_bias, item_bias = np.array([0.5, -0.5, 1.0, 0.0, -1.0]), np.array([0.25, -0.75, 0.5, 0.0])
+    cells = [(u, i) for u in range(5) for i in range(4)]
+    held_out = [(0, 2), (3, 0), (4, 3)]  # inside the training range: no clipping
+    rating = {c: 3.0 + user_bias[c[0]] + item_bias[c[1]] for c in cells}
+    train = frame((*c, rating[c]) for c in cells if c not in held_out)
+    valid = frame((*c, rating[c]) for c in held_out)
+    grid = {"reg_u": [20, 0], "reg_i": [20, 0], "n_epochs": [300]}
+    table, chosen = bl.tune("user_item_bias", train, valid, grid)
+    assert chosen == {"reg_u": 0, "reg_i": 0, "n_epochs": 300}
+    assert len(table) == 4 and table["val_rmse"].min() == pytest.approx(0.0, abs=1e-6)
+    assert json.loads(table["params"].iloc[table["val_rmse"].idxmin()]) == chosen
+
+
+def test_tune_breaks_ties_by_grid_order_and_adds_score_columns():
+    train, held = low_rank_frames()  # 25 items: every user rated at most 25, so k = 40 and k = 80 predict alike
+    valid = held.head(30)
+    table, chosen = bl.tune("item_knn", train, valid, {"k": [80, 40]}, score=lambda pred: {"max": float(pred.max())})
+    assert table["val_rmse"].iloc[0] == table["val_rmse"].iloc[1]
+    assert chosen == {"k": 80}
+    _, chosen = bl.tune("item_knn", train, valid, {"k": [40, 80]})
+    assert chosen == {"k": 40}
+    assert table.columns.tolist() == ["params", "val_rmse", "val_mae", "max", "seconds"]
+
+
+def test_tune_with_an_empty_grid_scores_the_defaults():
+    train, held = low_rank_frames()
+    table, chosen = bl.tune("biased_mf", train, held, {}, seed=3)
+    assert chosen == {} and table["params"].tolist() == ["{}"]
+    pred, _ = bl.fit_predict("biased_mf", train, held, seed=3)
+    assert table["val_rmse"].iloc[0] == pytest.approx(rmse(pred, held["rating"]))
