@@ -308,3 +308,9 @@ def similarity_summary(table: pd.DataFrame) -> dict[str, float]:
         "mean_relative_attention_on_target": float(target["relative_attention"].mean()) if len(target) else np.nan,
         "share_rows_where_target_gets_most_attention": float(top["is_target"].mean()),
     }
+
+
+def uniformity_of(model, exp, n: int, seed: int) -> pd.DataFrame:
+    """:func:`uniformity` of ``model`` on ``n`` sampled test rows of its own experiment."""
+    rows = sample_rows(exp, n, seed)
+    return uniformity(attention_for(model, exp, rows), neighbours_for(exp, rows))

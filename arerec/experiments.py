@@ -29,7 +29,8 @@ def sweep(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping] | N
 
 
 def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping] | None = None,
-              out: str | Path | None = None, columns: Mapping[str, object] | None = None) -> pd.DataFrame:
+              out: str | Path | None = None, columns: Mapping[str, object] | None = None,
+              progress=None) -> pd.DataFrame:
     """Train (or re-use) every variant under every seed; one row per (variant, seed).
 
     ``variants`` maps a label to Config overrides (default: the configuration itself). Finished
@@ -43,8 +44,15 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
     rows = []
     for label, seed, run_cfg in sweep(cfg, seeds, variants):
         log.info("variant %s, seed %d", label, seed)
-        print(" ".join(f"{v}:" for v in (columns or {}).values()), f"{label}, seed {seed}", flush=True)
+        what = " ".join([*(f"{v}:" for v in (columns or {}).values()), f"{label}, seed {seed}"])
+        if progress is None:
+            print(what, flush=True)
+        else:
+            progress.start(what)
+        started = time.perf_counter()
         result = train_or_load(run_cfg)
+        if progress is not None:
+            progress.done(time.perf_counter() - started)
         final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
         rows.append({**(columns or {}), "variant": label, "seed": seed, "model_name": result.name,
                      "train_seconds": float(result.history["seconds"].sum()), **final})

@@ -23,7 +23,7 @@ import pandas as pd
 
 from arerec.config import Config
 from arerec.files import write_csv_atomic
-from arerec.stats import format_mean_ci, summarise_seeds
+from arerec.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROT
 
 def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
         variants: Mapping[str, Mapping] | None = None, baselines: Sequence[str] = (),
-        out: str | Path | None = None) -> pd.DataFrame:
+        out: str | Path | None = None, progress=None) -> pd.DataFrame:
     """Train (or load) every ARERec variant and fit every baseline, per protocol and seed.
 
     One row per (protocol, model, seed) with the test metrics: for ARERec the last epoch under
@@ -73,7 +73,7 @@ def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
     frames: list[pd.DataFrame] = []
     for protocol in protocols:
         base = cfg.replace(protocol=protocol)
-        runs = run_seeds(base, seeds, variants, columns={"protocol": protocol, "kind": "ARERec"})
+        runs = run_seeds(base, seeds, variants, columns={"protocol": protocol, "kind": "ARERec"}, progress=progress)
         frames.append(runs.rename(columns={"variant": "model", "model_name": "run"}))
         if baselines:
             exp = load_experiment(base)
@@ -125,6 +125,8 @@ def _apart(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def _compare(name_a: str, a: tuple[float, float], name_b: str, b: tuple[float, float], lower_is_better: bool) -> str:
+    if name_a == name_b:
+        return f"left out: both sides are the same row ({name_a})"
     if np.isnan(a[0]) or np.isnan(b[0]):
         return f"{name_a} and {name_b} cannot be compared (missing)"
     better = (a[0] < b[0]) if lower_is_better else (a[0] > b[0])
@@ -152,13 +154,13 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
     """
     variants = [m for m in dict.fromkeys(summary["model"]) if m.startswith("ARERec")]
     baselines = [m for m in dict.fromkeys(summary["model"]) if not m.startswith("ARERec")]
-    faithful = next((m for m in variants if "faithful" in m), variants[0] if variants else None)
+    faithful = next((m for m in variants if "faithful" in m), None)
     off = next((m for m in variants if "attention off" in m), None)
     fast = next((m for m in variants if "fast" in m), None)
     sentences = [f"Every figure is a mean over {int(summary['n'].min())} or more seeds after {epochs} epoch(s) of "
                  f"ARERec training; intervals are 95% confidence intervals over seeds."]
     if faithful is None:
-        return " ".join(sentences)
+        return " ".join([*sentences, "No faithful (dense Adam) row: its comparisons are left out."])
     for protocol in dict.fromkeys(summary["protocol"]):
         part = summary[summary["protocol"] == protocol]
         said = []
@@ -195,3 +197,121 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
                          f"{clean[0]:.3f} under the clean one: the two protocols score different test rows, so "
                          "compare models within a protocol, not across.")
     return " ".join(sentences)
+
+
+# --------------------------------------------------------------------------------------------
+# Part 1: the seed's run, reproduced beside the original's own figures
+# --------------------------------------------------------------------------------------------
+# REFERENCE.md §7: the original code on ML-100K with the seed README's settings, attention on, one run
+# (its quicksort split of timestamp ties may differ slightly from ours, which is portable).
+ORIGINAL_ML100K = pd.DataFrame({
+    "epoch": [1, 2, 3, 4, 5, 6],
+    "loss": [1.597, 1.544, 1.424, 1.377, 1.361, 1.354],
+    "val_loss": [1.585, 1.478, 1.401, 1.382, 1.375, 1.371],
+    "hr@10": [0.581, 0.598, 0.628, 0.623, 0.624, 0.622],
+    "ndcg@10": [0.478, 0.527, 0.572, 0.569, 0.570, 0.567],
+})
+ORIGINAL_RMSE_AFTER_6 = 1.023
+
+
+def seed_run_histories(cfg: Config, seeds: Sequence[int], overrides: Mapping) -> pd.DataFrame:
+    """The per-epoch results CSVs of the seed-schedule runs of one variant (reference protocol), one row
+    per (seed, epoch). The runs must have been trained (:func:`run`)."""
+    from arerec.training import load_experiment, read_results
+
+    frames = []
+    for seed in seeds:
+        exp = load_experiment(cfg.replace(protocol="reference", seed=seed, **dict(overrides)))
+        frames.append(read_results(exp.paths).assign(seed=seed, run=exp.paths.name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def beside_original(histories: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Our seed-schedule run per epoch (mean over seeds) beside the original code's own figures."""
+    metrics = [m for m in ("loss", "val_loss", f"hr@{k}", f"ndcg@{k}", "rmse") if m in histories.columns]
+    ours = histories.groupby("epoch")[metrics].mean().add_prefix("ours: ")
+    ours["seeds"] = histories.groupby("epoch")["seed"].nunique()
+    original = ORIGINAL_ML100K.set_index("epoch").add_prefix("original: ")
+    original["original: rmse"] = np.where(original.index == 6, ORIGINAL_RMSE_AFTER_6, np.nan)
+    table = original.join(ours, how="outer")
+    table.index.name = "epoch"
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Part 2: trained to the validation optimum (clean protocol)
+# --------------------------------------------------------------------------------------------
+TUNED = "ARERec (tuned)"
+TUNED_OFF = "ARERec, attention off (tuned)"
+
+
+def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
+            baseline_settings: Mapping[str, Mapping] | None = None, progress=None,
+            out: str | Path | None = None) -> pd.DataFrame:
+    """The tuned ARERec (attention on and off) and the tuned baselines, one row per (model, seed), on test.
+
+    ``tuned`` is the chosen configuration (clean protocol, early stopping); each run is scored on test
+    once, at its epoch chosen on validation. Baselines are fitted on the training rows with
+    ``baseline_settings`` (chosen on validation) and scored on the same test rows.
+    """
+    from arerec.evaluation import baseline_metrics
+    from arerec.experiments import run_seeds
+    from arerec.training import load_experiment
+
+    variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
+    runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)
+    frames = [runs.rename(columns={"variant": "model", "model_name": "run"})]
+    if baselines:
+        exp = load_experiment(tuned)
+        frames.append(pd.DataFrame([
+            {"protocol": "clean", "kind": "baseline", "model": name, "seed": seed, **values}
+            for seed in seeds
+            for name, values in baseline_metrics(exp, baselines, seed, settings=baseline_settings).items()]))
+    table = pd.concat(frames, ignore_index=True)
+    if out is not None:
+        write_csv_atomic(out, table)
+    return table
+
+
+def paired_table(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per (pair, metric): mean of the per-seed differences with its 95% CI."""
+    rows = []
+    for a, b in pairs:
+        for metric in metrics:
+            p = paired(runs, a, b, metric)
+            rows.append({"a": a, "b": b, "metric": metric, "n": p["n"], "mean_diff": p["mean_diff"], "ci": p["ci"],
+                         "per_seed": ", ".join(f"{d:+.4f}" for d in p["diffs"])})
+    return pd.DataFrame(rows)
+
+
+def best_baseline(runs: pd.DataFrame, metric: str) -> str | None:
+    """The baseline with the best mean ``metric`` over seeds (None without baselines)."""
+    from arerec.config import lower_is_better
+
+    means = runs[runs["kind"] == "baseline"].groupby("model", sort=False)[metric].mean()
+    if means.empty:
+        return None
+    return str(means.idxmin() if lower_is_better(metric) else means.idxmax())
+
+
+# --------------------------------------------------------------------------------------------
+# Part 3: the paper's claims as verdicts
+# --------------------------------------------------------------------------------------------
+def optimum_verdicts(runs: pd.DataFrame, k: int) -> list[dict[str, object]]:
+    """The paper's claims that the tuned headline (part 2) can answer: ARERec against the best tuned
+    baseline (by RMSE and by faithful NDCG@k), and attention on against attention off."""
+    ndcg = f"ndcg@{k}"
+    return [
+        verdict(runs, "ARERec beats the best baseline (RMSE, lower is better)", TUNED, best_baseline(runs, "rmse"), "rmse"),
+        verdict(runs, f"ARERec beats the best baseline (faithful NDCG@{k})", TUNED, best_baseline(runs, ndcg), ndcg),
+        verdict(runs, "Attention beats attention off (RMSE)", TUNED, TUNED_OFF, "rmse"),
+        verdict(runs, f"Attention beats attention off (faithful NDCG@{k})", TUNED, TUNED_OFF, ndcg),
+    ]
+
+
+def planned_runs(extras: Mapping[str, object]) -> int:
+    """ARERec runs notebook 02 trains or loads: part 1, the search's rounds, and part 2 (on and off per seed)."""
+    from arerec.tuning import planned_runs as search_runs
+
+    schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
+    return schedule + search_runs(extras["tuning"]) + 2 * len(extras["seeds"])

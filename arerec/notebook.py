@@ -29,9 +29,11 @@ from typing import Any
 
 import pandas as pd
 
+from arerec.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
 from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
 from arerec.headline import DEFAULT_VARIANTS
+from arerec.tuning import DEFAULTS as TUNING_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,17 @@ EXTRAS: dict[str, Extra] = {
          {"region_size": 1}, {"region_size": 3}, {"region_size": 7}],
         "03: one dict of Config overrides per variant; {} is the base configuration",
     ),
-    "ablation_epochs": Extra(2, "03: epochs of every ablation variant"),
-    "seeds": Extra([0, 1, 2], "02, 03: seeds of every headline and ablation figure (mean ± 95% CI over them)"),
-    "protocols": Extra(["reference", "clean"], "02: protocols of the headline table"),
-    "headline_variants": Extra(DEFAULT_VARIANTS, "02: ARERec rows of the headline table: label -> Config overrides"),
+    "ablation_seeds": Extra([0], "03: seeds of every ablation variant (mean ± 95% CI over them when 2 or more)"),
+    "seeds": Extra([0, 1, 2], "02: seeds of the headline at the validation optimum (mean ± 95% CI over them)"),
+    "schedule_seeds": Extra([0], "02: seeds of the seed README's schedule (part 1: the seed's run reproduced)"),
+    "protocols": Extra(["reference"], "02: protocols of the seed-schedule table (part 1)"),
+    "headline_variants": Extra(
+        {"ARERec (faithful: dense Adam)": DEFAULT_VARIANTS["ARERec (faithful: dense Adam)"]},
+        "02: ARERec rows at the seed's schedule (part 1): label -> Config overrides; the first is the seed run"),
+    "schedule_baselines": Extra([], "02: untuned baselines beside the seed-schedule rows (part 1)"),
+    "tuning": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.tuning.SETTINGS: grid, rungs, "
+                    "keep, max_epochs, patience, selection_metric, seed)"),
+    "baseline_grids": Extra(dict(BASELINE_GRIDS), "02: per baseline, the grid of its settings searched on validation"),
     "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
     "attention_pairs": Extra(4, "04: sampled (user, item) test pairs drawn as attention heatmaps"),
     "attention_rows": Extra(2000, "04: sampled test rows behind the position and similarity analyses"),
@@ -108,7 +117,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     )
     need(isinstance(extras["reports_dir"], str) and extras["reports_dir"] != "",
          f"reports_dir must be a folder path, received: {extras['reports_dir']!r}")
-    for name in ("ablation_epochs", "attention_pairs", "attention_rows", "workers"):
+    for name in ("attention_pairs", "attention_rows", "workers"):
         value = extras[name]
         need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
              f"{name} must be an integer >= 1, received: {value!r}")
@@ -123,10 +132,21 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     unknown = [n for n in names if n not in BASELINES]
     need(not unknown, f"unknown baseline(s) {unknown}; valid names: {', '.join(BASELINES)}")
 
-    seeds = extras["seeds"]
-    need(isinstance(seeds, list) and len(seeds) >= 1 and len(set(seeds)) == len(seeds)
-         and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds),
-         f"seeds must be a non-empty list of distinct integers >= 0, received: {seeds!r}")
+    for key in ("seeds", "schedule_seeds", "ablation_seeds"):
+        seeds = extras[key]
+        need(isinstance(seeds, list) and len(seeds) >= 1 and len(set(seeds)) == len(seeds)
+             and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds),
+             f"{key} must be a non-empty list of distinct integers >= 0, received: {seeds!r}")
+    schedule_baselines = extras["schedule_baselines"]
+    need(isinstance(schedule_baselines, list) and all(n in BASELINES for n in schedule_baselines),
+         f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
+    from arerec.baselines import check_grids
+    from arerec.tuning import check as check_tuning
+
+    grids = extras["baseline_grids"]
+    need(isinstance(grids, dict), f"baseline_grids must be a mapping of baseline -> grid, received: {grids!r}")
+    check_grids(grids)
+    extras["tuning"] = check_tuning(cfg, extras["tuning"])
     protocols = extras["protocols"]
     need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},
          f"protocols must be a non-empty list of 'reference' and/or 'clean', received: {protocols!r}")
@@ -268,6 +288,16 @@ class Notebook:
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=index)
         _show(frame)
+
+    def recorded(self, section: str) -> dict[str, Any]:
+        """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""
+        return read_metrics(self.folder).get(section, {})
+
+    def progress(self, total: int):
+        """A :class:`arerec.progress.Progress` of ``total`` runs, titled with this notebook's name."""
+        from arerec.progress import Progress
+
+        return Progress(total, self.name)
 
     def record(self, **values: Any) -> None:
         """Merge ``values`` into ``metrics.json`` under this notebook's name."""

@@ -79,3 +79,67 @@ def test_run_trains_every_variant_seed_and_protocol_and_scores_baselines(tmp_pat
     pd.testing.assert_frame_equal(pd.read_csv(out), runs, check_dtype=False)
     again = headline.run(cfg, [0, 1], ["reference", "clean"], variants, ["global_mean", "biased_mf"])
     pd.testing.assert_series_equal(again["rmse"], runs["rmse"])  # finished runs are loaded, not retrained
+
+
+# --- the tuned headline: paired differences and verdicts ------------------------------------------------
+def _tuned_runs(off_shift: float, baseline_rmse: float) -> pd.DataFrame:
+    rows = []
+    for seed, noise in enumerate((-0.01, 0.0, 0.012)):
+        rows.append({"model": headline.TUNED, "kind": "ARERec", "seed": seed, "rmse": 1.00 + noise, "ndcg@10": 0.60})
+        rows.append({"model": headline.TUNED_OFF, "kind": "ARERec", "seed": seed, "rmse": 1.00 + noise + off_shift,
+                     "ndcg@10": 0.60})
+        rows.append({"model": "item_mean", "kind": "baseline", "seed": seed, "rmse": baseline_rmse, "ndcg@10": 0.55})
+        rows.append({"model": "biased_mf", "kind": "baseline", "seed": seed, "rmse": 0.95 + noise / 10, "ndcg@10": 0.58})
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_remove_what_the_seed_does_to_both():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    pair = headline.paired(runs, headline.TUNED_OFF, headline.TUNED, "rmse")
+    assert pair["n"] == 3 and pair["diffs"] == pytest.approx([0.02, 0.02, 0.02])
+    assert pair["mean_diff"] == pytest.approx(0.02) and pair["ci"] == pytest.approx(0.0, abs=1e-12)
+    table = headline.paired_table(runs, [(headline.TUNED, "biased_mf")], ["rmse"])
+    assert table.loc[0, "per_seed"] == "+0.0410, +0.0500, +0.0608"
+
+
+def test_verdicts_follow_the_paired_interval():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    assert headline.best_baseline(runs, "rmse") == "biased_mf" and headline.best_baseline(runs, "ndcg@10") == "biased_mf"
+    by_claim = {v["claim"]: v for v in headline.optimum_verdicts(runs, 10)}
+    rmse = by_claim["ARERec beats the best baseline (RMSE, lower is better)"]
+    assert rmse["verdict"] == "not supported" and rmse["b"] == "biased_mf"  # ARERec is worse on every seed
+    assert by_claim["ARERec beats the best baseline (faithful NDCG@10)"]["verdict"] == "supported"
+    assert by_claim["Attention beats attention off (RMSE)"]["verdict"] == "supported"  # off is worse on every seed
+    # equal on every seed: no spread, no interval away from 0
+    assert by_claim["Attention beats attention off (faithful NDCG@10)"]["verdict"] == "not resolved by 3 seeds"
+    assert "paired difference" in rmse["numbers"] and "(95% CI, 3 seeds)" in rmse["numbers"]
+
+
+def test_a_verdict_with_one_seed_is_not_resolved_and_one_without_a_side_is_left_out():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    one = runs[runs["seed"] == 0]
+    assert headline.verdict(one, "c", headline.TUNED_OFF, headline.TUNED, "rmse")["verdict"] == "not resolved by 1 seed"
+    same = headline.verdict(runs, "c", headline.TUNED, headline.TUNED, "rmse")
+    assert same["verdict"] == "left out" and "same row" in same["why"]
+    missing = headline.verdict(runs[runs["kind"] == "ARERec"], "c", headline.TUNED,
+                               headline.best_baseline(runs[runs["kind"] == "ARERec"], "rmse"), "rmse")
+    assert missing["verdict"] == "left out" and "no rows for None" in missing["why"]
+    assert headline.verdict_lines([same])[0].startswith("c: LEFT OUT (both sides are the same row")
+
+
+def test_the_seed_schedule_paragraph_never_compares_a_row_with_itself():
+    runs = _runs()
+    fast_only = runs[runs["model"].isin([FAST, "item_mean"])]
+    text = headline.claims(headline.summarise(fast_only, 10), 10, epochs=2)
+    assert "is worse than ARERec (fast: lazy Adam) (" not in text and "No faithful (dense Adam) row" in text
+
+
+def test_the_seed_run_sits_beside_the_original_figures():
+    histories = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "loss": [1.6, 1.5, 1.7, 1.4],
+                              "val_loss": [1.5, 1.4, 1.5, 1.4], "hr@10": [0.5] * 4, "ndcg@10": [0.45, 0.5, 0.47, 0.52],
+                              "rmse": [1.2, 1.1, 1.2, 1.1]})
+    table = headline.beside_original(histories, 10).set_index("epoch")
+    assert list(table.index) == [1, 2, 3, 4, 5, 6]
+    assert table.loc[1, "original: ndcg@10"] == 0.478 and table.loc[2, "ours: ndcg@10"] == pytest.approx(0.51)
+    assert table.loc[6, "original: rmse"] == 1.023 and np.isnan(table.loc[3, "ours: ndcg@10"])
+    assert table.loc[1, "seeds"] == 2
