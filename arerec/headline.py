@@ -180,7 +180,8 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
             said.append("the fast mode: " + _compare(
                 fast, _cell(summary, protocol, fast, "rmse"), faithful, _cell(summary, protocol, faithful, "rmse"),
                 True) + " (RMSE)")
-        sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
+        if said:
+            sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
     if runs is not None and "global_mean" in set(runs["model"]):
         stuck = at_prior(runs, k)
         arerec = runs.loc[stuck.index]
@@ -314,4 +315,4 @@ def planned_runs(extras: Mapping[str, object]) -> int:
     from arerec.tuning import planned_runs as search_runs
 
     schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
-    return schedule + search_runs(extras["tuning"]) + 2 * len(extras["seeds"])
+    return schedule + search_runs(extras["validation_search"]) + 2 * len(extras["seeds"])

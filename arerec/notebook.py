@@ -67,7 +67,7 @@ EXTRAS: dict[str, Extra] = {
         {"ARERec (faithful: dense Adam)": DEFAULT_VARIANTS["ARERec (faithful: dense Adam)"]},
         "02: ARERec rows at the seed's schedule (part 1): label -> Config overrides; the first is the seed run"),
     "schedule_baselines": Extra([], "02: untuned baselines beside the seed-schedule rows (part 1)"),
-    "tuning": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.tuning.SETTINGS: grid, rungs, "
+    "validation_search": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.tuning.SETTINGS: grid, rungs, "
                     "keep, max_epochs, patience, selection_metric, seed)"),
     "baseline_grids": Extra(dict(BASELINE_GRIDS), "02: per baseline, the grid of its settings searched on validation"),
     "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
@@ -146,7 +146,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     grids = extras["baseline_grids"]
     need(isinstance(grids, dict), f"baseline_grids must be a mapping of baseline -> grid, received: {grids!r}")
     check_grids(grids)
-    extras["tuning"] = check_tuning(cfg, extras["tuning"])
+    extras["validation_search"] = check_tuning(cfg, extras["validation_search"])
     protocols = extras["protocols"]
     need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},
          f"protocols must be a non-empty list of 'reference' and/or 'clean', received: {protocols!r}")

@@ -82,7 +82,7 @@ def verdict(runs: pd.DataFrame, claim: str, a: str | None, b: str | None, metric
     better = -1 if lower_is_better(metric) else 1  # the sign of a difference in a's favour
     mean_a, mean_b = (float(runs.loc[runs["model"] == m, metric].mean()) for m in (a, b))
     numbers = (f"{a} {mean_a:.4f} vs {b} {mean_b:.4f}; paired difference {mean:+.4f}"
-               + ("" if np.isnan(half) else f" ± {half:.4f}") + f" (95% CI, {n} seed{'s' if n != 1 else ''})")
+               + (f" ({n} seed: no interval)" if np.isnan(half) else f" ± {half:.4f} (95% CI, {n} seeds)"))
     if n >= 2 and not np.isnan(half) and (mean - half) * better > 0 and (mean + half) * better > 0:
         word = "supported"
     elif n >= 2 and not np.isnan(half) and (mean - half) * better < 0 and (mean + half) * better < 0:

@@ -1,6 +1,6 @@
 """Hyper-parameters chosen on validation: a grid searched by successive halving (clean protocol).
 
-A grid is a mapping of axes to lists (``params/ablation.yaml``, key ``tuning``)::
+A grid is a mapping of axes to lists (``params/ablation.yaml``, key ``validation_search``)::
 
     grid:
       lr: [0.001, 0.003]                 # an axis named after a Config field: its values
@@ -87,7 +87,7 @@ def settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
     merged = {**DEFAULTS, **(values or {})}
     unknown = sorted(set(merged) - set(SETTINGS))
     if unknown:
-        raise ConfigError(f"unknown tuning setting(s) {unknown}; valid: "
+        raise ConfigError(f"unknown validation_search setting(s) {unknown}; valid: "
                           + "; ".join(f"{k} ({v})" for k, v in SETTINGS.items()))
     return merged
 
@@ -102,7 +102,7 @@ def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
 
     def need(ok: bool, message: str) -> None:
         if not ok:
-            raise ConfigError(f"tuning: {message}")
+            raise ConfigError(f"validation_search: {message}")
 
     grid = tune["grid"]
     need(isinstance(grid, Mapping) and len(grid) >= 1, f"grid must be a non-empty mapping of axes, received: {grid!r}")
@@ -128,7 +128,7 @@ def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
         try:
             tuned.replace(**overrides)
         except ConfigError as exc:
-            raise ConfigError(f"tuning: grid configuration {label(overrides)!r}: {exc}") from None
+            raise ConfigError(f"validation_search: grid configuration {label(overrides)!r}: {exc}") from None
     return tune
 
 

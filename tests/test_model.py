@@ -126,3 +126,29 @@ def test_windowed_region_meets_neighbours_around_each_position():
 def test_window_mode_model_trains_shapes():
     model = make(Config(**SMALL, region_mode="window"))
     assert np.asarray(model(batch())).shape == (B, 5)
+
+
+@pytest.mark.parametrize("rate, bits", [(0.5, 1), (0.25, 2), (0.375, 3), (0.1, None)])
+def test_bit_dropout_keeps_each_element_with_probability_one_minus_rate(rate, bits):
+    from arerec.model import BitDropout
+
+    layer = BitDropout(rate, seed=3)
+    assert layer.bits == bits
+    x = np.ones((64, 50, 7, 64), dtype="float32")
+    y = np.asarray(layer(x, training=True))
+    kept = y != 0
+    np.testing.assert_allclose(np.unique(y[kept]), [1 / (1 - rate)], rtol=1e-6)  # survivors scaled by 1 / (1 - rate)
+    n = kept.size  # 1.4 M draws: the share kept is within 5 standard errors of 1 - rate
+    assert abs(kept.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / n)
+    # no structure along the last axis (one random word serves 30 // bits neighbouring elements)
+    assert np.abs(kept.mean(axis=(0, 1, 2)) - (1 - rate)).max() < 6 * np.sqrt(rate * (1 - rate) / (64 * 50 * 7))
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
+def test_bit_dropout_masks_elements_independently():
+    from arerec.model import BitDropout
+
+    kept = np.asarray(BitDropout(0.5, seed=1)(np.ones((20000, 64), "float32"), training=True)) != 0
+    both = (kept[:, :-1] & kept[:, 1:]).mean()  # neighbours share a random word: still independent bits
+    assert abs(both - 0.25) < 0.01
+    assert abs(np.corrcoef(kept[:, 0], kept[:, 29])[0, 1]) < 0.03

@@ -53,7 +53,7 @@ def test_start_builds_the_config_extras_and_folder(tmp_path):
     assert nb.cfg == Config(dataset="synthetic", epochs=1)
     assert nb.extras["attention_pairs"] == 2
     assert nb.extras["ablation_seeds"] == notebook.EXTRAS["ablation_seeds"].default
-    assert nb.extras["tuning"]["rungs"] == notebook.EXTRAS["tuning"].default["rungs"]  # filled in and checked
+    assert nb.extras["validation_search"]["rungs"] == notebook.EXTRAS["validation_search"].default["rungs"]  # filled in and checked
     assert nb.folder == tmp_path / "demo" and nb.folder.is_dir()
 
 
@@ -72,15 +72,15 @@ def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
     [
         ({"experiment": "a/b"}, "experiment must be a folder name"),
         ({"ablation_seeds": []}, "ablation_seeds must be a non-empty list"),
-        ({"tuning": {"grid": {}}}, "tuning: grid must be a non-empty mapping"),
-        ({"tuning": {"grid": {"lr": []}}}, "tuning: grid axis 'lr' must be a non-empty list"),
-        ({"tuning": {"grid": {"learning_rate": [0.1]}}}, "is not a Config field, so each entry must be a dict"),
-        ({"tuning": {"grid": {"reg": [{"use_dropot": 1}]}}}, "unknown key(s) in replace(): 'use_dropot'"),
-        ({"tuning": {"grid": {"lr": [-1.0]}}}, "grid configuration 'lr=-1': lr must be > 0"),
-        ({"tuning": {"patience": -1}}, "tuning: patience must be an integer >= 1"),
-        ({"tuning": {"selection_metric": "auc"}}, "selection_metric must be one of val_loss, rmse, mae"),
-        ({"tuning": {"rungs": [2, 1]}}, "rungs must be a non-empty increasing list"),
-        ({"tuning": {"budget": 3}}, "unknown tuning setting(s) ['budget']; valid: grid"),
+        ({"validation_search": {"grid": {}}}, "validation_search: grid must be a non-empty mapping"),
+        ({"validation_search": {"grid": {"lr": []}}}, "validation_search: grid axis 'lr' must be a non-empty list"),
+        ({"validation_search": {"grid": {"learning_rate": [0.1]}}}, "is not a Config field, so each entry must be a dict"),
+        ({"validation_search": {"grid": {"reg": [{"use_dropot": 1}]}}}, "unknown key(s) in replace(): 'use_dropot'"),
+        ({"validation_search": {"grid": {"lr": [-1.0]}}}, "grid configuration 'lr=-1': lr must be > 0"),
+        ({"validation_search": {"patience": -1}}, "validation_search: patience must be an integer >= 1"),
+        ({"validation_search": {"selection_metric": "auc"}}, "selection_metric must be one of val_loss, rmse, mae"),
+        ({"validation_search": {"rungs": [2, 1]}}, "rungs must be a non-empty increasing list"),
+        ({"validation_search": {"budget": 3}}, "unknown validation_search setting(s) ['budget']; valid: grid"),
         ({"baseline_grids": {"biased_mf": {"n_factors": []}}}, "biased_mf"),
         ({"baseline_grids": {"svd++": {"k": [1]}}}, "svd++"),
         ({"workers": 0}, "workers must be an integer >= 1"),

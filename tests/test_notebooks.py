@@ -126,7 +126,7 @@ def test_every_notebook_runs_on_ci_params(ci_run):
     assert all(entry["status"] == "ok" and entry["seconds"] > 0 for entry in run["notebooks"].values())
     assert run["params_files"] == ["params/base.yaml", "params/ablation.yaml", "params/ci.yaml"]
     assert re.fullmatch(r"[0-9a-f]{64}", run["data"]["ratings_sha256"])
-    assert run["data"]["data_version"] == "synthetic_8020_minseq5_bs32_dper1.0"
+    assert run["data"]["data_version"] == "synthetic_8020_minseq5_bs32_dper1.0_stable"
     assert run["packages"]["tensorflow"].startswith("2.") and run["machine"]["cpu"]
     assert run["parameters"]["dataset"] == "synthetic" and run["seed"] == 0
 
@@ -139,28 +139,51 @@ def test_every_notebook_runs_on_ci_params(ci_run):
 
     training = metrics["02_training"]
     assert training["k"] == 5 and training["epochs"] == 2
-    assert training["seeds"] == [0, 1] and training["protocols"] == ["reference", "clean"]
-    summary = training["headline_summary"]  # 3 ARERec variants and 6 baselines, under 2 protocols
-    assert len(summary) == 2 * (3 + 6) and all(row["n"] == 2 for row in summary)
-    assert {"ARERec (faithful: dense Adam)", "global_mean", "item_knn"} <= {row["model"] for row in summary}
+    assert training["seeds"] == [0, 1] and training["protocols"] == ["reference"]
+    # part 1: the seed run beside the original's figures (epochs 1 to 6)
+    assert [row["epoch"] for row in training["seed_run"]] == [1, 2, 3, 4, 5, 6]
+    assert training["seed_run"][0]["original: ndcg@10"] == 0.478 and in_range(training["seed_run"][1]["ours: loss"], 0, 5)
+    # part 2: every configuration tried, scored on validation; the chosen one; test only for the chosen models
+    tuning = training["tuning"]
+    assert len(tuning) == 4 and sum(row["chosen"] for row in tuning) == 1
+    assert all(in_range(row["val_score"], 0.1, 5) and row["epochs"] >= 1 for row in tuning)
+    assert {json.dumps(row["config"], sort_keys=True) for row in tuning} == {
+        json.dumps(c, sort_keys=True) for c in ({"lr": 0.005}, {"lr": 0.005, "use_dropout": 1}, {"lr": 0.02},
+                                                 {"lr": 0.02, "use_dropout": 1})}
+    chosen = training["chosen"]
+    assert chosen["overrides"] in [row["config"] for row in tuning if row["chosen"]]
+    assert chosen["config"]["protocol"] == "clean" and chosen["config"]["patience"] == 1
+    assert {row["model"] for row in training["baseline_tuning"]} >= {"biased_mf", "item_knn"}
+    summary = training["headline_summary"]  # ARERec tuned on and off, and 6 tuned baselines, over 2 seeds
+    assert len(summary) == 2 + 6 and all(row["n"] == 2 for row in summary)
+    assert {"ARERec (tuned)", "ARERec, attention off (tuned)", "global_mean", "user_knn"} == \
+        {row["model"] for row in summary} - {"item_mean", "user_item_bias", "biased_mf", "item_knn"}
     for row in summary:
         assert all(in_range(row[f"{m}@5"], 0, 1) for m in ("hr", "ndcg", "std_ndcg")), row["model"]
         assert in_range(row["rmse"], 0.1, 4) and row["rmse_ci"] >= 0, row["model"]
-    table = training["headline_table"]
-    assert len(table) == 9 and training["headline_columns"][:2] == ["model", "HR@5 (reference)"]
-    assert "± " in table[0]["NDCG@5 (clean)"] and "Under the clean protocol" in training["claims"]
+    arerec = [row for row in training["runs"] if row["kind"] == "ARERec"]
+    assert len(arerec) == 4 and all(1 <= row["best_epoch"] <= row["epochs_trained"] <= 3 for row in arerec)
+    verdicts = training["verdicts"]
+    assert len(verdicts) == 4 and all(v["claim"] and v["verdict"] for v in verdicts)
+    assert all(v["verdict"] in ("supported", "not supported", "not resolved by 2 seeds") for v in verdicts)
     assert training["provenance"]["wall_seconds"] > 0
 
     ablation = metrics["03_ablation"]
     assert [v["variant"] for v in ablation["summary"]] == ["base", "use_attention=0 (item-only)",
                                                            "region_mode=window"]
-    assert all(v["n"] == 2 and in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) for v in ablation["summary"])
-    assert len(ablation["runs"]) == 6 and all(v["epochs"] == 2 for v in ablation["runs"])
+    assert all(v["n"] == 1 and in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) for v in ablation["summary"])
+    assert len(ablation["runs"]) == 3 and all(1 <= v["best_epoch"] <= v["epochs"] <= 3 for v in ablation["runs"])
+    assert [v["verdict"] for v in ablation["verdicts"]] == ["not resolved by 1 seed"] * 2
 
-    summary = metrics["04_attention"]["summary"]
-    assert metrics["04_attention"]["heads"] == 2 and summary["pairs"] > 0
-    assert in_range(summary["share_rows_with_target_in_window"], 0, 1)
-    assert in_range(summary["spearman_attention_co_rated"], -1, 1)
+    attention = metrics["04_attention"]
+    assert attention["heads"] == 2 and attention["similarity"]["pairs"] > 0
+    assert in_range(attention["similarity"]["spearman_attention_co_rated"], -1, 1)
+    for model in ("seed_schedule", "tuned"):
+        summary = attention["summary"][model]
+        assert len(summary["normalised_entropy_per_head"]) == 2
+        assert all(in_range(x, 0, 1) for x in summary["normalised_entropy_per_head"] + summary["share_peaked_per_head"])
+    digests = run["data"]["split_sha256"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", d) for files in digests.values() for d in files.values())
 
 
 @pytest.mark.slow
@@ -170,13 +193,15 @@ def test_figures_tables_and_html_are_written(ci_run):
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp / "reports" / "ci"
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
-                "leakage", "learning_curves", "headline", "confusion_matrix", "ablation",
-                "attention_pair_01", "attention_pair_04", "attention_by_position", "attention_vs_similarity"]
+                "leakage", "learning_curves", "headline", "confusion_matrix_seed_run", "ablation",
+                "attention_uniformity", "attention_pair_01", "attention_pair_04", "attention_by_position",
+                "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 2000, name
-    for name in ("headline", "headline_summary", "headline_runs", "history", "confusion_matrix", "ablation",
-                 "ablation_runs", "leakage_summary", "attention_summary"):
+    for name in ("headline", "headline_summary", "headline_runs", "seed_schedule", "seed_run_vs_original", "tuning",
+                 "baseline_tuning", "paired", "chosen_epochs", "confusion_matrix_seed_run", "ablation",
+                 "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
     for name in reports.NOTEBOOKS:
         executed = json.loads((folder / f"{name}.ipynb").read_text())

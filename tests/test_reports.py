@@ -47,7 +47,7 @@ def test_a_missing_params_file_lists_the_available_ones():
 @pytest.mark.parametrize("name", ["base", "ci", "ml-1m", "full"])
 def test_every_params_file_resolves(name):
     cfg, extras = resolve(reports.merge_parameters(reports.params_files(name, REPO)))
-    assert cfg.lr > 0 and extras["tuning"]["max_epochs"] >= extras["tuning"]["rungs"][-1]
+    assert cfg.lr > 0 and extras["validation_search"]["max_epochs"] >= extras["validation_search"]["rungs"][-1]
     if name in ("base", "full"):  # the tuned headline of make reproduce: at least 3 seeds, tuned baselines
         assert len(extras["seeds"]) >= 3 and extras["baselines"] and extras["baseline_grids"]
 

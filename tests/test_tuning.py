@@ -28,7 +28,7 @@ def test_planned_runs_counts_every_round():
     ({"grid": {"use_attention": [2]}}, "use_attention must be 0 or 1"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
-    with pytest.raises(ConfigError, match="tuning") as error:
+    with pytest.raises(ConfigError, match="validation_search") as error:
         tuning.check(tiny_config(tmp_path), values)
     assert fragment in str(error.value)
     assert not (tmp_path / "Model").exists()
