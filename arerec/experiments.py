@@ -74,7 +74,7 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0)
 
     Measured on the 2-core machine, where the XLA step already keeps both cores busy: a 4-run
     ML-100K sweep (2 fast, 2 dense, one epoch each) took 319 s with 2 workers and 351 s one by one,
-    with the same metrics (README, Speed). Each run's epoch times are then contended ones. Memory
+    with the same metrics (docs/decisions.md, 15). Each run's epoch times are then contended ones. Memory
     adds up: keep ``workers`` at 1 where one run's peak is near half the RAM (ML-1M).
 
     Returns the names of the runs it trained. A failed run stops the launching of new ones and,

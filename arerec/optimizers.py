@@ -60,7 +60,7 @@ def _sum_into_owners(values, position, valid):
     entry, which the update masks out. Unlike the segment sum, XLA needs no zero-filled [N, ...]
     buffer (and its copies, one per table): it scatters into the gradient in place. Measured on
     ML-100K at 30b725f: fast-mode epochs 43.3, 43.9 and 42.9 s against 45.6, 45.9 and 45.3 s before
-    (alternating processes, one epoch each, params/base.yaml; README, Speed).
+    (alternating processes, one epoch each, params/base.yaml; docs/decisions.md, 11).
     """
     others = values * _per_slot(1.0 - tf.cast(valid, values.dtype), values)
     return tf.tensor_scatter_nd_add(values, position[:, None], others)

@@ -11,7 +11,7 @@ Large tables are the exception (ML-1M at max_seq 327): there the heap fragments 
 step's 0.7 GB XLA buffer and grows by about 3 GB over an epoch. :func:`set_mmap_threshold`
 lowers the threshold for one run (the ``mmap_threshold_mb`` setting), so that such buffers are
 mmap'ed and returned after every step; ``glibc.malloc.hugetlb=1`` backs them with transparent
-huge pages, which makes faulting them in again cheap (measured in README, Speed).
+huge pages, which makes faulting them in again cheap (measured in docs/decisions.md, 13).
 """
 
 from __future__ import annotations

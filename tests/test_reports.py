@@ -317,6 +317,15 @@ def test_which_figures_are_trained():
     assert reports.is_trained("02_training.headline_summary[model=ARERec; protocol=clean].ndcg@10")
     assert reports.is_trained("03_ablation.summary[variant=base].ndcg")
     assert not reports.is_trained("01_data_exploration.max_seq") and not reports.is_trained("run.data.data_version")
+    # notebook 02: ARERec's figures are trained; the baselines' and the original's own figures are deterministic
+    assert reports.is_trained("02_training.runs[model=ARERec (tuned); protocol=clean; seed=1].rmse")
+    assert not reports.is_trained("02_training.runs[model=biased_mf; protocol=clean; seed=1].rmse")
+    assert not reports.is_trained("02_training.headline_summary[model=user_knn; protocol=clean].rmse")
+    assert not reports.is_trained("02_training.baseline_tuning[3].val_rmse")
+    assert reports.is_trained("02_training.seed_run[1].ours: ndcg@10")
+    assert not reports.is_trained("02_training.seed_run[1].original: ndcg@10")
+    assert reports.is_trained("02_training.tuning[0].val_score") and reports.is_trained("02_training.verdicts[2].mean_diff")
+    assert not reports.is_trained("02_training.chosen.label")  # which configuration won: must be the same
     arerec_rows = ["02_training.headline_summary[model=ARERec*"]  # '[' is itself, unlike fnmatch
     assert reports.is_trained("02_training.headline_summary[model=ARERec (fast); protocol=clean].rmse", arerec_rows)
     assert not reports.is_trained("02_training.headline_summary[model=item_mean; protocol=clean].rmse", arerec_rows)
