@@ -231,7 +231,7 @@ def beside_original(histories: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     """Our seed-schedule run per epoch (mean over seeds) beside the original code's own figures."""
     metrics = [m for m in ("loss", "val_loss", f"hr@{k}", f"ndcg@{k}", "rmse") if m in histories.columns]
     ours = histories.groupby("epoch")[metrics].mean().add_prefix("ours: ")
-    ours["seeds"] = histories.groupby("epoch")["seed"].nunique()
+    ours["seeds"] = histories.groupby("epoch")["seed"].nunique().astype("Int64")
     original = ORIGINAL_ML100K.set_index("epoch").add_prefix("original: ")
     original["original: rmse"] = np.where(original.index == 6, ORIGINAL_RMSE_AFTER_6, np.nan)
     table = original.join(ours, how="outer")

@@ -90,3 +90,17 @@ def test_tune_then_score_a_tiny_clean_experiment(tmp_path):
     scores = evaluation.baseline_metrics(exp, ["biased_mf", "item_knn"], settings=chosen)
     pred, _ = bl.fit_predict("biased_mf", exp.prepared.train, exp.prepared.test, params=chosen["biased_mf"])
     assert scores["biased_mf"]["rmse"] == pytest.approx(np.sqrt(np.mean((pred - exp.prepared.test["rating"]) ** 2)))
+
+
+def test_the_window_claim_is_left_out_with_its_reason_when_the_grid_has_no_window():
+    import pandas as pd
+
+    from arerec import evaluation
+
+    results = pd.DataFrame({"variant": ["base", "use_attention=0 (item-only)"], "seed": [0, 0],
+                            "ndcg@10": [0.5, 0.4], "rmse": [1.0, 1.1]})
+    verdicts = evaluation.ablation_verdicts(results, 10)
+    assert [v["verdict"] for v in verdicts] == ["left out", "left out"]
+    assert "no {region_mode: window} variant" in verdicts[0]["why"]
+    results.loc[1, "variant"] = "region_mode=window"
+    assert evaluation.ablation_verdicts(results, 10)[1]["verdict"] == "not resolved by 1 seed"
