@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 SHAPES = {
-    # users, items, LCUs and train rows: ML-100K as arerec.data prepares it at the paper's settings;
+    # users, items, LCUs and train rows: ML-100K as arerec.data.prepare prepares it at the paper's settings;
     # ML-1M's from the ML-1M-shaped synthetic set of `python -m arerec bench`, with the seed README's max_seq
     "ml-100k": {"num_users": 943, "num_items": 1682, "num_lcu": 64_284, "max_seq": 101, "train_rows": 75_904},
     "ml-1m": {"num_users": 6040, "num_items": 3706, "num_lcu": 717_432, "max_seq": 327, "train_rows": 800_128},

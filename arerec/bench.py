@@ -175,14 +175,14 @@ def bench_config(base: Config, data: str) -> Config:
 
 
 def prepare_data(cfg: Config) -> dict[str, Any]:
-    from arerec import data as data_mod
-    from arerec.datasets import ensure_ratings
+    from arerec.data.datasets import ensure_ratings
+    from arerec.data.prepare import prepare
 
     t0 = time.perf_counter()
     ensure_ratings(cfg)
     fetch_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = data_mod.prepare(cfg)
+    report = prepare(cfg)
     prepare_s = time.perf_counter() - t0
     return {"fetch_s": fetch_s, "prepare_s": prepare_s, "version": report.version, "rows_in": report.rows_in,
             "train_rows": report.train_rows, "test_rows": report.test_rows}

@@ -163,10 +163,10 @@ def _config_from(args: argparse.Namespace) -> Config:
 
 
 def _details(cfg: Config, version: str) -> None:
-    from arerec import data
+    from arerec.data.prepare import details, format_details, load_prepared
 
-    prepared = data.load_prepared(cfg.data_path, cfg.dataset, version)
-    print(data.format_details(version, data.details(prepared)))
+    prepared = load_prepared(cfg.data_path, cfg.dataset, version)
+    print(format_details(version, details(prepared)))
 
 
 def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
@@ -215,7 +215,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _details(cfg, getattr(args, "show_details", None) or args.version or cfg.resolved_data_version)
         return 0
     if command == "download":
-        from arerec.datasets import ensure_ratings
+        from arerec.data.datasets import ensure_ratings
 
         print(ensure_ratings(cfg))
         return 0
@@ -249,11 +249,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                              for m, r in record["modes"].items()}}, indent=2))
         return 0
     if command == "prepare":
-        from arerec import data
-        from arerec.datasets import ensure_ratings
+        from arerec.data.datasets import ensure_ratings
+        from arerec.data.prepare import prepare
 
         ensure_ratings(cfg)
-        report = data.prepare(cfg)
+        report = prepare(cfg)
         print(f"kept {report.rows_kept} of {report.rows_in} ratings; {report.users_below_min_seq_after_item_filter} "
               f"users fell below min_seq after the item filter (single pass, as the reference)")
         _details(cfg, report.version)

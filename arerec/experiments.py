@@ -80,17 +80,19 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0)
     Returns the names of the runs it trained. A failed run stops the launching of new ones and,
     once the running ones end, raises :class:`ArerecError` naming the run and its log.
     """
+    from arerec.data.inputs import load_experiment
     from arerec.runtime import tuned_environment
-    from arerec.training import is_finished, load_experiment
+    from arerec.training import experiment_paths, is_finished
 
     if workers <= 1:
         return []
     pending, names = [], set()
     for cfg in cfgs:
         exp = load_experiment(cfg)
-        if exp.paths.name not in names and not is_finished(cfg, exp):
-            pending.append((cfg, exp.paths))
-        names.add(exp.paths.name)
+        paths = experiment_paths(exp)
+        if paths.name not in names and not is_finished(cfg, exp):
+            pending.append((cfg, paths))
+        names.add(paths.name)
     if len(pending) < 2:
         return []
     total = len(pending)

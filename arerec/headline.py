@@ -65,9 +65,9 @@ def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
     loaded, not retrained (see :func:`train_all` to train them several at a time first). With
     ``out`` the table is rewritten atomically as it grows.
     """
+    from arerec.data.inputs import load_experiment
     from arerec.evaluation import baseline_metrics
     from arerec.experiments import run_seeds
-    from arerec.training import load_experiment
 
     variants = DEFAULT_VARIANTS if variants is None else variants
     frames: list[pd.DataFrame] = []
@@ -218,12 +218,14 @@ ORIGINAL_RMSE_AFTER_6 = 1.023
 def seed_run_histories(cfg: Config, seeds: Sequence[int], overrides: Mapping) -> pd.DataFrame:
     """The per-epoch results CSVs of the seed-schedule runs of one variant (reference protocol), one row
     per (seed, epoch). The runs must have been trained (:func:`run`)."""
-    from arerec.training import load_experiment, read_results
+    from arerec.data.inputs import load_experiment
+    from arerec.training import experiment_paths, read_results
 
     frames = []
     for seed in seeds:
         exp = load_experiment(cfg.replace(protocol="reference", seed=seed, **dict(overrides)))
-        frames.append(read_results(exp.paths).assign(seed=seed, run=exp.paths.name))
+        paths = experiment_paths(exp)
+        frames.append(read_results(paths).assign(seed=seed, run=paths.name))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -255,9 +257,9 @@ def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
     once, at its epoch chosen on validation. Baselines are fitted on the training rows with
     ``baseline_settings`` (chosen on validation) and scored on the same test rows.
     """
+    from arerec.data.inputs import load_experiment
     from arerec.evaluation import baseline_metrics
     from arerec.experiments import run_seeds
-    from arerec.training import load_experiment
 
     variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
     runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)

@@ -294,7 +294,7 @@ def attention_uniformity(tables: Mapping[str, pd.DataFrame]) -> Figure:
 # 01 data exploration: reference vs clean protocol
 # --------------------------------------------------------------------------------------------
 def protocol_comparison(table: pd.DataFrame) -> Figure:
-    """What a test row sees under each protocol (rows of :func:`arerec.exploration.protocol_comparison`):
+    """What a test row sees under each protocol (rows of :func:`arerec.data.exploration.protocol_comparison`):
     one horizontal bar panel per leakage measure, one bar per protocol; the reference in colour."""
     panels = [
         (table["share_target_in_window"], "share of test rows whose own\nuser is a visible neighbour"),

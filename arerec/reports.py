@@ -129,7 +129,7 @@ def git_state(root: str | Path = ".") -> dict[str, Any]:
 
 def data_provenance(cfg: Config) -> dict[str, Any]:
     """Dataset, data version, the ratings file with its SHA-256 and where it came from."""
-    from arerec.datasets import ratings_path
+    from arerec.data.ratings import ratings_path
 
     path = ratings_path(cfg)
     record: dict[str, Any] = {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
@@ -291,12 +291,12 @@ def split_sha256(cfg: Config, protocols: Sequence[str]) -> dict[str, dict[str, s
     """``{data version: {file name: SHA-256}}`` of the prepared split files of ``cfg`` under each protocol.
 
     The train, test, item-sequence and (clean protocol) validation files that training would load
-    (:func:`arerec.training.load_experiment`); a file that is not there, from a run that stopped
+    (:func:`arerec.data.inputs.load_experiment`); a file that is not there, from a run that stopped
     before preparing it, is recorded as None.
     """
     import dataclasses
 
-    from arerec.data import version_paths
+    from arerec.data.prepare import version_paths
 
     # a Config of the data settings alone: a training setting may be valid under one protocol only
     data_settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata["group"] == "data"}
@@ -310,7 +310,7 @@ def split_sha256(cfg: Config, protocols: Sequence[str]) -> dict[str, dict[str, s
 
 def get_data(cfg: Config) -> dict[str, Any]:
     """Fetch or generate the ratings file; return its provenance (preparing is notebook 01's job)."""
-    from arerec.datasets import ensure_ratings
+    from arerec.data.datasets import ensure_ratings
 
     ensure_ratings(cfg)
     return data_provenance(cfg)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arerec import data as data_mod
 from arerec.config import DEFAULT_DROPOUT_RATES, DEFAULT_REGULARIZER_RATES, Config, lower_is_better
-from arerec.errors import CheckpointError, ConfigError, DataError
+from arerec.data.inputs import Experiment, load_experiment  # noqa: F401 (re-exported until train/ exists)
+from arerec.errors import CheckpointError, ConfigError
 from arerec.files import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,11 @@ def run_paths(cfg: Config, name: str) -> RunPaths:
     return RunPaths(Path(cfg.model_path) / cfg.dataset / name, name)
 
 
+def experiment_paths(exp: Experiment) -> RunPaths:
+    """Where a run of ``exp`` lives: ``cfg.model_name`` when given, else the name :func:`model_name` derives."""
+    return run_paths(exp.cfg, exp.cfg.model_name or model_name(exp.cfg, exp.tables.max_seq))
+
+
 def checkpoint_epoch(path: str | Path) -> int:
     match = re.search(r"cp-(\d+)\.ckpt$", str(path))
     if not match:
@@ -178,95 +183,10 @@ def checkpoint_epoch(path: str | Path) -> int:
 # --------------------------------------------------------------------------------------------
 # Data for the model
 # --------------------------------------------------------------------------------------------
-@dataclass
-class Experiment:
-    """A configuration with its prepared data and model inputs: everything a run needs."""
-
-    cfg: Config
-    prepared: data_mod.Prepared
-    tables: data_mod.ItemTables
-
-    @property
-    def name(self) -> str:
-        return model_name(self.cfg, self.tables.max_seq)
-
-    @property
-    def paths(self) -> RunPaths:
-        return run_paths(self.cfg, self.cfg.model_name or self.name)
-
-    @property
-    def clean(self) -> bool:
-        return self.prepared.protocol == "clean"
-
-    @property
-    def eval_split(self) -> str:
-        """Where epochs are scored: test in the reference (selection on test), valid in clean."""
-        return "valid" if self.clean else "test"
-
-    def rows(self, split: str) -> pd.DataFrame:
-        rows = getattr(self.prepared, split)
-        if rows is None:
-            raise DataError(f"the {self.prepared.protocol} protocol has no {split!r} split")
-        return rows
-
-    def arrays(self, split: str) -> tuple[np.ndarray, ...]:
-        """users, items, integer labels and (clean protocol) each row's visible sequence length."""
-        rows = self.rows(split)
-        ends = rows["seq_end"].to_numpy(np.int32) if self.clean else np.zeros(len(rows), np.int32)
-        return (
-            rows["userId"].to_numpy(np.int32),
-            rows["itemId"].to_numpy(np.int32),
-            self.prepared.label_index(rows["rating"].to_numpy()),
-            ends,
-        )
-
-    def inputs(self, users: np.ndarray, items: np.ndarray, ends: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Model inputs for explicit (user, item) rows, e.g. for attention plots.
-
-        In the clean protocol pass each row's ``seq_end``; without it a row sees the item's
-        latest ``max_seq`` training raters.
-        """
-        items = np.asarray(items, dtype=np.int32)
-        if self.clean and ends is not None:
-            neighbours, lcu = data_mod.window_rows(self.tables.full_neighbours, self.tables.full_lcu, items, ends,
-                                                   self.tables.max_seq)
-        else:
-            neighbours, lcu = self.tables.neighbours[items], self.tables.lcu[items]
-        return {"user": np.asarray(users, dtype=np.int32), "item": items, "neighbours": neighbours, "lcu": lcu}
 
 
-def _stale(paths: dict[str, Path], ratings: Path) -> bool:
-    """Prepared files missing, or older than a ratings file that was regenerated since."""
-    if not all(p.is_file() for p in paths.values()):
-        return True
-    return ratings.is_file() and ratings.stat().st_mtime > min(p.stat().st_mtime for p in paths.values())
 
 
-def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experiment:
-    """Load (preparing first if needed) the data version of ``cfg`` and build the item tables."""
-    version = cfg.resolved_data_version
-    paths = data_mod.version_paths(cfg.data_path, cfg.dataset, version)
-    if cfg.dataset == "synthetic":  # cheap; regenerates the ratings when the generator's settings changed
-        from arerec.datasets import ensure_ratings
-
-        ensure_ratings(cfg)
-    if _stale(paths, data_mod.ratings_path(cfg)):
-        if cfg.data_version and cfg.data_version != cfg.derived_data_version:
-            raise DataError(
-                f"data version {version!r} is not prepared under {cfg.dataset_dir}; "
-                f"run `python -m arerec prepare` with its settings, or leave data_version empty"
-            )
-        if not prepare_if_missing:
-            raise DataError(f"data version {version!r} is not prepared; run `python -m arerec prepare` first")
-        from arerec.datasets import ensure_ratings
-
-        log.info("preparing data version %s", version)
-        ensure_ratings(cfg)
-        data_mod.prepare(cfg)
-    prepared = data_mod.load_prepared(cfg.data_path, cfg.dataset, version)
-    max_seq = data_mod.resolve_max_seq(cfg, prepared)
-    tables = data_mod.build_item_tables(prepared.item_seqs, max_seq, sliding=prepared.protocol == "clean")
-    return Experiment(cfg, prepared, tables)
 
 
 def _epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tuple[np.ndarray, ...]:
@@ -637,7 +557,7 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         cfg = resolve_run_config(cfg)
     if exp is None or exp.cfg != cfg:
         exp = load_experiment(cfg)
-    paths = exp.paths
+    paths = experiment_paths(exp)
     apply_memory_settings(cfg)
     model, optimizer = build(exp)
     start_epoch = 1
@@ -811,7 +731,7 @@ def _finished(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> bool:
 def is_finished(cfg: Config, exp: Experiment | None = None) -> bool:
     """True when :func:`train_or_load` would load ``cfg``'s run instead of training it."""
     exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
-    return _saved_config_matches(exp.paths, cfg, exp) and _finished(exp.paths, cfg, read_results(exp.paths))
+    return _saved_config_matches(experiment_paths(exp), cfg, exp) and _finished(experiment_paths(exp), cfg, read_results(experiment_paths(exp)))
 
 
 def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
@@ -824,7 +744,7 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
     (``score_test``; see :func:`train`).
     """
     exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
-    paths = exp.paths
+    paths = experiment_paths(exp)
     if _saved_config_matches(paths, cfg, exp):
         history = read_results(paths)
         last = _last_epoch(paths, cfg, history)

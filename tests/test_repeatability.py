@@ -2,8 +2,9 @@
 
 from conftest import tiny_config
 
-from arerec import data, training
-from arerec.datasets import ensure_ratings
+from arerec import training
+from arerec.data import prepare
+from arerec.data.datasets import ensure_ratings
 from arerec.files import sha256_file
 
 
@@ -12,7 +13,7 @@ def test_prepare_is_byte_for_byte_repeatable(tmp_path):
     for folder in ("a", "b"):
         cfg = tiny_config(tmp_path / folder)
         ensure_ratings(cfg)
-        report = data.prepare(cfg)
+        report = prepare.prepare(cfg)
         sums.append({key: sha256_file(path) for key, path in report.paths.items()})
     assert sums[0] == sums[1]
 

@@ -12,7 +12,7 @@ import pytest
 
 from arerec import reports
 from arerec.config import Config, load_yaml_layers
-from arerec.data import version_paths
+from arerec.data.prepare import version_paths
 from arerec.errors import ComparisonError, ConfigError
 from arerec.notebook import resolve, update_metrics
 

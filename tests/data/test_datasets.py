@@ -1,4 +1,4 @@
-"""arerec.datasets: synthetic data, GroupLens download/convert, the recbole fallback. Offline only."""
+"""arerec.data.datasets: synthetic data, GroupLens download/convert, the recbole fallback. Offline only."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arerec import datasets
 from arerec.config import Config
+from arerec.data import datasets
 from arerec.errors import DataError, DownloadError
 
 HEADER = "userId,itemId,rating,timestamp"
@@ -208,7 +208,7 @@ def test_ensure_synthetic_writes_reuses_and_regenerates(tmp_path, monkeypatch):
 # =============================================================================================
 def test_ml100k_download_converts_in_file_order(tmp_path, monkeypatch, offline, caplog):
     fake_grouplens(monkeypatch, tmp_path)
-    with caplog.at_level(logging.INFO, logger="arerec.datasets"):
+    with caplog.at_level(logging.INFO, logger="arerec.data.datasets"):
         path = datasets.ensure_ratings(make_cfg(tmp_path, "ml-100k"))
     assert path == tmp_path / "Data" / "ml-100k" / "ml-100k_ratings.csv"
     assert csv_rows(path) == ROWS
@@ -307,7 +307,7 @@ def test_ml100k_falls_back_to_recbole_wheel(tmp_path, monkeypatch, offline, capl
 
     monkeypatch.setattr(datasets, "_pip_download", fake_pip)
     cfg = make_cfg(tmp_path, "ml-100k")
-    with caplog.at_level(logging.INFO, logger="arerec.datasets"):
+    with caplog.at_level(logging.INFO, logger="arerec.data.datasets"):
         path = datasets.ensure_ratings(cfg)
     downloads = tmp_path / "Data" / "downloads"
     assert pip_calls == [downloads]

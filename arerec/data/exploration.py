@@ -1,7 +1,7 @@
 """Statistics of a ratings file and of the two protocols' splits, as tidy tables.
 
 Everything here reads the raw ratings (original ids and timestamps) or a protocol's split
-(:class:`arerec.data.Split`, :class:`arerec.data.CleanSplit`), so the numbers describe the data the
+(:class:`arerec.data.split.Split`, :class:`arerec.data.split.CleanSplit`), so the numbers describe the data the
 model is trained and tested on, including the leakage of the original protocol (REFERENCE.md §1
 step 4): every test row's item sequence is built from all the data, so it holds the target user
 and users who rated later. :func:`protocol_comparison` sets that beside the clean protocol.
@@ -12,17 +12,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from arerec import data as data_mod
-from arerec import training
 from arerec.config import Config
+from arerec.data.datasets import ensure_ratings
+from arerec.data.inputs import Experiment, load_experiment
+from arerec.data.prepare import Prepared
+from arerec.data.ratings import read_ratings_csv
+from arerec.data.split import CleanSplit, Split, filtered_rows, split_clean, split_rows
 from arerec.errors import DataError
 
 
 def load_ratings(cfg: Config) -> pd.DataFrame:
     """The dataset's ratings (fetched or generated first if missing), columns userId, itemId, rating, timestamp."""
-    from arerec.datasets import ensure_ratings
-
-    return data_mod.read_ratings_csv(ensure_ratings(cfg))
+    return read_ratings_csv(ensure_ratings(cfg))
 
 
 def overview(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def rating_distribution(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def filtered(cfg: Config, ratings: pd.DataFrame) -> pd.DataFrame:
     """The rows the reference keeps: sorted by time, the earliest ``data_percent``, one min_seq pass."""
-    return data_mod.filtered_rows(cfg, ratings)[0]
+    return filtered_rows(cfg, ratings)[0]
 
 
 def sequence_lengths(cfg: Config, ratings: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +125,7 @@ def truncation(item_lengths: np.ndarray, max_seq_values: list[int], model_max_se
     )
 
 
-def split_sizes(split: data_mod.Split) -> pd.DataFrame:
+def split_sizes(split: Split) -> pd.DataFrame:
     """Rows, users and items of: the ratings file, what the min_seq filter keeps, train and test."""
     def count(rows: pd.DataFrame) -> dict[str, int]:
         return {"rows": len(rows), "users": rows["userId"].nunique(), "items": rows["itemId"].nunique()}
@@ -142,7 +143,7 @@ def split_sizes(split: data_mod.Split) -> pd.DataFrame:
     return table
 
 
-def leakage(split: data_mod.Split, ratings: pd.DataFrame, max_seq: int) -> pd.DataFrame:
+def leakage(split: Split, ratings: pd.DataFrame, max_seq: int) -> pd.DataFrame:
     """For each test row, where its own user sits in the item's sequence and who rated later.
 
     The reference gives every row its item's full user sequence in time order, truncated to the
@@ -205,12 +206,12 @@ def leakage_summary(rows: pd.DataFrame) -> dict[str, float]:
 PROTOCOLS = ("reference", "clean")
 
 
-def visible_neighbours(exp: training.Experiment, split: data_mod.Split | data_mod.CleanSplit,
+def visible_neighbours(exp: Experiment, split: Split | CleanSplit,
                        ratings: pd.DataFrame) -> pd.DataFrame:
     """For each test row, the neighbours the model is given (:meth:`Experiment.inputs`).
 
-    ``split`` is the split of ``exp``'s protocol on ``ratings`` (:func:`arerec.data.split_rows` or
-    :func:`arerec.data.split_clean`): its test rows, in order, are the prepared test rows, and it
+    ``split`` is the split of ``exp``'s protocol on ``ratings`` (:func:`arerec.data.split.split_rows` or
+    :func:`arerec.data.split.split_clean`): its test rows, in order, are the prepared test rows, and it
     gives their timestamps. In the reference every row of an item sees the item's first
     ``max_seq`` raters; in the clean protocol a row sees the latest ``max_seq`` training raters
     before its ``seq_end``. Columns: userId, itemId (prepared ids), timestamp, visible (real,
@@ -257,8 +258,8 @@ def protocol_comparison(cfg: Config, ratings: pd.DataFrame | None = None) -> pd.
     rows = []
     for protocol in PROTOCOLS:
         pcfg = cfg.replace(protocol=protocol, data_version="")
-        exp = training.load_experiment(pcfg)
-        split = data_mod.split_clean(pcfg, ratings) if exp.clean else data_mod.split_rows(pcfg, ratings)
+        exp = load_experiment(pcfg)
+        split = split_clean(pcfg, ratings) if exp.clean else split_rows(pcfg, ratings)
         seen = visible_neighbours(exp, split, ratings)
         last_train = split.test["userId"].map(split.train.groupby("userId")["timestamp"].max())
         k = max(pcfg.topk)
@@ -282,8 +283,8 @@ def protocol_comparison(cfg: Config, ratings: pd.DataFrame | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
-def _prepared_ids(prepared: data_mod.Prepared,
-                  split: data_mod.Split | data_mod.CleanSplit) -> tuple[pd.Series, pd.Series]:
+def _prepared_ids(prepared: Prepared,
+                  split: Split | CleanSplit) -> tuple[pd.Series, pd.Series]:
     """Original id -> prepared id, for items and for users.
 
     ``prepare`` writes the split's rows and item sequences in order, so they pair up one to one:
@@ -311,6 +312,6 @@ def _one_to_one(original: np.ndarray, prepared: np.ndarray) -> pd.Series | None:
     return pairs.set_index("original")["prepared"]
 
 
-def _mismatch(prepared: data_mod.Prepared) -> DataError:
+def _mismatch(prepared: Prepared) -> DataError:
     return DataError(f"the prepared data version {prepared.version!r} is not the {prepared.protocol} split of "
                      "these ratings: prepare it again from the same ratings and settings")

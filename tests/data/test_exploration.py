@@ -1,4 +1,4 @@
-"""arerec.exploration: hand-computed statistics, including the leakage of the reference protocol."""
+"""arerec.data.exploration: hand-computed statistics, including the leakage of the reference protocol."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from conftest import tiny_config
 
-from arerec import exploration
 from arerec.config import Config
-from arerec.data import Split
+from arerec.data import exploration
+from arerec.data.split import Split
 
 
 def ratings_frame(rows) -> pd.DataFrame:
@@ -90,8 +90,8 @@ def test_leakage_finds_the_target_and_counts_later_raters():
 
 
 def test_split_sizes_uses_the_reference_split(tiny_cfg):
-    from arerec.data import split_rows
-    from arerec.datasets import ensure_ratings
+    from arerec.data.datasets import ensure_ratings
+    from arerec.data.split import split_rows
 
     ratings = exploration.load_ratings(tiny_cfg)
     assert len(ratings) == tiny_cfg.synthetic_ratings and ensure_ratings(tiny_cfg).is_file()
@@ -125,9 +125,9 @@ def test_protocol_comparison_measures_the_reference_leakage_and_none_in_clean(tm
 
 
 def test_visible_neighbours_of_the_reference_agree_with_leakage(tiny_cfg):
-    from arerec.data import split_clean, split_rows
+    from arerec.data.inputs import load_experiment
+    from arerec.data.split import split_clean, split_rows
     from arerec.errors import DataError
-    from arerec.training import load_experiment
 
     ratings = exploration.load_ratings(tiny_cfg)
     exp, split = load_experiment(tiny_cfg), split_rows(tiny_cfg, ratings)
