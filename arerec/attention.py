@@ -68,7 +68,7 @@ def attention_for(model, exp, rows: pd.DataFrame, batch_size: int = 512) -> np.n
     Raises ConfigError when the model has no attention (``use_attention=0``).
     """
     from arerec.errors import ConfigError
-    from arerec.model import attention_weights
+    from arerec.model.layers import attention_weights
 
     chunks = []
     for start in range(0, len(rows), batch_size):

@@ -3,7 +3,7 @@
 ``python -m arerec bench`` measures the project's own TensorFlow training path (its tf.data input,
 its lazy Adam, its XLA step) on real data. This module needs only Keras and JAX (or
 TensorFlow), so it also runs on a GPU machine that has no TensorFlow. It builds the
-same model (:func:`arerec.model.build_model`) with the shapes of a dataset, feeds it random
+same model (:func:`arerec.model.layers.build_model`) with the shapes of a dataset, feeds it random
 ids of those shapes, and times forward, forward + backward, and a training step with Keras'
 own (dense, the reference's) Adam, each the median of several repetitions after a warm-up.
 
@@ -150,7 +150,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     import keras
 
     from arerec.config import Config
-    from arerec.model import build_model
+    from arerec.model.layers import build_model
 
     if shape_name not in SHAPES:
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, received: {shape_name!r}")

@@ -296,8 +296,8 @@ def apply_memory_settings(cfg: Config) -> None:
 
 def build(exp: Experiment):
     """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``."""
-    from arerec.model import build_model
-    from arerec.optimizers import make_optimizer
+    from arerec.model.layers import build_model
+    from arerec.model.optimizers import make_optimizer
 
     set_seed(exp.cfg.seed)
     model = build_model(

@@ -150,7 +150,7 @@ def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
 
 def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     from arerec.errors import DataError
-    from arerec.model import attention_weights
+    from arerec.model.layers import attention_weights
     from arerec.training import batch_gather, build, load_experiment
 
     exp = load_experiment(tiny_config(tmp_path, protocol="clean"))

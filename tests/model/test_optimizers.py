@@ -1,9 +1,11 @@
+"""arerec.model.optimizers: lazy (row-sparse) Adam against Keras Adam, and its XLA helpers."""
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from arerec.optimizers import LazyAdam, make_optimizer
+from arerec.model.optimizers import LazyAdam, make_optimizer
 
 
 def _variables():
@@ -97,7 +99,7 @@ def test_static_shape_rows_give_the_same_update_as_unique(jit):
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_owned_rows_name_one_slot_per_distinct_row(jit):
-    from arerec.optimizers import _rows_owned
+    from arerec.model.optimizers import _rows_owned
 
     indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
     find = tf.function(lambda i: _rows_owned(i, 7), jit_compile=True) if jit else (lambda i: _rows_owned(i, 7))
@@ -163,7 +165,7 @@ def test_rowwise_needs_lazy_updates():
 
 
 def test_sum_into_owners_is_the_segment_sum_at_owning_slots():
-    from arerec.optimizers import _rows_owned, _sum_into_owners
+    from arerec.model.optimizers import _rows_owned, _sum_into_owners
 
     indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
     values = tf.constant(np.arange(12, dtype="float32").reshape(6, 2))

@@ -1,9 +1,11 @@
+"""arerec.model.layers: shapes, padding, the region embedding's product, dropout, config round trips, save and reload."""
+
 import keras
 import numpy as np
 import pytest
 
 from arerec.config import Config
-from arerec.model import NeighbourAttention, PaddingMask, RegionEmbedding, attention_weights, build_model
+from arerec.model.layers import NeighbourAttention, PaddingMask, RegionEmbedding, attention_weights, build_model
 
 B, L, NUM_USERS, NUM_ITEMS, NUM_LCU = 4, 6, 20, 10, 40
 
@@ -130,7 +132,7 @@ def test_window_mode_model_trains_shapes():
 
 @pytest.mark.parametrize("rate, bits", [(0.5, 1), (0.25, 2), (0.375, 3), (0.1, None)])
 def test_bit_dropout_keeps_each_element_with_probability_one_minus_rate(rate, bits):
-    from arerec.model import BitDropout
+    from arerec.model.layers import BitDropout
 
     layer = BitDropout(rate, seed=3)
     assert layer.bits == bits
@@ -146,7 +148,7 @@ def test_bit_dropout_keeps_each_element_with_probability_one_minus_rate(rate, bi
 
 
 def test_bit_dropout_masks_elements_independently():
-    from arerec.model import BitDropout
+    from arerec.model.layers import BitDropout
 
     kept = np.asarray(BitDropout(0.5, seed=1)(np.ones((20000, 64), "float32"), training=True)) != 0
     both = (kept[:, :-1] & kept[:, 1:]).mean()  # neighbours share a random word: still independent bits
