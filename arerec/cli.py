@@ -173,13 +173,13 @@ def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
     """Score a predictions CSV (user,item,rating,prediction) as the original's ``score`` does.
 
     Each user's rows are keyed by item, as in the original, so a repeated (user, item) pair counts
-    once in the faithful metrics (see :func:`arerec.metrics.score_predictions`); the warning about
+    once in the faithful metrics (see :func:`arerec.evaluate.metrics.score_predictions`); the warning about
     it is logged, and ``python -m arerec`` prints the log on stderr.
     """
     import pandas as pd
 
     from arerec.errors import DataError
-    from arerec.metrics import score_predictions
+    from arerec.evaluate.metrics import score_predictions
 
     try:
         frame = pd.read_csv(path)
@@ -220,8 +220,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(ensure_ratings(cfg))
         return 0
     if command == "compare":
+        from arerec.evaluate.stats import format_mean_ci
         from arerec.experiments import run_seeds, summarise
-        from arerec.stats import format_mean_ci
 
         modes = args.update_modes or [cfg.update_mode]
         variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}

@@ -14,8 +14,8 @@ import pandas as pd
 
 from arerec.config import Config
 from arerec.errors import ArerecError
+from arerec.evaluate.stats import summarise_seeds
 from arerec.files import write_csv_atomic
-from arerec.stats import summarise_seeds
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
     ``out``, the table is rewritten atomically after every run. ``columns`` are constant
     columns put first in every row (e.g. the protocol). Only one model is held at a time.
     """
-    from arerec.evaluation import free_models
-    from arerec.training import train_or_load
+    from arerec.training import free_models, train_or_load
 
     rows = []
     for label, seed, run_cfg in sweep(cfg, seeds, variants):

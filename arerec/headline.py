@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from arerec.config import Config
+from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
 from arerec.files import write_csv_atomic
-from arerec.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
     ``out`` the table is rewritten atomically as it grows.
     """
     from arerec.data.inputs import load_experiment
-    from arerec.evaluation import baseline_metrics
+    from arerec.evaluate.scoring import baseline_metrics
     from arerec.experiments import run_seeds
 
     variants = DEFAULT_VARIANTS if variants is None else variants
@@ -258,7 +258,7 @@ def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
     ``baseline_settings`` (chosen on validation) and scored on the same test rows.
     """
     from arerec.data.inputs import load_experiment
-    from arerec.evaluation import baseline_metrics
+    from arerec.evaluate.scoring import baseline_metrics
     from arerec.experiments import run_seeds
 
     variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}

@@ -29,9 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from arerec.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
 from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
+from arerec.evaluate.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
 from arerec.headline import DEFAULT_VARIANTS
 from arerec.tuning import DEFAULTS as TUNING_DEFAULTS
 
@@ -125,7 +125,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     need(isinstance(grid, list) and all(isinstance(v, int) and v >= 1 for v in grid),
          f"max_seq_grid must be a list of integers >= 1, received: {grid!r}")
 
-    from arerec.baselines import BASELINES
+    from arerec.evaluate.baselines import BASELINES
 
     names = extras["baselines"]
     need(isinstance(names, list), f"baselines must be a list of names, received: {names!r}")
@@ -140,7 +140,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     schedule_baselines = extras["schedule_baselines"]
     need(isinstance(schedule_baselines, list) and all(n in BASELINES for n in schedule_baselines),
          f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
-    from arerec.baselines import check_grids
+    from arerec.evaluate.baselines import check_grids
     from arerec.tuning import check as check_tuning
 
     grids = extras["baseline_grids"]

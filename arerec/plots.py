@@ -209,7 +209,7 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
 # 04 attention
 # --------------------------------------------------------------------------------------------
 def attention_heatmap(pair) -> Figure:
-    """Heads x neighbours (time order) for one :class:`arerec.attention.PairAttention`; the target
+    """Heads x neighbours (time order) for one :class:`arerec.evaluate.attention.PairAttention`; the target
     user's column is outlined when it is among the neighbours."""
     weights = pair.weights
     heads, n = weights.shape
@@ -264,7 +264,7 @@ def attention_vs_similarity(by_co_rated: pd.DataFrame, by_rms_diff: pd.DataFrame
 
 
 def attention_uniformity(tables: Mapping[str, pd.DataFrame]) -> Figure:
-    """How far from uniform each model's heads attend (tables of :func:`arerec.attention.uniformity`,
+    """How far from uniform each model's heads attend (tables of :func:`arerec.evaluate.attention.uniformity`,
     keyed by model label): grouped bars per head and for the mean of heads, one bar per model, in two
     panels: normalised entropy (dashed line at 1, a uniform head) and the share of rows whose largest
     weight exceeds 2/n (dashed line at 0, what a uniform head gives)."""

@@ -530,7 +530,7 @@ def _html_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | None
 
 
 def _mean_ci(row: Mapping[str, Any], metric: str) -> str:
-    from arerec.stats import format_mean_ci
+    from arerec.evaluate.stats import format_mean_ci
 
     mean, half = row.get(metric), row.get(f"{metric}_ci")
     return "–" if mean is None else format_mean_ci(float(mean), float("nan") if half is None else float(half))

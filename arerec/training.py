@@ -314,6 +314,16 @@ def build(exp: Experiment):
     return model, optimizer
 
 
+def free_models() -> None:
+    """Drop every Keras model of this process (a sweep holds one at a time: the LCU tables are large)."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def _fingerprint(exp: Experiment) -> str:
     keys = ("dataset", "emb_size", "region_size", "region_mode", "num_head", "use_attention", "optimizer", "update_mode",
             "test_ratio",
@@ -389,7 +399,7 @@ def _compiled_forward(model):
 
 
 def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> dict[str, float]:
-    from arerec.metrics import evaluate_predictions
+    from arerec.evaluate.metrics import evaluate_predictions
 
     rows = exp.rows(split)
     return evaluate_predictions(

@@ -185,8 +185,7 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
 
     ``progress`` (an :class:`arerec.progress.Progress`) is told each run as it starts and ends.
     """
-    from arerec.evaluation import free_models
-    from arerec.training import read_results, selection, train_or_load
+    from arerec.training import free_models, read_results, selection, train_or_load
 
     tune = check(base, values)
     metric = tune["selection_metric"]

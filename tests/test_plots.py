@@ -11,7 +11,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 
 from arerec import plots
-from arerec.attention import PairAttention
+from arerec.evaluate.attention import PairAttention
 
 
 def png_bytes(fig) -> bytes:

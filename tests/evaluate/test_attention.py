@@ -1,4 +1,4 @@
-"""arerec.attention: relative attention, position profiles, uniformity, similarity in the train ratings."""
+"""arerec.evaluate.attention: relative attention, position profiles, uniformity, similarity in the train ratings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_config
 
-from arerec import attention
 from arerec.errors import ConfigError
+from arerec.evaluate import attention
 
 
 def test_relative_attention_is_one_for_a_uniform_head_and_nan_at_padding():

@@ -1,8 +1,10 @@
+"""arerec.evaluate.stats: means with Student-t intervals over seeds, hand-computed."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from arerec.stats import format_mean_ci, mean_ci, summarise_seeds
+from arerec.evaluate.stats import format_mean_ci, mean_ci, summarise_seeds
 
 
 def test_mean_ci_by_hand():

@@ -1,4 +1,4 @@
-"""Tests for arerec.metrics: hand-computed values, tie handling, and a literal heapq reference."""
+"""Tests for arerec.evaluate.metrics: hand-computed values, tie handling, and a literal heapq reference."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from arerec.metrics import (
+from arerec.evaluate.metrics import (
     argmax_rating,
     evaluate_predictions,
     expected_rating,
@@ -293,7 +293,7 @@ def _original_dict_loop(users, items, true, pred, topk, hrcutoff):
 
     Assigning to an existing key keeps its place and replaces its value, so a repeated pair sits at
     its first row with its last rating and prediction. Written from REFERENCE.md section 5 and the
-    dict semantics, independently of arerec.metrics and of _literal_reference.
+    dict semantics, independently of arerec.evaluate.metrics and of _literal_reference.
     """
     true_by_user: dict = {}
     pred_by_user: dict = {}
@@ -346,7 +346,7 @@ def test_repeated_pair_keeps_its_first_position_and_its_last_values(caplog):
     # Odd gains: b at p=1 -> ideal[1]=3, c at p=2 -> ideal[2]=2, a at p=0 -> ideal[0]=4.
     idcg = 15 / 1 + 7 / LOG2_3 + 3 / 2
     by_hand = (7 / 1 + 3 / LOG2_3 + 15 / 2) / idcg
-    with caplog.at_level(logging.WARNING, logger="arerec.metrics"):
+    with caplog.at_level(logging.WARNING, logger="arerec.evaluate.metrics"):
         got = score_predictions(DUP_USERS, DUP_TRUE, DUP_PRED, topk=(3, 4), items=DUP_ITEMS)
     assert got["faithful"]["ndcg@3"] == pytest.approx(by_hand, rel=0, abs=1e-12)
     assert by_hand == pytest.approx(0.7837249432452995, rel=1e-12)
@@ -387,7 +387,7 @@ def test_without_repeated_pairs_items_change_nothing(caplog):
     items = np.arange(n)[rng.permutation(n)]  # every pair distinct
     true = rng.integers(1, 6, size=n)
     pred = rng.integers(1, 6, size=n)
-    with caplog.at_level(logging.WARNING, logger="arerec.metrics"):
+    with caplog.at_level(logging.WARNING, logger="arerec.evaluate.metrics"):
         with_items = score_predictions(users, true, pred, topk=(3, 10), items=items)
     assert with_items == score_predictions(users, true, pred, topk=(3, 10))
     _assert_same(with_items["faithful"],

@@ -1,4 +1,4 @@
-"""Tests for arerec/baselines.py: hand-computed predictions, Surprise's wiring, parameters and tuning."""
+"""Tests for arerec/evaluate/baselines.py: hand-computed predictions, Surprise's wiring, parameters and tuning."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import surprise
 
-from arerec import baselines as bl
 from arerec.errors import ConfigError, DataError
+from arerec.evaluate import baselines as bl
 
 SURPRISE_BACKED = ["user_item_bias", "biased_mf", "item_knn", "user_knn"]
 
@@ -284,7 +284,7 @@ def test_baselines_registry_names_and_backends():
 
 def test_run_baselines_predicts_every_test_row_and_logs_time(caplog):
     train, test = small_frames()
-    with caplog.at_level(logging.INFO, logger="arerec.baselines"):
+    with caplog.at_level(logging.INFO, logger="arerec.evaluate.baselines"):
         results = bl.run_baselines(train, test, seed=1)
     assert list(results) == list(bl.BASELINES)
     assert all(pred.shape == (2,) for pred in results.values())
