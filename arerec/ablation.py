@@ -67,7 +67,8 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     is told each run.
     """
     from arerec.experiments import train_in_parallel
-    from arerec.training import free_models, train_or_load
+    from arerec.train.build import free_models
+    from arerec.train.loop import train_or_load
 
     runs = [(n, variant, seed, variant.cfg.replace(seed=seed)) for n, variant in enumerate(variants, start=1)
             for seed in (seeds if seeds is not None else [variant.cfg.seed])]

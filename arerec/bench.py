@@ -92,11 +92,15 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from arerec import training
+    from arerec.data.inputs import load_experiment
+    from arerec.train.batches import batch_gather, id_batches
+    from arerec.train.build import apply_memory_settings, build
+    from arerec.train.loop import make_train_step, run_epoch
+    from arerec.train.predict import evaluate_probs, predict_probs
 
-    exp = training.load_experiment(cfg, prepare_if_missing=False)
-    training.apply_memory_settings(cfg)
-    model, optimizer = training.build(exp)
+    exp = load_experiment(cfg, prepare_if_missing=False)
+    apply_memory_settings(cfg)
+    model, optimizer = build(exp)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables
 
@@ -113,17 +117,17 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
                                 for g in grads])[0] * 0.0
 
     # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
-    gather = training.batch_gather(exp)
-    step = training.make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=gather)
+    gather = batch_gather(exp)
+    step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=gather)
     needed = warmup + repeats * steps
-    id_batches = list(itertools.islice(training.id_batches(exp, "train", shuffle=True, epoch=1), needed))
-    batches = [(gather(users, items, ends), labels) for users, items, labels, ends in id_batches]  # the same rows
+    row_batches = list(itertools.islice(id_batches(exp, "train", shuffle=True, epoch=1), needed))
+    batches = [(gather(users, items, ends), labels) for users, items, labels, ends in row_batches]  # the same rows
     result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile,
                               "second_moment": cfg.second_moment, "batch_size": cfg.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
     for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
-                             ("train_step", step, id_batches)):
+                             ("train_step", step, row_batches)):
         median, runs = _median_step(fn, inputs, warmup, repeats, steps)
         result[f"{name}_s"] = median
         result[f"{name}_runs_s"] = runs
@@ -142,7 +146,7 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
 
     for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
         t0 = time.perf_counter()
-        training.run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, t0=t0))
+        run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, t0=t0))
         epoch_runs.append(time.perf_counter() - t0)
         log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
     if epoch_runs:
@@ -152,10 +156,10 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
         log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.update_mode, result["epoch_s"],
                  len(epoch_runs), result["samples_per_s"])
     t0 = time.perf_counter()
-    probs = training.predict_probs(model, exp)
+    probs = predict_probs(model, exp)
     result["predict_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    training.evaluate_probs(exp, probs)
+    evaluate_probs(exp, probs)
     result["metrics_s"] = time.perf_counter() - t0
     result["model_mb"] = sum(np.prod(v.shape) * 4 for v in model.variables) / 2**20
     result["optimizer_mb"] = sum(np.prod(v.shape) * 4 for v in optimizer.variables) / 2**20

@@ -261,13 +261,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"{key}: {path}")
         return 0
 
-    from arerec import training
+    from arerec.train.loop import train
 
     if command == "evaluate":
         cfg = cfg.replace(do_train=0)
     elif command == "resume":
         cfg = cfg.replace(load_model=1)
-    result = training.train(cfg)
+    result = train(cfg)
     print(f"model: {result.name}")
     print(f"run folder: {result.paths.root}")
     print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.final.items()}, indent=2))

@@ -38,7 +38,8 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
     ``out``, the table is rewritten atomically after every run. ``columns`` are constant
     columns put first in every row (e.g. the protocol). Only one model is held at a time.
     """
-    from arerec.training import free_models, train_or_load
+    from arerec.train.build import free_models
+    from arerec.train.loop import train_or_load
 
     rows = []
     for label, seed, run_cfg in sweep(cfg, seeds, variants):
@@ -81,7 +82,8 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0)
     """
     from arerec.data.inputs import load_experiment
     from arerec.runtime import tuned_environment
-    from arerec.training import experiment_paths, is_finished
+    from arerec.train.loop import is_finished
+    from arerec.train.runs import experiment_paths
 
     if workers <= 1:
         return []
@@ -140,7 +142,7 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0)
 def _worker_main(argv: Sequence[str]) -> None:
     import argparse
 
-    from arerec.training import train_or_load
+    from arerec.train.loop import train_or_load
 
     parser = argparse.ArgumentParser(description="train one run (used by train_in_parallel)")
     parser.add_argument("--worker", required=True, help="the run's Config as JSON")

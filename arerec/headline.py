@@ -219,7 +219,7 @@ def seed_run_histories(cfg: Config, seeds: Sequence[int], overrides: Mapping) ->
     """The per-epoch results CSVs of the seed-schedule runs of one variant (reference protocol), one row
     per (seed, epoch). The runs must have been trained (:func:`run`)."""
     from arerec.data.inputs import load_experiment
-    from arerec.training import experiment_paths, read_results
+    from arerec.train.runs import experiment_paths, read_results
 
     frames = []
     for seed in seeds:

@@ -185,7 +185,10 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
 
     ``progress`` (an :class:`arerec.progress.Progress`) is told each run as it starts and ends.
     """
-    from arerec.training import free_models, read_results, selection, train_or_load
+    from arerec.train.build import free_models
+    from arerec.train.loop import train_or_load
+    from arerec.train.runs import read_results
+    from arerec.train.selection import selection
 
     tune = check(base, values)
     metric = tune["selection_metric"]

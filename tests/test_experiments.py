@@ -9,7 +9,7 @@ from conftest import tiny_config
 from arerec import experiments
 from arerec.errors import ArerecError
 from arerec.experiments import run_seeds, summarise, sweep, train_in_parallel
-from arerec.training import is_finished
+from arerec.train.loop import is_finished
 
 
 def test_run_seeds_trains_each_variant_and_seed_once(tmp_path):

@@ -2,7 +2,7 @@
 
 from conftest import tiny_config
 
-from arerec import training
+from arerec.train import loop
 from arerec.data import prepare
 from arerec.data.datasets import ensure_ratings
 from arerec.files import sha256_file
@@ -19,8 +19,8 @@ def test_prepare_is_byte_for_byte_repeatable(tmp_path):
 
 
 def test_training_metrics_are_repeatable_and_seed_dependent(tmp_path):
-    first = training.train(tiny_config(tmp_path / "a", epochs=1, seed=5))
-    second = training.train(tiny_config(tmp_path / "b", epochs=1, seed=5))
-    other = training.train(tiny_config(tmp_path / "c", epochs=1, seed=6))
+    first = loop.train(tiny_config(tmp_path / "a", epochs=1, seed=5))
+    second = loop.train(tiny_config(tmp_path / "b", epochs=1, seed=5))
+    other = loop.train(tiny_config(tmp_path / "c", epochs=1, seed=6))
     assert first.final == {**second.final, "seconds": first.final["seconds"], "eval_seconds": first.final["eval_seconds"]}
     assert first.final["loss"] != other.final["loss"]

@@ -5,7 +5,8 @@ import json
 import pytest
 from conftest import tiny_config
 
-from arerec import training, tuning
+from arerec import tuning
+from arerec.train import loop
 from arerec.errors import ConfigError
 
 
@@ -56,7 +57,7 @@ def test_successive_halving_keeps_the_better_half_and_never_scores_test(tmp_path
     # the winner's run goes on to its optimum from where the search left it (its checkpoint)
     tuned = result.chosen_config(base, tuning.check(base, values))
     assert tuned.protocol == "clean" and tuned.patience == 1 and tuned.epochs == 3
-    run = training.train_or_load(tuned)
+    run = loop.train_or_load(tuned)
     assert run.name == first_round.loc[winner, "run"]
     assert run.history["epoch"].tolist()[:2] == [1, 2] and "rmse" in run.final
 

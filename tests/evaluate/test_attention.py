@@ -124,7 +124,8 @@ def test_binned_excludes_the_target_and_averages_per_quantile():
 
 
 def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
-    from arerec.training import build, load_experiment
+    from arerec.data.inputs import load_experiment
+    from arerec.train.build import build
 
     exp = load_experiment(tiny_cfg)
     model, _ = build(exp)
@@ -151,7 +152,9 @@ def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
 def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     from arerec.errors import DataError
     from arerec.model.layers import attention_weights
-    from arerec.training import batch_gather, build, load_experiment
+    from arerec.data.inputs import load_experiment
+    from arerec.train.batches import batch_gather
+    from arerec.train.build import build
 
     exp = load_experiment(tiny_config(tmp_path, protocol="clean"))
     model, _ = build(exp)
@@ -183,7 +186,8 @@ def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
 
 
 def test_attention_off_is_an_error_that_says_why(tiny_cfg):
-    from arerec.training import build, load_experiment
+    from arerec.data.inputs import load_experiment
+    from arerec.train.build import build
 
     exp = load_experiment(tiny_cfg.replace(use_attention=0))
     model, _ = build(exp)
