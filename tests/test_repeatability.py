@@ -2,10 +2,10 @@
 
 from conftest import tiny_config
 
-from arerec.train import loop
 from arerec.data import prepare
 from arerec.data.datasets import ensure_ratings
 from arerec.files import sha256_file
+from arerec.train import loop
 
 
 def test_prepare_is_byte_for_byte_repeatable(tmp_path):

@@ -6,8 +6,8 @@ import pytest
 from conftest import tiny_config
 
 from arerec import tuning
-from arerec.train import loop
 from arerec.errors import ConfigError
+from arerec.train import loop
 
 
 def test_configurations_cross_field_axes_with_named_option_axes():

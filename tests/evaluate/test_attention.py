@@ -150,9 +150,9 @@ def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
 
 
 def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
+    from arerec.data.inputs import load_experiment
     from arerec.errors import DataError
     from arerec.model.layers import attention_weights
-    from arerec.data.inputs import load_experiment
     from arerec.train.batches import batch_gather
     from arerec.train.build import build
 
