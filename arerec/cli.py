@@ -221,7 +221,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "compare":
         from arerec.evaluate.stats import format_mean_ci
-        from arerec.experiments import run_seeds, summarise
+        from arerec.sweeps.seeds import run_seeds, summarise
 
         modes = args.update_modes or [cfg.update_mode]
         variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}

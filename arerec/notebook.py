@@ -32,8 +32,8 @@ import pandas as pd
 from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
-from arerec.headline import DEFAULT_VARIANTS
-from arerec.tuning import DEFAULTS as TUNING_DEFAULTS
+from arerec.sweeps.headline import DEFAULT_VARIANTS
+from arerec.sweeps.tuning import DEFAULTS as TUNING_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ EXTRAS: dict[str, Extra] = {
         {"ARERec (faithful: dense Adam)": DEFAULT_VARIANTS["ARERec (faithful: dense Adam)"]},
         "02: ARERec rows at the seed's schedule (part 1): label -> Config overrides; the first is the seed run"),
     "schedule_baselines": Extra([], "02: untuned baselines beside the seed-schedule rows (part 1)"),
-    "validation_search": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.tuning.SETTINGS: grid, rungs, "
+    "validation_search": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.sweeps.tuning.SETTINGS: grid, rungs, "
                     "keep, max_epochs, patience, selection_metric, seed)"),
     "baseline_grids": Extra(dict(BASELINE_GRIDS), "02: per baseline, the grid of its settings searched on validation"),
     "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
@@ -141,7 +141,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     need(isinstance(schedule_baselines, list) and all(n in BASELINES for n in schedule_baselines),
          f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
     from arerec.evaluate.baselines import check_grids
-    from arerec.tuning import check as check_tuning
+    from arerec.sweeps.tuning import check as check_tuning
 
     grids = extras["baseline_grids"]
     need(isinstance(grids, dict), f"baseline_grids must be a mapping of baseline -> grid, received: {grids!r}")
@@ -294,8 +294,8 @@ class Notebook:
         return read_metrics(self.folder).get(section, {})
 
     def progress(self, total: int):
-        """A :class:`arerec.progress.Progress` of ``total`` runs, titled with this notebook's name."""
-        from arerec.progress import Progress
+        """A :class:`arerec.sweeps.progress.Progress` of ``total`` runs, titled with this notebook's name."""
+        from arerec.sweeps.progress import Progress
 
         return Progress(total, self.name)
 

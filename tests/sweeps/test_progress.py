@@ -1,6 +1,6 @@
-"""arerec.progress: run i of n, and an ETA from the runs already finished."""
+"""arerec.sweeps.progress: run i of n, and an ETA from the runs already finished."""
 
-from arerec.progress import Progress
+from arerec.sweeps.progress import Progress
 
 
 def test_lines_count_runs_and_estimate_what_is_left(capsys):

@@ -183,7 +183,7 @@ class SearchResult:
 def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> SearchResult:
     """Successive halving over the grid of ``values`` (see the module docstring).
 
-    ``progress`` (an :class:`arerec.progress.Progress`) is told each run as it starts and ends.
+    ``progress`` (an :class:`arerec.sweeps.progress.Progress`) is told each run as it starts and ends.
     """
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load

@@ -1,11 +1,11 @@
-"""arerec.headline: the headline table over protocols and seeds, and the paragraph computed from it."""
+"""arerec.sweeps.headline: the headline table over protocols and seeds, and the paragraph computed from it."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_config
 
-from arerec import headline
+from arerec.sweeps import headline
 
 FAITHFUL, FAST, OFF = "ARERec (faithful: dense Adam)", "ARERec (fast: lazy Adam)", "ARERec, attention off (item-only)"
 

@@ -1,12 +1,12 @@
-"""arerec.tuning: the grid, its checks, and successive halving on validation only."""
+"""arerec.sweeps.tuning: the grid, its checks, and successive halving on validation only."""
 
 import json
 
 import pytest
 from conftest import tiny_config
 
-from arerec import tuning
 from arerec.errors import ConfigError
+from arerec.sweeps import tuning
 from arerec.train import loop
 
 

@@ -46,9 +46,10 @@ def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROT
 
     Nothing happens with ``workers`` 1: :func:`run` then trains them one by one. Call it before
     :func:`run` (notebook 02 does), which then loads them.
-    See :func:`arerec.experiments.train_in_parallel`.
+    See :func:`arerec.sweeps.parallel.train_in_parallel`.
     """
-    from arerec.experiments import sweep, train_in_parallel
+    from arerec.sweeps.parallel import train_in_parallel
+    from arerec.sweeps.seeds import sweep
 
     variants = DEFAULT_VARIANTS if variants is None else variants
     cfgs = [run_cfg for protocol in protocols for _, _, run_cfg in sweep(cfg.replace(protocol=protocol), seeds, variants)]
@@ -67,7 +68,7 @@ def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
     """
     from arerec.data.inputs import load_experiment
     from arerec.evaluate.scoring import baseline_metrics
-    from arerec.experiments import run_seeds
+    from arerec.sweeps.seeds import run_seeds
 
     variants = DEFAULT_VARIANTS if variants is None else variants
     frames: list[pd.DataFrame] = []
@@ -259,7 +260,7 @@ def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
     """
     from arerec.data.inputs import load_experiment
     from arerec.evaluate.scoring import baseline_metrics
-    from arerec.experiments import run_seeds
+    from arerec.sweeps.seeds import run_seeds
 
     variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
     runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)
@@ -314,7 +315,7 @@ def optimum_verdicts(runs: pd.DataFrame, k: int) -> list[dict[str, object]]:
 
 def planned_runs(extras: Mapping[str, object]) -> int:
     """ARERec runs notebook 02 trains or loads: part 1, the search's rounds, and part 2 (on and off per seed)."""
-    from arerec.tuning import planned_runs as search_runs
+    from arerec.sweeps.tuning import planned_runs as search_runs
 
     schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
     return schedule + search_runs(extras["validation_search"]) + 2 * len(extras["seeds"])

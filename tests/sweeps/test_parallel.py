@@ -1,30 +1,17 @@
+"""arerec.sweeps.parallel: runs trained in worker processes give what one by one gives; a failure names its log."""
+
 import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import tiny_config
 
-from arerec import experiments
 from arerec.errors import ArerecError
-from arerec.experiments import run_seeds, summarise, sweep, train_in_parallel
+from arerec.sweeps import parallel
+from arerec.sweeps.parallel import train_in_parallel
+from arerec.sweeps.seeds import run_seeds, sweep
 from arerec.train.loop import is_finished
-
-
-def test_run_seeds_trains_each_variant_and_seed_once(tmp_path):
-    cfg = tiny_config(tmp_path, epochs=1)
-    out = tmp_path / "runs.csv"
-    runs = run_seeds(cfg, [0, 1], {"dense": {"update_mode": "dense"}, "lazy": {"update_mode": "lazy"}}, out=out)
-    assert list(zip(runs["variant"], runs["seed"], strict=True)) == [("dense", 0), ("dense", 1), ("lazy", 0), ("lazy", 1)]
-    assert runs["model_name"].nunique() == 4
-    assert pd.read_csv(out).shape[0] == 4
-    table = summarise(runs, ["rmse"])
-    assert table["n"].tolist() == [2, 2]
-    dense = runs[runs["variant"] == "dense"]["rmse"]
-    assert table["rmse"].iloc[0] == dense.mean()
-    again = run_seeds(cfg, [0], {"dense": {"update_mode": "dense"}})  # finished: loaded, not retrained
-    assert again["rmse"].iloc[0] == runs["rmse"].iloc[0]
 
 
 def test_train_in_parallel_gives_the_runs_of_training_one_by_one(tmp_path):
@@ -56,7 +43,7 @@ def test_train_in_parallel_names_a_failed_run_and_its_log(tmp_path, monkeypatch)
     def failing(command, **kwargs):
         return real_popen([sys.executable, "-c", "import sys; print('worker broke'); sys.exit(3)"], **kwargs)
 
-    monkeypatch.setattr(experiments.subprocess, "Popen", failing)
+    monkeypatch.setattr(parallel.subprocess, "Popen", failing)
     cfgs = [c for _, _, c in sweep(tiny_config(tmp_path, epochs=1), [0, 1, 2])]
     with pytest.raises(ArerecError) as error:
         train_in_parallel(cfgs, workers=2, poll_s=0.1)

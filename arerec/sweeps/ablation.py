@@ -57,16 +57,16 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
 
     With ``workers`` > 1 the unfinished runs first train that many at a time in their own processes
-    (:func:`arerec.experiments.train_in_parallel`); the loop then loads them.
+    (:func:`arerec.sweeps.parallel.train_in_parallel`); the loop then loads them.
 
     Columns: variant, seed, run (the model name under model_path), the variant's key settings,
     the test metrics (reference protocol: of the last epoch; clean: of the epoch chosen on validation, with
     best_epoch and stopped_early), ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
     whenever they ran) and seconds (this call: small when a finished run was loaded). Without
-    ``seeds`` each variant runs with its own configured seed. ``progress`` (:class:`arerec.progress.Progress`)
+    ``seeds`` each variant runs with its own configured seed. ``progress`` (:class:`arerec.sweeps.progress.Progress`)
     is told each run.
     """
-    from arerec.experiments import train_in_parallel
+    from arerec.sweeps.parallel import train_in_parallel
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 

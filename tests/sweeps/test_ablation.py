@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arerec import ablation
 from arerec.config import Config
+from arerec.sweeps import ablation
 
 
 def test_ablation_variants_dedupe_label_and_move_runs_aside(tmp_path):
