@@ -56,6 +56,9 @@ def test_clean_protocol_sees_no_test_interaction_and_no_later_neighbour(tmp_path
             assert all(times[(u, row.itemId)] >= row.timestamp for u in rest)
 
 
+# --------------------------------------------------------------------------------------------
+# The portable order of equal timestamps (sort_kind 'stable')
+# --------------------------------------------------------------------------------------------
 def tied_ratings(seed: int = 0) -> list[tuple[int, int, int, int]]:
     """About 300 ratings of 30 users on 12 items over only 6 timestamps: nearly every row is a tie."""
     rng = np.random.default_rng(seed)
