@@ -196,7 +196,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
               epoch: int, name: str, out: Path) -> dict[str, Any]:
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
-    from arerec.reports import git_state
+    from arerec.report.provenance import git_state
     from arerec.runtime import allocator_settings
 
     record: dict[str, Any] = {"name": name, "data": data, "machine": machine(), "versions": versions(),

@@ -157,7 +157,7 @@ def _config_from(args: argparse.Namespace) -> Config:
     skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
             "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    from arerec.notebook import EXTRAS  # notebook-only settings a params file may hold
+    from arerec.report.parameters import EXTRAS  # notebook-only settings a params file may hold
 
     return load_yaml_layers(args.params, overrides, ignore=EXTRAS)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -65,7 +67,7 @@ def tiny_cfg(tmp_path) -> Config:
     return tiny_config(tmp_path)
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +83,15 @@ def ml100k_cfg() -> Config:
     except DownloadError as exc:  # no network and no cache: nothing to test against
         pytest.skip(f"ML-100K unavailable: {exc}")
     return cfg
+
+
+def git_in(repo: Path):
+    """``git(*args)`` in a throwaway repository at ``repo``; skips the test where git is not installed."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+    return git

@@ -1,16 +1,14 @@
-"""arerec.notebook: reading a notebook's parameters, checking them, and its outputs."""
+"""arerec.report.notebook: reading a notebook's parameters, checking them, and its outputs."""
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from arerec import notebook
 from arerec.config import Config
 from arerec.errors import ConfigError
+from arerec.report import metrics_json, notebook, parameters
 
 
 def kernel_namespace(*cells: str) -> dict:
@@ -52,8 +50,8 @@ def test_start_builds_the_config_extras_and_folder(tmp_path):
     nb = notebook.start(ns, "02_training")
     assert nb.cfg == Config(dataset="synthetic", epochs=1)
     assert nb.extras["attention_pairs"] == 2
-    assert nb.extras["ablation_seeds"] == notebook.EXTRAS["ablation_seeds"].default
-    assert nb.extras["validation_search"]["rungs"] == notebook.EXTRAS["validation_search"].default["rungs"]  # filled in and checked
+    assert nb.extras["ablation_seeds"] == parameters.EXTRAS["ablation_seeds"].default
+    assert nb.extras["validation_search"]["rungs"] == parameters.EXTRAS["validation_search"].default["rungs"]  # filled in and checked
     assert nb.folder == tmp_path / "demo" and nb.folder.is_dir()
 
 
@@ -65,45 +63,6 @@ def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
     assert "'num_heads' (did you mean 'num_head'?)" in message
     assert "02_training" in message
     assert "Valid keys:" in message and "num_head" in message and "ablation_grid" in message
-
-
-@pytest.mark.parametrize(
-    "values, fragment",
-    [
-        ({"experiment": "a/b"}, "experiment must be a folder name"),
-        ({"ablation_seeds": []}, "ablation_seeds must be a non-empty list"),
-        ({"validation_search": {"grid": {}}}, "validation_search: grid must be a non-empty mapping"),
-        ({"validation_search": {"grid": {"lr": []}}}, "validation_search: grid axis 'lr' must be a non-empty list"),
-        ({"validation_search": {"grid": {"learning_rate": [0.1]}}}, "is not a Config field, so each entry must be a dict"),
-        ({"validation_search": {"grid": {"reg": [{"use_dropot": 1}]}}}, "unknown key(s) in replace(): 'use_dropot'"),
-        ({"validation_search": {"grid": {"lr": [-1.0]}}}, "grid configuration 'lr=-1': lr must be > 0"),
-        ({"validation_search": {"patience": -1}}, "validation_search: patience must be an integer >= 1"),
-        ({"validation_search": {"selection_metric": "auc"}}, "selection_metric must be one of val_loss, rmse, mae"),
-        ({"validation_search": {"rungs": [2, 1]}}, "rungs must be a non-empty increasing list"),
-        ({"validation_search": {"budget": 3}}, "unknown validation_search setting(s) ['budget']; valid: grid"),
-        ({"baseline_grids": {"biased_mf": {"n_factors": []}}}, "biased_mf"),
-        ({"baseline_grids": {"svd++": {"k": [1]}}}, "svd++"),
-        ({"workers": 0}, "workers must be an integer >= 1"),
-        ({"baselines": ["item_mean", "nope"]}, "unknown baseline(s) ['nope']"),
-        ({"ablation_grid": [{"num_head": 3}]}, "ablation_grid entry 0 {'num_head': 3}: emb_size must be divisible"),
-        ({"ablation_grid": [{"num_heads": 1}]}, "unknown key(s) in replace(): 'num_heads'"),
-        ({"ablation_grid": []}, "ablation_grid must be a non-empty list"),
-        ({"emb_size": 10, "num_head": 3}, "emb_size must be divisible by num_head"),
-    ],
-)
-def test_resolve_checks_every_value(values, fragment):
-    with pytest.raises(ConfigError) as error:
-        notebook.resolve(values)
-    assert fragment in str(error.value)
-
-
-def test_update_metrics_merges_sections_and_writes_strict_json(tmp_path):
-    notebook.update_metrics(tmp_path, "a", {"x": 1.5, "nan": float("nan")})
-    notebook.update_metrics(tmp_path, "a", {"y": [float("inf"), 2]})
-    notebook.update_metrics(tmp_path, "b", {"z": "s"})
-    text = (tmp_path / "metrics.json").read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"a": {"x": 1.5, "nan": None, "y": [None, 2]}, "b": {"z": "s"}}
 
 
 def test_figure_table_record_and_finish_write_their_files(tmp_path):
@@ -119,7 +78,7 @@ def test_figure_table_record_and_finish_write_their_files(tmp_path):
     assert png.startswith(b"\x89PNG") and len(png) > 1000
     assert (tmp_path / "exp" / "tables" / "frame.csv").read_text() == "a\n1\n2\n"
     assert (tmp_path / "exp" / "tables" / "summary.csv").read_text() == "what,value\nrows,3\nshare,0.5\n"
-    metrics = notebook.read_metrics(tmp_path / "exp")["01_data_exploration"]
+    metrics = metrics_json.read_metrics(tmp_path / "exp")["01_data_exploration"]
     assert metrics["value"] == 2
     assert metrics["parameters"]["dataset"] == "ml-100k"
     assert metrics["provenance"]["packages"]["numpy"] == provenance.loc["packages.numpy", "value"]

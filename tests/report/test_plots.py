@@ -1,4 +1,4 @@
-"""arerec.plots: each figure shows the data it was given, with the right labels."""
+"""arerec.report.plots: each figure shows the data it was given, with the right labels."""
 
 from __future__ import annotations
 
