@@ -63,7 +63,7 @@ check: setup
 # Times the training step, an epoch, evaluation and preparation per update mode (measured: 9 min on
 # ML-100K, all five modes, 2 quiet cores): reports/bench/$(BENCH_DATA).json and .png.
 # On a machine with Keras and any backend but no TensorFlow (a GPU box with JAX, say):
-#   KERAS_BACKEND=jax python -m arerec.backend_bench --shape ml-100k --out reports/bench/gpu-ml-100k.json
+#   KERAS_BACKEND=jax python -m arerec.bench.backends --shape ml-100k --out reports/bench/gpu-ml-100k.json
 BENCH_DATA ?= ml-100k
 bench: setup
 	$(BIN)/python -m arerec bench --bench_data $(BENCH_DATA) --name $(BENCH_DATA)

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--show_details", metavar="VERSION", default=None if name == "prepare" else argparse.SUPPRESS,
                            help="print the statistics of this prepared data version")
         if name == "bench":
-            from arerec.bench import add_arguments
+            from arerec.bench.update_modes import add_arguments
 
             add_arguments(p)
         if name == "compare":
@@ -239,7 +239,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if command == "bench":
         from pathlib import Path
 
-        from arerec.bench import run_bench
+        from arerec.bench.update_modes import run_bench
 
         record = run_bench(cfg, data=args.bench_data, modes=args.modes, warmup=args.warmup, repeats=args.repeats,
                            steps=args.steps, epoch=args.epoch, name=args.name or args.bench_data,

@@ -200,7 +200,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
     from arerec.runtime import allocator_settings
 
     record: dict[str, Any] = {"name": name, "data": data, "machine": machine(), "versions": versions(),
-                              "git": git_state(Path(__file__).resolve().parent.parent),
+                              "git": git_state(Path(__file__).resolve().parents[2]),  # the repository root
                               "allocator": allocator_settings(),
                               "config": cfg.to_dict(), "warmup": warmup, "repeats": repeats,
                               "steps_per_repeat": steps, "full_epoch": epoch}
@@ -209,7 +209,7 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
     for mode in modes:
         worker_cfg = cfg.replace(update_mode=mode.split("-")[0], jit_compile=int("-jit" in mode),
                                  second_moment="rowwise" if mode.endswith("-rowwise") else "elementwise")
-        command = [sys.executable, "-m", "arerec.bench", "--worker", json.dumps(worker_cfg.to_dict()),
+        command = [sys.executable, "-m", "arerec.bench.update_modes", "--worker", json.dumps(worker_cfg.to_dict()),
                    "--warmup", str(warmup), "--repeats", str(repeats), "--steps", str(steps),
                    "--epoch", str(int(epoch))]
         log.info("benchmarking update_mode=%s in a worker process", mode)

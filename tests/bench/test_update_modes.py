@@ -6,7 +6,7 @@ import statistics
 import pytest
 from conftest import tiny_config
 
-from arerec.bench import ratios, run_bench
+from arerec.bench.update_modes import ratios, run_bench
 
 
 def test_bench_times_each_mode_and_an_epoch_and_writes_json_and_plot(tmp_path, caplog):

@@ -1,4 +1,4 @@
-"""Time ARERec's step under Keras 3 with JAX or TensorFlow, on any device: ``python -m arerec.backend_bench``.
+"""Time ARERec's step under Keras 3 with JAX or TensorFlow, on any device: ``python -m arerec.bench.backends``.
 
 ``python -m arerec bench`` measures the project's own TensorFlow training path (its tf.data input,
 its lazy Adam, its XLA step) on real data. This module needs only Keras and JAX (or
@@ -156,7 +156,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, received: {shape_name!r}")
     shape = SHAPES[shape_name]
     if keras.backend.backend() not in ("jax", "tensorflow"):
-        raise ValueError(f"backend_bench runs under KERAS_BACKEND jax or tensorflow, not {keras.backend.backend()!r}")
+        raise ValueError(f"arerec.bench.backends runs under KERAS_BACKEND jax or tensorflow, not {keras.backend.backend()!r}")
     keras.utils.set_random_seed(seed)
     cfg = Config()  # the paper's settings (emb_size 64, region_size 7, 2 heads)
     model = build_model(cfg, num_users=shape["num_users"], num_items=shape["num_items"], num_lcu=shape["num_lcu"],
@@ -208,7 +208,7 @@ def _devices() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m arerec.backend_bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m arerec.bench.backends", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", default="ml-100k", choices=sorted(SHAPES), help="dataset whose shapes to use")
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--warmup", type=int, default=3)

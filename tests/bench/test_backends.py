@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-from arerec import backend_bench
+from arerec.bench import backends
 
 
 def test_backend_bench_times_every_phase_and_writes_json(tmp_path):
     out = tmp_path / "gpu.json"
-    backend_bench.main(["--shape", "tiny", "--warmup", "1", "--repeats", "2", "--steps", "1", "--out", str(out)])
+    backends.main(["--shape", "tiny", "--warmup", "1", "--repeats", "2", "--steps", "1", "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["backend"] == "tensorflow"
-    assert record["num_lcu"] == backend_bench.SHAPES["tiny"]["num_lcu"]
+    assert record["num_lcu"] == backends.SHAPES["tiny"]["num_lcu"]
     for phase in ("forward", "forward_backward", "train_step"):
         assert record[f"{phase}_s"] > 0
         assert len(record[f"{phase}_runs_s"]) == 2
@@ -21,4 +21,4 @@ def test_backend_bench_times_every_phase_and_writes_json(tmp_path):
 
 def test_backend_bench_rejects_an_unknown_shape():
     with pytest.raises(ValueError, match="shape must be one of"):
-        backend_bench.run("ml-20m")
+        backends.run("ml-20m")
