@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -49,6 +51,32 @@ def base_values() -> dict:
 
 def test_the_runner_knows_every_notebook():
     assert [p.stem for p in NOTEBOOK_FILES] == list(notebook.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_what_a_notebook_imports_and_calls_exists(path):
+    """Every ``arerec`` import of the notebook resolves, and every ``module.name`` it uses on one exists."""
+    modules: dict[str, object] = {}
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse(source(cell))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("arerec"):
+                for alias in node.names:
+                    try:  # `from arerec.data import inputs`: a module
+                        value = importlib.import_module(f"{node.module}.{alias.name}")
+                    except ModuleNotFoundError:  # `from arerec.data.split import split_rows`: a name in one
+                        value = getattr(importlib.import_module(node.module), alias.name)
+                    modules[alias.asname or alias.name] = value
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("arerec") for a in node.names), "use `from arerec... import ...`"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                owner = modules[node.value.id]
+                if inspect.ismodule(owner):
+                    assert hasattr(owner, node.attr), f"{node.value.id}.{node.attr} does not exist"
+    assert modules, "the notebook imports nothing from arerec"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
