@@ -21,7 +21,7 @@ help:
 	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
-	@echo "make lint        ruff"
+	@echo "make lint        ruff and mypy over the package ([tool.mypy] in pyproject.toml)"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
 
 setup: $(STAMP)
@@ -38,6 +38,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check arerec tests
+	$(BIN)/mypy
 
 # Kernels start in the repository root, as under `make reproduce` (papermill --cwd), so the
 # notebooks' relative paths (Data/, Model/, reports/) mean the same thing in both.

@@ -23,6 +23,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from arerec.config import Config, load_yaml_layers
 from arerec.errors import ArerecError
@@ -101,10 +102,11 @@ class _ListFlag(argparse.Action):
         self.element = element
         super().__init__(option_strings, dest, nargs="+", **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Sequence[str],
-                 option_string: str | None = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        tokens = [values] if isinstance(values, str) else [str(v) for v in values or []]  # nargs="+": a list
         try:
-            parsed = parse_list_flag(values, self.element)
+            parsed = parse_list_flag(tokens, self.element)
         except ValueError as exc:
             forms = ("'[3,5,7,10]', '3,5,7,10' or 3 5 7 10" if self.element is int
                      else "'[0.0, 0.5]', '0.0,0.5' or 0.0 0.5")
@@ -113,9 +115,15 @@ class _ListFlag(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _field_default(f)
         kwargs: dict = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default})"}
         if isinstance(default, list):
             kwargs.update(action=_ListFlag, element=LIST_ELEMENT_TYPES.get(f.name, float), metavar="VALUE")

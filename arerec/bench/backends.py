@@ -166,16 +166,17 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     rng = np.random.default_rng(seed)
     batches = [random_batch(shape, batch_size, rng) for _ in range(warmup + repeats * steps)]
 
-    timings = {}
+    timings: dict[str, float] = {}  # median seconds per step
+    runs_s: dict[str, list[float]] = {}  # each repetition's
     for name, fn in (("forward", _forward(model, loss_fn)), ("forward_backward", _forward_backward(model, loss_fn)),
                      ("train_step", lambda inputs, labels: model.train_on_batch(inputs, labels, return_dict=True))):
         median, runs = _median(fn, batches, warmup, repeats, steps)
         timings[f"{name}_s"] = median
-        timings[f"{name}_runs_s"] = runs
+        runs_s[f"{name}_runs_s"] = runs
         print(f"{name}: {median * 1000:.2f} ms per step (median of {repeats} x {steps})", file=sys.stderr, flush=True)
     if keras.backend.backend() == "jax":
         median, runs = _median(_jax_train_step(model, loss_fn), batches, warmup, repeats, steps)
-        timings.update(jitted_train_step_s=median, jitted_train_step_runs_s=runs)
+        timings["jitted_train_step_s"], runs_s["jitted_train_step_runs_s"] = median, runs
         print(f"jitted_train_step: {median * 1000:.2f} ms per step", file=sys.stderr, flush=True)
     steps_per_epoch = int(np.ceil(shape["train_rows"] / batch_size))
     return {
@@ -183,7 +184,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
         "steps_per_repeat": steps, "optimizer": "keras Adam (dense: every row, the reference's)",
         "backend": keras.backend.backend(), "devices": _devices(), "keras": keras.__version__,
         "python": platform.python_version(), "model_params": int(model.count_params()),
-        **timings, "steps_per_epoch": steps_per_epoch,
+        **timings, **runs_s, "steps_per_epoch": steps_per_epoch,
         "epoch_estimated_s": timings["train_step_s"] * steps_per_epoch,
         "train_step_over_forward_backward": timings["train_step_s"] / timings["forward_backward_s"],
         **({"jitted_train_step_over_forward_backward": timings["jitted_train_step_s"] / timings["forward_backward_s"],

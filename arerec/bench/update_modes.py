@@ -46,7 +46,8 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    info: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version()}
     try:
         with open("/proc/meminfo") as handle:
             info["memory_gb"] = round(int(handle.readline().split()[1]) / 2**20, 1)

@@ -104,7 +104,7 @@ def ratings_over_time(ratings: pd.DataFrame, freq: str = "MS") -> pd.DataFrame:
     counts = when.groupby(when.dt.to_period(freq[0])).size()
     full = pd.period_range(counts.index.min(), counts.index.max(), freq=freq[0])
     counts = counts.reindex(full, fill_value=0)
-    return pd.DataFrame({"period": counts.index.to_timestamp(), "count": counts.to_numpy()})
+    return pd.DataFrame({"period": full.to_timestamp(), "count": counts.to_numpy()})
 
 
 def truncation(item_lengths: np.ndarray, max_seq_values: list[int], model_max_seq: int) -> pd.DataFrame:
@@ -152,7 +152,7 @@ def leakage(split: Split, ratings: pd.DataFrame, max_seq: int) -> pd.DataFrame:
     target_in_sequence, target_in_window, later_in_sequence and later_in_window (neighbours whose
     rating of the item is strictly later than the test rating).
     """
-    items = pd.unique(split.test["itemId"])
+    items = pd.unique(split.test["itemId"].to_numpy())
     seqs = [pd.Index(split.item_seqs[item]) for item in items]
     keys = pd.MultiIndex.from_arrays(
         [np.repeat(items, [len(s) for s in seqs]), np.concatenate([s.to_numpy() for s in seqs])]

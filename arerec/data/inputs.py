@@ -49,6 +49,13 @@ class ItemTables:
     full_lcu: np.ndarray | None = None
     lengths: np.ndarray | None = None  # [num_items + 1] sequence lengths
 
+    def whole_sequences(self) -> tuple[np.ndarray, np.ndarray]:
+        """(``full_neighbours``, ``full_lcu``), which only tables built with ``sliding`` hold."""
+        if self.full_neighbours is None or self.full_lcu is None:
+            raise DataError("these item tables hold each item's first max_seq raters only; the clean protocol's "
+                            "windows need build_item_tables(..., sliding=True)")
+        return self.full_neighbours, self.full_lcu
+
 
 def build_item_tables(item_seqs: list[np.ndarray], max_seq: int, sliding: bool = False) -> ItemTables:
     if max_seq <= 0:
@@ -133,8 +140,7 @@ class Experiment:
         """
         items = np.asarray(items, dtype=np.int32)
         if self.clean and ends is not None:
-            neighbours, lcu = window_rows(self.tables.full_neighbours, self.tables.full_lcu, items, ends,
-                                                   self.tables.max_seq)
+            neighbours, lcu = window_rows(*self.tables.whole_sequences(), items, ends, self.tables.max_seq)
         else:
             neighbours, lcu = self.tables.neighbours[items], self.tables.lcu[items]
         return {"user": np.asarray(users, dtype=np.int32), "item": items, "neighbours": neighbours, "lcu": lcu}

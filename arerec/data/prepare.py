@@ -183,7 +183,7 @@ def load_prepared(data_path: str | Path, dataset: str, version: str) -> Prepared
     except (ValueError, KeyError, json.JSONDecodeError) as exc:
         raise DataError(f"data version {version!r} has a malformed .id file ({exc}); run prepare again") from None
     num_users = int(max(int(s.max()) for s in item_seqs[1:] if len(s)))
-    classes = np.sort(pd.unique(train["rating"]))
+    classes = np.unique(train["rating"].to_numpy())  # sorted, distinct
     return Prepared(
         version=version,
         train=train,

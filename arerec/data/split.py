@@ -153,7 +153,8 @@ def split_clean(cfg: Config, ratings: pd.DataFrame) -> CleanSplit:
     for frame in (train, valid, test):
         frame = frame[frame["itemId"].isin(item_seqs.keys()) & frame["userId"].isin(known_users)]
         frames.append(frame.assign(seq_end=_visible_counts(train, frame)))
-    return CleanSplit(*frames, item_seqs=item_seqs, rows_in=rows_in, rows_kept=len(df))
+    train, valid, test = frames
+    return CleanSplit(train, valid, test, item_seqs=item_seqs, rows_in=rows_in, rows_kept=len(df))
 
 
 def _visible_counts(train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
@@ -163,6 +164,6 @@ def _visible_counts(train: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
                              return_inverse=True)  # ranks fit in 32 bits whatever the time unit
     train_key = np.sort(codes.astype(np.int64) << 32 | time_rank[: len(train)])
     starts = np.searchsorted(train_key, np.arange(len(items), dtype=np.int64) << 32)
-    row_codes = items.get_indexer(rows["itemId"])
+    row_codes = items.get_indexer(pd.Index(rows["itemId"]))
     row_key = row_codes.astype(np.int64) << 32 | time_rank[len(train):]
     return (np.searchsorted(train_key, row_key, side="left") - starts[row_codes]).astype(np.int64)

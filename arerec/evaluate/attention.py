@@ -199,8 +199,8 @@ def uniformity(weights: np.ndarray, neighbours: np.ndarray) -> pd.DataFrame:
         "share_peaked": _mean_over_rows(peaked),
         "max_weight_mean": _mean_over_rows(top),
     })
-    overall = {"head": "all", "rows": int(used.sum())}
-    overall.update(table.drop(columns=["head", "rows"]).mean().to_dict())
+    means = table.drop(columns=["head", "rows"]).mean()
+    overall = {"head": "all", "rows": int(used.sum()), **{str(name): value for name, value in means.items()}}
     return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
 
 

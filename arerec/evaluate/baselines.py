@@ -487,36 +487,36 @@ def tune(
 # --- class distributions --------------------------------------------------------------------
 
 
-def _check_classes(classes: Sequence[float]) -> np.ndarray:
-    classes = np.asarray(classes, dtype=np.float64)
-    if classes.ndim != 1 or len(classes) == 0 or not np.all(np.isfinite(classes)):
-        raise ValueError(f"classes must be a non-empty 1-D list of finite ratings, received: {classes!r}")
-    if len(np.unique(classes)) != len(classes):
-        raise ValueError(f"classes must be distinct, received: {classes.tolist()}")
-    return classes
+def _check_classes(classes: Sequence[float] | np.ndarray) -> np.ndarray:
+    values = np.asarray(classes, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"classes must be a non-empty 1-D list of finite ratings, received: {values!r}")
+    if len(np.unique(values)) != len(values):
+        raise ValueError(f"classes must be distinct, received: {values.tolist()}")
+    return values
 
 
-def clip_to_range(pred: np.ndarray, classes: Sequence[float]) -> np.ndarray:
+def clip_to_range(pred: np.ndarray, classes: Sequence[float] | np.ndarray) -> np.ndarray:
     """``pred`` clipped to ``[min(classes), max(classes)]``, float64."""
-    classes = _check_classes(classes)
-    return np.clip(np.asarray(pred, dtype=np.float64), classes.min(), classes.max())
+    values = _check_classes(classes)
+    return np.clip(np.asarray(pred, dtype=np.float64), values.min(), values.max())
 
 
-def ratings_to_probs(pred: np.ndarray, classes: Sequence[float]) -> np.ndarray:
+def ratings_to_probs(pred: np.ndarray, classes: Sequence[float] | np.ndarray) -> np.ndarray:
     """One-hot class distribution ``[N, C]`` at the class nearest to each predicted rating.
 
     Column ``c`` belongs to ``classes[c]`` (any order), so ``classes[argmax]`` is the nearest
     class. A prediction half-way between two classes goes to the lower one.
     """
-    classes = _check_classes(classes)
+    values = _check_classes(classes)
     pred = np.asarray(pred, dtype=np.float64)
     if pred.ndim != 1:
         raise ValueError(f"pred must be 1-D, received shape {pred.shape}")
     if not np.all(np.isfinite(pred)):
         raise ValueError("pred must be finite, received NaN or inf")
-    ascending = np.argsort(classes)  # [C]
-    distance = np.abs(pred[:, None] - classes[ascending][None, :])  # [N, C], columns in ascending order
+    ascending = np.argsort(values)  # [C]
+    distance = np.abs(pred[:, None] - values[ascending][None, :])  # [N, C], columns in ascending order
     nearest = ascending[np.argmin(distance, axis=1)]  # [N]: argmin takes the first, i.e. lower, of a tie
-    probs = np.zeros((len(pred), len(classes)))
+    probs = np.zeros((len(pred), len(values)))
     probs[np.arange(len(pred)), nearest] = 1.0
     return probs

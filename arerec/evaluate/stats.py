@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ def format_mean_ci(mean: float, half: float, digits: int = 3) -> str:
 # --------------------------------------------------------------------------------------------
 # Paired comparisons and verdicts
 # --------------------------------------------------------------------------------------------
-def paired(runs: pd.DataFrame, a: str, b: str, metric: str) -> dict[str, object]:
+def paired(runs: pd.DataFrame, a: str, b: str, metric: str) -> dict[str, Any]:
     """Per-seed differences ``a - b`` of ``metric`` on the seeds both models ran, with their mean and 95% CI.
 
     Both models are scored on the same split, so the pairing removes what the seed does to both.

@@ -198,10 +198,11 @@ def compare_metrics(committed: Mapping[str, Any], rebuilt: Mapping[str, Any], *,
     figures = []
     for path in [*old, *(p for p in new if p not in old)]:
         before, after = old.get(path), new.get(path)
+        either = before or after  # the path comes from one of the two
         figure = compare_figure(path, MISSING if before is None else before.value,
                                 MISSING if after is None else after.value,
                                 trained=is_trained(path, trained_patterns), tolerance=tolerance,
-                                ci=(before or after).ci)
+                                ci=either.ci if either is not None else None)
         if figure is not None:
             figures.append(figure)
     return Comparison(figures, tolerance, list(trained_patterns))
@@ -234,7 +235,7 @@ def format_comparison(comparison: Comparison, *, title: str = "") -> str:
     for kind, passed in (("deterministic", "identical"), ("trained", f"within ±{tol:g}")):
         figures = comparison.of_kind(kind)
         good = sum(f.ok for f in figures)
-        largest = max((f for f in figures if f.difference), key=lambda f: f.difference, default=None)
+        largest = max((f for f in figures if f.difference), key=lambda f: f.difference or 0.0, default=None)
         most = ("; no number differs" if largest is None else
                 f"; largest difference {largest.difference:.3g} at {largest.path}"
                 + (f" (95% CI ±{largest.ci:.3g})" if largest.ci is not None else ""))

@@ -50,7 +50,7 @@ def literal_assignments(source: str) -> set[str] | None:
     names: set[str] = set()
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
-            targets, value = [t.id for t in statement.targets], statement.value
+            targets, value = [t.id for t in statement.targets if isinstance(t, ast.Name)], statement.value
         elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
             targets, value = [statement.target.id], statement.value
         else:

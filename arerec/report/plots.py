@@ -135,7 +135,8 @@ def learning_curves(history: pd.DataFrame, k: int) -> Figure:
     return fig
 
 
-def _bar_panels(labels: Sequence[str], panels: Sequence[tuple[Sequence[float], str]], highlight: str,
+def _bar_panels(labels: Sequence[str] | pd.Index | pd.Series, panels: Sequence[tuple[Sequence[float] | pd.Series, str]],
+                highlight: str,
                 ylabel: str, title: str, width: float) -> Figure:
     """Side-by-side horizontal bar panels sharing one set of labels; the ``highlight`` bar in colour."""
     fig, axes = _figure(width, 0.45 * len(labels) + 1.5, ncols=len(panels))

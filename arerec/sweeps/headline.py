@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -313,7 +314,7 @@ def optimum_verdicts(runs: pd.DataFrame, k: int) -> list[dict[str, object]]:
     ]
 
 
-def planned_runs(extras: Mapping[str, object]) -> int:
+def planned_runs(extras: Mapping[str, Any]) -> int:
     """ARERec runs notebook 02 trains or loads: part 1, the search's rounds, and part 2 (on and off per seed)."""
     from arerec.sweeps.tuning import planned_runs as search_runs
 

@@ -177,7 +177,8 @@ class SearchResult:
 
     def records(self) -> list[dict[str, Any]]:
         """The table for metrics.json: one entry per configuration, with its ``config`` (the overrides)."""
-        return [{**row, "config": json.loads(row["overrides"])} for row in self.table.to_dict("records")]
+        rows: list[dict[Any, Any]] = self.table.to_dict("records")
+        return [{**row, "config": json.loads(row["overrides"])} for row in rows]
 
 
 def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> SearchResult:
@@ -188,7 +189,7 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
     from arerec.train.runs import read_results
-    from arerec.train.selection import selection
+    from arerec.train.selection import best_so_far
 
     tune = check(base, values)
     metric = tune["selection_metric"]
@@ -205,7 +206,7 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
             result = train_or_load(cfg, score_test=False)
             history = read_results(result.paths)
             history = history[history["epoch"] <= epochs]
-            chosen = selection(history, metric)
+            chosen = best_so_far(history, metric)
             trial.rung, trial.run = rung, result.name
             trial.score, trial.best_epoch = chosen.best_value, chosen.best_epoch
             trial.epochs = int(history["epoch"].max())

@@ -35,9 +35,9 @@ def batch_gather(exp: Experiment):
 
     length = exp.tables.max_seq
     if exp.clean:  # each row reads the latest max_seq raters before its own time
-        full_neighbours = tf.constant(exp.tables.full_neighbours)
-        full_lcu = tf.constant(exp.tables.full_lcu)
-        width = exp.tables.full_neighbours.shape[1]
+        whole_neighbours, whole_lcu = exp.tables.whole_sequences()
+        full_neighbours, full_lcu = tf.constant(whole_neighbours), tf.constant(whole_lcu)
+        width = whole_neighbours.shape[1]
 
         def gather(u, i, end):
             positions = tf.maximum(end - length, 0)[:, None] + tf.range(length)[None, :]  # [B, L]

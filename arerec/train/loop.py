@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,19 +37,24 @@ from arerec.train.runs import (
     results_columns,
     write_results,
 )
-from arerec.train.selection import chosen_epoch, selection
+from arerec.train.selection import best_so_far, chosen_epoch, selection
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class RunResult:
     name: str
     paths: RunPaths
     history: pd.DataFrame
-    final: dict[str, float]
+    final: dict[str, Any]  # the chosen (clean) or last epoch's figures, and how the run ended
     model: object
     experiment: Experiment
     seconds: float
+
+
+def _last_row(history: pd.DataFrame) -> dict[str, Any]:
+    return {str(key): value for key, value in history.iloc[-1].items()}
 
 
 def _verbosity(cfg: Config) -> int:
@@ -171,7 +177,7 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     reg_loss = _regularization(model)
     train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=batch_gather(exp))
 
-    rows = history.to_dict("records")
+    rows: list[dict[Any, Any]] = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
     writer = tf.summary.create_file_writer(str(paths.logs)) if cfg.do_train else None
     steps = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
@@ -192,16 +198,17 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         rows.append(row)
         stop = False
         if exp.clean:
-            chosen = selection(pd.DataFrame(rows), cfg.selection_metric)
+            chosen = best_so_far(pd.DataFrame(rows), cfg.selection_metric)
             stop = chosen.exhausted(cfg.patience) and epoch < last_epoch
             row.update(best_epoch=chosen.best_epoch, stopped_early=int(stop))
         history = pd.DataFrame(rows).reindex(columns=results_columns(cfg))
         write_results(paths, history)
-        with writer.as_default(step=epoch):
-            for key, value in row.items():
-                if key != "epoch" and np.isfinite(value):
-                    tf.summary.scalar(key, value)
-        writer.flush()
+        if writer is not None:
+            with writer.as_default(step=epoch):
+                for key, value in row.items():
+                    if key != "epoch" and np.isfinite(value):
+                        tf.summary.scalar(key, value)
+            writer.flush()
         if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
         if exp.clean and row["best_epoch"] == epoch:
@@ -220,7 +227,7 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     elif cfg.do_train and exp.clean:
         final, model = test_best_epoch(exp, paths, history)
     elif cfg.do_train:
-        final = history.iloc[-1].to_dict() if not history.empty else {}
+        final = _last_row(history) if not history.empty else {}
     else:
         probs = predict_probs(model, exp)
         final = {"epoch": start_epoch - 1, "val_loss": cross_entropy(probs, exp.arrays("test")[2]),
@@ -317,7 +324,7 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
                 return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
             model, optimizer = build(exp)
             load_checkpoint(paths.checkpoint(last), exp, model, optimizer)
-            return RunResult(paths.name, paths, history, history.iloc[-1].to_dict(), model, exp,
+            return RunResult(paths.name, paths, history, _last_row(history), model, exp,
                              time.perf_counter() - started)
         resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]
         if resumable:

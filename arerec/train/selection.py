@@ -8,6 +8,7 @@ that is selection on test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,14 +50,21 @@ def selection(history: pd.DataFrame, metric: str) -> Selection | None:
 
 def best_epoch(history: pd.DataFrame, k: int = 10) -> dict[str, float]:
     """The reference's "best epoch": the highest test NDCG@k. This is selection on test."""
-    return history.loc[history[f"ndcg@{k}"].idxmax()].to_dict()
+    row = history.iloc[int(np.nanargmax(history[f"ndcg@{k}"].to_numpy(float)))]
+    return {str(key): value for key, value in row.items()}
 
 
-def chosen_epoch(cfg: Config, history: pd.DataFrame) -> dict[str, object]:
-    """Clean protocol: the epoch chosen on validation and how the run ended (no test figure)."""
-    chosen = selection(history, cfg.selection_metric)
+def best_so_far(history: pd.DataFrame, metric: str) -> Selection:
+    """:func:`selection` of a history that has an epoch scored on ``metric``; CheckpointError when it has none."""
+    chosen = selection(history, metric)
     if chosen is None:
         raise CheckpointError("the run has no scored epoch to choose from; train at least one epoch")
+    return chosen
+
+
+def chosen_epoch(cfg: Config, history: pd.DataFrame) -> dict[str, Any]:
+    """Clean protocol: the epoch chosen on validation and how the run ended (no test figure)."""
+    chosen = best_so_far(history, cfg.selection_metric)
     row = history.loc[history["epoch"] == chosen.best_epoch].iloc[0]
     return {"best_epoch": chosen.best_epoch, "selected_by": f"validation {cfg.selection_metric}",
             "val_score": chosen.best_value, "val_loss": float(row["val_loss"]),

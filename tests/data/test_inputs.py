@@ -1,9 +1,11 @@
 """arerec.data.inputs: the per-item neighbour and LCU tables the model reads."""
 
 import numpy as np
+import pytest
 from conftest import ROWS, small_cfg, write_ratings
 
 from arerec.data import inputs, prepare
+from arerec.errors import DataError
 
 
 def test_item_tables_and_lcu_ids():
@@ -33,3 +35,11 @@ def test_clean_windows_read_the_latest_raters_before_each_row():
                                        np.array([0, 1, 3]), 2)
     assert neighbours.tolist() == [[0, 0], [5, 0], [6, 7]]
     assert lcu.tolist() == [[0, 0], [1, 0], [2, 3]]
+
+
+def test_only_sliding_tables_hold_whole_sequences():
+    seqs = [np.array([]), np.array([5, 6, 7])]
+    full_neighbours, full_lcu = inputs.build_item_tables(seqs, max_seq=2, sliding=True).whole_sequences()
+    assert full_neighbours.tolist() == [[0, 0, 0], [5, 6, 7]] and full_lcu.tolist() == [[0, 0, 0], [1, 2, 3]]
+    with pytest.raises(DataError, match=r"sliding=True"):
+        inputs.build_item_tables(seqs, max_seq=2).whole_sequences()
