@@ -1,16 +1,16 @@
-"""Shared fixtures: tiny synthetic data and a tiny model configuration."""
+"""Shared fixtures and helpers: tiny synthetic data, a tiny model configuration, a toy ratings file,
+the repository root and a throwaway git repository."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from pathlib import Path  # noqa: E402
 
 from arerec.config import Config  # noqa: E402
 
@@ -57,6 +57,7 @@ def write_ratings(folder: Path, dataset: str, rows, header="userId,itemId,rating
 
 
 def small_cfg(tmp_path, **changes) -> Config:
+    """Settings that split the toy ``ROWS`` of :func:`write_ratings`."""
     values = dict(data_path=str(tmp_path), dataset="toy", min_seq=2, test_ratio=0.25, batch_size=2)
     values.update(changes)
     return Config(**values)
@@ -67,7 +68,7 @@ def tiny_cfg(tmp_path) -> Config:
     return tiny_config(tmp_path)
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 @pytest.fixture(scope="session")

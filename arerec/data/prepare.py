@@ -25,14 +25,8 @@ from arerec.files import write_csv_atomic
 log = logging.getLogger(__name__)
 
 ROW_COLUMNS = ["rating", "userId", "itemId", "item_user_sequence"]
-
-
 SEQ_COLUMNS = ["itemId", "item_user_sequence", "len_item_user_sequence"]
-
-
 FILE_SUFFIXES = {"train": "_train.id", "test": "_test.id", "item_seq": "_item_user_sequence.id", "valid": "_valid.id"}
-
-
 CLEAN_ROW_COLUMNS = ["rating", "userId", "itemId", "seq_end"]
 
 

@@ -28,34 +28,18 @@ from arerec.files import path_under
 # RECORD_KEYS, so e.g. "02_training.headline_summary[model=ARERec*" selects ARERec's rows of the
 # headline table alone, leaving the baselines' rows deterministic.
 TRAINED_PATTERNS = ["02_training.*", "03_ablation.*", "04_attention.*"]
-
-
 # Absolute, in each figure's own units (HR, NDCG and shares in [0, 1]; RMSE and MAE in stars). Stated,
 # not measured: to revise once rebuilds on two kinds of CPU have been compared. `check --tolerance` overrides it.
 TRAINED_TOLERANCE = 0.02
-
-
 DETERMINISTIC_RTOL = 1e-12  # floats: the same sums of the same rows, but vectorised sums may round the last bits per CPU
-
-
 # Not figures: timings, clock times and what describes the machine or the settings rather than a result.
 SKIPPED_KEY_PARTS = ("seconds", "wall", "time")
-
-
 SKIPPED_KEY_SUFFIXES = ("_at",)  # started_at, finished_at (a substring '_at' would also skip '..._attention')
-
-
 SKIPPED_SUBTREES = ("provenance", "parameters")  # under any section
-
-
 SKIPPED_PATHS = ("run.notebooks", "run.git", "run.machine", "run.packages", "run.params_files", "run.overrides",
                  "run.data.ratings_file", "run.data.source")
-
-
 # Records of a list are paired by these keys (those every record has, when they tell the records apart), else by index.
 RECORD_KEYS = ("model", "protocol", "variant", "seed")
-
-
 MAX_FAILURES_SHOWN = 20
 
 

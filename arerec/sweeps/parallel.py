@@ -17,8 +17,6 @@ from pathlib import Path
 from arerec.config import Config
 from arerec.errors import ArerecError
 
-log = logging.getLogger(__name__)
-
 
 def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0) -> list[str]:
     """Train the runs of ``cfgs`` that have not finished, ``workers`` at a time, each in its own process.
