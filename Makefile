@@ -16,21 +16,21 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
 	@echo "make test        run the test suite (installs what it needs)"
-	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|ml-1m|ci)"
+	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|full|ci|ml-1m)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
 	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
-	@echo "make lint        ruff"
+	@echo "make lint        ruff and mypy over the package ([tool.mypy] in pyproject.toml)"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml arerec/kernel.py arerec/runtime.py
+$(STAMP): pyproject.toml arerec/report/kernel.py arerec/runtime.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m arerec.kernel
+	$(BIN)/python -m arerec.report.kernel
 	@touch $@
 
 test: setup
@@ -38,6 +38,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check arerec tests
+	$(BIN)/mypy
 
 # Kernels start in the repository root, as under `make reproduce` (papermill --cwd), so the
 # notebooks' relative paths (Data/, Model/, reports/) mean the same thing in both.
@@ -45,25 +46,25 @@ lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.root_dir="$(CURDIR)" $(LAB_ROOT)
 
 data: setup
-	$(BIN)/python -m arerec.reports data --params $(PARAMS)
+	$(BIN)/python -m arerec.report data --params $(PARAMS)
 
-# The runner (arerec/reports.py) checks the layered params, gets the data, runs the four notebooks
+# The runner (arerec/report/runner.py) checks the layered params, gets the data, runs the four notebooks
 # with papermill into $(REPORTS)/<experiment>/ and rebuilds $(REPORTS)/index.html; it exits
 # non-zero, naming the notebook, when one fails.
 reproduce: setup
-	$(BIN)/python -m arerec.reports run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
+	$(BIN)/python -m arerec.report run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
 
 # Compares the rebuilt $(REPORTS)/<experiment>/metrics.json with its copy in git ($(AGAINST), default HEAD), figure by
-# figure: deterministic figures must be identical, trained ones (TRAINED_PATTERNS in arerec/reports.py) within
+# figure: deterministic figures must be identical, trained ones (TRAINED_PATTERNS in arerec/report/check.py) within
 # TRAINED_TOLERANCE. Prints REPRODUCED or NOT REPRODUCED and exits 0 only for the first. EXPERIMENT defaults to PARAMS.
 check: setup
-	$(BIN)/python -m arerec.reports check --experiment $(or $(EXPERIMENT),$(PARAMS)) --reports-dir $(REPORTS) \
+	$(BIN)/python -m arerec.report check --experiment $(or $(EXPERIMENT),$(PARAMS)) --reports-dir $(REPORTS) \
 		--against $(or $(AGAINST),HEAD)
 
 # Times the training step, an epoch, evaluation and preparation per update mode (measured: 9 min on
 # ML-100K, all five modes, 2 quiet cores): reports/bench/$(BENCH_DATA).json and .png.
 # On a machine with Keras and any backend but no TensorFlow (a GPU box with JAX, say):
-#   KERAS_BACKEND=jax python -m arerec.backend_bench --shape ml-100k --out reports/bench/gpu-ml-100k.json
+#   KERAS_BACKEND=jax python -m arerec.bench.backends --shape ml-100k --out reports/bench/gpu-ml-100k.json
 BENCH_DATA ?= ml-100k
 bench: setup
 	$(BIN)/python -m arerec bench --bench_data $(BENCH_DATA) --name $(BENCH_DATA)

@@ -23,6 +23,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from arerec.config import Config, load_yaml_layers
 from arerec.errors import ArerecError
@@ -101,10 +102,11 @@ class _ListFlag(argparse.Action):
         self.element = element
         super().__init__(option_strings, dest, nargs="+", **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Sequence[str],
-                 option_string: str | None = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        tokens = [values] if isinstance(values, str) else [str(v) for v in values or []]  # nargs="+": a list
         try:
-            parsed = parse_list_flag(values, self.element)
+            parsed = parse_list_flag(tokens, self.element)
         except ValueError as exc:
             forms = ("'[3,5,7,10]', '3,5,7,10' or 3 5 7 10" if self.element is int
                      else "'[0.0, 0.5]', '0.0,0.5' or 0.0 0.5")
@@ -113,9 +115,15 @@ class _ListFlag(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _field_default(f)
         kwargs: dict = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default})"}
         if isinstance(default, list):
             kwargs.update(action=_ListFlag, element=LIST_ELEMENT_TYPES.get(f.name, float), metavar="VALUE")
@@ -137,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--show_details", metavar="VERSION", default=None if name == "prepare" else argparse.SUPPRESS,
                            help="print the statistics of this prepared data version")
         if name == "bench":
-            from arerec.bench import add_arguments
+            from arerec.bench.update_modes import add_arguments
 
             add_arguments(p)
         if name == "compare":
@@ -157,29 +165,29 @@ def _config_from(args: argparse.Namespace) -> Config:
     skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
             "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    from arerec.notebook import EXTRAS  # notebook-only settings a params file may hold
+    from arerec.report.parameters import EXTRAS  # notebook-only settings a params file may hold
 
     return load_yaml_layers(args.params, overrides, ignore=EXTRAS)
 
 
 def _details(cfg: Config, version: str) -> None:
-    from arerec import data
+    from arerec.data.prepare import details, format_details, load_prepared
 
-    prepared = data.load_prepared(cfg.data_path, cfg.dataset, version)
-    print(data.format_details(version, data.details(prepared)))
+    prepared = load_prepared(cfg.data_path, cfg.dataset, version)
+    print(format_details(version, details(prepared)))
 
 
 def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
     """Score a predictions CSV (user,item,rating,prediction) as the original's ``score`` does.
 
     Each user's rows are keyed by item, as in the original, so a repeated (user, item) pair counts
-    once in the faithful metrics (see :func:`arerec.metrics.score_predictions`); the warning about
+    once in the faithful metrics (see :func:`arerec.evaluate.metrics.score_predictions`); the warning about
     it is logged, and ``python -m arerec`` prints the log on stderr.
     """
     import pandas as pd
 
     from arerec.errors import DataError
-    from arerec.metrics import score_predictions
+    from arerec.evaluate.metrics import score_predictions
 
     try:
         frame = pd.read_csv(path)
@@ -215,13 +223,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         _details(cfg, getattr(args, "show_details", None) or args.version or cfg.resolved_data_version)
         return 0
     if command == "download":
-        from arerec.datasets import ensure_ratings
+        from arerec.data.datasets import ensure_ratings
 
         print(ensure_ratings(cfg))
         return 0
     if command == "compare":
-        from arerec.experiments import run_seeds, summarise
-        from arerec.stats import format_mean_ci
+        from arerec.evaluate.stats import format_mean_ci
+        from arerec.sweeps.seeds import run_seeds, summarise
 
         modes = args.update_modes or [cfg.update_mode]
         variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}
@@ -239,7 +247,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if command == "bench":
         from pathlib import Path
 
-        from arerec.bench import run_bench
+        from arerec.bench.update_modes import run_bench
 
         record = run_bench(cfg, data=args.bench_data, modes=args.modes, warmup=args.warmup, repeats=args.repeats,
                            steps=args.steps, epoch=args.epoch, name=args.name or args.bench_data,
@@ -249,11 +257,11 @@ def run(argv: Sequence[str] | None = None) -> int:
                              for m, r in record["modes"].items()}}, indent=2))
         return 0
     if command == "prepare":
-        from arerec import data
-        from arerec.datasets import ensure_ratings
+        from arerec.data.datasets import ensure_ratings
+        from arerec.data.prepare import prepare
 
         ensure_ratings(cfg)
-        report = data.prepare(cfg)
+        report = prepare(cfg)
         print(f"kept {report.rows_kept} of {report.rows_in} ratings; {report.users_below_min_seq_after_item_filter} "
               f"users fell below min_seq after the item filter (single pass, as the reference)")
         _details(cfg, report.version)
@@ -261,13 +269,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"{key}: {path}")
         return 0
 
-    from arerec import training
+    from arerec.train.loop import train
 
     if command == "evaluate":
         cfg = cfg.replace(do_train=0)
     elif command == "resume":
         cfg = cfg.replace(load_model=1)
-    result = training.train(cfg)
+    result = train(cfg)
     print(f"model: {result.name}")
     print(f"run folder: {result.paths.root}")
     print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.final.items()}, indent=2))

@@ -34,6 +34,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def path_under(root: str | Path, path: str | Path) -> Path:
+    """``path`` itself when absolute, else ``path`` under ``root``."""
+    return Path(path) if Path(path).is_absolute() else Path(root) / path
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -1,8 +1,12 @@
-"""Shared fixtures: tiny synthetic data and a tiny model configuration."""
+"""Shared fixtures and helpers: tiny synthetic data, a tiny model configuration, a toy ratings file,
+the repository root and a throwaway git repository."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -35,18 +39,42 @@ def tiny_config(tmp_path, **changes) -> Config:
     return Config(**values)
 
 
+# user, item, rating, timestamp. User 4 has one rating (dropped by the user filter); item 50
+# has one rater after it (dropped by the item filter), which leaves user 5 with one rating:
+# the reference does not filter users again.
+ROWS = [
+    (1, 10, 5, 1), (1, 20, 4, 2), (2, 10, 3, 3), (2, 20, 2, 4), (2, 30, 1, 5),
+    (3, 30, 4, 6), (3, 10, 5, 7), (4, 40, 2, 8), (5, 50, 3, 9), (5, 10, 4, 10),
+]
+
+
+def write_ratings(folder: Path, dataset: str, rows, header="userId,itemId,rating,timestamp") -> Path:
+    path = folder / dataset / f"{dataset}_ratings.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [header] + [",".join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def small_cfg(tmp_path, **changes) -> Config:
+    """Settings that split the toy ``ROWS`` of :func:`write_ratings`."""
+    values = dict(data_path=str(tmp_path), dataset="toy", min_seq=2, test_ratio=0.25, batch_size=2)
+    values.update(changes)
+    return Config(**values)
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path) -> Config:
     return tiny_config(tmp_path)
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = Path(__file__).resolve().parents[1]  # the repository root
 
 
 @pytest.fixture(scope="session")
 def ml100k_cfg() -> Config:
     """Real ML-100K, cached under .cache/ (GroupLens, else the recbole wheel from PyPI)."""
-    from arerec.datasets import ensure_ratings
+    from arerec.data.datasets import ensure_ratings
     from arerec.errors import DownloadError
 
     cache = os.environ.get("AREREC_TEST_DATA", os.path.join(REPO, ".cache", "test-data"))
@@ -56,3 +84,15 @@ def ml100k_cfg() -> Config:
     except DownloadError as exc:  # no network and no cache: nothing to test against
         pytest.skip(f"ML-100K unavailable: {exc}")
     return cfg
+
+
+def git_in(repo: Path):
+    """``git(*args)`` in a throwaway repository at ``repo``; skips the test where git is not installed."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+    return git

@@ -106,7 +106,7 @@ def test_score_a_predictions_file(tmp_path):
     repeated.write_text(DUPLICATED_CSV)
     warned = run_cli("score", str(repeated), "--topk", "[3]")
     assert warned.returncode == 0, warned.stderr
-    assert warned.stderr.count("WARNING arerec.metrics: 1 (user, item) pair(s) occur on more than one row") == 1
+    assert warned.stderr.count("WARNING arerec.evaluate.metrics: 1 (user, item) pair(s) occur on more than one row") == 1
     assert json.loads(warned.stdout)["faithful"]["ndcg@3"] == pytest.approx(0.7837249432452995, rel=1e-12)
 
 
@@ -173,7 +173,7 @@ def test_list_flags_in_string_form_reach_the_config():
 
 
 def test_score_with_the_original_topk_string_through_run(tmp_path, capsys):
-    from arerec.metrics import score_predictions
+    from arerec.evaluate.metrics import score_predictions
 
     true = [5, 4, 3, 2, 1, 5, 4, 3, 2, 1, 4]
     pred = [4, 4, 3, 3, 2, 5, 3, 4, 2, 2, 4]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -12,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from arerec import notebook, reports
 from arerec.config import Config
+from arerec.report import notebook, parameters, runner
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -41,14 +43,40 @@ def defaults(nb: dict) -> dict:
 
 def base_values() -> dict:
     """What `make reproduce` gives with the default PARAMS: the extras' defaults, base.yaml, ablation.yaml."""
-    values = {name: extra.default for name, extra in notebook.EXTRAS.items()}
+    values = {name: extra.default for name, extra in parameters.EXTRAS.items()}
     for name in ("base.yaml", "ablation.yaml"):
         values.update(yaml.safe_load((REPO / "params" / name).read_text()))
     return values
 
 
 def test_the_runner_knows_every_notebook():
-    assert [p.stem for p in NOTEBOOK_FILES] == list(reports.NOTEBOOKS)
+    assert [p.stem for p in NOTEBOOK_FILES] == list(notebook.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_what_a_notebook_imports_and_calls_exists(path):
+    """Every ``arerec`` import of the notebook resolves, and every ``module.name`` it uses on one exists."""
+    modules: dict[str, object] = {}
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse(source(cell))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("arerec"):
+                for alias in node.names:
+                    try:  # `from arerec.data import inputs`: a module
+                        value = importlib.import_module(f"{node.module}.{alias.name}")
+                    except ModuleNotFoundError:  # `from arerec.data.split import split_rows`: a name in one
+                        value = getattr(importlib.import_module(node.module), alias.name)
+                    modules[alias.asname or alias.name] = value
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("arerec") for a in node.names), "use `from arerec... import ...`"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                owner = modules[node.value.id]
+                if inspect.ismodule(owner):
+                    assert hasattr(owner, node.attr), f"{node.value.id}.{node.attr} does not exist"
+    assert modules, "the notebook imports nothing from arerec"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
@@ -75,8 +103,8 @@ def test_committed_notebook_is_clean_and_thin(path):
 def test_parameter_defaults_are_those_of_params_base_yaml(path):
     nb = load(path)
     values, expected = defaults(nb), base_values()
-    notebook.check_parameter_keys(values, source=path.name)
-    notebook.resolve(values)
+    parameters.check_parameter_keys(values, source=path.name)
+    parameters.resolve(values)
     for key, value in values.items():
         if key in expected:
             assert value == expected[key], f"{key} = {value!r}, params gives {expected[key]!r}"
@@ -91,13 +119,13 @@ def test_parameter_defaults_are_those_of_params_base_yaml(path):
 # Executed by papermill (needs the 'arerec' kernel, which `make setup` registers)
 # --------------------------------------------------------------------------------------------
 needs_kernel = pytest.mark.skipif(
-    not reports.kernel_available(),
-    reason="the Jupyter kernel 'arerec' is not registered here: run `make setup` (or `python -m arerec.kernel`)",
+    not runner.kernel_available(),
+    reason="the Jupyter kernel 'arerec' is not registered here: run `make setup` (or `python -m arerec.report.kernel`)",
 )
 
 
 def run_reports(tmp: Path, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "arerec.reports", "run", "--params", "ci", "--root", str(REPO),
+    command = [sys.executable, "-m", "arerec.report", "run", "--params", "ci", "--root", str(REPO),
                "--reports-dir", str(reports_dir), "--set", f"data_path={tmp / 'Data'}/",
                "--set", f"model_path={tmp / 'Model'}/", "--timeout", "600", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
@@ -122,7 +150,7 @@ def test_every_notebook_runs_on_ci_params(ci_run):
     folder = tmp / "reports" / "ci"
     metrics = json.loads((folder / "metrics.json").read_text())
     run = metrics["run"]
-    assert run["status"] == "ok" and set(run["notebooks"]) == set(reports.NOTEBOOKS)
+    assert run["status"] == "ok" and set(run["notebooks"]) == set(notebook.NOTEBOOKS)
     assert all(entry["status"] == "ok" and entry["seconds"] > 0 for entry in run["notebooks"].values())
     assert run["params_files"] == ["params/base.yaml", "params/ablation.yaml", "params/ci.yaml"]
     assert re.fullmatch(r"[0-9a-f]{64}", run["data"]["ratings_sha256"])
@@ -203,7 +231,7 @@ def test_figures_tables_and_html_are_written(ci_run):
                  "baseline_tuning", "paired", "chosen_epochs", "confusion_matrix_seed_run", "ablation",
                  "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
-    for name in reports.NOTEBOOKS:
+    for name in notebook.NOTEBOOKS:
         executed = json.loads((folder / f"{name}.ipynb").read_text())
         assert any(c.get("outputs") for c in executed["cells"]), name
         page = (folder / f"{name}.html").read_text()
@@ -218,7 +246,7 @@ def test_the_index_lists_the_experiment(ci_run):
     assert done.returncode == 0, done.stderr[-3000:]
     page = (tmp / "reports" / "index.html").read_text()
     assert "<td>ci</td><td>ok</td><td>synthetic</td>" in page
-    for name in reports.NOTEBOOKS:
+    for name in notebook.NOTEBOOKS:
         assert f'href="ci/{name}.html"' in page
     assert '<img src="ci/figures/attention_pair_01.png"' in page
     readme = (tmp / "reports" / "README.md").read_text()

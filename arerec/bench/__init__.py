@@ -1,0 +1,7 @@
+"""Timing: the training step, an epoch, evaluation and preparation, per update mode and per Keras backend.
+
+- ``update_modes``: ``python -m arerec bench``: each update mode (dense, lazy, XLA, row-wise moments) in its
+  own worker process, on real or ML-1M-shaped data; results and a plot under ``reports/bench/``;
+- ``backends``: ``python -m arerec.bench.backends``: the same model's step under JAX or TensorFlow on any
+  device, with random inputs of a dataset's shapes.
+"""

@@ -1,0 +1,6 @@
+"""The ARERec model in Keras 3: its layers and its optimisers.
+
+- ``layers``: one Keras layer per step of the model (attention over neighbours, the LCU region
+  embedding, masks, dropout) and :func:`~arerec.model.layers.build_model`;
+- ``optimizers``: Keras Adam (the reference's dense update) and the row-sparse LazyAdam.
+"""

@@ -1,0 +1,180 @@
+"""What a notebook calls: its parameters as a :class:`Config`, its report folder, its outputs.
+
+A notebook's ``parameters`` cell assigns plain values: fields of :class:`Config` and the few
+notebook-only settings in :data:`arerec.report.parameters.EXTRAS`. papermill injects its own cell of
+assignments after it. The cell after those calls::
+
+    nb = notebook.start(globals(), "02_training")
+
+which collects every name assigned by a cell made only of ``name = literal`` statements (the
+parameters cell, papermill's injected cell, or one typed by hand), checks the names against the
+valid keys (an unknown one is an error that lists them), and returns a :class:`Notebook`: the
+:class:`Config`, the validated extras and the report folder ``{reports_dir}/{experiment}/``.
+
+``nb.figure(fig, name)`` and ``nb.table(frame, name)`` show a result and save it as
+``figures/{name}.png`` or ``tables/{name}.csv``; ``nb.record(...)`` merges numbers into
+``metrics.json`` under the notebook's name; ``nb.finish()`` records the provenance and wall time.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from arerec.config import Config
+from arerec.report.metrics_json import read_metrics, update_metrics
+from arerec.report.parameters import resolve
+from arerec.report.provenance import provenance
+
+# The kit's notebooks, in the order the runner runs them (notebooks/{name}.ipynb).
+NOTEBOOKS = ("01_data_exploration", "02_training", "03_ablation", "04_attention")
+
+# Names IPython puts into every namespace; never parameters.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_PLAIN = (str, int, float, bool, list, dict, tuple, type(None))
+
+
+def literal_assignments(source: str) -> set[str] | None:
+    """Names assigned by a cell made only of ``name = literal`` statements; None for any other cell."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics and the like: not a parameters cell
+        return None
+    names: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
+            targets, value = [t.id for t in statement.targets if isinstance(t, ast.Name)], statement.value
+        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+            targets, value = [statement.target.id], statement.value
+        else:
+            return None
+        try:
+            ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        names.update(targets)
+    return names if names else None
+
+
+def parameter_values(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters defined in a notebook namespace, with their current values.
+
+    In a kernel, these are the names assigned by any executed cell made only of literal
+    assignments (IPython keeps every executed cell in ``In``). Outside IPython (no ``In``), every
+    public name holding a plain value counts.
+    """
+    history = namespace.get("In")
+    if isinstance(history, list):
+        names: set[str] = set()
+        for source in history:
+            names |= literal_assignments(source) or set()
+    else:
+        names = {n for n, v in namespace.items() if not n.startswith("_") and isinstance(v, _PLAIN)}
+    return {n: namespace[n] for n in sorted(names - _IPYTHON_NAMES) if n in namespace}
+
+
+@dataclass
+class Notebook:
+    """One notebook's run: its configuration, extras, report folder and outputs."""
+
+    name: str
+    cfg: Config
+    extras: dict[str, Any]
+    folder: Path
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.folder / "figures"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.folder / "tables"
+
+    def figure(self, fig, name: str) -> None:
+        """Save ``fig`` (a matplotlib Figure) as ``figures/{name}.png``, show that PNG, close the figure."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        path = self.figures_dir / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getvalue())
+        _show_png(buffer.getvalue())
+        _close(fig)
+
+    def table(self, frame: pd.DataFrame | Mapping[str, Any], name: str, *, index: bool = False) -> None:
+        """Save ``frame`` as ``tables/{name}.csv`` and show it; a dict becomes a 'what, value' table."""
+        if isinstance(frame, Mapping):
+            frame, index = pd.DataFrame({"value": pd.Series(dict(frame), dtype=object)}).rename_axis("what"), True
+        path = self.tables_dir / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=index)
+        _show(frame)
+
+    def recorded(self, section: str) -> dict[str, Any]:
+        """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""
+        return read_metrics(self.folder).get(section, {})
+
+    def progress(self, total: int):
+        """A :class:`arerec.sweeps.progress.Progress` of ``total`` runs, titled with this notebook's name."""
+        from arerec.sweeps.progress import Progress
+
+        return Progress(total, self.name)
+
+    def record(self, **values: Any) -> None:
+        """Merge ``values`` into ``metrics.json`` under this notebook's name."""
+        update_metrics(self.folder, self.name, values)
+
+    def finish(self) -> pd.DataFrame:
+        """Record the provenance and the wall time since :func:`start`; return them as a table."""
+        record = {**provenance(self.cfg), "wall_seconds": round(time.perf_counter() - self.started, 2)}
+        self.record(provenance=record, parameters={**self.cfg.to_dict(), **self.extras})
+        rows = [(key, value) for key, value in _flatten(record)]
+        return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
+
+
+def start(namespace: Mapping[str, Any], notebook: str) -> Notebook:
+    """Check the notebook's parameters and open its report folder (see the module docstring)."""
+    values = parameter_values(namespace)
+    cfg, extras = resolve(values, source=f"the parameters of {notebook}")
+    folder = Path(extras["reports_dir"]) / extras["experiment"]
+    folder.mkdir(parents=True, exist_ok=True)
+    return Notebook(name=notebook, cfg=cfg, extras=extras, folder=folder)
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", str(value)))
+    return rows
+
+
+def _show(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython comes with the kit
+        return
+    display(obj)
+
+
+def _show_png(data: bytes) -> None:
+    try:
+        from IPython.display import Image
+    except ImportError:  # pragma: no cover
+        return
+    _show(Image(data=data, format="png"))
+
+
+def _close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -1,0 +1,116 @@
+"""What produced a result: seeds, the data and its checksum, package versions, the machine, the git commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from arerec.config import Config
+from arerec.data.ratings import ratings_path
+from arerec.files import sha256_file
+
+PACKAGES = ("arerec", "tensorflow", "keras", "numpy", "pandas", "scikit-learn", "matplotlib", "h5py",
+            "papermill", "nbconvert", "ipykernel")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        for dist in (name, f"{name}-cpu") if name == "tensorflow" else (name,):
+            try:
+                versions[name] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                versions[name] = "not installed"
+    return versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_names() -> list[str]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+
+
+def machine() -> dict[str, Any]:
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names() or "none",
+            "platform": platform.platform()}
+
+
+GENERATED = "reports"  # rewritten by the runs themselves, so not a sign of uncommitted code
+
+
+def git_state(root: str | Path = ".") -> dict[str, Any]:
+    """The commit of ``root`` and whether tracked files outside ``reports/`` differ from it (read-only git calls).
+
+    ``reports/`` is left out because ``make reproduce`` rewrites the committed reports while it
+    runs: counting them, a clean checkout reported itself as having uncommitted changes.
+    """
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], capture_output=True,
+                                  text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": "unknown (not a git checkout)", "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){GENERATED}")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def data_provenance(cfg: Config) -> dict[str, Any]:
+    """Dataset, data version, the ratings file with its SHA-256 and where it came from."""
+    path = ratings_path(cfg)
+    record: dict[str, Any] = {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
+                              "ratings_file": str(path)}
+    if path.is_file():
+        record["ratings_sha256"] = sha256_file(path)
+        meta = path.with_name(path.name[: -len(".csv")] + ".meta.json")
+        if meta.is_file():
+            source = json.loads(meta.read_text())
+            record.update({k: source[k] for k in ("source", "rows") if k in source})
+    else:
+        record["ratings_sha256"] = None
+    return record
+
+
+def provenance(cfg: Config, root: str | Path = ".") -> dict[str, Any]:
+    """What produced a result: seeds, data and its checksum, packages, machine, git commit, time."""
+    return {
+        "seed": cfg.seed,
+        "split_seed": cfg.split_seed,
+        "data": data_provenance(cfg),
+        "packages": package_versions(),
+        "machine": machine(),
+        "git": git_state(root),
+        "finished_at": now(),
+    }
+
+
+def now() -> str:
+    """The time now, UTC, ISO 8601 to the second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

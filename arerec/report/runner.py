@@ -1,0 +1,297 @@
+"""Run the notebooks headless into ``reports/``, record what produced them, and index them.
+
+``python -m arerec.report run --params ci`` (what ``make reproduce PARAMS=ci`` calls):
+
+1. layers ``params/base.yaml``, ``params/ablation.yaml`` and ``params/{PARAMS}.yaml`` (later
+   wins), then ``--set key=value`` overrides, and checks every key and value before anything
+   runs (an unknown key is an error that lists the valid ones; :mod:`arerec.report.parameters`);
+2. empties ``{reports_dir}/{experiment}/`` (outputs are derived and rebuilt) and marks the run
+   as running in its ``metrics.json``;
+3. gets the ratings file (download or generation) and records its SHA-256;
+4. runs each notebook with papermill (kernel ``arerec``, ``--cwd`` the repository root,
+   ``--log-output``, an execution timeout per cell, the same ``-f`` layers), writing
+   ``{experiment}/{notebook}.ipynb`` and a self-contained HTML copy with the code hidden;
+   it stops at the first failing notebook;
+5. records status, wall time per notebook, parameters, data version and checksum, the SHA-256 of
+   every prepared split file the experiment used (``run.data.split_sha256``), package versions,
+   seed, machine and git commit under ``run`` in ``metrics.json`` (:mod:`arerec.report.provenance`);
+6. rebuilds ``{reports_dir}/index.html`` and ``{reports_dir}/README.md`` from every
+   experiment's ``metrics.json`` (:mod:`arerec.report.index`); a failed or unfinished run is shown as such.
+
+The exit status is 0 only when every notebook succeeded.
+
+``python -m arerec.report check --experiment base`` (``make check``) then answers "did I reproduce
+it?" (:mod:`arerec.report.check`); ``data``, ``params`` and ``index`` get the data, print the
+merged parameters and rebuild the index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arerec.config import Config
+from arerec.data.datasets import ensure_ratings
+from arerec.data.prepare import version_paths
+from arerec.errors import ArerecError, ConfigError
+from arerec.files import path_under, sha256_file, write_text_atomic
+from arerec.report.check import CHECK_DESCRIPTION, TRAINED_TOLERANCE, check
+from arerec.report.index import build_index
+from arerec.report.kernel import KERNEL_NAME
+from arerec.report.metrics_json import update_metrics
+from arerec.report.notebook import NOTEBOOKS
+from arerec.report.parameters import merge_parameters, params_file, params_files, parse_set, read_params_file, resolve
+from arerec.report.provenance import data_provenance, now, provenance
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 7200
+
+
+@dataclass
+class Outcome:
+    status: str  # "ok" or "failed"
+    seconds: float
+    command: str
+    error: str | None = None
+
+
+def kernel_available(name: str = "arerec") -> bool:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return name in KernelSpecManager().find_kernel_specs()
+
+
+def run_notebook(source: Path, output: Path, files: Sequence[Path], injected: Mapping[str, Any], *,
+                 root: Path, timeout: int) -> Outcome:
+    """Execute one notebook with papermill in a child process; its log streams to stderr."""
+    import yaml
+
+
+    command = [sys.executable, "-m", "papermill", _shown(source, root), _shown(output, root), "-k", KERNEL_NAME,
+               "--cwd", ".", "--log-output", "--no-progress-bar", "--execution-timeout", str(timeout)]
+    for path in files:
+        command += ["-f", _shown(path, root)]
+    command += ["-y", yaml.safe_dump(dict(injected), default_flow_style=True, width=1 << 20).strip()]
+    started = time.perf_counter()
+    done = subprocess.run(command, check=False, cwd=root)
+    seconds = round(time.perf_counter() - started, 1)
+    shown = " ".join(shlex.quote(c) for c in ["papermill", *command[3:]])
+    if done.returncode == 0:
+        return Outcome("ok", seconds, shown)
+    return Outcome("failed", seconds, shown, notebook_error(output) or f"papermill exited with status {done.returncode}")
+
+
+def notebook_error(path: Path) -> str | None:
+    """``'cell N (first line): ExceptionName: message'`` of the first error in an executed notebook."""
+    if not path.is_file():
+        return None
+    cells = json.loads(path.read_text()).get("cells", [])
+    for number, cell in enumerate(cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                source = "".join(cell.get("source", "")).strip().splitlines()
+                where = f"cell {number}" + (f" ({source[0][:60]})" if source else "")
+                return f"{where}: {output.get('ename')}: {output.get('evalue')}"
+    return None
+
+
+def export_html(notebook: Path, target: Path) -> None:
+    """Self-contained HTML with the code hidden (``nbconvert --no-input``); images are inlined."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    quiet = logging.getLogger(f"{__name__}.nbconvert")
+    quiet.setLevel(logging.ERROR)  # nbconvert warns about every image without alt text: outputs have none
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True, log=quiet)
+    resources = {"metadata": {"name": f"{notebook.stem} ({notebook.parent.name})"}}  # the page title
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources=resources)
+    write_text_atomic(target, body)
+
+
+def split_sha256(cfg: Config, protocols: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    """``{data version: {file name: SHA-256}}`` of the prepared split files of ``cfg`` under each protocol.
+
+    The train, test, item-sequence and (clean protocol) validation files that training would load
+    (:func:`arerec.data.inputs.load_experiment`); a file that is not there, from a run that stopped
+    before preparing it, is recorded as None.
+    """
+    import dataclasses
+
+
+    # a Config of the data settings alone: a training setting may be valid under one protocol only
+    data_settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata["group"] == "data"}
+    digests: dict[str, dict[str, str | None]] = {}
+    for protocol in protocols:
+        version = Config(**{**data_settings, "protocol": protocol}).resolved_data_version
+        paths = version_paths(cfg.data_path, cfg.dataset, version)
+        digests[version] = {path.name: sha256_file(path) if path.is_file() else None for path in paths.values()}
+    return digests
+
+
+def get_data(cfg: Config) -> dict[str, Any]:
+    """Fetch or generate the ratings file; return its provenance (preparing is notebook 01's job)."""
+    ensure_ratings(cfg)
+    return data_provenance(cfg)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (recorded commands then work from any checkout)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "reports",
+        overrides: Mapping[str, Any] | None = None, experiment: str | None = None,
+        notebooks: Sequence[str] = NOTEBOOKS, timeout: int = DEFAULT_TIMEOUT_S) -> int:
+    """Run the notebooks of one experiment (see the module docstring); 0 when all succeeded."""
+    root = Path(root).resolve()
+    files = params_files(params, root)
+    values = merge_parameters(files, overrides)
+    chosen = params_file(params, root)
+    experiment = experiment or read_params_file(chosen).get("experiment") or chosen.stem
+    cfg, extras = resolve({**values, "experiment": experiment, "reports_dir": reports_dir},
+                          source=" + ".join(str(f) for f in files))
+    # the checked values, typed (YAML reads `lr=1e-3` as a string; Config made it a float)
+    checked = {**cfg.to_dict(), **extras}
+    injected = {key: checked[key] for key in [*(overrides or {}), "experiment", "reports_dir"]}
+    unknown = [n for n in notebooks if not (root / "notebooks" / f"{n}.ipynb").is_file()]
+    if unknown:
+        raise ConfigError(f"no such notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
+    if not kernel_available():
+        raise ConfigError("the Jupyter kernel 'arerec' is not registered: run `make setup` "
+                          "(or `python -m arerec.report.kernel`) in this environment")
+
+    reports = path_under(root, reports_dir)
+    folder = reports / experiment
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    started, wall = now(), time.perf_counter()
+    record: dict[str, Any] = {
+        "status": "running", "experiment": experiment, "started_at": started,
+        "params_files": [_shown(f, root) for f in files],
+        "overrides": dict(overrides or {}), "parameters": {**cfg.to_dict(), **extras}, "notebooks": {},
+    }
+    update_metrics(folder, "run", record)
+    build_index(reports)  # until it finishes, the index shows this experiment as incomplete, not a past success
+    log.info("experiment %s: parameters from %s", experiment, ", ".join(record["params_files"]))
+
+    data_cfg = cfg.replace(data_path=str(path_under(root, cfg.data_path)))
+    try:
+        record["data"] = get_data(data_cfg)
+        record["data"]["ratings_file"] = _shown(Path(record["data"]["ratings_file"]), root)
+    except ArerecError as exc:
+        record.update(status="failed", failed_step="data", error=f"{type(exc).__name__}: {exc}",
+                      data=data_provenance(data_cfg))
+    name = "data"
+    try:
+        for name in notebooks if record["status"] == "running" else ():
+            log.info("running %s (%d of %d)", name, notebooks.index(name) + 1, len(notebooks))
+            output = folder / f"{name}.ipynb"
+            outcome = run_notebook(root / "notebooks" / f"{name}.ipynb", output, files, injected, root=root,
+                                   timeout=timeout)
+            entry = {"status": outcome.status, "seconds": outcome.seconds, "command": outcome.command}
+            if output.is_file():
+                export_html(output, folder / f"{name}.html")
+                entry.update(ipynb=output.name, html=f"{name}.html")
+            if outcome.error:
+                entry["error"] = outcome.error
+            record["notebooks"][name] = entry
+            update_metrics(folder, "run", {"notebooks": record["notebooks"]})
+            if outcome.status != "ok":
+                record.update(status="failed", failed_step=name, error=outcome.error)
+                break
+    except KeyboardInterrupt:
+        record.update(status="failed", failed_step=name, error="interrupted (KeyboardInterrupt)")
+    if record["status"] == "running":
+        record["status"] = "ok"
+    # Both protocols, whatever `protocols` holds: notebook 01 prepares and reads both splits
+    # (exploration.protocol_comparison) and the validation search trains under the clean one.
+    record["data"]["split_sha256"] = split_sha256(data_cfg, ("reference", "clean"))
+    record.update({k: v for k, v in provenance(data_cfg, root).items() if k != "data"},
+                  seconds=round(time.perf_counter() - wall, 1), finished_at=now())
+    update_metrics(folder, "run", record)
+    build_index(reports)
+    if record["status"] != "ok":
+        print(f"FAILED: {record['failed_step']} of experiment {experiment}: {record['error']}\n"
+              f"  see {folder / (record['failed_step'] + '.html')}", file=sys.stderr)
+        return 1
+    print(f"experiment {experiment}: {len(notebooks)} notebooks in {record['seconds']:.0f} s; "
+          f"reports in {folder}; index: {reports / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m arerec.report", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("run", "run the notebooks of an experiment into reports/ and rebuild the index"),
+                       ("data", "check the parameters and get the ratings file"),
+                       ("params", "check the parameters and print them merged"),
+                       ("check", "compare the rebuilt reports/<experiment>/metrics.json with the committed one"),
+                       ("index", "rebuild reports/index.html and reports/README.md")):
+        p = sub.add_parser(name, help=text, description=CHECK_DESCRIPTION if name == "check" else text)
+        p.add_argument("--reports-dir", default="reports", help="output folder, relative to --root (default: reports)")
+        p.add_argument("--root", default=".", help="repository root holding notebooks/ and params/ (default: .)")
+        if name == "check":
+            p.add_argument("--experiment", default="base", help="report folder to compare (default: base)")
+            p.add_argument("--against", default="HEAD", metavar="COMMIT",
+                           help="git commit holding the committed metrics.json (default: HEAD)")
+            p.add_argument("--tolerance", type=float, default=TRAINED_TOLERANCE,
+                           help=f"absolute tolerance of every trained figure (default: {TRAINED_TOLERANCE})")
+        if name in ("index", "check"):
+            continue
+        p.add_argument("--params", default="base", help="params/NAME.yaml or a YAML path, layered over base and "
+                       "ablation (default: base)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
+        if name == "run":
+            p.add_argument("--experiment", default=None, help="report folder name (default: the params name)")
+            p.add_argument("--notebooks", default=",".join(NOTEBOOKS), help="comma-separated notebooks to run")
+            p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
+                           help=f"papermill execution timeout per cell, seconds (default: {DEFAULT_TIMEOUT_S})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        if args.command == "index":
+            index, _ = build_index(path_under(Path(args.root).resolve(), args.reports_dir))
+            print(index)
+            return 0
+        if args.command == "check":
+            return check(args.experiment, root=args.root, reports_dir=args.reports_dir, against=args.against,
+                         tolerance=args.tolerance)
+        overrides = parse_set(args.set)
+        if args.command == "run":
+            return run(args.params, root=args.root, reports_dir=args.reports_dir, overrides=overrides,
+                       experiment=args.experiment, notebooks=[n for n in args.notebooks.split(",") if n],
+                       timeout=args.timeout)
+        root = Path(args.root).resolve()
+        cfg, extras = resolve(merge_parameters(params_files(args.params, root), overrides))
+        if args.command == "params":
+            print(json.dumps({**cfg.to_dict(), **extras}, indent=1, sort_keys=True))
+            return 0
+        record = get_data(cfg.replace(data_path=str(path_under(root, cfg.data_path))))
+        print(f"{record['ratings_file']} sha256 {record['ratings_sha256']}")
+        return 0
+    except ArerecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The ablation: variants of one configuration, each trained over seeds, with the paper's claim it can judge."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arerec.config import Config
+from arerec.evaluate.scoring import final_metrics, metric_columns
+from arerec.evaluate.stats import summarise_seeds, verdict
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class Variant:
+    """One configuration of an ablation grid; ``label`` says how it differs from the base."""
+
+    label: str
+    cfg: Config
+    overrides: dict[str, Any]
+
+
+def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: int,
+                      model_path: str | Path | None = None) -> list[Variant]:
+    """The distinct configurations of ``grid`` (dicts of overrides of ``base``), trained for ``epochs``.
+
+    Entries that resolve to the same configuration are one variant (``{num_head: 2}`` is the base
+    when the base has two heads); the base's label is 'base'. Runs live under ``model_path``
+    (default: ``base.model_path`` when ``epochs`` equals ``base.epochs``, so that the main runs
+    are re-used, else ``{base.model_path}/ablation``: a run's folder name does not hold its
+    epochs, so a run with another schedule must not share a folder with the main run).
+    """
+    if model_path is None:
+        model_path = Path(base.model_path) if epochs == base.epochs else Path(base.model_path) / "ablation"
+    base = base.replace(epochs=epochs, model_path=str(model_path), load_model=0, model_name="",
+                        load_weight_path="", do_train=1)
+    variants: list[Variant] = []
+    for overrides in [{}, *grid]:
+        cfg = base.replace(**overrides)
+        if any(v.cfg == cfg for v in variants):
+            continue
+        label = "base" if cfg == base else ", ".join(f"{k}={v}" for k, v in overrides.items())
+        if cfg.use_attention == 0 and base.use_attention == 1:
+            label += " (item-only)"
+        variants.append(Variant(label, cfg, dict(overrides)))
+    return variants
+
+
+def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | None = None,
+                 workers: int = 1, progress=None) -> pd.DataFrame:
+    """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
+
+    With ``workers`` > 1 the unfinished runs first train that many at a time in their own processes
+    (:func:`arerec.sweeps.parallel.train_in_parallel`); the loop then loads them.
+
+    Columns: variant, seed, run (the model name under model_path), the variant's key settings,
+    the test metrics (reference protocol: of the last epoch; clean: of the epoch chosen on validation, with
+    best_epoch and stopped_early), ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
+    whenever they ran) and seconds (this call: small when a finished run was loaded). Without
+    ``seeds`` each variant runs with its own configured seed. ``progress`` (:class:`arerec.sweeps.progress.Progress`)
+    is told each run.
+    """
+    from arerec.sweeps.parallel import train_in_parallel
+    from arerec.train.build import free_models
+    from arerec.train.loop import train_or_load
+
+    runs = [(n, variant, seed, variant.cfg.replace(seed=seed)) for n, variant in enumerate(variants, start=1)
+            for seed in (seeds if seeds is not None else [variant.cfg.seed])]
+    train_in_parallel([cfg for *_, cfg in runs], workers)
+    rows = []
+    for n, variant, seed, cfg in runs:
+        log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)
+        if progress is None:
+            print(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}", flush=True)
+        else:
+            progress.start(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
+        result = train_or_load(cfg)
+        if progress is not None:
+            progress.done(result.seconds)
+        if cfg.protocol == "clean":  # scored on test once, at the epoch chosen on validation
+            scores = {c: float(result.final[c]) for c in metric_columns(cfg.topk) if c in result.final}
+            scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]))
+        else:
+            scores = final_metrics(result.history, cfg.topk)
+        rows.append({
+            "variant": variant.label,
+            "seed": seed,
+            "run": result.name,
+            "use_attention": cfg.use_attention,
+            "num_head": cfg.num_head if cfg.use_attention else np.nan,
+            "region_size": cfg.region_size,
+            "region_mode": cfg.region_mode,
+            "epochs": int(result.history["epoch"].max()),
+            **scores,
+            "ndcg": scores[f"ndcg@{k}"],
+            "train_seconds": round(float(result.history["seconds"].sum()), 1),
+            "seconds": round(result.seconds, 1),
+        })
+        del result  # the LCU tables are large: keep one model in memory at a time
+        free_models()
+    return pd.DataFrame(rows)
+
+
+def summarise_ablation(results: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per variant: seeds, and mean with 95% CI half-width of faithful NDCG@k, std NDCG@k, RMSE and MAE."""
+    present = [m for m in ("ndcg", f"std_ndcg@{k}", "rmse", "mae") if m in results.columns]
+    return summarise_seeds(results, ["variant"], present)
+
+
+def ablation_verdicts(results: pd.DataFrame, k: int) -> list[dict[str, object]]:
+    """The paper's claim that the ablation can judge: its windowed region beats the code's region
+    (faithful NDCG@k and RMSE, paired by seed against the base variant). Left out, with the reason,
+    when the grid has no windowed variant."""
+    runs = results.rename(columns={"variant": "model"})
+    window = next((v for v in dict.fromkeys(runs["model"]) if "region_mode=window" in str(v)), None)
+    claim = "The paper's windowed region beats the code's region"
+    claims = [(f"{claim} (faithful NDCG@{k})", f"ndcg@{k}"), (f"{claim} (RMSE, lower is better)", "rmse")]
+    if window is None:
+        why = "the ablation grid has no {region_mode: window} variant (params/full.yaml has one)"
+        return [{"claim": text, "metric": metric, "a": None, "b": "base", "verdict": "left out", "why": why}
+                for text, metric in claims]
+    return [verdict(runs, text, window, "base", metric) for text, metric in claims]

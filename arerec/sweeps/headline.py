@@ -1,0 +1,322 @@
+"""The headline table: ARERec and rating baselines, under both protocols, over seeds.
+
+Rows are models: ARERec variants (by default the faithful mode with dense Adam, the fast mode
+with lazy Adam, and attention off) and the rating baselines. Every number is the mean over
+seeds with the half-width of its 95% confidence interval (Student t). Each protocol has its own
+split: ``reference`` (the original's random split, leaky sequences, last epoch on test) and
+``clean`` (temporal per-user split, train-only sequences, epoch chosen on validation, test once).
+
+The split itself does not depend on the seed (``split_seed`` fixes the reference's split; the
+clean split is deterministic), so the intervals measure model seeds: initialisation, dropout and
+batch order for ARERec, and the random start of biased MF. The other baselines are
+deterministic, so their interval is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arerec.config import Config
+from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
+from arerec.files import write_csv_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VARIANTS: dict[str, dict] = {
+    "ARERec (faithful: dense Adam)": {"update_mode": "dense", "second_moment": "elementwise"},
+    "ARERec (fast: lazy Adam)": {"update_mode": "lazy", "second_moment": "rowwise"},
+    "ARERec, attention off (item-only)": {"use_attention": 0, "update_mode": "lazy"},
+}
+PROTOCOLS = ("reference", "clean")
+
+
+def metrics(k: int) -> list[str]:
+    """The headline columns: faithful HR@k and NDCG@k, standard NDCG@k, RMSE and MAE."""
+    return [f"hr@{k}", f"ndcg@{k}", f"std_ndcg@{k}", "rmse", "mae"]
+
+
+def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
+              variants: Mapping[str, Mapping] | None = None, workers: int = 1) -> list[str]:
+    """Train the headline's unfinished ARERec runs, ``workers`` at a time in their own processes.
+
+    Nothing happens with ``workers`` 1: :func:`run` then trains them one by one. Call it before
+    :func:`run` (notebook 02 does), which then loads them.
+    See :func:`arerec.sweeps.parallel.train_in_parallel`.
+    """
+    from arerec.sweeps.parallel import train_in_parallel
+    from arerec.sweeps.seeds import sweep
+
+    variants = DEFAULT_VARIANTS if variants is None else variants
+    cfgs = [run_cfg for protocol in protocols for _, _, run_cfg in sweep(cfg.replace(protocol=protocol), seeds, variants)]
+    return train_in_parallel(cfgs, workers)
+
+
+def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
+        variants: Mapping[str, Mapping] | None = None, baselines: Sequence[str] = (),
+        out: str | Path | None = None, progress=None) -> pd.DataFrame:
+    """Train (or load) every ARERec variant and fit every baseline, per protocol and seed.
+
+    One row per (protocol, model, seed) with the test metrics: for ARERec the last epoch under
+    ``reference`` and the epoch of lowest validation loss under ``clean``. Finished runs are
+    loaded, not retrained (see :func:`train_all` to train them several at a time first). With
+    ``out`` the table is rewritten atomically as it grows.
+    """
+    from arerec.data.inputs import load_experiment
+    from arerec.evaluate.scoring import baseline_metrics
+    from arerec.sweeps.seeds import run_seeds
+
+    variants = DEFAULT_VARIANTS if variants is None else variants
+    frames: list[pd.DataFrame] = []
+    for protocol in protocols:
+        base = cfg.replace(protocol=protocol)
+        runs = run_seeds(base, seeds, variants, columns={"protocol": protocol, "kind": "ARERec"}, progress=progress)
+        frames.append(runs.rename(columns={"variant": "model", "model_name": "run"}))
+        if baselines:
+            exp = load_experiment(base)
+            frames.append(pd.DataFrame([
+                {"protocol": protocol, "kind": "baseline", "model": name, "seed": seed, **values}
+                for seed in seeds for name, values in baseline_metrics(exp, baselines, seed).items()]))
+        if out is not None:
+            write_csv_atomic(out, pd.concat(frames, ignore_index=True))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise(runs: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Mean and 95% CI half-width per (protocol, model): columns ``m`` and ``m_ci`` for each metric."""
+    present = [m for m in metrics(k) if m in runs.columns]
+    summary = summarise_seeds(runs, ["protocol", "model"], present)
+    kinds = runs.drop_duplicates(["protocol", "model"]).set_index(["protocol", "model"])["kind"]
+    summary["kind"] = [kinds[(p, m)] for p, m in zip(summary["protocol"], summary["model"], strict=True)]
+    return summary
+
+
+def wide(summary: pd.DataFrame, k: int) -> pd.DataFrame:
+    """One row per model, one column per (metric, protocol), each cell 'mean ± CI'."""
+    labels = {f"hr@{k}": f"HR@{k}", f"ndcg@{k}": f"NDCG@{k}", f"std_ndcg@{k}": f"std NDCG@{k}",
+              "rmse": "RMSE", "mae": "MAE"}
+    models = list(dict.fromkeys(summary["model"]))
+    table = pd.DataFrame(index=pd.Index(models, name="model"))
+    for protocol in dict.fromkeys(summary["protocol"]):
+        part = summary[summary["protocol"] == protocol].set_index("model")
+        for metric, label in labels.items():
+            if metric in part.columns:
+                table[f"{label} ({protocol})"] = [
+                    format_mean_ci(part.at[m, metric], part.at[m, f"{metric}_ci"]) if m in part.index else "n/a"
+                    for m in models]
+    table["seeds"] = [int(summary.loc[summary["model"] == m, "n"].min()) for m in models]
+    return table
+
+
+def _cell(summary: pd.DataFrame, protocol: str, model: str, metric: str) -> tuple[float, float]:
+    row = summary[(summary["protocol"] == protocol) & (summary["model"] == model)]
+    if row.empty or metric not in row.columns:
+        return float("nan"), float("nan")
+    return float(row[metric].iloc[0]), float(row[f"{metric}_ci"].iloc[0])
+
+
+def _apart(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """True when the two 95% intervals do not overlap (a zero or missing width counts as a point)."""
+    (ma, ha), (mb, hb) = a, b
+    return abs(ma - mb) > np.nan_to_num(ha) + np.nan_to_num(hb)
+
+
+def _compare(name_a: str, a: tuple[float, float], name_b: str, b: tuple[float, float], lower_is_better: bool) -> str:
+    if name_a == name_b:
+        return f"left out: both sides are the same row ({name_a})"
+    if np.isnan(a[0]) or np.isnan(b[0]):
+        return f"{name_a} and {name_b} cannot be compared (missing)"
+    better = (a[0] < b[0]) if lower_is_better else (a[0] > b[0])
+    word = "better" if better else "worse"
+    tail = "the 95% intervals do not overlap" if _apart(a, b) else "within the 95% intervals of each other"
+    return f"{name_a} ({a[0]:.3f}) is {word} than {name_b} ({b[0]:.3f}); {tail}"
+
+
+def at_prior(runs: pd.DataFrame, k: int, reference: str = "global_mean") -> pd.Series:
+    """Per ARERec run: True when its faithful NDCG@k equals the global mean's on the same protocol.
+
+    Such a run still predicts one class for every row (the majority class, as the global mean's
+    nearest class does): it has not left the class prior.
+    """
+    prior = runs[runs["model"] == reference].groupby("protocol")[f"ndcg@{k}"].first()
+    arerec = runs[runs["kind"] == "ARERec"]
+    return pd.Series(np.isclose(arerec[f"ndcg@{k}"], arerec["protocol"].map(prior), rtol=0, atol=1e-9),
+                     index=arerec.index)
+
+
+def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None) -> str:
+    """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures).
+
+    With ``runs`` (one row per run) it also counts the ARERec runs that still sit at the class prior.
+    """
+    variants = [m for m in dict.fromkeys(summary["model"]) if m.startswith("ARERec")]
+    baselines = [m for m in dict.fromkeys(summary["model"]) if not m.startswith("ARERec")]
+    faithful = next((m for m in variants if "faithful" in m), None)
+    off = next((m for m in variants if "attention off" in m), None)
+    fast = next((m for m in variants if "fast" in m), None)
+    sentences = [f"Every figure is a mean over {int(summary['n'].min())} or more seeds after {epochs} epoch(s) of "
+                 f"ARERec training; intervals are 95% confidence intervals over seeds."]
+    if faithful is None:
+        return " ".join([*sentences, "No faithful (dense Adam) row: its comparisons are left out."])
+    for protocol in dict.fromkeys(summary["protocol"]):
+        part = summary[summary["protocol"] == protocol]
+        said = []
+        if baselines:
+            best = part[part["model"].isin(baselines)].sort_values("rmse").iloc[0]["model"]
+            best_ndcg = part[part["model"].isin(baselines)].sort_values(f"ndcg@{k}").iloc[-1]["model"]
+            said.append("by RMSE, " + _compare(faithful, _cell(summary, protocol, faithful, "rmse"), best,
+                                               _cell(summary, protocol, best, "rmse"), True))
+            said.append(f"by faithful NDCG@{k}, " + _compare(
+                faithful, _cell(summary, protocol, faithful, f"ndcg@{k}"), best_ndcg,
+                _cell(summary, protocol, best_ndcg, f"ndcg@{k}"), False))
+        if off is not None:
+            said.append("switching attention off: " + _compare(
+                off, _cell(summary, protocol, off, f"ndcg@{k}"), faithful,
+                _cell(summary, protocol, faithful, f"ndcg@{k}"), False) + f" (NDCG@{k})")
+        if fast is not None:
+            said.append("the fast mode: " + _compare(
+                fast, _cell(summary, protocol, fast, "rmse"), faithful, _cell(summary, protocol, faithful, "rmse"),
+                True) + " (RMSE)")
+        if said:
+            sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
+    if runs is not None and "global_mean" in set(runs["model"]):
+        stuck = at_prior(runs, k)
+        arerec = runs.loc[stuck.index]
+        for protocol in dict.fromkeys(arerec["protocol"]):
+            mine = stuck[arerec["protocol"] == protocol]
+            if mine.any():
+                sentences.append(
+                    f"Under the {protocol} protocol {int(mine.sum())} of {len(mine)} ARERec runs score exactly as the "
+                    f"global mean: after {epochs} epoch(s) they still predict the majority class for every row, so "
+                    "those comparisons measure the training schedule more than the model.")
+    if set(summary["protocol"]) >= {"reference", "clean"}:
+        ref, clean = (_cell(summary, p, faithful, f"ndcg@{k}") for p in ("reference", "clean"))
+        sentences.append(f"{faithful}'s faithful NDCG@{k} is {ref[0]:.3f} under the reference protocol and "
+                         f"{clean[0]:.3f} under the clean one: the two protocols score different test rows, so "
+                         "compare models within a protocol, not across.")
+    return " ".join(sentences)
+
+
+# --------------------------------------------------------------------------------------------
+# Part 1: the seed's run, reproduced beside the original's own figures
+# --------------------------------------------------------------------------------------------
+# REFERENCE.md §7: the original code on ML-100K with the seed README's settings, attention on, one run
+# (its quicksort split of timestamp ties may differ slightly from ours, which is portable).
+ORIGINAL_ML100K = pd.DataFrame({
+    "epoch": [1, 2, 3, 4, 5, 6],
+    "loss": [1.597, 1.544, 1.424, 1.377, 1.361, 1.354],
+    "val_loss": [1.585, 1.478, 1.401, 1.382, 1.375, 1.371],
+    "hr@10": [0.581, 0.598, 0.628, 0.623, 0.624, 0.622],
+    "ndcg@10": [0.478, 0.527, 0.572, 0.569, 0.570, 0.567],
+})
+ORIGINAL_RMSE_AFTER_6 = 1.023
+
+
+def seed_run_histories(cfg: Config, seeds: Sequence[int], overrides: Mapping) -> pd.DataFrame:
+    """The per-epoch results CSVs of the seed-schedule runs of one variant (reference protocol), one row
+    per (seed, epoch). The runs must have been trained (:func:`run`)."""
+    from arerec.data.inputs import load_experiment
+    from arerec.train.runs import experiment_paths, read_results
+
+    frames = []
+    for seed in seeds:
+        exp = load_experiment(cfg.replace(protocol="reference", seed=seed, **dict(overrides)))
+        paths = experiment_paths(exp)
+        frames.append(read_results(paths).assign(seed=seed, run=paths.name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def beside_original(histories: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Our seed-schedule run per epoch (mean over seeds) beside the original code's own figures."""
+    metrics = [m for m in ("loss", "val_loss", f"hr@{k}", f"ndcg@{k}", "rmse") if m in histories.columns]
+    ours = histories.groupby("epoch")[metrics].mean().add_prefix("ours: ")
+    ours["seeds"] = histories.groupby("epoch")["seed"].nunique().astype("Int64")
+    original = ORIGINAL_ML100K.set_index("epoch").add_prefix("original: ")
+    original["original: rmse"] = np.where(original.index == 6, ORIGINAL_RMSE_AFTER_6, np.nan)
+    table = original.join(ours, how="outer")
+    table.index.name = "epoch"
+    return table.reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Part 2: trained to the validation optimum (clean protocol)
+# --------------------------------------------------------------------------------------------
+TUNED = "ARERec (tuned)"
+TUNED_OFF = "ARERec, attention off (tuned)"
+
+
+def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
+            baseline_settings: Mapping[str, Mapping] | None = None, progress=None,
+            out: str | Path | None = None) -> pd.DataFrame:
+    """The tuned ARERec (attention on and off) and the tuned baselines, one row per (model, seed), on test.
+
+    ``tuned`` is the chosen configuration (clean protocol, early stopping); each run is scored on test
+    once, at its epoch chosen on validation. Baselines are fitted on the training rows with
+    ``baseline_settings`` (chosen on validation) and scored on the same test rows.
+    """
+    from arerec.data.inputs import load_experiment
+    from arerec.evaluate.scoring import baseline_metrics
+    from arerec.sweeps.seeds import run_seeds
+
+    variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
+    runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)
+    frames = [runs.rename(columns={"variant": "model", "model_name": "run"})]
+    if baselines:
+        exp = load_experiment(tuned)
+        frames.append(pd.DataFrame([
+            {"protocol": "clean", "kind": "baseline", "model": name, "seed": seed, **values}
+            for seed in seeds
+            for name, values in baseline_metrics(exp, baselines, seed, settings=baseline_settings).items()]))
+    table = pd.concat(frames, ignore_index=True)
+    if out is not None:
+        write_csv_atomic(out, table)
+    return table
+
+
+def paired_table(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per (pair, metric): mean of the per-seed differences with its 95% CI."""
+    rows = []
+    for a, b in pairs:
+        for metric in metrics:
+            p = paired(runs, a, b, metric)
+            rows.append({"a": a, "b": b, "metric": metric, "n": p["n"], "mean_diff": p["mean_diff"], "ci": p["ci"],
+                         "per_seed": ", ".join(f"{d:+.4f}" for d in p["diffs"])})
+    return pd.DataFrame(rows)
+
+
+def best_baseline(runs: pd.DataFrame, metric: str) -> str | None:
+    """The baseline with the best mean ``metric`` over seeds (None without baselines)."""
+    from arerec.config import lower_is_better
+
+    means = runs[runs["kind"] == "baseline"].groupby("model", sort=False)[metric].mean()
+    if means.empty:
+        return None
+    return str(means.idxmin() if lower_is_better(metric) else means.idxmax())
+
+
+# --------------------------------------------------------------------------------------------
+# Part 3: the paper's claims as verdicts
+# --------------------------------------------------------------------------------------------
+def optimum_verdicts(runs: pd.DataFrame, k: int) -> list[dict[str, object]]:
+    """The paper's claims that the tuned headline (part 2) can answer: ARERec against the best tuned
+    baseline (by RMSE and by faithful NDCG@k), and attention on against attention off."""
+    ndcg = f"ndcg@{k}"
+    return [
+        verdict(runs, "ARERec beats the best baseline (RMSE, lower is better)", TUNED, best_baseline(runs, "rmse"), "rmse"),
+        verdict(runs, f"ARERec beats the best baseline (faithful NDCG@{k})", TUNED, best_baseline(runs, ndcg), ndcg),
+        verdict(runs, "Attention beats attention off (RMSE)", TUNED, TUNED_OFF, "rmse"),
+        verdict(runs, f"Attention beats attention off (faithful NDCG@{k})", TUNED, TUNED_OFF, ndcg),
+    ]
+
+
+def planned_runs(extras: Mapping[str, Any]) -> int:
+    """ARERec runs notebook 02 trains or loads: part 1, the search's rounds, and part 2 (on and off per seed)."""
+    from arerec.sweeps.tuning import planned_runs as search_runs
+
+    schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
+    return schedule + search_runs(extras["validation_search"]) + 2 * len(extras["seeds"])

@@ -1,0 +1,37 @@
+"""Prediction: a model's class probabilities for every row of a split, and the metrics of an epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arerec.data.inputs import Experiment
+from arerec.evaluate.metrics import evaluate_predictions
+from arerec.train.batches import make_batches
+
+
+def predict_probs(model, exp: Experiment, split: str = "test") -> np.ndarray:
+    """Class probabilities [N, C] for every row of a split, in row order, batched."""
+    forward = _compiled_forward(model)
+    chunks = [forward(inputs).numpy() for inputs, _ in make_batches(exp, split, shuffle=False)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(exp.prepared.classes)), np.float32)
+
+
+def _compiled_forward(model):
+    import tensorflow as tf
+
+    if getattr(model, "_arerec_forward", None) is None:
+        model._arerec_forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return model._arerec_forward
+
+
+def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> dict[str, float]:
+    rows = exp.rows(split)
+    return evaluate_predictions(
+        rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float), probs,
+        exp.prepared.classes.astype(float), exp.cfg.topk, exp.cfg.hrcutoff,
+    )
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    picked = probs[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))

@@ -1,0 +1,78 @@
+"""arerec.report.index: headlines, links, heatmaps and failures in index.html and README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arerec.report.index import build_index
+from arerec.report.metrics_json import update_metrics
+
+
+def _experiment(folder: Path, status: str, **extra) -> None:
+    run = {"status": status, "parameters": {"dataset": "synthetic", "epochs": 2}, "seconds": 75.0,
+           "git": {"commit": "a" * 40, "dirty": False}, "data": {"data_version": "v1", "ratings_sha256": "f" * 64},
+           "notebooks": {"01_data_exploration": {"status": "ok", "seconds": 3.0, "html": "01_data_exploration.html"}},
+           **extra}
+    update_metrics(folder, "run", run)
+    (folder / "01_data_exploration.html").write_text("<html></html>")
+
+
+def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    _experiment(good, "ok")
+    update_metrics(good, "02_training", {
+        "k": 10, "seeds": [0, 1, 2], "tuning": [{"config": {"lr": 0.003}}, {"config": {"lr": 0.001}}],
+        "chosen": {"label": "lr=0.003", "selection_metric": "val_loss"},
+        "headline_summary": [
+            {"protocol": "clean", "model": "ARERec (tuned)", "n": 3, "ndcg@10": 0.567, "ndcg@10_ci": 0.01,
+             "rmse": 1.0, "rmse_ci": 0.02},
+            {"protocol": "clean", "model": "item_mean", "n": 3, "ndcg@10": 0.554, "ndcg@10_ci": 0.0,
+             "rmse": 1.05, "rmse_ci": 0.0}],
+        "verdicts": [{"claim": "ARERec beats the best baseline (RMSE, lower is better)", "verdict": "supported",
+                      "numbers": "ARERec (tuned) 1.0000 vs item_mean 1.0500"},
+                     {"claim": "Attention beats attention off (RMSE)", "verdict": "left out",
+                      "why": "no rows for ARERec, attention off (tuned)"}],
+        "seed_run": [{"epoch": 1, "original: ndcg@10": 0.478, "ours: ndcg@10": 0.47}],
+        "seed_schedule_summary": [{"protocol": "reference", "model": "ARERec (faithful: dense Adam)", "n": 1,
+                                   "ndcg@10": 0.5, "rmse": 1.1}]})
+    update_metrics(good, "04_attention", {"summary": {
+        "seed_schedule": {"normalised_entropy_per_head": [0.999, 0.998], "share_peaked_per_head": [0.0, 0.0]},
+        "tuned": {"normalised_entropy_per_head": [0.91, 0.87], "share_peaked_per_head": [0.2, 0.31]}}})
+    update_metrics(good, "03_ablation", {"summary": [{"variant": "base", "n": 3, "ndcg": 0.5, "ndcg_ci": 0.02,
+                                                      "rmse": 1.1, "rmse_ci": 0.01}]})
+    (good / "figures").mkdir()
+    (good / "figures" / "attention_pair_01.png").write_bytes(b"\x89PNG")
+    (good / "figures" / "learning_curves.png").write_bytes(b"\x89PNG")
+    _experiment(bad, "failed", failed_step="02_training", error="DataError: no rows")
+    (tmp_path / "stray").mkdir()  # a folder without metrics.json is not an experiment
+
+    index, readme = build_index(tmp_path)
+    page = index.read_text()
+    assert "FAILED in 02_training: DataError: no rows" in page
+    assert '<tr class="failed"><td>bad</td><td>FAILED in 02_training</td>' in page
+    assert "<td>good</td><td>ok</td><td>synthetic</td><td>2</td><td>3</td><td>10</td>" in page
+    assert "<h2>Headline: good</h2>" in page and "over 3 seeds" in page
+    assert "<b>lr=0.003</b> (selection: val_loss; 2 configurations tried)" in page
+    assert "<td>ARERec (tuned)</td><td>0.567 ± 0.010</td>" in page  # one table per protocol
+    assert "<li><b>supported</b>: ARERec beats the best baseline (RMSE, lower is better)" in page
+    assert "<li><b>left out</b>: Attention beats attention off (RMSE)" in page and "no rows for ARERec" in page
+    assert "<td>1</td><td>0.4780</td><td>0.4700</td>" in page  # the seed run beside the original's figures
+    assert "At the seed's schedule, reference protocol" in page
+    assert "<td>tuned</td><td>0.910, 0.870</td><td>0.200, 0.310</td>" in page
+    assert "<td>base</td><td>3</td><td>0.500 ± 0.020</td><td>1.100 ± 0.010</td>" in page  # ablation
+    assert 'href="good/01_data_exploration.html"' in page
+    assert '<img src="good/figures/attention_pair_01.png"' in page
+    assert 'href="good/figures/learning_curves.png"' in page
+    assert "f" * 64 in page and "aaaaaaaaaa" in page and "1 min 15 s" in page
+    assert "stray" not in page
+    text = readme.read_text()
+    assert "| good | ok | synthetic | 2 | 3 | 10 |" in text
+    assert "| ARERec (tuned) | 0.567 ± 0.010 |" in text and "- **supported**: ARERec beats the best baseline" in text
+    assert "Status: FAILED in 02_training: DataError: no rows" in text
+    assert "[attention_pair_01.png](good/figures/attention_pair_01.png)" in text
+
+
+def test_an_unfinished_run_is_not_shown_as_a_success(tmp_path):
+    _experiment(tmp_path / "half", "running")
+    page = build_index(tmp_path)[0].read_text()
+    assert "INCOMPLETE" in page and '<tr class="failed"><td>half</td>' in page

@@ -1,0 +1,85 @@
+"""arerec.report.notebook: reading a notebook's parameters, checking them, and its outputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from arerec.config import Config
+from arerec.errors import ConfigError
+from arerec.report import metrics_json, notebook, parameters
+
+
+def kernel_namespace(*cells: str) -> dict:
+    """A namespace as IPython leaves it after running ``cells`` in order (``In`` holds their sources)."""
+    namespace: dict = {"In": [""]}
+    for source in cells:
+        namespace["In"].append(source)
+        exec(source, namespace)  # noqa: S102 - test input
+    namespace.pop("__builtins__", None)
+    return namespace
+
+
+def test_literal_assignments_accepts_only_parameter_cells():
+    assert notebook.literal_assignments('a = 1\n# comment\nb = [1, {"x": -2.5}]\nc: int = 3') == {"a", "b", "c"}
+    assert notebook.literal_assignments("a = f(1)") is None
+    assert notebook.literal_assignments("import os\na = 1") is None
+    assert notebook.literal_assignments("a.b = 1") is None
+    assert notebook.literal_assignments("%matplotlib inline") is None
+    assert notebook.literal_assignments("") is None
+
+
+def test_parameter_values_come_from_literal_cells_only(tmp_path):
+    ns = kernel_namespace(
+        'experiment = "x"\nepochs = 3',  # the parameters cell
+        "epochs = 5",  # papermill's injected cell: later wins
+        "import math\nk = math.floor(2.5)\nframe = {'a': 1}.copy()",  # a computing cell: not parameters
+    )
+    assert notebook.parameter_values(ns) == {"experiment": "x", "epochs": 5}
+
+
+def test_parameter_values_without_ipython_take_public_plain_globals():
+    ns = {"epochs": 3, "_private": 1, "math": pytest, "frame": pd.DataFrame()}
+    assert notebook.parameter_values(ns) == {"epochs": 3}
+
+
+def test_start_builds_the_config_extras_and_folder(tmp_path):
+    ns = kernel_namespace(f'experiment = "demo"\nreports_dir = "{tmp_path}"\ndataset = "synthetic"\nepochs = 1',
+                          "attention_pairs = 2")
+    nb = notebook.start(ns, "02_training")
+    assert nb.cfg == Config(dataset="synthetic", epochs=1)
+    assert nb.extras["attention_pairs"] == 2
+    assert nb.extras["ablation_seeds"] == parameters.EXTRAS["ablation_seeds"].default
+    assert nb.extras["validation_search"]["rungs"] == parameters.EXTRAS["validation_search"].default["rungs"]  # filled in and checked
+    assert nb.folder == tmp_path / "demo" and nb.folder.is_dir()
+
+
+def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
+    ns = kernel_namespace(f'reports_dir = "{tmp_path}"\nnum_heads = 4')
+    with pytest.raises(ConfigError) as error:
+        notebook.start(ns, "02_training")
+    message = str(error.value)
+    assert "'num_heads' (did you mean 'num_head'?)" in message
+    assert "02_training" in message
+    assert "Valid keys:" in message and "num_head" in message and "ablation_grid" in message
+
+
+def test_figure_table_record_and_finish_write_their_files(tmp_path):
+    nb = notebook.Notebook("01_data_exploration", Config(data_path=str(tmp_path / "Data")), {}, tmp_path / "exp")
+    fig = Figure()
+    fig.subplots().plot([1, 2], [3, 4])
+    nb.figure(fig, "line")
+    nb.table(pd.DataFrame({"a": [1, 2]}), "frame")
+    nb.table({"rows": 3, "share": 0.5}, "summary")
+    nb.record(value=2)
+    provenance = nb.finish()
+    png = (tmp_path / "exp" / "figures" / "line.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+    assert (tmp_path / "exp" / "tables" / "frame.csv").read_text() == "a\n1\n2\n"
+    assert (tmp_path / "exp" / "tables" / "summary.csv").read_text() == "what,value\nrows,3\nshare,0.5\n"
+    metrics = metrics_json.read_metrics(tmp_path / "exp")["01_data_exploration"]
+    assert metrics["value"] == 2
+    assert metrics["parameters"]["dataset"] == "ml-100k"
+    assert metrics["provenance"]["packages"]["numpy"] == provenance.loc["packages.numpy", "value"]
+    assert metrics["provenance"]["wall_seconds"] >= 0

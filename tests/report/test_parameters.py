@@ -1,0 +1,102 @@
+"""arerec.report.parameters: the layered params files, their merge, and every key and value checked."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO
+
+from arerec.config import load_yaml_layers
+from arerec.errors import ConfigError
+from arerec.report import parameters
+from arerec.report.parameters import resolve
+
+
+def test_layers_are_base_then_ablation_then_the_experiment():
+    files = parameters.params_files("ci", REPO)
+    assert [f.name for f in files] == ["base.yaml", "ablation.yaml", "ci.yaml"]
+    assert [f.name for f in parameters.params_files("base", REPO)] == ["base.yaml", "ablation.yaml"]
+    assert [f.name for f in parameters.params_files(str(REPO / "params" / "ml-1m.yaml"), REPO)][-1] == "ml-1m.yaml"
+
+
+def test_a_missing_params_file_lists_the_available_ones():
+    with pytest.raises(ConfigError, match=r"params file not found: .*nope.yaml\. Available under .*: ablation, base, ci"):
+        parameters.params_files("nope", REPO)
+
+
+@pytest.mark.parametrize("name", ["base", "ci", "ml-1m", "full"])
+def test_every_params_file_resolves(name):
+    cfg, extras = resolve(parameters.merge_parameters(parameters.params_files(name, REPO)))
+    assert cfg.lr > 0 and extras["validation_search"]["max_epochs"] >= extras["validation_search"]["rungs"][-1]
+    if name in ("base", "full"):  # the tuned headline of make reproduce: at least 3 seeds, tuned baselines
+        assert len(extras["seeds"]) >= 3 and extras["baselines"] and extras["baseline_grids"]
+
+
+def test_base_yaml_holds_the_papers_hyper_parameters():
+    cfg, extras = resolve(parameters.merge_parameters(parameters.params_files("base", REPO)))
+    assert (cfg.dataset, cfg.min_seq, cfg.test_ratio, cfg.batch_size, cfg.lr) == ("ml-100k", 20, 0.2, 128, 0.0001)
+    assert (cfg.emb_size, cfg.region_size, cfg.use_attention, cfg.num_head, cfg.max_seq) == (64, 7, 1, 2, 0)
+    ml1m, _ = resolve(parameters.merge_parameters(parameters.params_files("ml-1m", REPO)))
+    assert (ml1m.dataset, ml1m.max_seq) == ("ml-1m", 327)
+    assert extras["ablation_grid"][0] == {"use_attention": 0}
+    assert cfg.sort_kind == "stable" and cfg.derived_data_version.endswith("_stable")  # the same split on any CPU
+
+
+def test_base_and_ml1m_params_also_work_with_the_cli_loader():
+    from arerec.report.parameters import EXTRAS  # the CLI skips the notebook-only keys, as here
+
+    cfg = load_yaml_layers([REPO / "params" / "base.yaml", REPO / "params" / "ml-1m.yaml"], ignore=EXTRAS)
+    assert cfg.dataset == "ml-1m"
+
+
+def test_later_layers_and_overrides_win(tmp_path):
+    (tmp_path / "a.yaml").write_text("epochs: 1\nlr: 0.1\n")
+    (tmp_path / "b.yaml").write_text("epochs: 2\n")
+    merged = parameters.merge_parameters([tmp_path / "a.yaml", tmp_path / "b.yaml"], {"lr": 0.5})
+    assert merged == {"epochs": 2, "lr": 0.5}
+
+
+def test_an_unknown_key_in_a_file_or_override_names_the_valid_keys(tmp_path):
+    (tmp_path / "bad.yaml").write_text("epochs: 1\nregion_sise: 3\n")
+    with pytest.raises(ConfigError) as error:
+        parameters.merge_parameters([tmp_path / "bad.yaml"])
+    assert "bad.yaml: 'region_sise' (did you mean 'region_size'?)" in str(error.value)
+    assert "Valid keys:" in str(error.value) and "attention_rows" in str(error.value)
+    with pytest.raises(ConfigError, match="--set overrides: 'bogus'"):
+        parameters.merge_parameters([], {"bogus": 1})
+
+
+def test_parse_set_reads_values_as_yaml():
+    assert parameters.parse_set(["epochs=3", "lr=0.001", "topk=[3, 5]", "dataset=ml-1m", "grid=[{a: 1}]"]) == {
+        "epochs": 3, "lr": 0.001, "topk": [3, 5], "dataset": "ml-1m", "grid": [{"a": 1}]}
+    with pytest.raises(ConfigError, match="key=value"):
+        parameters.parse_set(["epochs"])
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"experiment": "a/b"}, "experiment must be a folder name"),
+        ({"ablation_seeds": []}, "ablation_seeds must be a non-empty list"),
+        ({"validation_search": {"grid": {}}}, "validation_search: grid must be a non-empty mapping"),
+        ({"validation_search": {"grid": {"lr": []}}}, "validation_search: grid axis 'lr' must be a non-empty list"),
+        ({"validation_search": {"grid": {"learning_rate": [0.1]}}}, "is not a Config field, so each entry must be a dict"),
+        ({"validation_search": {"grid": {"reg": [{"use_dropot": 1}]}}}, "unknown key(s) in replace(): 'use_dropot'"),
+        ({"validation_search": {"grid": {"lr": [-1.0]}}}, "grid configuration 'lr=-1': lr must be > 0"),
+        ({"validation_search": {"patience": -1}}, "validation_search: patience must be an integer >= 1"),
+        ({"validation_search": {"selection_metric": "auc"}}, "selection_metric must be one of val_loss, rmse, mae"),
+        ({"validation_search": {"rungs": [2, 1]}}, "rungs must be a non-empty increasing list"),
+        ({"validation_search": {"budget": 3}}, "unknown validation_search setting(s) ['budget']; valid: grid"),
+        ({"baseline_grids": {"biased_mf": {"n_factors": []}}}, "biased_mf"),
+        ({"baseline_grids": {"svd++": {"k": [1]}}}, "svd++"),
+        ({"workers": 0}, "workers must be an integer >= 1"),
+        ({"baselines": ["item_mean", "nope"]}, "unknown baseline(s) ['nope']"),
+        ({"ablation_grid": [{"num_head": 3}]}, "ablation_grid entry 0 {'num_head': 3}: emb_size must be divisible"),
+        ({"ablation_grid": [{"num_heads": 1}]}, "unknown key(s) in replace(): 'num_heads'"),
+        ({"ablation_grid": []}, "ablation_grid must be a non-empty list"),
+        ({"emb_size": 10, "num_head": 3}, "emb_size must be divisible by num_head"),
+    ],
+)
+def test_resolve_checks_every_value(values, fragment):
+    with pytest.raises(ConfigError) as error:
+        parameters.resolve(values)
+    assert fragment in str(error.value)

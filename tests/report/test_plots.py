@@ -1,0 +1,189 @@
+"""arerec.report.plots: each figure shows the data it was given, with the right labels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.patches import Rectangle
+
+from arerec.evaluate.attention import PairAttention
+from arerec.report import plots
+
+
+def png_bytes(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def test_rating_distribution_bars_are_the_counts_labelled_with_shares():
+    dist = pd.DataFrame({"rating": [1, 2, 5], "count": [10, 30, 60], "share": [0.1, 0.3, 0.6]})
+    ax = plots.rating_distribution(dist).axes[0]
+    assert [p.get_height() for p in ax.patches] == [10, 30, 60]
+    assert [t.get_text() for t in ax.texts] == ["10.0%", "30.0%", "60.0%"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("rating", "ratings")
+
+
+def test_sequence_lengths_has_a_panel_per_kind_with_the_min_seq_line():
+    lengths = pd.DataFrame({
+        "kind": ["user"] * 4 + ["item"] * 3,
+        "stage": ["before", "before", "after", "after", "before", "after", "after"],
+        "length": [3, 30, 30, 40, 5, 50, 60],
+    })
+    fig = plots.sequence_lengths(lengths, min_seq=20)
+    user, item = fig.axes
+    assert user.get_xlabel() == "ratings per user (sequence length)" and item.get_ylabel() == "items"
+    assert user.get_xscale() == "log"
+    assert [line.get_xdata()[0] for line in user.lines] == [20]  # the min_seq line
+    labels = [t.get_text() for t in user.get_legend().get_texts()]
+    assert labels == ["before min_seq (2 users)", "after min_seq (2 users)", "min_seq = 20"]
+
+
+def test_item_popularity_plots_counts_and_the_cumulative_share():
+    popularity = pd.DataFrame({"rank": [1, 2, 3], "itemId": [9, 8, 7], "count": [50, 30, 20],
+                               "cumulative_share": [0.5, 0.8, 1.0]})
+    fig = plots.item_popularity(popularity)
+    counts, share = fig.axes
+    assert list(counts.lines[0].get_ydata()) == [50, 30, 20] and counts.get_yscale() == "log"
+    assert list(share.lines[0].get_ydata()) == [0.5, 0.8, 1.0]
+
+
+def test_ratings_over_time_plots_the_counts_with_the_span_in_the_title():
+    over_time = pd.DataFrame({"period": pd.to_datetime(["1997-09-01", "1997-10-01", "1997-11-01"]),
+                              "count": [5, 0, 7]})
+    ax = plots.ratings_over_time(over_time).axes[0]
+    assert list(ax.lines[0].get_ydata()) == [5, 0, 7]
+    assert ax.get_title() == "Ratings over time (1997-09 to 1997-11)"
+
+
+def test_truncation_marks_the_models_max_seq():
+    table = pd.DataFrame({"max_seq": [10, 50, 100], "interactions_kept": [0.3, 0.8, 1.0],
+                          "items_truncated": [0.9, 0.2, 0.0], "used_by_model": [False, True, False]})
+    ax = plots.truncation(table).axes[0]
+    kept, truncated, marker = ax.lines
+    assert list(kept.get_ydata()) == [0.3, 0.8, 1.0] and list(truncated.get_ydata()) == [0.9, 0.2, 0.0]
+    assert marker.get_xdata()[0] == 50 and "80.0% kept" in marker.get_label()
+
+
+def test_leakage_histogram_counts_rows_by_share_rated_later():
+    rows = pd.DataFrame({"later_in_window": [0, 0, 5, 10], "window": [10, 10, 10, 10],
+                         "target_in_window": [True, True, False, True]})
+    ax = plots.leakage(rows).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert sum(heights) == 4 and heights[0] == 2 and heights[-1] == 1
+    assert "75.0% of test rows" in ax.get_title()
+
+
+def test_learning_curves_plot_each_column_per_epoch():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0],
+                            "hr@10": [0.1, 0.2, 0.3], "ndcg@10": [0.4, 0.5, 0.6], "std_ndcg@10": [0.7, 0.8, 0.9]})
+    loss, metrics = plots.learning_curves(history, 10).axes
+    assert {line.get_label(): list(line.get_ydata()) for line in loss.lines} == {
+        "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]}
+    assert [line.get_label() for line in metrics.lines] == ["hr@10", "ndcg@10", "std_ndcg@10"]
+    assert metrics.get_title() == "Test metrics at k = 10" and loss.get_xlabel() == "epoch"
+
+
+def test_model_comparison_highlights_arerec():
+    table = pd.DataFrame({"rmse": [1.02, 0.95], "ndcg@10": [0.57, 0.55]}, index=["ARERec", "item_mean"])
+    fig = plots.model_comparison(table, ["ndcg@10", "rmse"])
+    ndcg, rmse = fig.axes
+    assert [p.get_width() for p in rmse.patches] == [1.02, 0.95]
+    assert rmse.get_xlabel() == "rmse" and ndcg.get_xlabel() == "ndcg@10"
+    assert rmse.patches[0].get_facecolor() == to_rgba(plots.TARGET_COLOUR)
+    assert rmse.patches[1].get_facecolor() != to_rgba(plots.TARGET_COLOUR)
+
+
+def test_confusion_matrix_shows_row_shares_and_counts():
+    table = pd.DataFrame([[3, 1], [0, 0]], index=pd.Index(["1", "2"], name="true"),
+                         columns=pd.Index(["1", "2"], name="predicted"))
+    ax = plots.confusion_matrix(table).axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), [[0.75, 0.25], [0.0, 0.0]])
+    assert [t.get_text() for t in ax.texts] == ["3\n75%", "1\n25%", "0\n0%", "0\n0%"]
+    assert ax.get_ylabel() == "true rating"
+
+
+def test_seed_bars_show_means_with_interval_error_bars_per_group():
+    summary = pd.DataFrame({"protocol": ["reference", "reference", "clean", "clean"],
+                            "model": ["ARERec (fast)", "item_mean", "ARERec (fast)", "item_mean"],
+                            "rmse": [1.1, 1.0, 1.2, 1.05], "rmse_ci": [0.05, 0.0, 0.1, np.nan]})
+    fig = plots.seed_bars(summary, "model", [("rmse", "RMSE")], "ARERec", "t", group="protocol")
+    ref, clean = fig.axes
+    assert [p.get_width() for p in ref.patches] == [1.1, 1.0]
+    assert [p.get_width() for p in clean.patches] == [1.2, 1.05]
+    assert [t.get_text() for t in ref.get_yticklabels()] == ["ARERec (fast)", "item_mean"]
+    assert ref.get_title() == "protocol: reference" and clean.get_xlabel() == "RMSE"
+    assert ref.patches[0].get_facecolor() != ref.patches[1].get_facecolor()  # ARERec highlighted
+    # the error bar of the first bar spans mean ± CI
+    segments = [c for c in ref.collections if c.get_segments()][0].get_segments()
+    np.testing.assert_allclose(sorted(segments[0][:, 0]), [1.05, 1.15])
+
+
+@pytest.mark.parametrize("target", [3, None])
+def test_attention_heatmap_is_heads_by_neighbours_with_the_target_outlined(target):
+    weights = np.arange(12, dtype=float).reshape(2, 6) / 66
+    pair = PairAttention(user=5, item=9, rating=4.0, weights=weights, neighbours=np.arange(1, 7),
+                         target_position=target)
+    fig = plots.attention_heatmap(pair)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), weights)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["head 1", "head 2"]
+    outlines = [p for p in ax.patches if isinstance(p, Rectangle)]
+    if target is None:
+        assert outlines == [] and "not among the neighbours" in ax.get_title()
+    else:
+        assert outlines[0].get_x() == target - 0.5 and "at position 3" in ax.get_title()
+    assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_attention_by_position_draws_each_head_and_the_uniform_line():
+    profile = pd.DataFrame({"position": [0.25, 0.75] * 3, "head": ["1", "1", "2", "2", "mean", "mean"],
+                            "relative_attention": [1.2, 0.8, 1.0, 1.0, 1.1, 0.9]})
+    ax = plots.attention_by_position(profile).axes[0]
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
+    assert lines["head 1"] == [1.2, 0.8] and lines["mean of heads"] == [1.1, 0.9] and lines["uniform"] == [1.0, 1.0]
+
+
+def test_attention_vs_similarity_plots_bin_centres():
+    by_co = pd.DataFrame({"low": [0.0, 10.0], "high": [10.0, 20.0], "relative_attention": [0.9, 1.1]})
+    by_diff = pd.DataFrame({"low": [0.0, 1.0], "high": [1.0, 3.0], "relative_attention": [1.2, 0.8]})
+    co, diff = plots.attention_vs_similarity(by_co, by_diff).axes
+    assert list(co.lines[0].get_xdata()) == [5.0, 15.0] and list(diff.lines[0].get_xdata()) == [0.5, 2.0]
+    assert list(diff.lines[0].get_ydata()) == [1.2, 0.8]
+    assert "co-rated" in co.get_xlabel() and "RMS rating difference" in diff.get_xlabel()
+
+
+def test_protocol_comparison_has_a_panel_per_measure_with_the_reference_in_colour():
+    table = pd.DataFrame({"protocol": ["reference", "clean"], "share_target_in_window": [0.4, 0.0],
+                          "share_rows_with_later_neighbours_in_window": [0.9, 0.0],
+                          "mean_later_neighbours_in_window": [3.5, 0.0],
+                          "share_test_before_user_last_train": [0.7, 0.0]})
+    fig = plots.protocol_comparison(table)
+    assert [[p.get_width() for p in ax.patches] for ax in fig.axes] == [[0.4, 0.0], [0.9, 0.0], [3.5, 0.0], [0.7, 0.0]]
+    target = fig.axes[0]
+    assert [t.get_text() for t in target.get_yticklabels()] == ["reference", "clean"]
+    assert target.get_xlabel().startswith("share of test rows whose own")
+    assert target.patches[0].get_facecolor() == to_rgba(plots.TARGET_COLOUR)
+    assert target.patches[1].get_facecolor() != to_rgba(plots.TARGET_COLOUR)
+
+
+def test_attention_uniformity_compares_models_per_head_against_uniform():
+    seed = pd.DataFrame({"head": ["1", "2", "all"], "normalised_entropy": [0.99, 0.97, 0.98],
+                         "share_peaked": [0.0, 0.1, 0.05]})
+    tuned = pd.DataFrame({"head": ["1", "2", "all"], "normalised_entropy": [0.6, 0.8, 0.7],
+                          "share_peaked": [0.9, 0.5, 0.7]})
+    fig = plots.attention_uniformity({"seed schedule (2 epochs)": seed, "tuned": tuned})
+    entropy, peaked = fig.axes
+    assert [p.get_height() for p in entropy.patches] == [0.99, 0.97, 0.98, 0.6, 0.8, 0.7]
+    assert [p.get_height() for p in peaked.patches] == [0.0, 0.1, 0.05, 0.9, 0.5, 0.7]
+    assert [t.get_text() for t in entropy.get_xticklabels()] == ["head 1", "head 2", "mean of heads"]
+    (one,), (zero,) = entropy.lines, peaked.lines
+    assert list(one.get_ydata()) == [1.0, 1.0] and one.get_linestyle() == "--"
+    assert list(zero.get_ydata()) == [0.0, 0.0] and zero.get_linestyle() == "--"
+    labels = [t.get_text() for t in entropy.get_legend().get_texts()]
+    assert labels == ["uniform head (1)", "seed schedule (2 epochs)", "tuned"]
+    assert png_bytes(fig).startswith(b"\x89PNG")

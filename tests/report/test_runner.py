@@ -1,0 +1,80 @@
+"""arerec.report.runner: the experiment's name and folder, checks before anything runs, the recorded digests, the CLI. (Running notebooks: test_notebooks.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from conftest import REPO
+
+from arerec.data.prepare import version_paths
+from arerec.errors import ConfigError
+from arerec.report import runner
+
+
+def test_the_experiment_is_named_after_its_params_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "kernel_available", lambda name="arerec": True)
+    monkeypatch.setattr(runner, "get_data", lambda cfg: (_ for _ in ()).throw(ConfigError("stop here")))
+    for params, name in (("base", "base"), ("ci", "ci"), (str(REPO / "params" / "ml-1m.yaml"), "ml-1m")):
+        assert runner.run(params, root=REPO, reports_dir=str(tmp_path)) == 1
+        assert (tmp_path / name / "metrics.json").is_file()
+    assert runner.run("ci", root=REPO, reports_dir=str(tmp_path), experiment="other") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "base", "ci", "index.html", "ml-1m", "other"]
+    run = json.loads((tmp_path / "other" / "metrics.json").read_text())["run"]
+    assert (run["status"], run["failed_step"], run["error"]) == ("failed", "data", "ConfigError: stop here")
+    assert "FAILED in data: ConfigError: stop here" in (tmp_path / "index.html").read_text()
+
+
+def test_the_runner_refuses_bad_parameters_before_running_anything(tmp_path, capsys):
+    code = runner.main(["run", "--params", "ci", "--root", str(REPO), "--reports-dir", str(tmp_path),
+                         "--set", "num_heads=4"])
+    assert code == 2
+    assert "'num_heads' (did you mean 'num_head'?)" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    code = runner.main(["run", "--params", "ci", "--root", str(REPO), "--reports-dir", str(tmp_path),
+                         "--set", "emb_size=10", "--set", "num_head=4"])
+    assert code == 2 and "emb_size must be divisible by num_head" in capsys.readouterr().err
+
+
+def test_notebook_error_reads_the_first_error_output(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "outputs": [{"output_type": "stream", "text": "hi"}]},
+        {"cell_type": "code", "source": ["exp = training.load_experiment(nb.cfg)\n", "x = 1"],
+         "outputs": [{"output_type": "error", "ename": "DataError", "evalue": "no rows"}]},
+    ]}))
+    assert runner.notebook_error(path) == "cell 2 (exp = training.load_experiment(nb.cfg)): DataError: no rows"
+    assert runner.notebook_error(tmp_path / "missing.ipynb") is None
+
+
+def test_the_params_command_prints_the_merged_parameters(capsys):
+    assert runner.main(["params", "--params", "ci", "--root", str(REPO)]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert (merged["dataset"], merged["sort_kind"], merged["split_seed"]) == ("synthetic", "stable", 32)
+    assert "protocols" in merged  # the notebook extras beside the Config fields
+
+
+def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, monkeypatch):
+    data_path = tmp_path / "Data"
+    overrides = {"data_path": str(data_path), "dataset": "toy"}
+    monkeypatch.setattr(runner, "kernel_available", lambda name="arerec": True)
+    monkeypatch.setattr(runner, "get_data", lambda cfg: {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
+                                                          "ratings_file": str(data_path / "toy" / "toy_ratings.csv")})
+    expected: dict[str, dict[str, str]] = {}
+
+    def notebook_that_prepares(source, output, files, injected, *, root, timeout):
+        if source.stem == "01_data_exploration":  # as notebook 01 does: both protocols' data versions
+            for version in ("toy_8020_minseq5_bs32_dper1.0_stable", "toy_8020_minseq5_bs32_dper1.0_stable_clean10"):
+                for path in version_paths(data_path, "toy", version).values():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(f"rows of {path.name}\n")
+                    expected.setdefault(version, {})[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return runner.Outcome("ok", 0.1, "papermill ...")
+
+    monkeypatch.setattr(runner, "run_notebook", notebook_that_prepares)
+    assert runner.run("ci", root=REPO, reports_dir=str(tmp_path / "reports"), overrides=overrides) == 0
+    digests = json.loads((tmp_path / "reports" / "ci" / "metrics.json").read_text())["run"]["data"]["split_sha256"]
+    assert digests == expected
+    assert sorted(digests["toy_8020_minseq5_bs32_dper1.0_stable_clean10"]) == [
+        f"toy_8020_minseq5_bs32_dper1.0_stable_clean10_{name}.id" for name in ("item_user_sequence", "test", "train", "valid")]
+    assert len(digests["toy_8020_minseq5_bs32_dper1.0_stable"]) == 3  # no validation file under the reference protocol

@@ -1,0 +1,145 @@
+"""arerec.sweeps.headline: the headline table over protocols and seeds, and the paragraph computed from it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_config
+
+from arerec.sweeps import headline
+
+FAITHFUL, FAST, OFF = "ARERec (faithful: dense Adam)", "ARERec (fast: lazy Adam)", "ARERec, attention off (item-only)"
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    for protocol, shift in (("reference", 0.0), ("clean", -0.1)):
+        for seed, noise in enumerate((-0.01, 0.0, 0.01)):
+            for model, ndcg, rmse, kind in ((FAITHFUL, 0.55, 1.05, "ARERec"), (FAST, 0.54, 1.06, "ARERec"),
+                                            (OFF, 0.47, 1.15, "ARERec"), ("item_mean", 0.56, 1.00, "baseline")):
+                wobble = noise if kind == "ARERec" else 0.0
+                rows.append({"protocol": protocol, "model": model, "kind": kind, "seed": seed,
+                             "hr@10": 0.6, "ndcg@10": ndcg + shift + wobble, "std_ndcg@10": 0.8,
+                             "rmse": rmse - shift + wobble, "mae": 0.8})
+    return pd.DataFrame(rows)
+
+
+def test_summary_is_mean_and_t_interval_per_protocol_and_model():
+    summary = headline.summarise(_runs(), 10)
+    assert len(summary) == 8 and (summary["n"] == 3).all()
+    row = summary[(summary["protocol"] == "reference") & (summary["model"] == FAITHFUL)].iloc[0]
+    assert row["ndcg@10"] == pytest.approx(0.55)
+    assert row["ndcg@10_ci"] == pytest.approx(4.302653 * 0.01 / np.sqrt(3), rel=1e-5)  # t(2) * s / sqrt(n)
+    assert summary.loc[summary["model"] == "item_mean", "rmse_ci"].eq(0).all()  # deterministic baseline
+    assert summary.loc[summary["model"] == "item_mean", "kind"].eq("baseline").all()
+
+
+def test_wide_table_has_one_row_per_model_and_a_column_per_metric_and_protocol():
+    table = headline.wide(headline.summarise(_runs(), 10), 10)
+    assert table.index.tolist() == [FAITHFUL, FAST, OFF, "item_mean"]
+    assert "NDCG@10 (reference)" in table.columns and "RMSE (clean)" in table.columns
+    assert table.loc[FAITHFUL, "NDCG@10 (reference)"] == "0.550 ± 0.025"
+    assert table.loc["item_mean", "RMSE (clean)"] == "1.100 ± 0.000"
+    assert (table["seeds"] == 3).all()
+
+
+def test_claims_are_computed_from_the_numbers():
+    text = headline.claims(headline.summarise(_runs(), 10), 10, epochs=2)
+    assert "mean over 3 or more seeds after 2 epoch(s)" in text
+    assert "Under the reference protocol, by RMSE, ARERec (faithful: dense Adam) (1.050) is worse than item_mean" \
+           " (1.000); the 95% intervals do not overlap" in text
+    assert f"switching attention off: {OFF} (0.470) is worse than {FAITHFUL} (0.550)" in text
+    assert f"the fast mode: {FAST} (1.060) is worse than {FAITHFUL} (1.050); within the 95% intervals" in text
+    assert "Under the clean protocol" in text and "0.550 under the reference protocol and 0.450 under the clean" in text
+    assert "score exactly as the global mean" not in text
+
+
+def test_runs_stuck_at_the_class_prior_are_counted():
+    runs = _runs()
+    prior = runs["model"] == "item_mean"
+    runs.loc[prior, "model"], runs.loc[prior, "ndcg@10"] = "global_mean", 0.3  # the class prior's score
+    stuck = (runs["protocol"] == "reference") & (runs["model"] == OFF) & (runs["seed"] < 2)
+    runs.loc[stuck, "ndcg@10"] = 0.3
+    assert headline.at_prior(runs, 10).sum() == 2
+    text = headline.claims(headline.summarise(runs, 10), 10, epochs=2, runs=runs)
+    assert "Under the reference protocol 2 of 9 ARERec runs score exactly as the global mean" in text
+
+
+@pytest.mark.slow
+def test_run_trains_every_variant_seed_and_protocol_and_scores_baselines(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=2, synthetic_ratings=640, test_ratio=0.3)
+    variants = {"ARERec (fast: lazy Adam)": {"update_mode": "lazy"}}
+    out = tmp_path / "runs.csv"
+    runs = headline.run(cfg, [0, 1], ["reference", "clean"], variants, ["global_mean", "biased_mf"], out=out)
+    assert len(runs) == 2 * (2 + 2 * 2)  # per protocol: 2 ARERec runs, 2 seeds x 2 baselines
+    assert set(runs["protocol"]) == {"reference", "clean"}
+    arerec = runs[runs["kind"] == "ARERec"]
+    assert arerec["run"].str.endswith("_clean_s1").sum() == 1 and arerec["run"].nunique() == 4
+    assert arerec.loc[arerec["protocol"] == "clean", "best_epoch"].between(1, 2).all()
+    assert runs["rmse"].gt(0).all() and runs["ndcg@3"].between(0, 1).all()  # few test rows per user: k=3
+    pd.testing.assert_frame_equal(pd.read_csv(out), runs, check_dtype=False)
+    again = headline.run(cfg, [0, 1], ["reference", "clean"], variants, ["global_mean", "biased_mf"])
+    pd.testing.assert_series_equal(again["rmse"], runs["rmse"])  # finished runs are loaded, not retrained
+
+
+# --- the tuned headline: paired differences and verdicts ------------------------------------------------
+def _tuned_runs(off_shift: float, baseline_rmse: float) -> pd.DataFrame:
+    rows = []
+    for seed, noise in enumerate((-0.01, 0.0, 0.012)):
+        rows.append({"model": headline.TUNED, "kind": "ARERec", "seed": seed, "rmse": 1.00 + noise, "ndcg@10": 0.60})
+        rows.append({"model": headline.TUNED_OFF, "kind": "ARERec", "seed": seed, "rmse": 1.00 + noise + off_shift,
+                     "ndcg@10": 0.60})
+        rows.append({"model": "item_mean", "kind": "baseline", "seed": seed, "rmse": baseline_rmse, "ndcg@10": 0.55})
+        rows.append({"model": "biased_mf", "kind": "baseline", "seed": seed, "rmse": 0.95 + noise / 10, "ndcg@10": 0.58})
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_remove_what_the_seed_does_to_both():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    pair = headline.paired(runs, headline.TUNED_OFF, headline.TUNED, "rmse")
+    assert pair["n"] == 3 and pair["diffs"] == pytest.approx([0.02, 0.02, 0.02])
+    assert pair["mean_diff"] == pytest.approx(0.02) and pair["ci"] == pytest.approx(0.0, abs=1e-12)
+    table = headline.paired_table(runs, [(headline.TUNED, "biased_mf")], ["rmse"])
+    assert table.loc[0, "per_seed"] == "+0.0410, +0.0500, +0.0608"
+
+
+def test_verdicts_follow_the_paired_interval():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    assert headline.best_baseline(runs, "rmse") == "biased_mf" and headline.best_baseline(runs, "ndcg@10") == "biased_mf"
+    by_claim = {v["claim"]: v for v in headline.optimum_verdicts(runs, 10)}
+    rmse = by_claim["ARERec beats the best baseline (RMSE, lower is better)"]
+    assert rmse["verdict"] == "not supported" and rmse["b"] == "biased_mf"  # ARERec is worse on every seed
+    assert by_claim["ARERec beats the best baseline (faithful NDCG@10)"]["verdict"] == "supported"
+    assert by_claim["Attention beats attention off (RMSE)"]["verdict"] == "supported"  # off is worse on every seed
+    # equal on every seed: no spread, no interval away from 0
+    assert by_claim["Attention beats attention off (faithful NDCG@10)"]["verdict"] == "not resolved by 3 seeds"
+    assert "paired difference" in rmse["numbers"] and "(95% CI, 3 seeds)" in rmse["numbers"]
+
+
+def test_a_verdict_with_one_seed_is_not_resolved_and_one_without_a_side_is_left_out():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
+    one = runs[runs["seed"] == 0]
+    assert headline.verdict(one, "c", headline.TUNED_OFF, headline.TUNED, "rmse")["verdict"] == "not resolved by 1 seed"
+    same = headline.verdict(runs, "c", headline.TUNED, headline.TUNED, "rmse")
+    assert same["verdict"] == "left out" and "same row" in same["why"]
+    missing = headline.verdict(runs[runs["kind"] == "ARERec"], "c", headline.TUNED,
+                               headline.best_baseline(runs[runs["kind"] == "ARERec"], "rmse"), "rmse")
+    assert missing["verdict"] == "left out" and "no rows for None" in missing["why"]
+    assert headline.verdict_lines([same])[0].startswith("c: LEFT OUT (both sides are the same row")
+
+
+def test_the_seed_schedule_paragraph_never_compares_a_row_with_itself():
+    runs = _runs()
+    fast_only = runs[runs["model"].isin([FAST, "item_mean"])]
+    text = headline.claims(headline.summarise(fast_only, 10), 10, epochs=2)
+    assert "is worse than ARERec (fast: lazy Adam) (" not in text and "No faithful (dense Adam) row" in text
+
+
+def test_the_seed_run_sits_beside_the_original_figures():
+    histories = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "loss": [1.6, 1.5, 1.7, 1.4],
+                              "val_loss": [1.5, 1.4, 1.5, 1.4], "hr@10": [0.5] * 4, "ndcg@10": [0.45, 0.5, 0.47, 0.52],
+                              "rmse": [1.2, 1.1, 1.2, 1.1]})
+    table = headline.beside_original(histories, 10).set_index("epoch")
+    assert list(table.index) == [1, 2, 3, 4, 5, 6]
+    assert table.loc[1, "original: ndcg@10"] == 0.478 and table.loc[2, "ours: ndcg@10"] == pytest.approx(0.51)
+    assert table.loc[6, "original: rmse"] == 1.023 and np.isnan(table.loc[3, "ours: ndcg@10"])
+    assert table.loc[1, "seeds"] == 2
