@@ -188,9 +188,6 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
     """
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
-    from arerec.train.runs import read_results
-    from arerec.train.selection import best_so_far
-
     tune = check(base, values)
     metric = tune["selection_metric"]
     trials = [Trial(n, overrides, tuned_config(base, overrides, tune).replace(seed=tune["seed"]))
@@ -204,15 +201,11 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
                 progress.start(f"tuning round {rung}/{len(tune['rungs'])} ({epochs} epoch(s)): {label(trial.overrides)}")
             started = time.perf_counter()
             result = train_or_load(cfg, score_test=False)
-            history = read_results(result.paths)
-            history = history[history["epoch"] <= epochs]
-            chosen = best_so_far(history, metric)
+            final = result.final  # the epoch chosen on validation (selection.chosen_epoch); no test figure
             trial.rung, trial.run = rung, result.name
-            trial.score, trial.best_epoch = chosen.best_value, chosen.best_epoch
-            trial.epochs = int(history["epoch"].max())
-            trial.stopped_early = int(chosen.exhausted(cfg.patience) and trial.epochs < epochs)
-            trial.val_loss = float(history.loc[history["epoch"] == chosen.best_epoch, "val_loss"].iloc[0])
-            trial.seconds = float(history["seconds"].sum())
+            trial.score, trial.best_epoch = float(final["val_score"]), int(final["best_epoch"])
+            trial.epochs, trial.stopped_early = int(final["epochs_trained"]), int(final["stopped_early"])
+            trial.val_loss, trial.seconds = float(final["val_loss"]), float(result.history["seconds"].sum())
             del result
             free_models()
             if progress is not None:
