@@ -31,6 +31,7 @@ DROPOUT_SLOTS = (
     "user_rating_vector",
 )
 REGULARIZER_SLOTS = ("q", "k", "v", "concat", "fc")
+DISTRIBUTIONS = ("none", "data", "model")
 
 
 def _f(default: Any, help: str, group: str) -> Any:
@@ -78,6 +79,12 @@ class Config:
     second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
     jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
     mmap_threshold_mb: int = _f(0, "> 0: from the start of training to the end of the process, memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 leaves the allocator as it is", "training")
+    # --- devices (any value of these may change when a run resumes; see docs/backends.md) --------
+    distribution: str = _f("none", "keras.distribution under KERAS_BACKEND=jax: 'none' (one device), 'data' (DataParallel: the batch split over every device, the model replicated) or 'model' (ModelParallel: the two LCU tables and their optimiser state sharded by row over the 'model' mesh axis, the batch over the 'batch' axis)", "devices")
+    model_axis: int = _f(0, "distribution 'model': devices on the 'model' mesh axis (it must divide the device count); 0: all of them", "devices")
+    job_addresses: str = _f("", "several hosts: the coordinator's host:port (keras.distribution.initialize); empty: KERAS_DISTRIBUTION_JOB_ADDRESSES, or one host", "devices")
+    num_processes: int = _f(0, "several hosts: processes in the job; 0: KERAS_DISTRIBUTION_NUM_PROCESSES, or one", "devices")
+    process_id: int = _f(-1, "several hosts: this process's id, 0 to num_processes - 1 (0 writes the run's files); -1: KERAS_DISTRIBUTION_PROCESS_ID", "devices")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
     do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
@@ -193,6 +200,13 @@ class Config:
              f"patience > 0 needs protocol 'clean': early stopping reads the validation split, and the reference "
              f"protocol has none (its epochs are scored on test); received: patience={self.patience}, "
              f"protocol={self.protocol!r}")
+        need(self.distribution in DISTRIBUTIONS,
+             f"distribution must be one of {', '.join(DISTRIBUTIONS)}, received: {self.distribution!r}")
+        need(self.model_axis >= 0, f"model_axis must be >= 0 (0: every device), received: {self.model_axis}")
+        need(self.num_processes >= 0, f"num_processes must be >= 0 (0: from the environment), received: {self.num_processes}")
+        need(self.process_id >= -1 and (self.num_processes == 0 or self.process_id < self.num_processes),
+             f"process_id must be in 0..num_processes - 1, or -1 (from the environment), received: "
+             f"process_id={self.process_id}, num_processes={self.num_processes}")
         need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
         for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, received: {getattr(self, name)}")

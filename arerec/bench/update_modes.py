@@ -94,9 +94,10 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     import tensorflow as tf
 
     from arerec.data.inputs import load_experiment
-    from arerec.train.batches import batch_gather, id_batches
+    from arerec.train.backends.tensorflow import batch_gather, make_train_step
+    from arerec.train.batches import id_batches
     from arerec.train.build import apply_memory_settings, build
-    from arerec.train.loop import make_train_step, run_epoch
+    from arerec.train.loop import run_epoch
     from arerec.train.predict import evaluate_probs, predict_probs
 
     exp = load_experiment(cfg, prepare_if_missing=False)

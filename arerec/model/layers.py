@@ -109,19 +109,22 @@ class RegionEmbedding(layers.Layer):
     For a shared [B, d] embedding the two modes are the same.
 
     Args:
-        num_lcu: rows of the table, including the padding id 0.
+        num_lcu: LCU ids, including the padding id 0.
         region_size: R.
         emb_size: d.
         dropout: rate applied to the gathered LCU matrices [B, L, R, d].
         stddev: the table is initialised N(0, stddev), 0.01 in the reference.
         mode: 'reference' or 'window'.
+        rows: rows of the table, >= num_lcu (default num_lcu). Rows past num_lcu are zeros that no id
+            reads, so that a table sharded over a mesh axis divides evenly (:meth:`ARERec.get_layout_map`);
+            the first num_lcu rows are drawn exactly as without them.
 
     Call inputs: ``lcu_ids`` [B, L] int, ``embedding`` [B, L, d] or [B, d].
     Returns: [B, L, R].
     """
 
     def __init__(self, num_lcu: int, region_size: int, emb_size: int, dropout: float = 0.0, stddev: float = 0.01,
-                 mode: str = "reference", **kwargs):
+                 mode: str = "reference", rows: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if mode not in REGION_MODES:
             raise ValueError(f"mode must be one of {REGION_MODES}, received: {mode!r}")
@@ -131,6 +134,9 @@ class RegionEmbedding(layers.Layer):
         if num_lcu < 1:
             raise ValueError(f"num_lcu must be >= 1, received: {num_lcu}")
         self.num_lcu = num_lcu
+        self.rows = num_lcu if rows is None else int(rows)
+        if self.rows < num_lcu:
+            raise ValueError(f"rows must be >= num_lcu ({num_lcu}), received: {rows}")
         self.region_size = region_size
         self.emb_size = emb_size
         self.dropout = float(dropout)
@@ -139,8 +145,8 @@ class RegionEmbedding(layers.Layer):
     def build(self, input_shape=None):
         self.table = self.add_weight(
             name="table",
-            shape=(self.num_lcu, self.region_size, self.emb_size),
-            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
+            shape=(self.rows, self.region_size, self.emb_size),
+            initializer=_ZeroPadded(keras.initializers.RandomNormal(stddev=self.stddev), self.num_lcu),
         )
         self.drop = BitDropout(self.dropout) if self.dropout > 0 else None
 
@@ -173,7 +179,21 @@ class RegionEmbedding(layers.Layer):
             "dropout": self.dropout,
             "stddev": self.stddev,
             "mode": self.mode,
+            "rows": self.rows,
         }
+
+
+class _ZeroPadded(keras.initializers.Initializer):
+    """``base`` drawn for the first ``rows`` rows of the shape, zeros below them."""
+
+    def __init__(self, base: keras.initializers.Initializer, rows: int):
+        self.base, self.rows = base, rows
+
+    def __call__(self, shape, dtype=None):
+        value = self.base((self.rows, *shape[1:]), dtype=dtype)
+        if shape[0] == self.rows:
+            return value
+        return ops.pad(value, ((0, shape[0] - self.rows),) + ((0, 0),) * (len(shape) - 1))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -256,6 +276,29 @@ class NeighbourRating(layers.Layer):
         return keras.KerasTensor(user_profile.shape, dtype=user_profile.dtype)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ARERec(keras.Model):
+    """The functional ARERec classifier built by :func:`build_model`, with its sharding plan.
+
+    :meth:`get_layout_map` is what ``distribution: model`` uses (arerec/train/distribution.py), as
+    keras-hub backbones provide theirs.
+    """
+
+    LCU_TABLES = r".*k_(iu|ui)/table"  # the two LCU tables, [rows, R, d]: ~all of the parameters
+
+    @classmethod
+    def get_layout_map(cls, device_mesh, model_axis: str = "model") -> keras.distribution.LayoutMap:
+        """Shard both LCU tables by row over ``model_axis`` of ``device_mesh``; everything else is replicated.
+
+        Their Adam moments follow (Keras gives an optimiser variable its reference variable's layout),
+        so a table and its optimiser state take 1/n of their bytes per device, n the axis' size. The
+        tables' rows must divide by n: :func:`build_model` pads them (``lcu_rows``).
+        """
+        layout_map = keras.distribution.LayoutMap(device_mesh)
+        layout_map[cls.LCU_TABLES] = (model_axis, None, None)
+        return layout_map
+
+
 def _dropout(rate: float, name: str):
     return BitDropout(rate, name=name) if rate > 0 else (lambda x, training=None: x)
 
@@ -268,10 +311,13 @@ def build_model(
     num_lcu: int,
     num_classes: int,
     max_seq: int,
-) -> keras.Model:
+    lcu_rows: int | None = None,
+) -> ARERec:
     """The ARERec classifier: inputs user, item, neighbours and lcu ids; output class probabilities.
 
     Users and neighbours share one embedding table (num_users + 1, d); items have their own.
+    ``lcu_rows`` (>= num_lcu) pads the LCU tables with zero rows that no id reads (see
+    :class:`RegionEmbedding`), so that they shard evenly.
     """
     if max_seq < 1:
         raise ValueError(f"max_seq must be >= 1, received: {max_seq}")
@@ -297,8 +343,9 @@ def build_model(
     else:
         weights = None  # the target user never enters the model: an item-only model
 
-    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], mode=cfg.region_mode, name="k_iu")
-    k_ui = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[3], name="k_ui")
+    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], mode=cfg.region_mode, rows=lcu_rows,
+                           name="k_iu")
+    k_ui = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[3], rows=lcu_rows, name="k_ui")
     user_profile = _dropout(rates[5], "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
     item_profile = _dropout(rates[6], "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]
     rating = NeighbourRating(name="neighbour_rating")(user_profile, item_profile, mask)  # [B, L, R]
@@ -308,7 +355,7 @@ def build_model(
     probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2[4]), name="classifier")(pooled)
 
     inputs = {"user": user_in, "item": item_in, "neighbours": neigh_in, "lcu": lcu_in}
-    model = keras.Model(inputs, probs, name="arerec")
+    model = ARERec(inputs, probs, name="arerec")
     model.attention_model = keras.Model(inputs, weights, name="arerec_attention") if weights is not None else None
     return model
 

@@ -1,8 +1,9 @@
 """Feeding the model: a split's rows in an epoch's order, in batches, with their neighbour and LCU ids.
 
-The training step gathers each batch's ids from the per-item tables itself (:func:`batch_gather`
-inside the compiled step, fed NumPy slices by :func:`id_batches`); :func:`make_batches` is the
-same as a ``tf.data`` pipeline, for prediction.
+The training step gathers each batch's ids from the per-item tables itself, inside the compiled
+step, fed NumPy slices by :func:`id_batches`: with TensorFlow ops
+(:func:`arerec.train.backends.tensorflow.batch_gather`) or, for the other backends, with
+``keras.ops`` (:func:`gather_ops`). Both give the same ids.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from arerec.data.inputs import Experiment
 
 
-def _epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tuple[np.ndarray, ...]:
+def epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tuple[np.ndarray, ...]:
     """A split's (users, items, labels, ends) in the epoch's order.
 
     The shuffle order is a function of (seed, epoch), so a resumed run sees the same batches.
@@ -24,59 +25,47 @@ def _epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tup
     return arrays
 
 
-def batch_gather(exp: Experiment):
-    """(users, items, ends) of a batch of rows -> the model's inputs, as TensorFlow ops.
+def gather_ops(exp: Experiment, constant=None):
+    """(users, items, ends) of a batch -> the model's inputs, with ``keras.ops`` (any backend, inside ``jax.jit``).
 
-    Each row gathers its item's neighbour and LCU ids from the per-item tables, so nothing is
-    padded up front and no one-hot matrix is built. Used by :func:`make_batches` and, inside the
-    compiled step, by :func:`arerec.train.loop.make_train_step`.
+    The same ids as :func:`arerec.train.backends.tensorflow.batch_gather`. ``constant`` turns the per-item
+    NumPy tables into the backend's arrays once (placed on the devices of a distribution, for JAX);
+    default ``keras.ops.convert_to_tensor``.
     """
-    import tensorflow as tf
+    from keras import ops
 
+    constant = constant or ops.convert_to_tensor
     length = exp.tables.max_seq
     if exp.clean:  # each row reads the latest max_seq raters before its own time
         whole_neighbours, whole_lcu = exp.tables.whole_sequences()
-        full_neighbours, full_lcu = tf.constant(whole_neighbours), tf.constant(whole_lcu)
         width = whole_neighbours.shape[1]
+        # one flat index per (row, position) into the [items, width] tables: no [B, width] intermediate
+        flat_neighbours = constant(whole_neighbours.reshape(-1))
+        flat_lcu = constant(whole_lcu.reshape(-1))
+        steps = np.arange(length, dtype=np.int32)[None, :]
 
         def gather(u, i, end):
-            positions = tf.maximum(end - length, 0)[:, None] + tf.range(length)[None, :]  # [B, L]
-            valid = tf.cast(positions < end[:, None], tf.int32)
-            positions = tf.minimum(positions, width - 1)
-            neighbours = tf.gather(tf.gather(full_neighbours, i), positions, batch_dims=1) * valid
-            lcu = tf.gather(tf.gather(full_lcu, i), positions, batch_dims=1) * valid
-            return {"user": u, "item": i, "neighbours": neighbours, "lcu": lcu}
+            positions = ops.maximum(end - length, 0)[:, None] + steps  # [B, L]
+            valid = ops.cast(positions < end[:, None], "int32")
+            index = i[:, None] * width + ops.minimum(positions, width - 1)
+            return {"user": u, "item": i, "neighbours": ops.take(flat_neighbours, index) * valid,
+                    "lcu": ops.take(flat_lcu, index) * valid}
     else:  # every row of an item shares the item's first max_seq raters
-        neighbours_table = tf.constant(exp.tables.neighbours)
-        lcu_table = tf.constant(exp.tables.lcu)
+        neighbours_table, lcu_table = constant(exp.tables.neighbours), constant(exp.tables.lcu)
 
         def gather(u, i, end):
-            return {"user": u, "item": i, "neighbours": tf.gather(neighbours_table, i), "lcu": tf.gather(lcu_table, i)}
+            return {"user": u, "item": i, "neighbours": ops.take(neighbours_table, i, axis=0),
+                    "lcu": ops.take(lcu_table, i, axis=0)}
     return gather
 
 
 def id_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
-    """(users, items, integer labels, ends) per batch, as NumPy slices, in :func:`make_batches`' order.
+    """(users, items, integer labels, ends) per batch, as NumPy slices, in the epoch's order.
 
-    The training loop feeds these to a step made with ``make_train_step(..., gather=batch_gather(exp))``,
-    which gathers the neighbour and LCU ids inside the compiled step: no input pipeline thread
-    competes with the step for the two cores.
+    The trainers of :mod:`arerec.train.backends` gather the neighbour and LCU ids inside their
+    compiled step: no input pipeline thread competes with the step for the cores.
     """
-    arrays = _epoch_arrays(exp, split, shuffle, epoch)
+    arrays = epoch_arrays(exp, split, shuffle, epoch)
     size = exp.cfg.batch_size
     for start in range(0, len(arrays[0]), size):
         yield tuple(a[start:start + size] for a in arrays)
-
-
-def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
-    """A ``tf.data`` pipeline of (inputs, integer label) batches (see :func:`batch_gather`), in the
-    order of :func:`id_batches`."""
-    import tensorflow as tf
-
-    gather = batch_gather(exp)
-    ds = tf.data.Dataset.from_tensor_slices(_epoch_arrays(exp, split, shuffle, epoch)).batch(exp.cfg.batch_size)
-    # Fixed parallelism and no autotuning: the map is one gather per batch, and tf.data's autotune
-    # thread held the end of an epoch until its next wake-up (measured: a 46 s epoch ended at 82 s).
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.map(lambda u, i, y, end: (gather(u, i, end), y), num_parallel_calls=2).prefetch(2).with_options(options)

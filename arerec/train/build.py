@@ -28,10 +28,13 @@ def apply_memory_settings(cfg: Config) -> None:
 
 
 def build(exp: Experiment):
-    """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``."""
+    """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``, on the devices of its
+    ``distribution`` (arerec/train/distribution.py)."""
     from arerec.model.layers import build_model
     from arerec.model.optimizers import make_optimizer
+    from arerec.train.distribution import configure, padded_rows
 
+    configure(exp.cfg)
     set_seed(exp.cfg.seed)
     model = build_model(
         exp.cfg,
@@ -40,6 +43,7 @@ def build(exp: Experiment):
         num_lcu=exp.tables.num_lcu,
         num_classes=len(exp.prepared.classes),
         max_seq=exp.tables.max_seq,
+        lcu_rows=padded_rows(exp.tables.num_lcu),
     )
     optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode, jit_compile=bool(exp.cfg.jit_compile),
                                second_moment=exp.cfg.second_moment)

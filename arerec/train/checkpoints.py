@@ -1,4 +1,11 @@
-"""Checkpoints: a run's weights and optimiser state in one HDF5 file, written atomically and checked on load."""
+"""Checkpoints: a run's weights and optimiser state in one HDF5 file, written atomically and checked on load.
+
+The file holds plain arrays in the model's and the optimiser's variable order, so it does not depend on
+the backend: a run saved under TensorFlow resumes under JAX and the other way round (tested). The LCU
+tables are stored with their ``num_lcu`` rows; the zero rows that pad them for sharding
+(:class:`arerec.model.layers.RegionEmbedding`) are dropped on save and restored on load, so a checkpoint
+also moves between one device and many.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ import numpy as np
 from arerec.data.inputs import Experiment
 from arerec.errors import CheckpointError
 from arerec.files import atomic_path
+from arerec.train import backends
+from arerec.train.distribution import is_chief
 
 CHECKPOINT_FORMAT = "arerec-checkpoint-1"
 
@@ -22,20 +31,39 @@ def _fingerprint(exp: Experiment) -> str:
                        "num_lcu": exp.tables.num_lcu, "version": exp.prepared.version}, sort_keys=True)
 
 
+def _padded(model, optimizer) -> set[int]:
+    """ids of the variables whose first axis is the LCU tables' (padded) row axis: both tables and their Adam
+    moments (optimisers keep one moment per trainable variable, in the same order)."""
+    tables = {id(v) for v in model.trainable_variables if v.path.endswith(("k_iu/table", "k_ui/table"))}
+    padded = set(tables)
+    for slots in (getattr(optimizer, "_momentums", []), getattr(optimizer, "_velocities", [])):
+        padded |= {id(slot) for var, slot in zip(model.trainable_variables, slots, strict=False) if id(var) in tables}
+    return padded
+
+
 def save_checkpoint(path: Path, exp: Experiment, model, optimizer, epoch: int) -> None:
-    """Weights and optimiser state in one HDF5 file, written atomically."""
+    """Weights and optimiser state in one HDF5 file, written atomically (by process 0 of a multi-process job;
+    every process must call it, since sharded values are gathered from all of them)."""
     import h5py
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["format"] = CHECKPOINT_FORMAT
-            h5.attrs["epoch"] = epoch
-            h5.attrs["fingerprint"] = _fingerprint(exp)
-            h5.attrs["config"] = json.dumps(exp.cfg.to_dict())
-            for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
-                g = h5.create_group(group)
-                for n, var in enumerate(variables):
-                    g.create_dataset(f"{n:06d}", data=np.asarray(var.numpy())).attrs["path"] = var.path
+    backend = backends.current()
+    padded, rows = _padded(model, optimizer), exp.tables.num_lcu
+    groups = [(group, [(var.path, backend.to_numpy(var)[:rows] if id(var) in padded else backend.to_numpy(var))
+                       for var in variables])
+              for group, variables in (("model", model.variables), ("optimizer", optimizer.variables))]
+    if is_chief():
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as h5:
+                h5.attrs["format"] = CHECKPOINT_FORMAT
+                h5.attrs["epoch"] = epoch
+                h5.attrs["fingerprint"] = _fingerprint(exp)
+                h5.attrs["config"] = json.dumps(exp.cfg.to_dict())
+                h5.attrs["keras_backend"] = backends.name()
+                for group, values in groups:
+                    g = h5.create_group(group)
+                    for n, (var_path, value) in enumerate(values):
+                        g.create_dataset(f"{n:06d}", data=value).attrs["path"] = var_path
+    backend.barrier(f"checkpoint {path.name}")
 
 
 def load_checkpoint(path: Path, exp: Experiment, model, optimizer) -> int:
@@ -54,12 +82,16 @@ def load_checkpoint(path: Path, exp: Experiment, model, optimizer) -> int:
                 differ = ", ".join(f"{k}: saved {saved.get(k)!r}, now {current.get(k)!r}"
                                    for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
                 raise CheckpointError(f"{path} was saved with a different configuration ({differ})")
+            padded = _padded(model, optimizer)
             for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
                 stored = h5[group]
                 if len(stored) != len(variables):
                     raise CheckpointError(f"{path}: {group} has {len(stored)} variables, the model {len(variables)}")
                 for n, var in enumerate(variables):
                     value = stored[f"{n:06d}"][()]
+                    if id(var) in padded and value.shape[0] < var.shape[0]:  # the sharding's zero rows
+                        value = np.concatenate([value, np.zeros((var.shape[0] - value.shape[0], *value.shape[1:]),
+                                                                value.dtype)])
                     if tuple(value.shape) != tuple(var.shape):
                         raise CheckpointError(
                             f"{path}: {group} variable {var.path} has shape {value.shape}, expected {tuple(var.shape)}"

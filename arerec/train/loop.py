@@ -20,11 +20,13 @@ import pandas as pd
 
 from arerec.config import Config
 from arerec.data.inputs import Experiment, load_experiment
-from arerec.errors import CheckpointError, ConfigError
+from arerec.errors import CheckpointError
 from arerec.files import sha256_file, write_json_atomic
-from arerec.train.batches import batch_gather, id_batches
+from arerec.train import backends
+from arerec.train.batches import id_batches
 from arerec.train.build import apply_memory_settings, build, quiet_tensorflow
 from arerec.train.checkpoints import load_checkpoint, save_checkpoint
+from arerec.train.distribution import is_chief
 from arerec.train.predict import cross_entropy, evaluate_probs, predict_probs
 from arerec.train.runs import (
     SCHEDULE_FIELDS,
@@ -75,58 +77,20 @@ def _bar_update(bar, done: int, loss: float) -> None:
     bar.update(done, [("loss", loss)])
 
 
-def _regularization(model):
-    import tensorflow as tf
-
-    def reg_loss():
-        return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
-
-    return reg_loss
-
-
-def make_train_step(model, optimizer, jit_compile: bool = False, gather=None):
-    """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
-
-    With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
-    must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
-    Called as ``step(inputs, labels)``; with ``gather`` (:func:`arerec.train.batches.batch_gather`) as
-    ``step(users, items, labels, ends)``, the inputs being gathered inside the compiled step.
-    """
-    import tensorflow as tf
-
-    if jit_compile and getattr(optimizer, "static_shapes", True) is False:
-        raise ConfigError("an XLA-compiled step needs LazyAdam(static_shapes=True): build the optimiser with "
-                          "make_optimizer(..., jit_compile=True)")
-
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
-    reg_loss = _regularization(model)
-
-    def step(inputs, labels):
-        with tf.GradientTape() as tape:
-            probs = model(inputs, training=True)
-            loss = loss_fn(labels, probs) + reg_loss()
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    if gather is None:
-        return tf.function(step, jit_compile=jit_compile)
-    return tf.function(lambda users, items, labels, ends: step(gather(users, items, ends), labels),
-                       jit_compile=jit_compile)
-
-
 def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, on_step=None) -> tuple[float, int]:
-    """One pass over the training rows: ``train_step`` (``make_train_step(..., gather=batch_gather(exp))``)
+    """One pass over the training rows: ``train_step`` (a trainer's step, :mod:`arerec.train.backends`)
     on every batch of :func:`arerec.train.batches.id_batches`. Returns (sum of the step losses, steps); ``on_step(done, loss)``
     is called after each step. :func:`train` and ``python -m arerec bench`` both time this loop.
+
+    Without ``on_step`` the losses are read once, at the end, so that an asynchronous backend (JAX on a GPU)
+    can queue the steps instead of waiting for each one.
     """
-    total, done = 0.0, 0
+    losses = []
     for batch in id_batches(exp, "train", shuffle=shuffle, epoch=epoch):
-        loss = float(train_step(*batch))
-        total, done = total + loss, done + 1
+        losses.append(train_step(*batch))
         if on_step is not None:
-            on_step(done, loss)
-    return total, done
+            on_step(len(losses), float(losses[-1]))
+    return sum((float(np.asarray(loss)) for loss in losses), start=0.0), len(losses)
 
 
 def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
@@ -138,7 +102,7 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     ``score_test`` is False (hyper-parameter search: choosing never looks at test).
     """
     quiet_tensorflow()
-    import tensorflow as tf
+    import keras
 
     started = time.perf_counter()
     if cfg.load_model or (not cfg.do_train and cfg.model_name):
@@ -164,35 +128,37 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
         history = pd.DataFrame()
 
-    paths.root.mkdir(parents=True, exist_ok=True)
-    for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
-        stale.unlink()
-    if cfg.do_train and paths.test_metrics.is_file():  # the epoch chosen may change: test is scored again at the end
-        paths.test_metrics.unlink()
-    write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
-                                     "data_sha256": _data_fingerprint(exp)})
-    verbose = _verbosity(cfg)
+    chief = is_chief()  # the one process of a multi-process job that writes the run's files
+    if chief:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
+            stale.unlink()
+        if cfg.do_train and paths.test_metrics.is_file():  # the epoch chosen may change: test is scored again at the end
+            paths.test_metrics.unlink()
+        write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
+                                         "data_sha256": _data_fingerprint(exp), "keras_backend": backends.name()})
+    verbose = _verbosity(cfg) if chief else 0
     eval_labels = exp.arrays(exp.eval_split)[2]
 
-    reg_loss = _regularization(model)
-    train_step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=batch_gather(exp))
+    trainer = backends.current().make_trainer(model, optimizer, exp)
 
     rows: list[dict[Any, Any]] = history.to_dict("records")
     last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
-    writer = tf.summary.create_file_writer(str(paths.logs)) if cfg.do_train else None
+    writer = _summary_writer(paths) if cfg.do_train and chief else None
     steps = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
     for epoch in range(start_epoch, last_epoch + 1):
         t0 = time.perf_counter()
-        bar = tf.keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
+        bar = keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
         if bar is not None:
             print(f"Epoch {epoch}/{last_epoch}")
-        total, count = run_epoch(exp, train_step, epoch, shuffle=bool(cfg.shuffle),
+        total, count = run_epoch(exp, trainer.step, epoch, shuffle=bool(cfg.shuffle),
                                  on_step=None if bar is None else partial(_bar_update, bar))
+        trainer.sync()
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
         if cfg.do_eval or epoch == last_epoch or exp.clean:
             probs = predict_probs(model, exp, exp.eval_split)
-            row.update(val_loss=cross_entropy(probs, eval_labels) + float(reg_loss()),
+            row.update(val_loss=cross_entropy(probs, eval_labels) + trainer.regularization(),
                        **evaluate_probs(exp, probs, exp.eval_split))
         row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
         rows.append(row)
@@ -202,13 +168,10 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
             stop = chosen.exhausted(cfg.patience) and epoch < last_epoch
             row.update(best_epoch=chosen.best_epoch, stopped_early=int(stop))
         history = pd.DataFrame(rows).reindex(columns=results_columns(cfg))
-        write_results(paths, history)
+        if chief:
+            write_results(paths, history)
         if writer is not None:
-            with writer.as_default(step=epoch):
-                for key, value in row.items():
-                    if key != "epoch" and np.isfinite(value):
-                        tf.summary.scalar(key, value)
-            writer.flush()
+            writer(epoch, row)
         if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
         if exp.clean and row["best_epoch"] == epoch:
@@ -236,6 +199,26 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
                      seconds=time.perf_counter() - started)
 
 
+def _summary_writer(paths: RunPaths):
+    """TensorBoard scalars per epoch under ``logs_{name}/``: ``write(epoch, row)``; None where TensorFlow's
+    summary writer is not installed (a JAX machine without TensorFlow: the results CSV holds the same figures)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        log.info("no TensorFlow here: no TensorBoard logs (the results CSV has every epoch's figures)")
+        return None
+    writer = tf.summary.create_file_writer(str(paths.logs))
+
+    def write(epoch: int, row: dict) -> None:
+        with writer.as_default(step=epoch):
+            for key, value in row.items():
+                if key != "epoch" and np.isfinite(value):
+                    tf.summary.scalar(key, value)
+        writer.flush()
+
+    return write
+
+
 def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
     """Clean protocol: score the test rows once, with the epoch chosen on validation.
 
@@ -249,7 +232,8 @@ def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
     if final["best_epoch"] != epoch:
         raise CheckpointError(f"{paths.best_checkpoint} holds epoch {epoch}, but the results CSV chooses epoch "
                               f"{final['best_epoch']}: train the run again (delete {paths.root})")
-    write_json_atomic(paths.test_metrics, final)
+    if is_chief():
+        write_json_atomic(paths.test_metrics, final)
     log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
     return final, model
 

@@ -6,22 +6,12 @@ import numpy as np
 
 from arerec.data.inputs import Experiment
 from arerec.evaluate.metrics import evaluate_predictions
-from arerec.train.batches import make_batches
+from arerec.train import backends
 
 
 def predict_probs(model, exp: Experiment, split: str = "test") -> np.ndarray:
-    """Class probabilities [N, C] for every row of a split, in row order, batched."""
-    forward = _compiled_forward(model)
-    chunks = [forward(inputs).numpy() for inputs, _ in make_batches(exp, split, shuffle=False)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, len(exp.prepared.classes)), np.float32)
-
-
-def _compiled_forward(model):
-    import tensorflow as tf
-
-    if getattr(model, "_arerec_forward", None) is None:
-        model._arerec_forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-    return model._arerec_forward
+    """Class probabilities [N, C] for every row of a split, in row order, batched (on this process's backend)."""
+    return backends.current().predict(model, exp, split)
 
 
 def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> dict[str, float]:

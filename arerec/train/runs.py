@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
     "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb", "patience",
+    "distribution", "model_axis", "job_addresses", "num_processes", "process_id",
 )
 
 
@@ -41,8 +42,12 @@ def model_name(cfg: Config, max_seq: int) -> str:
     """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
 
     Then our additions, each only when not the reference's: ``_win`` (region_mode), ``_lazy``
-    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``.
+    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_jax`` (trained under
+    ``KERAS_BACKEND=jax``: its initial weights and dropout draws differ from TensorFlow's, so it is a run
+    of its own), ``_s{seed}``.
     """
+    from arerec.train.backends import name as backend_name
+
     name = (
         f"{cfg.dataset}_{cfg.split_name}_bs{cfg.batch_size}_lr{cfg.lr}_emb{cfg.emb_size}"
         f"_reg{cfg.region_size}_ms{max_seq}_op{cfg.optimizer}"
@@ -61,6 +66,8 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_rw"
     if cfg.protocol != "reference":
         name += f"_{cfg.protocol}"
+    if backend_name() != "tensorflow":
+        name += f"_{backend_name()}"
     if cfg.seed:
         name += f"_s{cfg.seed}"
     return name
@@ -77,7 +84,7 @@ def _rates_tag(rates: list, default: list) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_(?P<backend>jax))?(?:_s(?P<seed>\d+))?$"
 )
 
 

@@ -153,7 +153,7 @@ def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     from arerec.data.inputs import load_experiment
     from arerec.errors import DataError
     from arerec.model.layers import attention_weights
-    from arerec.train.batches import batch_gather
+    from arerec.train.batches import gather_ops
     from arerec.train.build import build
 
     exp = load_experiment(tiny_config(tmp_path, protocol="clean"))
@@ -163,7 +163,7 @@ def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     assert (rows["seq_end"].to_numpy() == exp.prepared.test["seq_end"].to_numpy()[rows["row"]]).all()
     neighbours = attention.neighbours_for(exp, rows)  # [N, L]
     users, items, ends = (rows[c].to_numpy(np.int32) for c in ("userId", "itemId", "seq_end"))
-    seen = batch_gather(exp)(users, items, ends)["neighbours"]  # what training and evaluation feed the model
+    seen = gather_ops(exp)(users, items, ends)["neighbours"]  # what training and evaluation feed the model
     np.testing.assert_array_equal(neighbours, np.asarray(seen))
     table = exp.tables.neighbours[items]  # the item's latest raters overall: not what a row sees
     differs = (neighbours != table).any(axis=1)

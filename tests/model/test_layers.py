@@ -154,3 +154,42 @@ def test_bit_dropout_masks_elements_independently():
     both = (kept[:, :-1] & kept[:, 1:]).mean()  # neighbours share a random word: still independent bits
     assert abs(both - 0.25) < 0.01
     assert abs(np.corrcoef(kept[:, 0], kept[:, 29])[0, 1]) < 0.03
+
+
+def test_padded_lcu_tables_draw_the_same_rows_and_add_zero_rows():
+    """distribution 'model' pads the tables to divide over the devices; the first num_lcu rows do not change."""
+    import keras
+
+    from arerec.config import Config
+    from arerec.model.layers import ARERec, build_model
+
+    cfg = Config(emb_size=8, region_size=3, num_head=2)
+    shapes = dict(num_users=10, num_items=7, num_lcu=21, num_classes=5, max_seq=4)
+    keras.utils.set_random_seed(3)
+    plain = build_model(cfg, **shapes)
+    keras.utils.set_random_seed(3)
+    padded = build_model(cfg, **shapes, lcu_rows=24)
+    assert isinstance(padded, ARERec)
+    for a, b in zip(plain.variables, padded.variables, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            assert a.shape[0] == 21 and b.shape[0] == 24
+            np.testing.assert_array_equal(b[:21], a)
+            np.testing.assert_array_equal(b[21:], 0)
+        else:
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="rows must be >= num_lcu"):
+        build_model(cfg, **shapes, lcu_rows=20)
+
+
+def test_layout_map_shards_only_the_lcu_tables_and_their_moments():
+    import keras
+
+    from arerec.model.layers import ARERec
+
+    mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"), devices=keras.distribution.list_devices()[:1])
+    layout = ARERec.get_layout_map(mesh)
+    for path in ("k_iu/table", "k_ui/table"):  # the optimiser's moments take their tables' layouts
+        assert tuple(layout[path].axes) == ("model", None, None), path
+    for path in ("user_embedding/embeddings", "neighbour_attention/wq/kernel", "classifier/kernel"):
+        assert layout[path] is None, path

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from arerec.model.optimizers import LazyAdam, make_optimizer
+from arerec.model.lazy.tensorflow import LazyAdam
+from arerec.model.optimizers import make_optimizer
 
 
 def _variables():
@@ -99,7 +100,7 @@ def test_static_shape_rows_give_the_same_update_as_unique(jit):
 
 @pytest.mark.parametrize("jit", [False, True])
 def test_owned_rows_name_one_slot_per_distinct_row(jit):
-    from arerec.model.optimizers import _rows_owned
+    from arerec.model.lazy.tensorflow import _rows_owned
 
     indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
     find = tf.function(lambda i: _rows_owned(i, 7), jit_compile=True) if jit else (lambda i: _rows_owned(i, 7))
@@ -165,7 +166,7 @@ def test_rowwise_needs_lazy_updates():
 
 
 def test_sum_into_owners_is_the_segment_sum_at_owning_slots():
-    from arerec.model.optimizers import _rows_owned, _sum_into_owners
+    from arerec.model.lazy.tensorflow import _rows_owned, _sum_into_owners
 
     indices = tf.constant([3, 0, 3, 5, 0, 3], tf.int32)
     values = tf.constant(np.arange(12, dtype="float32").reshape(6, 2))
@@ -175,3 +176,36 @@ def test_sum_into_owners_is_the_segment_sum_at_owning_slots():
     owning = np.asarray(valid)
     np.testing.assert_array_equal(summed[owning], expected[owning])
     np.testing.assert_array_equal(summed[~owning], np.asarray(values)[~owning])  # masked out by the update
+
+
+@pytest.mark.parametrize("rowwise", [False, True])
+def test_masked_lazy_adam_is_lazy_adam_from_a_dense_gradient(rowwise):
+    """The update JAX and PyTorch get (keras.ops on the dense gradient of a gather) is TensorFlow's sparse one."""
+    from arerec.model.lazy.masked import MaskedLazyAdam
+
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(6, 2, 3)).astype("float32")
+    sparse_table = keras.Variable(start.copy(), name="table")
+    masked_table = keras.Variable(start.copy(), name="table")
+    sparse = LazyAdam(learning_rate=0.1, rowwise=rowwise)
+    masked = MaskedLazyAdam(learning_rate=0.1, rowwise=rowwise)
+    for rows in ([1, 4, 1], [0, 4], [5]):  # row 1 twice in a batch; rows 2 and 3 never gathered
+        values = rng.normal(size=(len(rows), 2, 3)).astype("float32")
+        sparse.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([6, 2, 3])),
+                                 sparse_table)])
+        dense = np.zeros_like(start)
+        np.add.at(dense, rows, values)
+        masked.apply_gradients([(tf.constant(dense), masked_table)])
+    np.testing.assert_allclose(np.asarray(masked_table), np.asarray(sparse_table), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(masked_table)[[2, 3]], start[[2, 3]])
+    for a, b in zip(masked.variables, sparse.variables, strict=True):  # same state, same order: one checkpoint
+        assert tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+def test_make_optimizer_gives_the_backends_lazy_adam(monkeypatch):
+    from arerec.model.lazy.masked import MaskedLazyAdam
+
+    assert type(make_optimizer("adam", 0.1, "lazy")) is LazyAdam  # this suite's backend: TensorFlow
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert type(make_optimizer("adam", 0.1, "lazy", second_moment="rowwise")) is MaskedLazyAdam

@@ -7,7 +7,8 @@ from conftest import tiny_config
 
 from arerec.data.inputs import load_experiment
 from arerec.errors import CheckpointError, ConfigError
-from arerec.train import batches, build, loop, predict
+from arerec.train import build, loop, predict
+from arerec.train.backends import tensorflow as tf_backend
 
 TIMES = ["seconds", "eval_seconds"]
 
@@ -99,7 +100,7 @@ def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tm
 
     exp = load_experiment(tiny_config(tmp_path, update_mode="lazy", jit_compile=jit))
     model, optimizer = build.build(exp)
-    inputs, labels = next(iter(batches.make_batches(exp, "train", shuffle=False)))
+    inputs, labels = next(iter(tf_backend.make_batches(exp, "train", shuffle=False)))
     with tf.GradientTape() as tape:
         loss = tf.keras.losses.SparseCategoricalCrossentropy()(labels, model(inputs, training=True))
     grads = dict(zip([v.path for v in model.trainable_variables], tape.gradient(loss, model.trainable_variables),
@@ -109,7 +110,7 @@ def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tm
 
     table = next(v for v in model.trainable_variables if v.path == "k_iu/table")
     before = np.asarray(table).copy()
-    step = loop.make_train_step(model, optimizer, jit_compile=bool(jit))
+    step = tf_backend.make_train_step(model, optimizer, jit_compile=bool(jit))
     step(inputs, labels)
     touched = np.unique(np.asarray(inputs["lcu"]))
     untouched = np.setdiff1d(np.arange(before.shape[0]), touched)
