@@ -96,3 +96,27 @@ def git_in(repo: Path):
                         "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
 
     return git
+
+
+# --- backends ----------------------------------------------------------------------------------------------
+# The suite runs under whichever Keras backend KERAS_BACKEND names (`KERAS_BACKEND=jax make test`). Tests of
+# TensorFlow's own code (its sparse lazy Adam, its tf.data and tf.function paths, the XLA benchmark) are marked
+# `tensorflow_only` and skipped under another backend; tests/train/test_backends_and_devices.py runs JAX in
+# subprocesses whatever the suite's backend.
+def backend_tag() -> str:
+    """What a run's name ends with under this suite's backend (arerec.train.runs.model_name): '' or '_jax'."""
+    import keras
+
+    return "" if keras.backend.backend() == "tensorflow" else f"_{keras.backend.backend()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow's own code path; this suite runs KERAS_BACKEND={backend}")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)

@@ -43,7 +43,7 @@ DETERMINISTIC_RTOL = 1e-12  # floats: the same sums of the same rows, but vector
 SKIPPED_KEY_PARTS = ("seconds", "wall", "time")
 SKIPPED_KEY_SUFFIXES = ("_at",)  # started_at, finished_at (a substring '_at' would also skip '..._attention')
 SKIPPED_SUBTREES = ("provenance", "parameters")  # under any section
-SKIPPED_PATHS = ("run.notebooks", "run.git", "run.machine", "run.packages", "run.params_files", "run.overrides",
+SKIPPED_PATHS = ("run.notebooks", "run.git", "run.machine", "run.compute", "run.packages", "run.params_files", "run.overrides",
                  "run.data.ratings_file", "run.data.source")
 # Records of a list are paired by these keys (those every record has, when they tell the records apart), else by index.
 RECORD_KEYS = ("model", "protocol", "variant", "seed")

@@ -237,6 +237,14 @@ def _experiment_html(exp: ExperimentReport) -> str:
     return "\n".join(parts)
 
 
+def _compute(compute: Mapping[str, Any]) -> str:
+    if not compute:
+        return "tensorflow (recorded since the backends were added)"
+    devices = compute.get("devices")
+    return (f"{compute.get('keras_backend')}, distribution {compute.get('distribution_setting', 'none')}"
+            + (f", devices: {', '.join(devices) if isinstance(devices, list) else devices}" if devices else ""))
+
+
 def _provenance_html(run: Mapping[str, Any]) -> str:
     if not run:
         return "<p>No runner record: these notebooks were run by hand; each report ends with its own provenance.</p>"
@@ -251,6 +259,7 @@ def _provenance_html(run: Mapping[str, Any]) -> str:
         ("git commit", _commit(git)),
         ("machine", f"{run.get('machine', {}).get('cpu')} ({run.get('machine', {}).get('cpu_count')} cores), "
                     f"GPU: {run.get('machine', {}).get('gpus')}"),
+        ("Keras backend", _compute(run.get("compute", {}))),
         ("packages", ", ".join(f"{k} {v}" for k, v in run.get("packages", {}).items())),
         ("started / finished", f"{run.get('started_at')} / {run.get('finished_at', '–')}"),
         ("total wall time", _duration(run.get("seconds"))),

@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from arerec.config import Config
 from arerec.data.ratings import ratings_path
 from arerec.files import sha256_file
 
-PACKAGES = ("arerec", "tensorflow", "keras", "numpy", "pandas", "scikit-learn", "matplotlib", "h5py",
-            "papermill", "nbconvert", "ipykernel")
+PACKAGES = ("arerec", "tensorflow", "keras", "jax", "jaxlib", "numpy", "pandas", "scikit-learn", "matplotlib", "h5py",
+            "papermill", "nbconvert", "ipykernel", "ray")
 
 
 def package_versions() -> dict[str, str]:
@@ -98,6 +99,21 @@ def data_provenance(cfg: Config) -> dict[str, Any]:
     return record
 
 
+def compute(cfg: Config) -> dict[str, Any]:
+    """The Keras backend, its devices and the run's distribution setting.
+
+    In a process that has not imported Keras (the runner, which only starts the notebooks), the backend
+    its notebooks get (``KERAS_BACKEND``) without the devices: importing a backend here would hold its
+    memory for the whole run. Each notebook's own provenance has the devices it used.
+    """
+    if "keras" not in sys.modules:
+        return {"keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "distribution_setting": cfg.distribution,
+                "devices": "in each notebook's provenance"}
+    from arerec.train.distribution import describe
+
+    return {**describe(), "distribution_setting": cfg.distribution}
+
+
 def provenance(cfg: Config, root: str | Path = ".") -> dict[str, Any]:
     """What produced a result: seeds, data and its checksum, packages, machine, git commit, time."""
     return {
@@ -106,6 +122,7 @@ def provenance(cfg: Config, root: str | Path = ".") -> dict[str, Any]:
         "data": data_provenance(cfg),
         "packages": package_versions(),
         "machine": machine(),
+        "compute": compute(cfg),
         "git": git_state(root),
         "finished_at": now(),
     }

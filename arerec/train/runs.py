@@ -42,9 +42,9 @@ def model_name(cfg: Config, max_seq: int) -> str:
     """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
 
     Then our additions, each only when not the reference's: ``_win`` (region_mode), ``_lazy``
-    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_jax`` (trained under
+    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``, ``_jax`` (trained under
     ``KERAS_BACKEND=jax``: its initial weights and dropout draws differ from TensorFlow's, so it is a run
-    of its own), ``_s{seed}``.
+    of its own; a checkpoint still resumes under either backend, given its ``model_name``).
     """
     from arerec.train.backends import name as backend_name
 
@@ -66,10 +66,10 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_rw"
     if cfg.protocol != "reference":
         name += f"_{cfg.protocol}"
-    if backend_name() != "tensorflow":
-        name += f"_{backend_name()}"
     if cfg.seed:
         name += f"_s{cfg.seed}"
+    if backend_name() != "tensorflow":
+        name += f"_{backend_name()}"
     return name
 
 
@@ -84,7 +84,7 @@ def _rates_tag(rates: list, default: list) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_(?P<backend>jax))?(?:_s(?P<seed>\d+))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?(?:_(?P<backend>jax))?$"
 )
 
 

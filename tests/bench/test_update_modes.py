@@ -8,6 +8,8 @@ from conftest import tiny_config
 
 from arerec.bench.update_modes import ratios, run_bench
 
+pytestmark = pytest.mark.tensorflow_only  # TensorFlow's own code path
+
 
 def test_bench_times_each_mode_and_an_epoch_and_writes_json_and_plot(tmp_path, caplog):
     cfg = tiny_config(tmp_path)

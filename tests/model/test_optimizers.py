@@ -1,12 +1,15 @@
-"""arerec.model.optimizers: lazy (row-sparse) Adam against Keras Adam, and its XLA helpers."""
+"""arerec.model.optimizers: lazy (row-sparse) Adam against Keras Adam, its XLA helpers, and the masked lazy
+Adam of the other backends against it."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from arerec.model.lazy.tensorflow import LazyAdam
-from arerec.model.optimizers import make_optimizer
+pytestmark = pytest.mark.tensorflow_only  # TensorFlow's own code path
+tf = pytest.importorskip("tensorflow")  # a JAX machine without TensorFlow skips this module
+
+from arerec.model.lazy.tensorflow import LazyAdam  # noqa: E402
+from arerec.model.optimizers import make_optimizer  # noqa: E402
 
 
 def _variables():

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_config
+from conftest import backend_tag, tiny_config
 
 from arerec.sweeps import headline
 
@@ -73,7 +73,7 @@ def test_run_trains_every_variant_seed_and_protocol_and_scores_baselines(tmp_pat
     assert len(runs) == 2 * (2 + 2 * 2)  # per protocol: 2 ARERec runs, 2 seeds x 2 baselines
     assert set(runs["protocol"]) == {"reference", "clean"}
     arerec = runs[runs["kind"] == "ARERec"]
-    assert arerec["run"].str.endswith("_clean_s1").sum() == 1 and arerec["run"].nunique() == 4
+    assert arerec["run"].str.endswith("_clean_s1" + backend_tag()).sum() == 1 and arerec["run"].nunique() == 4
     assert arerec.loc[arerec["protocol"] == "clean", "best_epoch"].between(1, 2).all()
     assert runs["rmse"].gt(0).all() and runs["ndcg@3"].between(0, 1).all()  # few test rows per user: k=3
     pd.testing.assert_frame_equal(pd.read_csv(out), runs, check_dtype=False)

@@ -9,6 +9,7 @@ from arerec.train import batches, build
 from arerec.train.backends import tensorflow as tf_backend
 
 
+@pytest.mark.tensorflow_only
 def test_input_pipeline_does_not_autotune(tmp_path):
     """tf.data's autotune thread held each epoch's end until its next wake-up (40.9, 81.9, 141.9 s...)."""
     exp = load_experiment(tiny_config(tmp_path))
@@ -17,6 +18,7 @@ def test_input_pipeline_does_not_autotune(tmp_path):
     assert sum(len(labels) for _, labels in ds) == len(exp.prepared.train)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("protocol, jit", [("reference", 1), ("clean", 0)])
 def test_a_step_that_gathers_its_inputs_matches_the_input_pipeline(tmp_path, protocol, jit):
     import tensorflow as tf
@@ -42,6 +44,7 @@ def test_a_step_that_gathers_its_inputs_matches_the_input_pipeline(tmp_path, pro
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("protocol", ["reference", "clean"])
 def test_keras_ops_gather_gives_the_tensorflow_gathers_ids(tmp_path, protocol):
     """gather_ops (JAX's step) and batch_gather (TensorFlow's) feed the model the same neighbour and LCU ids."""

@@ -93,6 +93,7 @@ def test_do_eval_and_save_model_switches(tmp_path):
     assert np.isnan(history["ndcg@5"].iloc[0]) and np.isfinite(history["ndcg@5"].iloc[1])
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("jit", [0, 1])
 def test_gathered_tables_get_sparse_gradients_and_lazy_steps_keep_them_sparse(tmp_path, jit):
     """No dense conversion of the embedding/LCU gradients: untouched rows never move in lazy mode."""

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The GPU check of issue 17 / docs/backends.md, in one go: the JAX backend tests on the GPU, ML-100K at the paper's
+# settings for 3 epochs (dense and lazy Adam), one ML-1M-shaped epoch (max_seq 327), `make reproduce PARAMS=ci`'s
+# runner under JAX, and the model's step alone; every figure into $OUT (default reports/bench/gpu-check/).
+#
+# On a machine without TensorFlow or a package index (the H200 here): first, where pip works,
+#   bash scripts/gpu_wheels.sh          # .whl/, about 26 MB
+# then, on the GPU machine, from the repository root with .whl/ beside it:
+#   bash scripts/gpu_check.sh           # about 6-8 minutes on one H200 (estimate; see docs/backends.md)
+# QUICK=1 runs every step on tiny synthetic data (minutes on a CPU): how this script is checked without a GPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-reports/bench/gpu-check}
+mkdir -p "$OUT"
+: > "$OUT/steps.jsonl"
+START=$(date +%s)
+if [ -d .whl ] && ! python3 -c "import keras" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "installing .whl/ failed"; exit 1; }
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+DATA=${DATA:-/tmp/arerec-gpu/Data}
+MODELS=${MODELS:-/tmp/arerec-gpu/Model}
+# ML-100K without a network: the recbole wheel carried in .whl/ is where the kit's fallback looks first
+mkdir -p "$DATA/downloads" && cp -n .whl/recbole-1.2.1-py3-none-any.whl "$DATA/downloads/" 2>/dev/null
+if [ "${QUICK:-0}" = 1 ]; then
+  ML100K=(--params params/ci.yaml --data_path "$DATA")
+  ML1M=(--params params/ci.yaml --data_path "$DATA/ml-1m-shape" --synthetic_ratings 6000 --max_seq 30)
+  TESTS=(tests/model/test_optimizers.py tests/train/test_batches.py)
+  SHAPE=tiny
+else
+  ML100K=(--params params/base.yaml --data_path "$DATA")
+  ML1M=(--params params/base.yaml --dataset synthetic --data_path "$DATA/ml-1m-shape" --synthetic_users 6040
+        --synthetic_items 3706 --synthetic_ratings 1000209 --max_seq 327)
+  TESTS=(tests/model tests/train tests/evaluate)
+  SHAPE=ml-1m
+fi
+
+step() {  # step NAME LIMIT_S COMMAND...: run it, log it, record its exit status and seconds
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s)
+  echo "== $name ($(( $(date +%s) - START )) s in)"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 15 "$OUT/$name.log"
+  echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}" >> "$OUT/steps.jsonl"
+}
+
+step devices 60 python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
+step tests 150 python3 -m pytest -q -p no:cacheprovider -x "${TESTS[@]}"
+step ml100k 120 python3 -m arerec.bench.epochs --variants jax:dense jax:lazy --epochs 3 --model_path "$MODELS" \
+  "${ML100K[@]}" --out "$OUT/gpu-ml-100k-epochs.json"
+step ml1m 240 python3 -m arerec.bench.epochs --variants jax:lazy --epochs 1 --model_path "$MODELS" "${ML1M[@]}" \
+  --out "$OUT/gpu-ml-1m-shape-epoch.json"
+step step_bench 60 python3 -m arerec.bench.backends --shape "$SHAPE" --out "$OUT/gpu-step.json"
+python3 -m arerec.report.kernel > /dev/null 2>&1
+step reproduce_ci 180 python3 -m arerec.report run --params ci --reports-dir /tmp/arerec-gpu/reports \
+  --set data_path="$DATA" --set model_path="$MODELS"
+python3 - "$OUT" "$START" <<'PY'
+import json, platform, sys, time
+from pathlib import Path
+out, start = Path(sys.argv[1]), float(sys.argv[2])
+steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines() if line.strip()]
+record = {"steps": steps, "wall_s": time.time() - start, "python": platform.python_version()}
+try:
+    import jax, keras
+    record.update(devices=[f"{d.platform}:{d.device_kind}" for d in jax.devices()], jax=jax.__version__,
+                  keras=keras.__version__)
+except Exception as exc:  # noqa: BLE001 - the record says what was missing
+    record["devices_error"] = repr(exc)
+for name in ("gpu-ml-100k-epochs.json", "gpu-ml-1m-shape-epoch.json", "gpu-step.json"):
+    path = out / name
+    if path.is_file():
+        data = json.loads(path.read_text())
+        record[name[:-5]] = data.get("summary", {k: v for k, v in data.items() if not k.endswith("_runs_s")})
+(out / "gpu-check.json").write_text(json.dumps(record, indent=1))
+print(json.dumps({k: v for k, v in record.items() if k in ("steps", "wall_s", "devices")}, indent=1))
+PY
