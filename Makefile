@@ -10,13 +10,15 @@ REPORTS ?= reports
 # papermill's execution timeout per cell, in seconds (a training cell on ML-1M can take hours)
 TIMEOUT ?= 7200
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+comma := ,
 
 .PHONY: help setup test lint lab clean data reproduce check bench
 
 help:
 	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
 	@echo "make test        run the test suite (installs what it needs)"
-	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|full|ci|ml-1m)"
+	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|full|ci|ml-1m; PARAMS=ci,cluster: each run a Ray task, docs/cluster.md)"
+	@echo "                 KERAS_BACKEND=jax make reproduce|test: train with JAX (docs/backends.md)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
 	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
@@ -58,7 +60,7 @@ reproduce: setup
 # figure: deterministic figures must be identical, trained ones (TRAINED_PATTERNS in arerec/report/check.py) within
 # TRAINED_TOLERANCE. Prints REPRODUCED or NOT REPRODUCED and exits 0 only for the first. EXPERIMENT defaults to PARAMS.
 check: setup
-	$(BIN)/python -m arerec.report check --experiment $(or $(EXPERIMENT),$(PARAMS)) --reports-dir $(REPORTS) \
+	$(BIN)/python -m arerec.report check --experiment $(or $(EXPERIMENT),$(firstword $(subst $(comma), ,$(PARAMS)))) --reports-dir $(REPORTS) \
 		--against $(or $(AGAINST),HEAD)
 
 # Times the training step, an epoch, evaluation and preparation per update mode (measured: 9 min on

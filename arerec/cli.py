@@ -40,6 +40,9 @@ COMMANDS = {
     "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
+# compare: where its runs train (arerec.sweeps.cluster), named as the notebooks' settings (report.parameters.EXTRAS)
+COMPARE_EXECUTOR_FLAGS: dict[str, type] = {"executor": str, "workers": int, "ray_address": str, "ray_num_cpus": float,
+                                           "ray_num_gpus": float}
 
 
 LIST_ELEMENT_TYPES = {"topk": int}  # list fields not named here hold floats (dropout, regularizer)
@@ -153,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--update_modes", nargs="+", default=None, choices=["dense", "lazy"],
                            help="compare these update modes (default: the configured one)")
             p.add_argument("--out", default=None, help="CSV of every run (rewritten after each)")
+            from arerec.report.parameters import EXTRAS
+
+            for extra, kind in COMPARE_EXECUTOR_FLAGS.items():  # as in params files; the flag wins over them
+                p.add_argument(f"--{extra}", type=kind, default=None, help=f"{EXTRAS[extra].help} "
+                               f"(default: the --params files', else {EXTRAS[extra].default!r})")
         if name == "score":
             p.add_argument("predictions", help="CSV with columns user,item,rating,prediction in test-file order")
         if name == "details":
@@ -163,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace) -> Config:
     skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
-            "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes"}
+            "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes", *COMPARE_EXECUTOR_FLAGS}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     from arerec.report.parameters import EXTRAS  # notebook-only settings a params file may hold
 
@@ -228,12 +236,21 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(ensure_ratings(cfg))
         return 0
     if command == "compare":
+        from pathlib import Path
+
         from arerec.evaluate.stats import format_mean_ci
-        from arerec.sweeps.seeds import run_seeds, summarise
+        from arerec.report.parameters import EXTRAS, merge_parameters
+        from arerec.sweeps.cluster import from_extras, train_runs
+        from arerec.sweeps.seeds import run_seeds, summarise, sweep
 
         modes = args.update_modes or [cfg.update_mode]
         variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}
                     for mode in modes}  # row-wise second moments exist for lazy updates only
+        layered = merge_parameters([Path(p) for p in args.params])
+        flags = {k: getattr(args, k) for k in COMPARE_EXECUTOR_FLAGS if getattr(args, k) is not None}
+        executor = from_extras({k: EXTRAS[k].default for k in ("executor", "workers", "ray_address", "ray_num_cpus",
+                                                               "ray_num_gpus")} | layered | flags)
+        train_runs([run_cfg for _, _, run_cfg in sweep(cfg, args.seeds, variants)], executor)
         runs = run_seeds(cfg, args.seeds, variants, out=args.out)
         table = summarise(runs)
         for _, row in table.iterrows():

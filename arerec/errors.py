@@ -23,3 +23,11 @@ class CheckpointError(ArerecError):
 
 class ComparisonError(ArerecError):
     """A rebuilt or committed metrics.json that cannot be read, so the two cannot be compared."""
+
+
+class ClusterError(ArerecError):
+    """A Ray cluster (``executor: ray``) that cannot be reached, or a run's task that failed there."""
+
+
+class SharedStorageError(ClusterError):
+    """A folder (``model_path``, ``data_path``) that a node of the Ray cluster does not see as the driver does."""

@@ -3,7 +3,8 @@
 Every key a ``params/*.yaml`` file, a ``--set`` override or a notebook's ``parameters`` cell may set
 is a Config field or one of :data:`EXTRAS`; an unknown key is an error that lists the valid ones.
 ``make reproduce PARAMS=X`` layers ``params/base.yaml``, ``params/ablation.yaml`` and ``params/X.yaml``
-(later wins, :func:`params_files`), then the overrides.
+(later wins, :func:`params_files`), then the overrides. ``PARAMS=X,Y`` adds ``params/Y.yaml`` after ``X``: a
+layer that says how to run experiment X, not what it is (``ci,cluster``: the ci experiment on a Ray cluster).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import BASELINES, check_grids
 from arerec.evaluate.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
+from arerec.sweeps.cluster import EXECUTORS, from_extras
 from arerec.sweeps.headline import DEFAULT_VARIANTS
 from arerec.sweeps.tuning import DEFAULTS as TUNING_DEFAULTS
 from arerec.sweeps.tuning import check as check_tuning
@@ -58,6 +60,12 @@ EXTRAS: dict[str, Extra] = {
                     "keep, max_epochs, patience, selection_metric, seed)"),
     "baseline_grids": Extra(dict(BASELINE_GRIDS), "02: per baseline, the grid of its settings searched on validation"),
     "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
+    "executor": Extra("local", f"02, 03: where a sweep's runs train: {' or '.join(EXECUTORS)} (one Ray task per run; "
+                      "docs/cluster.md)"),
+    "ray_address": Extra("", "02, 03, executor ray: '' a Ray instance on this machine, 'auto' the cluster `ray start` "
+                         "runs here, or the head node's HOST:PORT"),
+    "ray_num_cpus": Extra(1, "02, 03, executor ray: CPUs each run's task asks for"),
+    "ray_num_gpus": Extra(0, "02, 03, executor ray: GPUs each run's task asks for (1 per run on GPU nodes)"),
     "attention_pairs": Extra(4, "04: sampled (user, item) test pairs drawn as attention heatmaps"),
     "attention_rows": Extra(2000, "04: sampled test rows behind the position and similarity analyses"),
 }
@@ -122,6 +130,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     need(isinstance(grids, dict), f"baseline_grids must be a mapping of baseline -> grid, received: {grids!r}")
     check_grids(grids)
     extras["validation_search"] = check_tuning(cfg, extras["validation_search"])
+    from_extras(extras)  # executor, ray_address, ray_num_cpus, ray_num_gpus: ConfigError naming the valid values
     protocols = extras["protocols"]
     need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},
          f"protocols must be a non-empty list of 'reference' and/or 'clean', received: {protocols!r}")
@@ -148,23 +157,38 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # The params files
 # --------------------------------------------------------------------------------------------
-def params_file(params: str, root: str | Path = ".") -> Path:
-    """The experiment's own params file: a name under ``params/`` (``ci``) or a path to a YAML file."""
+def _named_file(name: str, root: str | Path) -> Path:
+    """A name under ``params/`` (``ci``) or a path to a YAML file."""
     folder = Path(root) / "params"
-    chosen = Path(params) if params.endswith((".yaml", ".yml")) else folder / f"{params}.yaml"
+    chosen = Path(name) if name.endswith((".yaml", ".yml")) else folder / f"{name}.yaml"
     if not chosen.is_file():
         names = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(f"params file not found: {chosen}. Available under {folder}: {', '.join(names)}")
     return chosen
 
 
+def _names(params: str) -> list[str]:
+    names = [name.strip() for name in params.split(",")]
+    if not all(names):
+        raise ConfigError(f"params must name one file or several separated by commas (ci,cluster), received: {params!r}")
+    return names
+
+
+def params_file(params: str, root: str | Path = ".") -> Path:
+    """The experiment's own params file, which names it: ``params`` (``ci``, or a path to a YAML file), or the
+    first of several separated by commas (``ci`` of ``ci,cluster``)."""
+    return _named_file(_names(params)[0], root)
+
+
 def params_files(params: str, root: str | Path = ".") -> list[Path]:
-    """The layers, later winning: ``params/base.yaml``, ``params/ablation.yaml``, then :func:`params_file`."""
+    """The layers, later winning: ``params/base.yaml``, ``params/ablation.yaml``, then each file ``params`` names
+    (:func:`params_file`; ``ci,cluster``: ``ci.yaml``, then ``cluster.yaml``)."""
     folder = Path(root) / "params"
     layers = [folder / "base.yaml", folder / "ablation.yaml"]
-    chosen = params_file(params, root)
-    if chosen.resolve() not in {p.resolve() for p in layers}:
-        layers.append(chosen)
+    for name in _names(params):
+        chosen = _named_file(name, root)
+        if chosen.resolve() not in {p.resolve() for p in layers}:
+            layers.append(chosen)
     return layers
 
 

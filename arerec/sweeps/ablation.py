@@ -14,6 +14,7 @@ import pandas as pd
 from arerec.config import Config
 from arerec.evaluate.scoring import final_metrics, metric_columns
 from arerec.evaluate.stats import summarise_seeds, verdict
+from arerec.sweeps.cluster import Executor, train_runs
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,12 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
 
 
 def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | None = None,
-                 workers: int = 1, progress=None) -> pd.DataFrame:
+                 executor: Executor | None = None, progress=None) -> pd.DataFrame:
     """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
 
-    With ``workers`` > 1 the unfinished runs first train that many at a time in their own processes
-    (:func:`arerec.sweeps.parallel.train_in_parallel`); the loop then loads them.
+    The unfinished runs first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`: worker processes
+    when it has ``workers`` > 1, or Ray tasks on a cluster); the loop then loads them. By default the loop trains
+    them one by one.
 
     Columns: variant, seed, run (the model name under model_path), the variant's key settings,
     the test metrics (reference protocol: of the last epoch; clean: of the epoch chosen on validation, with
@@ -66,13 +68,12 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     ``seeds`` each variant runs with its own configured seed. ``progress`` (:class:`arerec.sweeps.progress.Progress`)
     is told each run.
     """
-    from arerec.sweeps.parallel import train_in_parallel
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 
     runs = [(n, variant, seed, variant.cfg.replace(seed=seed)) for n, variant in enumerate(variants, start=1)
             for seed in (seeds if seeds is not None else [variant.cfg.seed])]
-    train_in_parallel([cfg for *_, cfg in runs], workers)
+    train_runs([cfg for *_, cfg in runs], executor)
     rows = []
     for n, variant, seed, cfg in runs:
         log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)

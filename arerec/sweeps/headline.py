@@ -25,6 +25,7 @@ import pandas as pd
 from arerec.config import Config
 from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
 from arerec.files import write_csv_atomic
+from arerec.sweeps.cluster import Executor, RunOutcome, train_runs
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,18 @@ def metrics(k: int) -> list[str]:
 
 
 def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
-              variants: Mapping[str, Mapping] | None = None, workers: int = 1) -> list[str]:
-    """Train the headline's unfinished ARERec runs, ``workers`` at a time in their own processes.
+              variants: Mapping[str, Mapping] | None = None, executor: Executor | None = None) -> list[RunOutcome]:
+    """Train the headline's unfinished ARERec runs with ``executor`` (worker processes, or Ray tasks on a cluster).
 
-    Nothing happens with ``workers`` 1: :func:`run` then trains them one by one. Call it before
-    :func:`run` (notebook 02 does), which then loads them.
-    See :func:`arerec.sweeps.parallel.train_in_parallel`.
+    With the default executor (local, one worker) nothing is trained here: :func:`run` then trains them one by
+    one. Call it before :func:`run` (notebook 02 does), which then loads them. Prints, and returns, what trained
+    each run (:func:`arerec.sweeps.cluster.train_runs`).
     """
-    from arerec.sweeps.parallel import train_in_parallel
     from arerec.sweeps.seeds import sweep
 
     variants = DEFAULT_VARIANTS if variants is None else variants
     cfgs = [run_cfg for protocol in protocols for _, _, run_cfg in sweep(cfg.replace(protocol=protocol), seeds, variants)]
-    return train_in_parallel(cfgs, workers)
+    return train_runs(cfgs, executor)
 
 
 def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
@@ -64,7 +64,7 @@ def run(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
 
     One row per (protocol, model, seed) with the test metrics: for ARERec the last epoch under
     ``reference`` and the epoch of lowest validation loss under ``clean``. Finished runs are
-    loaded, not retrained (see :func:`train_all` to train them several at a time first). With
+    loaded, not retrained (see :func:`train_all` to train them first, several at a time or on a cluster). With
     ``out`` the table is rewritten atomically as it grows.
     """
     from arerec.data.inputs import load_experiment
@@ -252,18 +252,20 @@ TUNED_OFF = "ARERec, attention off (tuned)"
 
 def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
             baseline_settings: Mapping[str, Mapping] | None = None, progress=None,
-            out: str | Path | None = None) -> pd.DataFrame:
+            out: str | Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
     """The tuned ARERec (attention on and off) and the tuned baselines, one row per (model, seed), on test.
 
     ``tuned`` is the chosen configuration (clean protocol, early stopping); each run is scored on test
     once, at its epoch chosen on validation. Baselines are fitted on the training rows with
-    ``baseline_settings`` (chosen on validation) and scored on the same test rows.
+    ``baseline_settings`` (chosen on validation) and scored on the same test rows. The unfinished ARERec runs
+    first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`); the loop then loads them.
     """
     from arerec.data.inputs import load_experiment
     from arerec.evaluate.scoring import baseline_metrics
-    from arerec.sweeps.seeds import run_seeds
+    from arerec.sweeps.seeds import run_seeds, sweep
 
     variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
+    train_runs([run_cfg for _, _, run_cfg in sweep(tuned, seeds, variants)], executor)
     runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)
     frames = [runs.rename(columns={"variant": "model", "model_name": "run"})]
     if baselines:

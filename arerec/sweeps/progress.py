@@ -3,6 +3,7 @@
 One :class:`Progress` per notebook counts its runs (trained or loaded). Each line names the notebook,
 the run's number of the total, what it is, and an ETA from the mean time of the runs finished so
 far. Lines go to stdout, which papermill streams to the terminal of ``make reproduce``.
+:func:`pool_line` says the same of runs trained several at a time (done, running, queued).
 """
 
 from __future__ import annotations
@@ -55,3 +56,16 @@ class Progress:
 
     def done(self, seconds: float) -> None:
         self.durations.append(float(seconds))
+
+
+def pool_line(title: str, done: int, running: int, queued: int, elapsed: float) -> str:
+    """The state of runs trained several at a time (worker processes, Ray tasks):
+    ``[ray] 3/8 runs done, 2 running, 3 queued (2.5 min so far, about 4.2 min left)``.
+
+    ``done`` counts finished runs, failed ones included. The ETA is the runs not done at the pace so far
+    (``elapsed / done`` per run), so it counts the runs that train at once; there is none before the first.
+    """
+    total = done + running + queued
+    tail = ("ETA after the first run" if done == 0
+            else f"about {_minutes(elapsed / done * (total - done))} left")
+    return f"[{title}] {done}/{total} runs done, {running} running, {queued} queued ({_minutes(elapsed)} so far, {tail})"

@@ -35,6 +35,7 @@ import pandas as pd
 
 from arerec.config import Config, lower_is_better
 from arerec.errors import ConfigError
+from arerec.sweeps.cluster import Executor, train_runs
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +182,13 @@ class SearchResult:
         return [{**row, "config": json.loads(row["overrides"])} for row in rows]
 
 
-def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> SearchResult:
+def search(base: Config, values: Mapping[str, Any] | None, progress=None,
+           executor: Executor | None = None) -> SearchResult:
     """Successive halving over the grid of ``values`` (see the module docstring).
 
-    ``progress`` (an :class:`arerec.sweeps.progress.Progress`) is told each run as it starts and ends.
+    ``progress`` (an :class:`arerec.sweeps.progress.Progress`) is told each run as it starts and ends. Each
+    round's unfinished runs first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`, without
+    scoring test); the round's loop then loads them.
     """
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
@@ -195,6 +199,7 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None) -> Sea
     alive = list(trials)
     rounds = []
     for rung, epochs in enumerate(tune["rungs"], start=1):
+        train_runs([trial.cfg.replace(epochs=epochs) for trial in alive], executor, score_test=False)
         for trial in alive:
             cfg = trial.cfg.replace(epochs=epochs)
             if progress is not None:
@@ -244,13 +249,13 @@ def planned_runs(values: Mapping[str, Any] | None) -> int:
 
 
 def recorded_choice(base: Config, values: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None,
-                    progress=None) -> dict[str, Any]:
+                    progress=None, executor: Executor | None = None) -> dict[str, Any]:
     """The chosen overrides that notebook 02 recorded (``metrics.json``, ``02_training.chosen``), when it
-    recorded them for the same search; otherwise the search is run (finished runs are only read)."""
+    recorded them for the same search; otherwise the search is run with ``executor`` (finished runs are only read)."""
     tune = check(base, values)
     if recorded and recorded.get("search") == _fingerprint(base, tune):
         return dict(recorded["overrides"])
-    return search(base, tune, progress).chosen
+    return search(base, tune, progress, executor).chosen
 
 
 def _fingerprint(base: Config, tune: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ class RowwiseMoments:
 
     def __init__(self, *args, rowwise: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if rowwise and self.amsgrad:
+        if rowwise and getattr(self, "amsgrad", False):  # Adam's flag, set by the optimiser this mixes into
             raise ValueError(f"{type(self).__name__}(rowwise=True) does not support amsgrad")
         self.rowwise = bool(rowwise)
 
