@@ -55,7 +55,7 @@ step ml1m 240 python3 -m arerec.bench.epochs --variants jax:lazy --epochs 1 --mo
   --out "$OUT/gpu-ml-1m-shape-epoch.json"
 step step_bench 60 python3 -m arerec.bench.backends --shape "$SHAPE" --out "$OUT/gpu-step.json"
 python3 -m arerec.report.kernel > /dev/null 2>&1
-step reproduce_ci 180 python3 -m arerec.report run --params ci --reports-dir /tmp/arerec-gpu/reports \
+step reproduce_ci 300 python3 -m arerec.report run --params ci --reports-dir /tmp/arerec-gpu/reports \
   --set data_path="$DATA" --set model_path="$MODELS"
 python3 - "$OUT" "$START" <<'PY'
 import json, platform, sys, time

@@ -6,6 +6,7 @@ import ast
 import importlib
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -282,3 +283,20 @@ def test_an_unknown_notebook_parameter_stops_the_notebook(tmp_path):
                                    cwd=str(REPO), progress_bar=False)
     assert "'num_heads' (did you mean 'num_head'?)" in str(error.value)
     assert "Valid keys:" in str(error.value)
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_a_notebook_runs_under_jax(tmp_path):
+    """CI's JAX subset: 04_attention alone trains its runs (the search, the seed schedule, the tuned model) and
+    scores them under KERAS_BACKEND=jax, in the notebook's kernel, whatever backend the suite runs."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "-m", "arerec.report", "run", "--params", "ci", "--root", str(REPO),
+               "--reports-dir", str(tmp_path / "reports"), "--notebooks", "04_attention",
+               "--set", f"data_path={tmp_path / 'Data'}/", "--set", f"model_path={tmp_path / 'Model'}/"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "reports" / "ci" / "metrics.json").read_text())
+    assert metrics["04_attention"]["run"].endswith("_jax")  # trained under JAX, in runs of its own
+    assert metrics["04_attention"]["provenance"]["compute"]["keras_backend"] == "jax"
+    assert list((tmp_path / "reports" / "ci" / "figures").glob("attention_pair_*.png"))

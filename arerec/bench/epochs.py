@@ -68,6 +68,8 @@ def run_variant(backend: str, mode: str, args: list[str], epochs: int, model_pat
 
 
 def run(variants: list[tuple[str, str]], args: list[str], *, epochs: int, rounds: int, work: Path) -> dict[str, Any]:
+    from arerec.report.provenance import cpu_model
+
     results = []
     total = rounds * len(variants)
     for r in range(rounds):
@@ -80,7 +82,7 @@ def run(variants: list[tuple[str, str]], args: list[str], *, epochs: int, rounds
             results.append(row)
     return {"variants": [f"{b}:{m}" for b, m in variants], "epochs": epochs, "rounds": rounds, "train_args": args,
             "results": results, "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
-                                            "cpu": _cpu()}, "versions": _versions()}
+                                            "cpu": cpu_model()}, "versions": _versions()}
 
 
 def summary(record: dict[str, Any]) -> pd.DataFrame:
@@ -96,16 +98,6 @@ def summary(record: dict[str, Any]) -> pd.DataFrame:
                      "eval_s": float(pd.Series([s for r in runs for s in r["eval_s"]]).median()),
                      "loss": runs[-1].get("loss"), "rmse": runs[-1].get("rmse")})
     return pd.DataFrame(rows)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _versions() -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from arerec.config import Config
+from arerec.errors import ConfigError
 from arerec.files import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,11 @@ def prepare_data(cfg: Config) -> dict[str, Any]:
 
 def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats: int, steps: int,
               epoch: int, name: str, out: Path) -> dict[str, Any]:
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        raise ConfigError(f"python -m arerec bench times TensorFlow's update modes (its sparse lazy Adam and XLA step); "
+                          f"this process has KERAS_BACKEND={backend}. For epochs on every backend: "
+                          f"python -m arerec.bench.epochs (docs/backends.md)")
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
     from arerec.report.provenance import git_state

@@ -23,3 +23,24 @@ def test_backend_bench_times_every_phase_and_writes_json(tmp_path):
 def test_backend_bench_rejects_an_unknown_shape():
     with pytest.raises(ValueError, match="shape must be one of"):
         backends.run("ml-20m")
+
+
+def test_the_update_mode_bench_names_the_epoch_bench_under_another_backend(tmp_path, monkeypatch):
+    from arerec.bench.update_modes import run_bench
+    from arerec.config import Config
+    from arerec.errors import ConfigError
+
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(ConfigError, match="python -m arerec.bench.epochs"):
+        run_bench(Config(), data="synthetic", modes=["dense"], warmup=1, repeats=1, steps=1, epoch=0, name="x",
+                  out=tmp_path / "x.json")
+
+
+def test_the_epoch_bench_rejects_a_bad_variant():
+    import argparse
+
+    from arerec.bench.epochs import parse_variant
+
+    assert parse_variant("jax:lazy") == ("jax", "lazy")
+    with pytest.raises(argparse.ArgumentTypeError, match="BACKEND:MODE"):
+        parse_variant("torch:dense")

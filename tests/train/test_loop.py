@@ -13,6 +13,14 @@ from arerec.train.backends import tensorflow as tf_backend
 TIMES = ["seconds", "eval_seconds"]
 
 
+def _tensorflow_importable() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_train_writes_results_checkpoints_and_logs(tmp_path):
     cfg = tiny_config(tmp_path, epochs=2, save_checkpoints_epochs=2)
     result = loop.train(cfg)
@@ -22,7 +30,8 @@ def test_train_writes_results_checkpoints_and_logs(tmp_path):
     assert lines[0].startswith("epoch,loss,val_loss,hr@3,hr@5,ndcg@3,ndcg@5,")
     assert sum(line.startswith("epoch") for line in lines) == 1 and len(lines) == 3
     assert [p.name for p in paths.checkpoints()] == ["cp-0002.ckpt"]
-    assert any(paths.logs.rglob("events.out.tfevents.*"))
+    # TensorBoard's events come from TensorFlow's summary writer: a JAX machine without TensorFlow writes none
+    assert any(paths.logs.rglob("events.out.tfevents.*")) == _tensorflow_importable()
     history = result.history
     assert history["epoch"].tolist() == [1, 2]
     assert history["loss"].iloc[1] < history["loss"].iloc[0]
