@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.arerec-installed
 PARAMS ?= base
 PYTEST_ARGS ?=
+# test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_cluster.py keeps its one
+# Ray instance): 373 s instead of 672 s on 2 cores (docs/performance.md). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 REPORTS ?= reports
 # papermill's execution timeout per cell, in seconds (a training cell on ML-1M can take hours)
 TIMEOUT ?= 7200
@@ -36,7 +39,7 @@ $(STAMP): pyproject.toml arerec/report/kernel.py arerec/runtime.py
 	@touch $@
 
 test: setup
-	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check arerec tests
