@@ -239,7 +239,7 @@ def _experiment_html(exp: ExperimentReport) -> str:
 
 def _compute(compute: Mapping[str, Any]) -> str:
     if not compute:
-        return "tensorflow (recorded since the backends were added)"
+        return "tensorflow (not recorded: the only backend when this ran)"
     devices = compute.get("devices")
     return (f"{compute.get('keras_backend')}, distribution {compute.get('distribution_setting', 'none')}"
             + (f", devices: {', '.join(devices) if isinstance(devices, list) else devices}" if devices else ""))

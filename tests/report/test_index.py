@@ -76,3 +76,11 @@ def test_an_unfinished_run_is_not_shown_as_a_success(tmp_path):
     _experiment(tmp_path / "half", "running")
     page = build_index(tmp_path)[0].read_text()
     assert "INCOMPLETE" in page and '<tr class="failed"><td>half</td>' in page
+
+
+def test_provenance_names_the_backend_and_its_devices():
+    from arerec.report.index import _compute
+
+    assert _compute({}) == "tensorflow (not recorded: the only backend when this ran)"
+    line = _compute({"keras_backend": "jax", "distribution_setting": "model", "devices": ["gpu:H200", "gpu:H200"]})
+    assert line == "jax, distribution model, devices: gpu:H200, gpu:H200"
