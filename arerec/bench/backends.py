@@ -194,18 +194,12 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
 
 
 def _devices() -> list[str]:
-    import keras
+    """The backend's devices and its version (arerec.train.distribution.describe)."""
+    from arerec.train.distribution import describe
 
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return [f"{d.platform}:{d.device_kind}" for d in jax.devices()] + [f"jax {jax.__version__}"]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.device_type + ":" + d.name for d in tf.config.list_physical_devices()] + [f"tensorflow {tf.__version__}"]
-    return [backend]
+    record = describe()
+    backend = record["keras_backend"]
+    return record.get("devices", []) + ([f"{backend} {record[backend]}"] if backend in record else [])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -68,6 +68,7 @@ def run_variant(backend: str, mode: str, args: list[str], epochs: int, model_pat
 
 
 def run(variants: list[tuple[str, str]], args: list[str], *, epochs: int, rounds: int, work: Path) -> dict[str, Any]:
+    from arerec.bench.update_modes import versions
     from arerec.report.provenance import cpu_model
 
     results = []
@@ -82,7 +83,8 @@ def run(variants: list[tuple[str, str]], args: list[str], *, epochs: int, rounds
             results.append(row)
     return {"variants": [f"{b}:{m}" for b, m in variants], "epochs": epochs, "rounds": rounds, "train_args": args,
             "results": results, "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
-                                            "cpu": cpu_model()}, "versions": _versions()}
+                                            "cpu": cpu_model()},
+            "versions": {"python": platform.python_version(), **versions()}}
 
 
 def summary(record: dict[str, Any]) -> pd.DataFrame:
@@ -98,18 +100,6 @@ def summary(record: dict[str, Any]) -> pd.DataFrame:
                      "eval_s": float(pd.Series([s for r in runs for s in r["eval_s"]]).median()),
                      "loss": runs[-1].get("loss"), "rmse": runs[-1].get("rmse")})
     return pd.DataFrame(rows)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
