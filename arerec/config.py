@@ -70,6 +70,7 @@ class Config:
     dropout: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
     use_regularizer: int = _f(0, "1: apply the L2 regularizer rates", "model")
     regularizer: list = _f(DEFAULT_REGULARIZER_RATES, "five L2 rates: " + ", ".join(REGULARIZER_SLOTS), "model")
+    table_l2: float = _f(0.0, "L2 rate on the embedding and LCU table rows a batch looks up (user/neighbour, item, K_IU, K_UI): table_l2 * sum of their squares / batch_size is added to the training loss; 0: off", "model")
     # --- training ---------------------------------------------------------------------------
     model_path: str = _f("Model/", "folder for runs: Model/{dataset}/{model_name}/", "training")
     epochs: int = _f(2, "last epoch to train (resume continues up to it)", "training")
@@ -93,7 +94,7 @@ class Config:
     model_name: str = _f("", "run to resume or evaluate; empty means derive it", "training")
     load_weight_path: str = _f("", "checkpoint file under weight/, e.g. cp-0002.ckpt", "training")
     patience: int = _f(0, "clean protocol: stop after this many epochs without improving selection_metric on the validation split (epochs is then the maximum); 0: train every epoch", "training")
-    selection_metric: str = _f("val_loss", "clean protocol: validation figure that chooses the epoch (and stops early): 'val_loss', 'rmse', 'mae', or 'ndcg@k' / 'hr@k' / 'std_ndcg@k' for a k of topk", "training")
+    selection_metric: str = _f("val_loss", "clean protocol: validation figure that chooses the epoch (and stops early): 'val_loss', 'val_ce' (cross-entropy without any L2 term), 'rmse', 'mae', or 'ndcg@k' / 'hr@k' / 'std_ndcg@k' for a k of topk", "training")
     seed: int = _f(0, "seed for weights, dropout and batch order", "training")
     shuffle: int = _f(1, "1: shuffle training rows each epoch", "training")
     verbose: str = _f("auto", "'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'", "training")
@@ -172,6 +173,7 @@ class Config:
             f"received {len(self.regularizer)}",
         )
         need(all(r >= 0 for r in self.regularizer), f"regularizer must be >= 0, received: {self.regularizer}")
+        need(self.table_l2 >= 0, f"table_l2 must be >= 0 (0: off), received: {self.table_l2}")
         need(self.epochs >= 0, f"epochs must be >= 0, received: {self.epochs}")
         need(self.lr > 0, f"lr must be > 0, received: {self.lr}")
         need(self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', received: {self.optimizer!r}")
@@ -262,13 +264,13 @@ class Config:
 def selection_metrics(topk: Iterable[int]) -> list[str]:
     """The validation figures that may choose a run's epoch (``selection_metric``)."""
     ks = list(topk)
-    return (["val_loss", "rmse", "mae"] + [f"ndcg@{k}" for k in ks] + [f"hr@{k}" for k in ks]
+    return (["val_loss", "val_ce", "rmse", "mae"] + [f"ndcg@{k}" for k in ks] + [f"hr@{k}" for k in ks]
             + [f"std_ndcg@{k}" for k in ks])
 
 
 def lower_is_better(metric: str) -> bool:
     """True for losses and rating errors, False for ranking figures."""
-    return metric in ("val_loss", "loss", "rmse", "mae", "rmse_argmax")
+    return metric in ("val_loss", "val_ce", "loss", "rmse", "mae", "rmse_argmax")
 
 
 def check_keys(keys: Iterable[str], *, source: str, extra: Iterable[str] = ()) -> None:

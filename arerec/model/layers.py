@@ -370,3 +370,45 @@ def attention_weights(model: keras.Model, inputs: dict) -> keras.KerasTensor | N
         sub = keras.Model(model.inputs, layer.output[1])
         model.attention_model = sub
     return sub(inputs, training=False)
+
+
+# The layers whose tables a batch reads by row, and what reads them: ``table_l2`` (:func:`table_penalty`).
+TABLE_LAYERS = ("user_embedding", "item_embedding", "k_iu", "k_ui")
+
+
+def table_variables(model: keras.Model) -> dict[str, keras.Variable]:
+    """{layer name: its table variable} for :data:`TABLE_LAYERS` (user/neighbour and item embeddings, K_IU, K_UI)."""
+    tables = {}
+    for name in TABLE_LAYERS:
+        layer = model.get_layer(name)
+        tables[name] = layer.embeddings if isinstance(layer, layers.Embedding) else layer.table
+    return tables
+
+
+def table_penalty(tables: dict, inputs: dict, rate: float):
+    """``table_l2``'s term of the training loss: L2 on the table rows this batch looks up, and on no other row.
+
+        rate / B * sum_b ( |U[u_b]|^2 + |I[i_b]|^2 + sum_l m_bl (|U[n_bl]|^2 + |K_IU[c_bl]|^2 + |K_UI[c_bl]|^2) )
+
+    with B the batch's rows, u, i, n, c its user, item, neighbour and LCU ids, m_bl = 1 for a real neighbour
+    and 0 for padding (whose rows the model masks out, so they are not penalised either). A row counts once per
+    lookup, as its cross-entropy gradient does, and the sum is averaged over the batch like the cross-entropy.
+    Its gradient is non-zero only in the looked-up rows: lazy Adam then decays only those.
+
+    ``tables``: {layer name: table} (:func:`table_variables`, or the arrays a stateless step holds);
+    ``inputs``: the model's inputs (user [B], item [B], neighbours [B, L], lcu [B, L]).
+    """
+    users, items = tables["user_embedding"], tables["item_embedding"]
+    dtype = users.dtype
+    mask = ops.cast(ops.not_equal(inputs["neighbours"], 0), dtype)  # [B, L]
+
+    def squares(table, ids):  # the squared norm of each looked-up row: ids' shape
+        rows = ops.take(table, ids, axis=0)
+        return ops.sum(ops.square(rows), axis=tuple(range(len(ids.shape), len(rows.shape))))
+
+    total = ops.sum(squares(users, inputs["user"])) + ops.sum(squares(items, inputs["item"]))
+    per_position = (squares(users, inputs["neighbours"]) + squares(tables["k_iu"], inputs["lcu"])
+                    + squares(tables["k_ui"], inputs["lcu"]))  # [B, L]
+    total = total + ops.sum(per_position * mask)
+    batch = ops.cast(ops.shape(inputs["user"])[0], dtype)
+    return ops.cast(rate, dtype) * total / batch

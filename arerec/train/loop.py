@@ -158,7 +158,8 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
         if cfg.do_eval or epoch == last_epoch or exp.clean:
             probs = predict_probs(model, exp, exp.eval_split)
-            row.update(val_loss=cross_entropy(probs, eval_labels) + trainer.regularization(),
+            val_ce = cross_entropy(probs, eval_labels)  # no L2 term: comparable across L2 rates
+            row.update(val_loss=val_ce + trainer.regularization(), val_ce=val_ce,
                        **evaluate_probs(exp, probs, exp.eval_split))
         row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
         rows.append(row)

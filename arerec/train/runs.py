@@ -41,8 +41,8 @@ SCHEDULE_FIELDS = (
 def model_name(cfg: Config, max_seq: int) -> str:
     """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
 
-    Then our additions, each only when not the reference's: ``_win`` (region_mode), ``_lazy``
-    (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``, ``_jax`` (trained under
+    Then our additions, each only when not the reference's: ``_tl{table_l2}`` (L2 on the tables' rows),
+    ``_win`` (region_mode), ``_lazy`` (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``, ``_jax`` (trained under
     ``KERAS_BACKEND=jax``: its initial weights and dropout draws differ from TensorFlow's, so it is a run
     of its own; a checkpoint still resumes under either backend, given its ``model_name``).
     """
@@ -58,6 +58,8 @@ def model_name(cfg: Config, max_seq: int) -> str:
         name += "_do" + _rates_tag(cfg.dropout, DEFAULT_DROPOUT_RATES)
     if cfg.use_regularizer:
         name += "_rz" + _rates_tag(cfg.regularizer, DEFAULT_REGULARIZER_RATES)
+    if cfg.table_l2 > 0:
+        name += f"_tl{cfg.table_l2}"
     if cfg.region_mode != "reference":
         name += "_win"
     if cfg.update_mode != "dense":
@@ -84,7 +86,7 @@ def _rates_tag(rates: list, default: list) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?(?:_(?P<backend>jax))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?:_tl(?P<table_l2>[0-9.]+(?:e-?\d+)?))?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?(?:_(?P<backend>jax))?$"
 )
 
 
@@ -118,6 +120,7 @@ def parse_model_name(name: str) -> dict[str, object]:
         "region_mode": "window" if g["win"] else "reference",
         "protocol": "clean" if g["clean"] else "reference",
         "second_moment": "rowwise" if g["rw"] else "elementwise",
+        "table_l2": float(g["table_l2"] or 0.0),
     }
     if g["num_head"]:
         values["num_head"] = int(g["num_head"])
@@ -208,7 +211,9 @@ def resolve_run_config(cfg: Config) -> Config:
 def results_columns(cfg: Config) -> list[str]:
     ks = list(cfg.topk)
     columns = (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
-               + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["seconds", "eval_seconds"])
+               + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks]
+               + ["val_ce"]  # val_loss without any L2 term: comparable across L2 rates
+               + ["seconds", "eval_seconds"])
     if cfg.protocol == "clean":  # the epoch chosen so far on validation, and whether the run stopped there
         columns += ["best_epoch", "stopped_early"]
     return columns

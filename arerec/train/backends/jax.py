@@ -71,10 +71,19 @@ class Trainer:
         gather = gather_ops(exp, constant=_constant())
         self._place = _placer()
         loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        table_l2 = exp.cfg.table_l2
+        if table_l2 > 0:  # where the tables sit among the trainable values the step is handed
+            from arerec.model.layers import table_penalty, table_variables
+
+            where = {id(v): n for n, v in enumerate(model.trainable_variables)}
+            table_index = {name: where[id(v)] for name, v in table_variables(model).items()}
 
         def loss_of(trainable, fixed, inputs, labels):
             probs, fixed, losses = model.stateless_call(trainable, fixed, inputs, training=True, return_losses=True)
-            return loss_fn(labels, probs) + sum(losses, start=0.0), fixed
+            loss = loss_fn(labels, probs) + sum(losses, start=0.0)
+            if table_l2 > 0:  # the looked-up rows' L2 (arerec.model.layers.table_penalty); 0: the step without it
+                loss = loss + table_penalty({name: trainable[n] for name, n in table_index.items()}, inputs, table_l2)
+            return loss, fixed
 
         def step(trainable, optimizer_state, fixed, users, items, labels, ends):
             (loss, fixed), grads = jax.value_and_grad(loss_of, has_aux=True)(

@@ -69,8 +69,11 @@ def _regularization(model):
     return reg_loss
 
 
-def make_train_step(model, optimizer, jit_compile: bool = False, gather=None):
+def make_train_step(model, optimizer, jit_compile: bool = False, gather=None, table_l2: float = 0.0):
     """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
+
+    ``table_l2`` > 0 adds :func:`arerec.model.layers.table_penalty` on the rows the batch looks up (its
+    gradient stays sparse, so lazy Adam touches only those rows); at 0 the step is exactly the one without it.
 
     With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
     must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
@@ -85,11 +88,17 @@ def make_train_step(model, optimizer, jit_compile: bool = False, gather=None):
 
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)
+    if table_l2 > 0:
+        from arerec.model.layers import table_penalty, table_variables
+
+        tables = table_variables(model)
 
     def step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model(inputs, training=True)
             loss = loss_fn(labels, probs) + reg_loss()
+            if table_l2 > 0:
+                loss = loss + table_penalty(tables, inputs, table_l2)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
@@ -104,7 +113,8 @@ class Trainer:
     """The training step of a run (see :mod:`arerec.train.backends`)."""
 
     def __init__(self, model, optimizer, exp: Experiment):
-        self.step = make_train_step(model, optimizer, jit_compile=bool(exp.cfg.jit_compile), gather=batch_gather(exp))
+        self.step = make_train_step(model, optimizer, jit_compile=bool(exp.cfg.jit_compile), gather=batch_gather(exp),
+                                    table_l2=exp.cfg.table_l2)
         self._reg_loss = _regularization(model)
 
     def sync(self) -> None:
