@@ -32,6 +32,7 @@ DROPOUT_SLOTS = (
 )
 REGULARIZER_SLOTS = ("q", "k", "v", "concat", "fc")
 DISTRIBUTIONS = ("none", "data", "model")
+CHECKPOINT_POLICIES = ("every", "lean")
 
 
 def _f(default: Any, help: str, group: str) -> Any:
@@ -87,6 +88,7 @@ class Config:
     num_processes: int = _f(0, "several hosts: processes in the job; 0: KERAS_DISTRIBUTION_NUM_PROCESSES, or one", "devices")
     process_id: int = _f(-1, "several hosts: this process's id, 0 to num_processes - 1 (0 writes the run's files); -1: KERAS_DISTRIBUTION_PROCESS_ID", "devices")
     save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
+    checkpoint_policy: str = _f("every", "'every': a cp-NNNN.ckpt with weights and Adam state every save_checkpoints_epochs (the reference); 'lean': only the latest checkpoint while training, and once finished only the chosen epoch's weights, without optimiser state", "training")
     do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
     do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
     save_model: int = _f(1, "1: save checkpoints every save_checkpoints_epochs epochs; 0: none", "training")
@@ -188,6 +190,8 @@ class Config:
         need(self.second_moment == "elementwise" or self.update_mode == "lazy",
              f"second_moment 'rowwise' needs update_mode 'lazy', received: update_mode={self.update_mode!r}")
         need(self.mmap_threshold_mb >= 0, f"mmap_threshold_mb must be >= 0 (0: off), received: {self.mmap_threshold_mb}")
+        need(self.checkpoint_policy in CHECKPOINT_POLICIES,
+             f"checkpoint_policy must be one of {', '.join(CHECKPOINT_POLICIES)}, received: {self.checkpoint_policy!r}")
         need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
         need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
         need(self.protocol in ("reference", "clean"), f"protocol must be 'reference' or 'clean', received: {self.protocol!r}")
@@ -264,8 +268,8 @@ class Config:
 def selection_metrics(topk: Iterable[int]) -> list[str]:
     """The validation figures that may choose a run's epoch (``selection_metric``)."""
     ks = list(topk)
-    return (["val_loss", "val_ce", "rmse", "mae"] + [f"ndcg@{k}" for k in ks] + [f"hr@{k}" for k in ks]
-            + [f"std_ndcg@{k}" for k in ks])
+    return (["val_loss", "rmse", "mae"] + [f"ndcg@{k}" for k in ks] + [f"hr@{k}" for k in ks]
+            + [f"std_ndcg@{k}" for k in ks] + ["val_ce"])
 
 
 def lower_is_better(metric: str) -> bool:

@@ -25,14 +25,16 @@ from arerec.files import sha256_file, write_json_atomic
 from arerec.train import backends
 from arerec.train.batches import id_batches
 from arerec.train.build import apply_memory_settings, build, quiet_tensorflow
-from arerec.train.checkpoints import load_checkpoint, save_checkpoint
+from arerec.train.checkpoints import has_optimizer_state, load_checkpoint, save_checkpoint
 from arerec.train.distribution import is_chief
 from arerec.train.predict import cross_entropy, evaluate_probs, predict_probs
 from arerec.train.runs import (
     SCHEDULE_FIELDS,
     RunPaths,
     checkpoint_epoch,
+    drop_checkpoints,
     experiment_paths,
+    final_epoch,
     latest_checkpoint,
     read_results,
     resolve_run_config,
@@ -114,16 +116,17 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     model, optimizer = build(exp)
     start_epoch = 1
     history = read_results(paths)
+    lean = cfg.checkpoint_policy == "lean"  # only the latest checkpoint; best.ckpt without optimiser state
 
     if cfg.load_model or not cfg.do_train:
         checkpoint = paths.weights / cfg.load_weight_path if cfg.load_weight_path else latest_checkpoint(paths)
-        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer) + 1
+        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer if cfg.do_train else None) + 1
         log.info("loaded %s: continuing at epoch %d", checkpoint, start_epoch)
         if not history.empty:
             history = history[history["epoch"] < start_epoch]
         chosen = selection(history, cfg.selection_metric) if exp.clean and cfg.do_train else None
         if chosen is not None and chosen.best_epoch == start_epoch - 1:  # best.ckpt may hold a later, dropped epoch
-            save_checkpoint(paths.best_checkpoint, exp, model, optimizer, start_epoch - 1)
+            save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, start_epoch - 1)
     elif not history.empty:
         log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
         history = pd.DataFrame()
@@ -135,6 +138,8 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
             stale.unlink()
         if cfg.do_train and paths.test_metrics.is_file():  # the epoch chosen may change: test is scored again at the end
             paths.test_metrics.unlink()
+        if cfg.do_train:  # a lean run that trains again is not finished until it says so again
+            paths.final_marker.unlink(missing_ok=True)
         write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
                                          "data_sha256": _data_fingerprint(exp), "keras_backend": backends.name()})
     verbose = _verbosity(cfg) if chief else 0
@@ -175,8 +180,10 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
             writer(epoch, row)
         if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
+            if lean and chief:  # the new one is written (atomically): the older ones can go
+                drop_checkpoints(paths, keep=paths.checkpoint(epoch))
         if exp.clean and row["best_epoch"] == epoch:
-            save_checkpoint(paths.best_checkpoint, exp, model, optimizer, epoch)
+            save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, epoch)
         if verbose:
             print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
         if stop:
@@ -184,9 +191,11 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
                   f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}", flush=True)
             break
 
+    if cfg.do_train and lean and cfg.save_model and not history.empty:
+        _finish_lean(paths, exp, model, int(history["epoch"].max()))
     if cfg.do_train and exp.clean and not score_test:
         model, optimizer = build(exp)
-        load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+        load_checkpoint(paths.best_checkpoint, exp, model)
         final = chosen_epoch(cfg, history)
     elif cfg.do_train and exp.clean:
         final, model = test_best_epoch(exp, paths, history)
@@ -225,8 +234,8 @@ def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
 
     Returns the test metrics (also written to ``test_metrics.json``) and that epoch's model.
     """
-    model, optimizer = build(exp)
-    epoch = load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+    model, _ = build(exp)
+    epoch = load_checkpoint(paths.best_checkpoint, exp, model)
     probs = predict_probs(model, exp, "test")
     final = {**chosen_epoch(exp.cfg, history), "test_loss": cross_entropy(probs, exp.arrays("test")[2]),
              **evaluate_probs(exp, probs, "test")}
@@ -237,6 +246,22 @@ def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
         write_json_atomic(paths.test_metrics, final)
     log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
     return final, model
+
+
+def _finish_lean(paths: RunPaths, exp: Experiment, model, last: int) -> None:
+    """``checkpoint_policy: lean``, once the run ended at epoch ``last``: keep only what scoring reads, the chosen
+    epoch's weights without optimiser state (``best.ckpt`` under the clean protocol; under the reference one
+    ``cp-{last}.ckpt``, rewritten from ``model``, which must hold epoch ``last``'s weights), and say so in
+    ``weight/final.json`` before the other checkpoints go (a process killed in between leaves a finished run)."""
+    if exp.clean:
+        keep = paths.best_checkpoint
+    else:
+        keep = paths.checkpoint(last)
+        if not keep.is_file() or has_optimizer_state(keep):
+            save_checkpoint(keep, exp, model, None, last)
+    if is_chief():
+        write_json_atomic(paths.final_marker, {"policy": "lean", "epoch": last, "weights": keep.name})
+        drop_checkpoints(paths, keep=keep)
 
 
 def _data_fingerprint(exp: Experiment) -> str:
@@ -261,13 +286,18 @@ def _last_epoch(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> int | No
     it still has epochs to train."""
     history = history[history["epoch"] <= cfg.epochs] if not history.empty else history
     done = set(history["epoch"]) if not history.empty else set()
-    if set(range(1, cfg.epochs + 1)) <= done and paths.checkpoint(cfg.epochs).is_file():
+    if set(range(1, cfg.epochs + 1)) <= done and _has_weights(paths, cfg.epochs):
         return cfg.epochs
     if cfg.protocol == "clean" and cfg.patience > 0 and done == set(range(1, max(done, default=0) + 1)):
         chosen = selection(history, cfg.selection_metric)
-        if chosen is not None and chosen.exhausted(cfg.patience) and paths.checkpoint(max(done)).is_file():
+        if chosen is not None and chosen.exhausted(cfg.patience) and _has_weights(paths, max(done)):
             return max(done)
     return None
+
+
+def _has_weights(paths: RunPaths, epoch: int) -> bool:
+    """Epoch ``epoch``'s checkpoint exists, or a finished lean run ended there (weight/final.json)."""
+    return paths.checkpoint(epoch).is_file() or final_epoch(paths) == epoch
 
 
 def _finished(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> bool:
@@ -302,16 +332,20 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
                 if score_test and not paths.test_metrics.is_file():
                     final, model = test_best_epoch(exp, paths, history)
                 else:
-                    model, optimizer = build(exp)
-                    load_checkpoint(paths.best_checkpoint, exp, model, optimizer)
+                    model, _ = build(exp)
+                    load_checkpoint(paths.best_checkpoint, exp, model)
                     final = (json.loads(paths.test_metrics.read_text()) if score_test
                              else chosen_epoch(cfg, history))
+                if cfg.checkpoint_policy == "lean":  # one killed before it tidied up, or kept under 'every'
+                    _finish_lean(paths, exp, model, last)
                 return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
-            model, optimizer = build(exp)
-            load_checkpoint(paths.checkpoint(last), exp, model, optimizer)
+            model, _ = build(exp)
+            load_checkpoint(paths.checkpoint(last), exp, model)
+            if cfg.checkpoint_policy == "lean":
+                _finish_lean(paths, exp, model, last)
             return RunResult(paths.name, paths, history, _last_row(history), model, exp,
                              time.perf_counter() - started)
-        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]
+        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs and has_optimizer_state(p)]
         if resumable:
             log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
             return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name),

@@ -8,6 +8,10 @@ Everything for a run lives under ``Model/{dataset}/{model_name}/``:
 - ``logs_{model_name}/``: TensorBoard event files;
 - ``config.json``: the full configuration, so that resume restores exactly what was saved.
 
+With ``checkpoint_policy: lean`` a run keeps only its latest ``cp-NNNN.ckpt`` while it trains; once finished, only
+the chosen epoch's weights without optimiser state (``best.ckpt`` under the clean protocol, the last
+``cp-NNNN.ckpt`` under the reference one) and ``weight/final.json``, which names them.
+
 The name encodes the hyper-parameters as the reference's does, so a run is found again from its
 configuration alone, and an old run without ``config.json`` is resumed from its name.
 """
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_FIELDS = (
     "epochs", "save_checkpoints_epochs", "do_train", "do_eval", "save_model", "load_model", "model_name", "load_weight_path",
     "verbose", "topk", "hrcutoff", "data_path", "model_path", "jit_compile", "mmap_threshold_mb", "patience",
-    "distribution", "model_axis", "job_addresses", "num_processes", "process_id",
+    "distribution", "model_axis", "job_addresses", "num_processes", "process_id", "checkpoint_policy",
 )
 
 
@@ -157,11 +161,47 @@ class RunPaths:
     def test_metrics(self) -> Path:
         return self.root / "test_metrics.json"
 
+    @property
+    def final_marker(self) -> Path:
+        """``checkpoint_policy: lean``: written once the run finished and kept only its chosen epoch's weights."""
+        return self.weights / "final.json"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.weights / f"cp-{epoch:04d}.ckpt"
 
     def checkpoints(self) -> list[Path]:
         return sorted(self.weights.glob("cp-*.ckpt")) if self.weights.is_dir() else []
+
+
+def final_epoch(paths: RunPaths) -> int | None:
+    """The last epoch of a finished lean run (its :attr:`RunPaths.final_marker`), when the weights it names exist;
+    else None."""
+    if not paths.final_marker.is_file():
+        return None
+    final = json.loads(paths.final_marker.read_text())
+    return int(final["epoch"]) if (paths.weights / final["weights"]).is_file() else None
+
+
+def drop_checkpoints(paths: RunPaths, keep: Path) -> None:
+    """Delete every ``cp-NNNN.ckpt`` of the run but ``keep`` (``checkpoint_policy: lean``, once ``keep`` is written)."""
+    for path in paths.checkpoints():
+        if path != keep:
+            path.unlink(missing_ok=True)
+
+
+def discard_weights(paths: RunPaths) -> int:
+    """Delete a run's weights entirely (every checkpoint, ``best.ckpt`` and the lean marker: the ``weight/`` folder),
+    keeping its results CSV, ``config.json``, ``test_metrics.json`` and logs. For a search's trials that were pruned or
+    not chosen. Returns the bytes freed. The run no longer counts as finished: ``train_or_load`` would train it again.
+    """
+    import shutil
+
+    if not paths.weights.is_dir():
+        return 0
+    freed = sum(p.stat().st_size for p in paths.weights.rglob("*") if p.is_file())
+    shutil.rmtree(paths.weights)
+    log.info("%s: weights discarded (%.1f MB)", paths.name, freed / 1e6)
+    return freed
 
 
 def run_paths(cfg: Config, name: str) -> RunPaths:
