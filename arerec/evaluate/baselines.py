@@ -31,8 +31,8 @@ the one that reproduces the kit's former own kNN (ML-100K clean test RMSE 0.9748
 Each baseline takes hyper-parameters (:data:`BASELINES` ``[name].params``, with Surprise's
 defaults), passed as ``params`` to :func:`fit_predict`. An unknown name or an impossible value is
 a :class:`~arerec.errors.ConfigError` that names the baseline, the key and the valid keys or
-values. :func:`tune` tries every combination of a grid (:data:`DEFAULT_GRIDS`) on a validation
-split and keeps the one of lowest validation RMSE.
+values. Each baseline's hyper-parameters are searched on a validation split by its own Optuna study
+(:mod:`arerec.sweeps.tuning`; the ranges are in ``params/ablation.yaml``).
 
 An id unseen at fit time gets Surprise's own fallback: its bias and factor terms are 0, so the
 prediction is ``mu + b_i`` for an unseen user, ``mu + b_u`` for an unseen item, and for kNN the
@@ -46,8 +46,6 @@ score a baseline exactly as they score the model.
 from __future__ import annotations
 
 import difflib
-import itertools
-import json
 import logging
 import math
 import numbers
@@ -117,6 +115,7 @@ _KNN_PARAMS = {
     "min_k": Param(1, "fewest positive-similarity neighbours for a neighbour term (else the baseline)", int, low=1),
     "similarity": Param("pearson_baseline", "Surprise's similarity measure", str, choices=_SIMILARITIES),
     "shrinkage": Param(100.0, "support shrinkage of 'pearson_baseline': s * (n - 1) / (n - 1 + shrinkage)"),
+    "min_support": Param(1, "fewest common raters (items, for user-kNN) for a similarity other than 0", int, low=1),
     **_als_params("bsl_", " in the baseline b_ui"),
 }
 
@@ -162,7 +161,8 @@ def _svd(params: Params, seed: int) -> surprise.AlgoBase:
 
 def _knn_baseline(user_based: bool) -> Callable[[Params, int], surprise.AlgoBase]:
     def build(params: Params, seed: int) -> surprise.AlgoBase:
-        sim_options = {"name": params["similarity"], "user_based": user_based, "shrinkage": params["shrinkage"]}
+        sim_options = {"name": params["similarity"], "user_based": user_based, "shrinkage": params["shrinkage"],
+                       "min_support": params["min_support"]}
         return surprise.KNNBaseline(k=params["k"], min_k=params["min_k"], sim_options=sim_options,
                                     bsl_options=_bsl_options(params, "bsl_"), verbose=False)
 
@@ -199,25 +199,6 @@ BASELINES: dict[str, Baseline] = {
     "user_knn": Baseline("surprise.KNNBaseline (user-based)", _KNN_PARAMS, build_surprise=_knn_baseline(True)),
 }
 """Name -> :class:`Baseline`; ``BASELINES[name].params`` lists its hyper-parameters and defaults."""
-
-DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "global_mean": {},
-    "item_mean": {},
-    "user_item_bias": {"reg_u": [2, 5, 15], "reg_i": [2, 5, 10], "n_epochs": [10, 20]},
-    "biased_mf": {"n_factors": [20, 50, 100], "reg_all": [0.02, 0.05, 0.1], "lr_all": [0.005, 0.01],
-                  "n_epochs": [20, 40]},
-    "item_knn": {"k": [20, 40, 80], "shrinkage": [0, 100, 300]},
-    "user_knn": {"k": [20, 40, 80], "shrinkage": [0, 100, 300]},
-}
-"""Name -> grid (param -> values, every combination tried by :func:`tune`); ``{}``: nothing to tune.
-
-Each grid holds Surprise's defaults, so tuning can only match or beat them on validation. On
-ML-100K's clean split (69,118 train and 7,211 validation rows, 2 CPU cores) tuning took 61 s in
-all: user_item_bias 6 s (18 configurations), biased_mf 32 s (36), item_knn 12 s (9), user_knn
-11 s (9). For biased_mf, 10 epochs never won, and past the chosen corner (reg_all 0.1, lr_all
-0.01, 40 epochs) reg_all 0.15 / 0.2 or 80 epochs did worse (0.934 to 0.958 against 0.931).
-"""
-
 
 def describe_baselines() -> pd.DataFrame:
     """One row per (baseline, hyper-parameter): implementation, default and meaning."""
@@ -405,83 +386,6 @@ def run_baselines(
 
 
 # --- tuning on a validation split -----------------------------------------------------------
-
-
-def grid_configs(grid: Mapping[str, Sequence[Any]]) -> list[Params]:
-    """Every combination of ``grid``, the last parameter varying fastest; ``{}`` gives ``[{}]``."""
-    keys = list(grid)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
-
-
-def check_grids(grids: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
-    """Raise ConfigError, before any fitting, for a grid that cannot run.
-
-    That is: an unknown baseline name; an unknown parameter (the message lists the valid ones);
-    values that are not a non-empty list; or a combination that :func:`resolve_params` rejects
-    (an impossible value such as ``k < 1`` or a negative ``reg``, ``min_k > k``, ...).
-    """
-    if not isinstance(grids, Mapping):
-        raise ConfigError(f"grids must be a mapping of baseline -> grid, received: {grids!r}")
-    for name, grid in grids.items():
-        spec = _check_name(name)
-        if not isinstance(grid, Mapping):
-            raise ConfigError(f"{name}: a grid must be a mapping of parameter -> list of values, received: {grid!r}")
-        for key, values in grid.items():
-            if key not in spec.params:
-                raise _unknown_key(name, key, list(spec.params))
-            if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
-                raise ConfigError(f"{name}: the grid of {key} must be a non-empty list of values, received: {values!r}")
-        for config in grid_configs(grid):
-            resolve_params(name, config)
-
-
-def _json(params: Params) -> str:
-    return json.dumps(params, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
-
-
-def tune(
-    name: str,
-    train_df: pd.DataFrame,
-    valid_df: pd.DataFrame,
-    grid: Mapping[str, Sequence[Any]] | None = None,
-    seed: int = 0,
-    clip: bool = True,
-    score: Callable[[np.ndarray], Mapping[str, float]] | None = None,
-) -> tuple[pd.DataFrame, Params]:
-    """Fit every configuration of ``grid`` on ``train_df``, score it on ``valid_df``, keep the best.
-
-    ``grid`` (default ``DEFAULT_GRIDS[name]``) maps a parameter to its values; every combination
-    is tried, in :func:`grid_configs` order, and the grid is checked before the first fit.
-    The choice is the configuration of lowest validation RMSE, the first in grid order on a tie.
-    ``score(pred)`` may add columns to each row (e.g. a ranking metric).
-
-    Returns ``(table, chosen)``: one row per configuration with columns ``params`` (JSON),
-    ``val_rmse``, ``val_mae``, those of ``score``, and ``seconds`` (fit + predict); and the
-    chosen params (``{}``: the defaults), ready for ``fit_predict(..., params=chosen)``.
-
-    :data:`DEFAULT_GRIDS` gives the time each default grid takes on ML-100K.
-    """
-    _check_name(name)
-    grid = DEFAULT_GRIDS[name] if grid is None else grid
-    check_grids({name: grid})
-    _check_train(train_df)
-    _check_frame(valid_df, "valid_df")
-    truth = valid_df["rating"].to_numpy(np.float64)
-    configs = grid_configs(grid)
-    rows = []
-    for n, config in enumerate(configs, start=1):
-        pred, seconds = fit_predict(name, train_df, valid_df, seed=seed, clip=clip, params=config)
-        error = pred - truth
-        row = {"params": _json(config), "val_rmse": float(np.sqrt(np.mean(error**2))),
-               "val_mae": float(np.mean(np.abs(error)))}
-        row.update(score(pred) if score is not None else {})
-        row["seconds"] = seconds
-        rows.append(row)
-        logger.info("tune %s %d/%d %s: val RMSE %.4f in %.2f s", name, n, len(configs), row["params"],
-                    row["val_rmse"], seconds)
-    table = pd.DataFrame(rows)
-    chosen = configs[int(np.argmin(table["val_rmse"].to_numpy()))]  # argmin: the first of a tie
-    return table, dict(chosen)
 
 
 # --- class distributions --------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from arerec.errors import DataError
-from arerec.evaluate.baselines import DEFAULT_GRIDS, check_grids, ratings_to_probs, run_baselines, tune
+from arerec.evaluate.baselines import ratings_to_probs, run_baselines
 from arerec.evaluate.metrics import argmax_rating, evaluate_predictions, tie_aware_ndcg
 
 log = logging.getLogger(__name__)
@@ -64,50 +64,12 @@ def baseline_metrics(exp, names: Sequence[str], seed: int = 0,
                      settings: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, float]]:
     """Fit each baseline on the experiment's train rows and score it on its test rows.
 
-    ``settings`` maps a baseline to its params (e.g. ``chosen`` of :func:`tune_baselines`); a
+    ``settings`` maps a baseline to its params (e.g. what :mod:`arerec.sweeps.tuning` chose on validation); a
     baseline without an entry uses its defaults.
     """
     predictions = run_baselines(exp.prepared.train, exp.prepared.test, names=list(names), seed=seed,
                                 settings=settings)
     return {name: score_ratings(exp, pred) for name, pred in predictions.items()}
-
-
-def tune_baselines(exp, names: Sequence[str], grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
-                   seed: int = 0) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Tune each baseline on the experiment's train rows, scored on its validation rows only.
-
-    ``grids`` maps a baseline to its grid (:func:`arerec.evaluate.baselines.tune`); a baseline without an
-    entry uses ``DEFAULT_GRIDS``. Every grid is checked before the first fit, and the test rows
-    are never read. Returns ``(table, chosen)``: one row per configuration tried, with columns
-    model, params (JSON), val_rmse, val_mae, the faithful ``val_ndcg@k`` for each k of
-    ``cfg.topk`` and seconds; and ``{name: params}`` of lowest validation RMSE, for
-    :func:`baseline_metrics`'s ``settings``.
-    """
-    valid = getattr(exp.prepared, "valid", None)
-    if valid is None:
-        protocol = getattr(exp.prepared, "protocol", "this")
-        raise DataError(f"the {protocol} protocol has no validation split to tune baselines on; "
-                        "use protocol 'clean' (tuning on test would select on test)")
-    names = list(names)
-    grids = {} if grids is None else grids
-    check_grids(grids)
-    grids = {name: grids.get(name, DEFAULT_GRIDS.get(name, {})) for name in names}  # unknown names fail below
-    check_grids(grids)
-
-    def faithful_ndcg(pred: np.ndarray) -> dict[str, float]:
-        metrics = score_ratings(exp, pred, "valid")
-        return {f"val_ndcg@{k}": metrics[f"ndcg@{k}"] for k in exp.cfg.topk}
-
-    tables, chosen = [], {}
-    for n, name in enumerate(names, start=1):
-        table, chosen[name] = tune(name, exp.prepared.train, valid, grids[name], seed=seed, score=faithful_ndcg)
-        tables.append(table.assign(model=name))
-        log.info("tuned baseline %d/%d %s: %d configurations in %.1f s, chose %s", n, len(names), name,
-                 len(table), table["seconds"].sum(), chosen[name])
-        print(f"baseline {n}/{len(names)}: {name}, {len(table)} configurations in {table['seconds'].sum():.0f} s",
-              flush=True)
-    table = pd.concat(tables, ignore_index=True)
-    return table[["model", *[c for c in table.columns if c != "model"]]], chosen
 
 
 def comparison_table(models: Mapping[str, Mapping[str, float]], topk: Sequence[int]) -> pd.DataFrame:

@@ -49,8 +49,9 @@ def format_mean_ci(mean: float, half: float, digits: int = 3) -> str:
 # --------------------------------------------------------------------------------------------
 # Paired comparisons and verdicts
 # --------------------------------------------------------------------------------------------
-def paired(runs: pd.DataFrame, a: str, b: str, metric: str) -> dict[str, Any]:
-    """Per-seed differences ``a - b`` of ``metric`` on the seeds both models ran, with their mean and 95% CI.
+def paired(runs: pd.DataFrame, a: str, b: str, metric: str, confidence: float = 0.95) -> dict[str, Any]:
+    """Per-seed differences ``a - b`` of ``metric`` on the seeds both models ran, with their mean and CI
+    (95% unless ``confidence`` says otherwise).
 
     Both models are scored on the same split, so the pairing removes what the seed does to both.
     """
@@ -58,32 +59,35 @@ def paired(runs: pd.DataFrame, a: str, b: str, metric: str) -> dict[str, Any]:
     right = runs[runs["model"] == b].set_index("seed")[metric]
     seeds = sorted(set(left.index) & set(right.index))
     diffs = (left.loc[seeds] - right.loc[seeds]).to_numpy(float)
-    mean, half = mean_ci(diffs)
+    mean, half = mean_ci(diffs, confidence)
     return {"a": a, "b": b, "metric": metric, "seeds": seeds, "n": len(seeds), "diffs": diffs.tolist(),
             "mean_diff": mean, "ci": half}
 
 
-def verdict(runs: pd.DataFrame, claim: str, a: str | None, b: str | None, metric: str) -> dict[str, object]:
+def verdict(runs: pd.DataFrame, claim: str, a: str | None, b: str | None, metric: str,
+            confidence: float = 0.95) -> dict[str, object]:
     """``claim``: model ``a`` beats model ``b`` on ``metric``, judged on the per-seed paired differences.
 
     - supported: the 95% CI of the mean difference lies wholly on ``a``'s better side;
     - not supported: it lies wholly on the other side;
     - not resolved by N seeds: it contains 0 (or N < 2, so no interval can be formed).
     A claim whose two sides are the same row, or whose other side is missing, is left out and says why.
+    ``confidence`` sets another level than 95% (a correction for several claims).
     """
     entry: dict[str, object] = {"claim": claim, "metric": metric, "a": a, "b": b}
     present = set(runs["model"])
     if a is None or b is None or a not in present or b not in present:
         missing = [m for m in (a, b) if m is None or m not in present]
-        return {**entry, "verdict": "left out", "why": f"no rows for {', '.join(str(m) for m in missing)}"}
+        names = ", ".join("no model chosen" if m is None else str(m) for m in missing)
+        return {**entry, "verdict": "left out", "why": f"no runs to compare ({names})"}
     if a == b:
         return {**entry, "verdict": "left out", "why": f"both sides are the same row ({a})"}
-    p = paired(runs, a, b, metric)
+    p = paired(runs, a, b, metric, confidence)
     n, mean, half = p["n"], p["mean_diff"], p["ci"]
     better = -1 if lower_is_better(metric) else 1  # the sign of a difference in a's favour
     mean_a, mean_b = (float(runs.loc[runs["model"] == m, metric].mean()) for m in (a, b))
     numbers = (f"{a} {mean_a:.4f} vs {b} {mean_b:.4f}; paired difference {mean:+.4f}"
-               + (f" ({n} seed: no interval)" if np.isnan(half) else f" ± {half:.4f} (95% CI, {n} seeds)"))
+               + (f" ({n} seed: no interval)" if np.isnan(half) else f" ± {half:.4f} ({_percent(confidence)} CI, {n} seeds)"))
     if n >= 2 and not np.isnan(half) and (mean - half) * better > 0 and (mean + half) * better > 0:
         word = "supported"
     elif n >= 2 and not np.isnan(half) and (mean - half) * better < 0 and (mean + half) * better < 0:
@@ -92,6 +96,11 @@ def verdict(runs: pd.DataFrame, claim: str, a: str | None, b: str | None, metric
         word = f"not resolved by {n} seed{'s' if n != 1 else ''}"
     return {**entry, "verdict": word, "numbers": numbers, "mean_a": mean_a, "mean_b": mean_b, "mean_diff": mean,
             "ci": half, "n": n}
+
+
+def _percent(confidence: float) -> str:
+    """'95%', '99.17%': a confidence level with the digits it needs."""
+    return f"{confidence * 100:.4g}%"
 
 
 def verdict_lines(verdicts: Sequence[Mapping[str, object]]) -> list[str]:

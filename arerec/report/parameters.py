@@ -17,8 +17,7 @@ from typing import Any
 
 from arerec.config import Config, check_keys
 from arerec.errors import ConfigError
-from arerec.evaluate.baselines import BASELINES, check_grids
-from arerec.evaluate.baselines import DEFAULT_GRIDS as BASELINE_GRIDS
+from arerec.evaluate.baselines import BASELINES
 from arerec.sweeps.cluster import EXECUTORS, from_extras
 from arerec.sweeps.headline import DEFAULT_VARIANTS
 from arerec.sweeps.tuning import DEFAULTS as TUNING_DEFAULTS
@@ -56,9 +55,8 @@ EXTRAS: dict[str, Extra] = {
         {"ARERec (faithful: dense Adam)": DEFAULT_VARIANTS["ARERec (faithful: dense Adam)"]},
         "02: ARERec rows at the seed's schedule (part 1): label -> Config overrides; the first is the seed run"),
     "schedule_baselines": Extra([], "02: untuned baselines beside the seed-schedule rows (part 1)"),
-    "validation_search": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search (arerec.sweeps.tuning.SETTINGS: grid, rungs, "
-                    "keep, max_epochs, patience, selection_metric, seed)"),
-    "baseline_grids": Extra(dict(BASELINE_GRIDS), "02: per baseline, the grid of its settings searched on validation"),
+    "validation_search": Extra(dict(TUNING_DEFAULTS), "02, 03, 04: the validation search, one Optuna study per model "
+                               "(arerec.sweeps.tuning.SETTINGS: n_trials, sampler, pruner, spaces, ...)"),
     "workers": Extra(1, "02, 03: ARERec runs trained at once, each in its own process (1: one by one)"),
     "executor": Extra("local", f"02, 03: where a sweep's runs train: {' or '.join(EXECUTORS)} (one Ray task per run; "
                       "docs/cluster.md)"),
@@ -126,9 +124,6 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     schedule_baselines = extras["schedule_baselines"]
     need(isinstance(schedule_baselines, list) and all(n in BASELINES for n in schedule_baselines),
          f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
-    grids = extras["baseline_grids"]
-    need(isinstance(grids, dict), f"baseline_grids must be a mapping of baseline -> grid, received: {grids!r}")
-    check_grids(grids)
     extras["validation_search"] = check_tuning(cfg, extras["validation_search"])
     from_extras(extras)  # executor, ray_address, ray_num_cpus, ray_num_gpus: ConfigError naming the valid values
     protocols = extras["protocols"]

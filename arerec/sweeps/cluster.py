@@ -350,6 +350,55 @@ def _collect(ray, ref, paths: RunPaths, executor: Executor) -> tuple[RunOutcome 
                       resumed_from=done["resumed_from"], seconds=done["seconds"]), None
 
 
+def run_calls_on_ray(calls: Sequence[tuple[str, Any, Mapping[str, Any]]], executor: Executor, cfgs: Sequence[Config],
+                     *, what: str = "trials", poll_s: float = 1.0) -> list[Any]:
+    """Run ``fn(**kwargs)`` for each ``(name, fn, kwargs)`` of ``calls`` as one Ray task (in a fresh worker, retried
+    from the start up to ``max_retries`` times when its worker dies), and return their results in order.
+
+    ``cfgs`` are the configurations the tasks read and write through: their ``model_path`` and ``data_path`` must be
+    shared storage, checked with marker files as for runs (:func:`check_markers`, in the task before ``fn``). A
+    search's trials go through here (:mod:`arerec.sweeps.tuning`).
+    """
+    ray = connect(executor.ray_address)
+    task = ray.remote(max_calls=1)(_call)
+    options = dict(num_cpus=executor.num_cpus, num_gpus=executor.num_gpus, max_retries=executor.max_retries,
+                   retry_exceptions=False, runtime_env={"env_vars": task_environment()})
+    markers = write_markers([shipped(cfg) for cfg in cfgs], uuid.uuid4().hex[:12])
+    shared = [(setting, marker) for (setting, _), marker in markers.items()]
+    refs = []
+    try:
+        for name, fn, kwargs in calls:
+            refs.append(task.options(**options, name=name).remote(fn, dict(kwargs), shared))
+        results, clock = [], time.perf_counter()
+        for n, ref in enumerate(refs, start=1):
+            try:
+                results.append(ray.get(ref))
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, ArerecError):
+                    raise cause from None
+                raise ClusterError(f"{calls[n - 1][0]} raised {type(cause).__name__ if cause else 'an error'}: "
+                                   f"{cause if cause else exc}") from None
+            except ray.exceptions.RayError as exc:
+                raise ClusterError(f"{calls[n - 1][0]}: its worker was lost {executor.max_retries + 1} times "
+                                   f"({type(exc).__name__}). Run the search again: it resumes where it stopped") from None
+            print(f"  [ray] {n}/{len(refs)} {what} done ({time.perf_counter() - clock:.0f} s)", flush=True)
+        refs = []
+        return results
+    finally:
+        for ref in refs:  # interrupted: stop what is still queued or running
+            ray.cancel(ref, force=True)
+        for marker in markers.values():
+            Path(marker).unlink(missing_ok=True)
+
+
+def _call(fn, kwargs: Mapping[str, Any], markers: Sequence[tuple[str, str]]) -> Any:
+    """The body of a :func:`run_calls_on_ray` task: the shared-storage markers checked, then ``fn(**kwargs)``."""
+    for setting, marker in markers:
+        check_markers({setting: marker})
+    return fn(**kwargs)
+
+
 # --------------------------------------------------------------------------------------------
 # The task's side (in a Ray worker process)
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ deterministic, so their interval is 0.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -250,26 +251,28 @@ TUNED = "ARERec (tuned)"
 TUNED_OFF = "ARERec, attention off (tuned)"
 
 
-def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
+def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequence[str] = (),
             baseline_settings: Mapping[str, Mapping] | None = None, progress=None,
             out: str | Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
-    """The tuned ARERec (attention on and off) and the tuned baselines, one row per (model, seed), on test.
+    """Each tuned ARERec model of ``configs`` (label -> its own chosen configuration: clean protocol, early
+    stopping) over ``seeds``, and the tuned baselines, one row per (model, seed), on test.
 
-    ``tuned`` is the chosen configuration (clean protocol, early stopping); each run is scored on test
-    once, at its epoch chosen on validation. Baselines are fitted on the training rows with
-    ``baseline_settings`` (chosen on validation) and scored on the same test rows. The unfinished ARERec runs
-    first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`); the loop then loads them.
+    Each run is scored on test once, at its epoch chosen on validation. Baselines are fitted on the training
+    rows with ``baseline_settings`` (chosen on validation) and scored on the same test rows (the clean split
+    does not depend on the batch size or any model setting). The unfinished ARERec runs first train with
+    ``executor`` (:func:`arerec.sweeps.cluster.train_runs`); the loop then loads them.
     """
     from arerec.data.inputs import load_experiment
     from arerec.evaluate.scoring import baseline_metrics
     from arerec.sweeps.seeds import run_seeds, sweep
 
-    variants = {TUNED: {}, TUNED_OFF: {"use_attention": 0}}
-    train_runs([run_cfg for _, _, run_cfg in sweep(tuned, seeds, variants)], executor)
-    runs = run_seeds(tuned, seeds, variants, columns={"protocol": "clean", "kind": "ARERec"}, progress=progress)
-    frames = [runs.rename(columns={"variant": "model", "model_name": "run"})]
+    train_runs([run_cfg for label, cfg in configs.items() for _, _, run_cfg in sweep(cfg, seeds, {label: {}})],
+               executor)
+    frames = [run_seeds(cfg, seeds, {label: {}}, columns={"protocol": "clean", "kind": "ARERec"},
+                        progress=progress).rename(columns={"variant": "model", "model_name": "run"})
+              for label, cfg in configs.items()]
     if baselines:
-        exp = load_experiment(tuned)
+        exp = load_experiment(next(iter(configs.values())))
         frames.append(pd.DataFrame([
             {"protocol": "clean", "kind": "baseline", "model": name, "seed": seed, **values}
             for seed in seeds
@@ -280,45 +283,115 @@ def optimum(tuned: Config, seeds: Sequence[int], baselines: Sequence[str] = (),
     return table
 
 
-def paired_table(runs: pd.DataFrame, pairs: Sequence[tuple[str, str]], metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per (pair, metric): mean of the per-seed differences with its 95% CI."""
+def validation_scores(exp, baselines: Sequence[str], settings: Mapping[str, Mapping] | None = None,
+                      seed: int = 0) -> pd.DataFrame:
+    """Each baseline at its chosen ``settings``, fitted on the training rows and scored on the validation rows:
+    one row per baseline (the best baseline of a verdict is chosen on these, never on test)."""
+    from arerec.evaluate.baselines import fit_predict
+    from arerec.evaluate.scoring import score_ratings
+
     rows = []
-    for a, b in pairs:
-        for metric in metrics:
-            p = paired(runs, a, b, metric)
-            rows.append({"a": a, "b": b, "metric": metric, "n": p["n"], "mean_diff": p["mean_diff"], "ci": p["ci"],
-                         "per_seed": ", ".join(f"{d:+.4f}" for d in p["diffs"])})
+    for name in baselines:
+        pred, _ = fit_predict(name, exp.prepared.train, exp.prepared.valid, seed=seed,
+                              params=dict((settings or {}).get(name, {})))
+        rows.append({"model": name, **score_ratings(exp, pred, "valid")})
     return pd.DataFrame(rows)
 
 
-def best_baseline(runs: pd.DataFrame, metric: str) -> str | None:
-    """The baseline with the best mean ``metric`` over seeds (None without baselines)."""
+def best_on_validation(scores: pd.DataFrame, metric: str) -> str | None:
+    """The baseline with the best validation ``metric`` (the first of a tie), None without baselines."""
     from arerec.config import lower_is_better
 
-    means = runs[runs["kind"] == "baseline"].groupby("model", sort=False)[metric].mean()
-    if means.empty:
+    if scores.empty:
         return None
-    return str(means.idxmin() if lower_is_better(metric) else means.idxmax())
+    values = scores.set_index("model")[metric]
+    return str(values.idxmin() if lower_is_better(metric) else values.idxmax())
+
+
+def claim_metrics(k: int) -> list[tuple[str, str]]:
+    """The metrics every claim is judged on: (column, words)."""
+    return [(f"ndcg@{k}", f"faithful NDCG@{k}"), (f"std_ndcg@{k}", f"standard NDCG@{k}"), ("rmse", "RMSE")]
+
+
+def paired_table(runs: pd.DataFrame, verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per verdict that was judged: exactly its two rows and metric, the mean of the per-seed
+    differences (a - b) with its 95% CI, and each seed's difference."""
+    rows = []
+    for v in verdicts:
+        if v["verdict"] == "left out":
+            continue
+        p = paired(runs, str(v["a"]), str(v["b"]), str(v["metric"]))
+        rows.append({"claim": v["claim"], "a": v["a"], "b": v["b"], "metric": v["metric"], "n": p["n"],
+                     "mean_diff": p["mean_diff"], "ci": p["ci"], "verdict": v["verdict"],
+                     "per_seed": ", ".join(f"{d:+.4f}" for d in p["diffs"])})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
 # Part 3: the paper's claims as verdicts
 # --------------------------------------------------------------------------------------------
-def optimum_verdicts(runs: pd.DataFrame, k: int) -> list[dict[str, object]]:
-    """The paper's claims that the tuned headline (part 2) can answer: ARERec against the best tuned
-    baseline (by RMSE and by faithful NDCG@k), and attention on against attention off."""
-    ndcg = f"ndcg@{k}"
-    return [
-        verdict(runs, "ARERec beats the best baseline (RMSE, lower is better)", TUNED, best_baseline(runs, "rmse"), "rmse"),
-        verdict(runs, f"ARERec beats the best baseline (faithful NDCG@{k})", TUNED, best_baseline(runs, ndcg), ndcg),
-        verdict(runs, "Attention beats attention off (RMSE)", TUNED, TUNED_OFF, "rmse"),
-        verdict(runs, f"Attention beats attention off (faithful NDCG@{k})", TUNED, TUNED_OFF, ndcg),
-    ]
+def optimum_verdicts(runs: pd.DataFrame, k: int, best: Mapping[str, str | None]) -> list[dict[str, object]]:
+    """The paper's claims that the tuned headline (part 2) can answer, on faithful NDCG@k, standard NDCG@k and
+    RMSE: ARERec against the baseline that was best on validation for that metric (``best``: metric -> name,
+    :func:`best_on_validation`), and attention on against attention off, each tuned on its own.
+
+    Each verdict also says what it is under a Bonferroni correction for the number of claims tested
+    (``verdict_bonferroni``: every interval at 1 - 0.05 / m, so that all m hold together at 95%).
+    """
+    claims_ = []
+    for metric, words in claim_metrics(k):
+        claims_.append((f"ARERec beats the best baseline ({words})", TUNED, best.get(metric), metric))
+    for metric, words in claim_metrics(k):
+        claims_.append((f"Attention beats attention off ({words})", TUNED, TUNED_OFF, metric))
+    judged = [verdict(runs, claim, a, b, metric) for claim, a, b, metric in claims_]
+    m = sum(v["verdict"] != "left out" for v in judged)
+    for v, (claim, a, b, metric) in zip(judged, claims_, strict=True):
+        if v["verdict"] != "left out" and m > 1:
+            v["verdict_bonferroni"] = verdict(runs, claim, a, b, metric, confidence=1 - 0.05 / m)["verdict"]
+    return judged
+
+
+def family_note(verdicts: Sequence[Mapping[str, Any]]) -> str:
+    """What testing several claims at once means for reading their 95% intervals."""
+    m = sum(v["verdict"] != "left out" for v in verdicts)
+    if m <= 1:
+        return f"{m} claim tested."
+    chance = 1 - 0.95**m
+    return (f"{m} claims were tested, each with a 95% interval. Were every claim's true difference zero, the chance "
+            f"that at least one interval still excluded zero would be up to {chance:.0%} (for independent claims), "
+            f"so read a single 'supported' or 'not supported' with care. The Bonferroni column holds every interval "
+            f"at {1 - 0.05 / m:.2%} instead, which keeps all {m} right together at least 95% of the time.")
+
+
+def split_digest(exp) -> str:
+    """SHA-256 over the SHA-256 of each prepared split file of ``exp`` (train, validation, test, sequences)."""
+    from arerec.files import sha256_file
+
+    digest = hashlib.sha256()
+    for key in sorted(exp.prepared.paths):
+        digest.update(f"{key}:{sha256_file(exp.prepared.paths[key])}".encode())
+    return digest.hexdigest()
+
+
+DATASET_NAMES = {"ml-100k": "MovieLens-100K", "ml-1m": "MovieLens-1M", "synthetic": "synthetic ratings"}
+
+
+def scope_line(cfg: Config, seeds: Sequence[int], split_sha256: str | None = None) -> str:
+    """One line of what the verdicts cover: dataset, protocol, split and seeds."""
+    dataset = DATASET_NAMES.get(cfg.dataset, cfg.dataset)
+    test, val = int(round(cfg.test_ratio * 100)), int(round(cfg.val_ratio * 100))
+    split = f"split SHA-256 {split_sha256[:12]}, " if split_sha256 else ""
+    return (f"Scope: {dataset}, clean protocol (per user, the last {test}% of their ratings in time are test and the "
+            f"last {val}% of the rest validation; item sequences from training rows only, each row seeing only "
+            f"earlier raters), {split}seeds {', '.join(map(str, seeds))}.")
 
 
 def planned_runs(extras: Mapping[str, Any]) -> int:
-    """ARERec runs notebook 02 trains or loads: part 1, the search's rounds, and part 2 (on and off per seed)."""
-    from arerec.sweeps.tuning import planned_runs as search_runs
+    """ARERec runs notebook 02 trains or loads: part 1, the search's ARERec trials, and part 2 (each tuned model
+    per seed but the first, which is its best trial's run)."""
+    from arerec.sweeps.spaces import ARERECS
+    from arerec.sweeps.tuning import planned_trials, settings
 
     schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
-    return schedule + search_runs(extras["validation_search"]) + 2 * len(extras["seeds"])
+    models = sum(m in ARERECS for m in settings(extras["validation_search"])["spaces"])
+    return schedule + planned_trials(extras["validation_search"]) + models * len(extras["seeds"])

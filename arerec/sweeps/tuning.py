@@ -1,77 +1,151 @@
-"""Hyper-parameters chosen on validation: a grid searched by successive halving (clean protocol).
+"""Hyper-parameters chosen on validation: one Optuna study per model, the same trial budget for every model.
 
-A grid is a mapping of axes to lists (``params/ablation.yaml``, key ``validation_search``)::
+``validation_search`` (``params/ablation.yaml``) holds the settings and one search space per model
+(:mod:`arerec.sweeps.spaces`)::
 
-    grid:
-      lr: [0.001, 0.003]                 # an axis named after a Config field: its values
-      regularisation:                    # any other name: a list of dicts of Config overrides
-        - {}
-        - {use_dropout: 1}
+    validation_search:
+      n_trials: 4               # trials per searched model: ARERec, ARERec with attention off, each baseline
+      sampler: tpe              # seeded TPE (its first n_startup_trials are random), or random
+      n_startup_trials: 5
+      pruner: median            # median, successive_halving, hyperband or none (ARERec trials only)
+      reports_per_epoch: 2      # validation figures reported to the pruner per epoch
+      max_epochs: 8             # each ARERec trial trains to its validation optimum (early stopping) ...
+      patience: 1
+      selection_metric: val_ce  # ... on this validation figure, which is also the study's objective
+      seed: 0
+      spaces: {arerec: {lr: {low: 0.0003, high: 0.03, log: true}, ...}, biased_mf: {...}, ...}
 
-Every combination of one entry per axis is a configuration. Successive halving trains them all
-to the first rung's epochs, keeps the better ``keep`` share (at least one) on the validation
-``selection_metric``, trains those to the next rung's epochs, and so on. A run that continues
-resumes from its own checkpoint, so nothing is trained twice, and the winner's run is the first
-seed of the tuned headline. Early stopping (``patience``) applies inside rungs too: a run that
-stopped is finished and keeps its score.
+An ARERec trial is a run like any other (:func:`arerec.train.loop.train_or_load`, clean protocol, the search's
+seed), trained with ``checkpoint_policy: lean``: it reports its validation figure ``reports_per_epoch`` times an
+epoch, and the pruner stops it when it falls behind the completed trials. A pruned trial's weights are deleted
+at once, a completed one's once a better trial completes, so the study keeps only the best trial's weights: that
+run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on validation
+(RMSE, the objective; its faithful and standard NDCG are kept beside it).
 
-Test is never looked at while choosing: the search trains with ``score_test=False`` and reads only
-validation figures. :func:`search` returns every configuration tried with its validation score
-and epochs (the report's tuning table) and the chosen one.
+Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs, named after
+what it searches, so an interrupted search resumes where it stopped: finished trials are read, not trained
+again, and a trial that was cut off resumes from its run's last checkpoint. The sampler is seeded per trial
+(the search's seed and the trial's number), so a resumed study draws what an uninterrupted one would. Only
+one process may run a study at a time (a lock beside its journal). Test is never read.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from arerec.config import Config, lower_is_better
+from arerec.config import Config, lower_is_better, selection_metrics
 from arerec.errors import ConfigError
-from arerec.sweeps.cluster import Executor, train_runs
+from arerec.sweeps.spaces import (
+    ARERECS,
+    Space,
+    arerec_overrides,
+    baseline_params,
+    check_space,
+    parse_space,
+    rounded,
+)
 
 log = logging.getLogger(__name__)
 
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
 SETTINGS = {
-    "grid": "axes: a Config field with a list of values, or a name with a list of dicts of Config overrides",
-    "rungs": "epochs each surviving configuration has trained after each round, increasing (e.g. [1, 2, 4])",
-    "keep": "share of configurations kept after each round, in (0, 1)",
-    "max_epochs": "the tuned runs' maximum epochs (early stopping usually ends them sooner)",
-    "patience": "epochs without improvement on validation before a tuned run stops (>= 1)",
-    "selection_metric": "validation figure that ranks configurations and chooses epochs",
-    "seed": "seed of the search's runs (the tuned headline's first seed re-uses its winner)",
+    "n_trials": "trials per searched model (the same for every model), >= 1",
+    "sampler": f"Optuna sampler, seeded: {' or '.join(SAMPLERS)}",
+    "n_startup_trials": "tpe: random trials before the sampler models the results (Dacrema et al. use 5), >= 0",
+    "pruner": f"Optuna pruner of ARERec trials: {', '.join(PRUNERS)}",
+    "reports_per_epoch": "validation figures an ARERec trial reports to the pruner per epoch, >= 1",
+    "max_epochs": "an ARERec trial's and tuned run's maximum epochs (early stopping usually ends them sooner)",
+    "patience": "epochs without improvement on validation before an ARERec run stops, >= 1",
+    "selection_metric": "validation figure that chooses ARERec's epochs and is its studies' objective",
+    "seed": "seed of the studies and of the trials' runs (the tuned headline's first seed re-uses the best trial)",
+    "spaces": "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces",
 }
-DEFAULTS: dict[str, Any] = {"grid": {"lr": [0.001, 0.003]}, "rungs": [1, 2], "keep": 0.5, "max_epochs": 8,
-                            "patience": 1, "selection_metric": "val_loss", "seed": 0}
+DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials": 5, "pruner": "median",
+                            "reports_per_epoch": 2, "max_epochs": 8, "patience": 1, "selection_metric": "val_loss",
+                            "seed": 0, "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
+BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
+NOTHING_TO_SEARCH = ("global_mean", "item_mean")  # no hyper-parameter that changes a prediction on ML data
 
 
 # --------------------------------------------------------------------------------------------
-# The grid
+# Settings
 # --------------------------------------------------------------------------------------------
-def configurations(grid: Mapping[str, Sequence]) -> list[dict[str, Any]]:
-    """Every combination of one entry per axis, as one dict of Config overrides, in grid order."""
-    fields = set(Config.field_names())
-    axes = []
-    for name, values in grid.items():
-        axes.append([{name: v} for v in values] if name in fields else [dict(v) for v in values])
-    combos = []
-    for parts in itertools.product(*axes):
-        merged: dict[str, Any] = {}
-        for part in parts:
-            merged.update(part)
-        combos.append(merged)
-    return combos
+def settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The search settings with defaults filled in; unknown keys fail naming the valid ones."""
+    merged = {**DEFAULTS, **(values or {})}
+    unknown = sorted(set(merged) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown validation_search setting(s) {unknown}; valid: "
+                          + "; ".join(f"{k} ({v})" for k, v in SETTINGS.items()))
+    return merged
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Raise ConfigError, before any training, for an unknown key or an impossible value of the search.
+
+    That is: an unknown setting, sampler or pruner; a trial budget below 1; an unknown model or parameter in a
+    space; an empty range, low > high, a log range with low <= 0; or a corner of a space that gives an
+    impossible model (:func:`arerec.sweeps.spaces.check_space`).
+    """
+    tune = settings(values)
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"validation_search: {message}")
+
+    need(_integer(tune["n_trials"]) and tune["n_trials"] >= 1,
+         f"n_trials must be an integer >= 1 (the trials each model gets), received: {tune['n_trials']!r}")
+    need(tune["sampler"] in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, received: {tune['sampler']!r}")
+    need(tune["pruner"] in PRUNERS, f"pruner must be one of {', '.join(PRUNERS)}, received: {tune['pruner']!r}")
+    need(_integer(tune["n_startup_trials"]) and tune["n_startup_trials"] >= 0,
+         f"n_startup_trials must be an integer >= 0, received: {tune['n_startup_trials']!r}")
+    need(_integer(tune["reports_per_epoch"]) and tune["reports_per_epoch"] >= 1,
+         f"reports_per_epoch must be an integer >= 1, received: {tune['reports_per_epoch']!r}")
+    need(_integer(tune["max_epochs"]) and tune["max_epochs"] >= 1,
+         f"max_epochs must be an integer >= 1, received: {tune['max_epochs']!r}")
+    need(_integer(tune["patience"]) and tune["patience"] >= 1,
+         f"patience must be an integer >= 1, received: {tune['patience']!r}")
+    need(_integer(tune["seed"]) and tune["seed"] >= 0, f"seed must be an integer >= 0, received: {tune['seed']!r}")
+    need(tune["selection_metric"] in selection_metrics(base.topk),
+         f"selection_metric must be one of {', '.join(selection_metrics(base.topk))}, "
+         f"received: {tune['selection_metric']!r}")
+    need(isinstance(tune["spaces"], Mapping) and len(tune["spaces"]) >= 1,
+         f"spaces must be a non-empty mapping of model -> space, received: {tune['spaces']!r}")
+    for model, spec in tune["spaces"].items():
+        check_space(parse_space(model, spec), tuned_config(base, ARERECS.get(model, {}), tune))
+    return tune
+
+
+def spaces(tune: Mapping[str, Any]) -> dict[str, Space]:
+    return {model: parse_space(model, spec) for model, spec in tune["spaces"].items()}
+
+
+def tuned_config(base: Config, overrides: Mapping[str, Any], tune: Mapping[str, Any]) -> Config:
+    """``base`` under the clean protocol with ``overrides``, the search's schedule, early stopping and lean
+    checkpoints (a finished run keeps its chosen epoch's weights only)."""
+    return base.replace(protocol="clean", epochs=tune["max_epochs"], patience=tune["patience"],
+                        selection_metric=tune["selection_metric"], load_model=0, model_name="", load_weight_path="",
+                        do_train=1, checkpoint_policy="lean", **dict(overrides))
 
 
 def label(overrides: Mapping[str, Any]) -> str:
-    """A short, readable name of a configuration: ``lr=0.003, use_dropout=1``."""
+    """A short, readable name of a configuration: ``lr=0.003, emb_size=32``."""
     if not overrides:
         return "as configured"
     return ", ".join(f"{k}={_short(v)}" for k, v in overrides.items())
@@ -83,188 +157,439 @@ def _short(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The search settings with defaults filled in, checked (see :func:`check`)."""
-    merged = {**DEFAULTS, **(values or {})}
-    unknown = sorted(set(merged) - set(SETTINGS))
-    if unknown:
-        raise ConfigError(f"unknown validation_search setting(s) {unknown}; valid: "
-                          + "; ".join(f"{k} ({v})" for k, v in SETTINGS.items()))
-    return merged
+# --------------------------------------------------------------------------------------------
+# Studies on disk
+# --------------------------------------------------------------------------------------------
+def study_key(base: Config, tune: Mapping[str, Any], model: str) -> str:
+    """What a study's trials depend on: its model and space, the search's settings except the budget (so a
+    larger ``n_trials`` continues the same study) and the configuration it starts from."""
+    what = {"model": model, "space": tune["spaces"][model],
+            "settings": {k: v for k, v in tune.items() if k not in ("n_trials", "spaces")},
+            "base": base.replace(seed=0).to_dict()}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Raise ConfigError, before any training, for an unknown key or an impossible value of the search.
-
-    Every configuration of the grid is built as a Config, so a bad value fails here with Config's
-    own message, naming the grid entry.
-    """
-    tune = settings(values)
-
-    def need(ok: bool, message: str) -> None:
-        if not ok:
-            raise ConfigError(f"validation_search: {message}")
-
-    grid = tune["grid"]
-    need(isinstance(grid, Mapping) and len(grid) >= 1, f"grid must be a non-empty mapping of axes, received: {grid!r}")
-    fields = set(Config.field_names())
-    for axis, values_ in grid.items():
-        need(isinstance(values_, list) and len(values_) >= 1,
-             f"grid axis {axis!r} must be a non-empty list, received: {values_!r}")
-        if axis not in fields:
-            need(all(isinstance(v, Mapping) for v in values_),
-                 f"grid axis {axis!r} is not a Config field, so each entry must be a dict of Config overrides; "
-                 f"received: {values_!r}. Config fields: {', '.join(sorted(fields))}")
-    rungs = tune["rungs"]
-    need(isinstance(rungs, list) and len(rungs) >= 1 and all(isinstance(r, int) and r >= 1 for r in rungs)
-         and rungs == sorted(set(rungs)), f"rungs must be a non-empty increasing list of epochs >= 1, received: {rungs!r}")
-    need(isinstance(tune["keep"], (int, float)) and 0 < tune["keep"] < 1, f"keep must be in (0, 1), received: {tune['keep']!r}")
-    need(isinstance(tune["max_epochs"], int) and tune["max_epochs"] >= rungs[-1],
-         f"max_epochs must be an integer >= the last rung ({rungs[-1]}), received: {tune['max_epochs']!r}")
-    need(isinstance(tune["patience"], int) and tune["patience"] >= 1,
-         f"patience must be an integer >= 1, received: {tune['patience']!r}")
-    need(isinstance(tune["seed"], int) and tune["seed"] >= 0, f"seed must be an integer >= 0, received: {tune['seed']!r}")
-    tuned = tuned_config(base, {}, tune)  # checks selection_metric against Config's list
-    for overrides in configurations(grid):
-        try:
-            tuned.replace(**overrides)
-        except ConfigError as exc:
-            raise ConfigError(f"validation_search: grid configuration {label(overrides)!r}: {exc}") from None
-    return tune
+def study_path(base: Config, tune: Mapping[str, Any], model: str) -> Path:
+    return Path(base.model_path) / base.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
 
 
-def tuned_config(base: Config, overrides: Mapping[str, Any], tune: Mapping[str, Any]) -> Config:
-    """``base`` under the clean protocol with ``overrides``, the search's schedule and early stopping."""
-    return base.replace(protocol="clean", epochs=tune["max_epochs"], patience=tune["patience"],
-                        selection_metric=tune["selection_metric"], load_model=0, model_name="", load_weight_path="",
-                        do_train=1, **dict(overrides))
+def _quiet_optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def _sampler(tune: Mapping[str, Any], number: int):
+    """The sampler for trial ``number``: seeded by the search's seed and the number, so the draw depends only
+    on the study's stored trials, never on what this process drew before (a resumed study draws the same)."""
+    optuna = _quiet_optuna()
+    seed = tune["seed"] * 100_003 + number
+    if tune["sampler"] == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune["n_startup_trials"])
+
+
+def _pruner(tune: Mapping[str, Any]):
+    optuna = _quiet_optuna()
+    steps = tune["reports_per_epoch"]
+    if tune["pruner"] == "median":  # a trial is pruned when worse than the median of the completed ones
+        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    if tune["pruner"] == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if tune["pruner"] == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune["max_epochs"] * steps,
+                                              reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(path: Path, model: str, direction: str, tune: Mapping[str, Any]):
+    """The study stored at ``path`` (created when new), with the search's pruner."""
+    optuna = _quiet_optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    return optuna.create_study(study_name=model, storage=storage, direction=direction, pruner=_pruner(tune),
+                               load_if_exists=True)
+
+
+def _study_lock(path: Path):
+    """One process per study: a lock the OS releases when its holder dies (fails at once if held)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path.with_suffix(".searching")))  # not Optuna's own journal lock ({journal}.lock)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(f"the study {path.name} is being searched by another process (lock {lock.lock_file}); "
+                          "wait for it to finish, or stop it, then run again: finished trials are kept") from None
+    return lock
 
 
 # --------------------------------------------------------------------------------------------
-# The search
+# Trials
 # --------------------------------------------------------------------------------------------
 @dataclass
-class Trial:
-    """One configuration of the grid and how far it got."""
+class StudyResult:
+    """One model's search: every trial, the chosen one, and what the budget bought."""
 
-    number: int
-    overrides: dict[str, Any]
-    cfg: Config
-    rung: int = 0
-    score: float = float("nan")
-    best_epoch: int = 0
-    epochs: int = 0
-    stopped_early: int = 0
-    val_loss: float = float("nan")
+    model: str
+    space: Space
+    objective: str
+    direction: str
+    trials: list[dict[str, Any]]
+    chosen: dict[str, Any]  # the best trial's parameters (as sampled, rounded); {} when nothing is searched
+    settings: dict[str, Any]  # what the chosen parameters give: Config overrides (ARERec) or a baseline's params
     seconds: float = 0.0
-    run: str = ""
+    study: Any = field(default=None, repr=False)
 
-    def row(self) -> dict[str, Any]:
-        return {"config": self.number, "label": label(self.overrides), "overrides": json.dumps(self.overrides),
-                "rounds": self.rung, "epochs": self.epochs, "best_epoch": self.best_epoch,
-                "val_score": self.score, "val_loss": self.val_loss, "stopped_early": self.stopped_early,
-                "train_seconds": round(self.seconds, 1), "run": self.run}
+    @property
+    def edges(self) -> dict[str, str]:
+        return self.space.edges(self.chosen)
 
-
-@dataclass
-class SearchResult:
-    table: pd.DataFrame  # one row per configuration tried, best first
-    chosen: dict[str, Any]  # the winner's overrides
-    metric: str
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-
-    def chosen_config(self, base: Config, tune: Mapping[str, Any]) -> Config:
-        return tuned_config(base, self.chosen, tune)
-
-    def records(self) -> list[dict[str, Any]]:
-        """The table for metrics.json: one entry per configuration, with its ``config`` (the overrides)."""
-        rows: list[dict[Any, Any]] = self.table.to_dict("records")
-        return [{**row, "config": json.loads(row["overrides"])} for row in rows]
+    def record(self) -> dict[str, Any]:
+        """``02_training.search[model]`` in metrics.json."""
+        pruned = sum(t["state"] == "pruned" for t in self.trials)
+        return {"trials": self.trials, "n_trials": len(self.trials), "pruned": pruned,
+                "epochs": round(sum(t.get("epochs") or 0 for t in self.trials), 2),
+                "seconds": round(sum(t.get("seconds") or 0 for t in self.trials), 1),
+                "objective": self.objective, "direction": self.direction, "chosen": self.chosen,
+                "settings": self.settings, "edges": self.edges, "space": self.space.table()}
 
 
-def search(base: Config, values: Mapping[str, Any] | None, progress=None,
-           executor: Executor | None = None) -> SearchResult:
-    """Successive halving over the grid of ``values`` (see the module docstring).
+def _trial_row(trial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    state = trial.state.name.lower()
+    return {"number": trial.number, "params": {k: rounded(v) for k, v in trial.params.items()}, "state": state,
+            "epochs": attrs.get("epochs"), "best_epoch": attrs.get("best_epoch"),
+            "val_score": trial.value if trial.value is not None else attrs.get("last_value"),
+            **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
+            "seconds": attrs.get("seconds"), "run": attrs.get("run", "")}
 
-    ``progress`` (an :class:`arerec.sweeps.progress.Progress`) is told each run as it starts and ends. Each
-    round's unfinished runs first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`, without
-    scoring test); the round's loop then loads them.
-    """
+
+class _Reporter:
+    """Reports an ARERec trial's validation figure to its study ``reports_per_epoch`` times an epoch and
+    raises ``optuna.TrialPruned`` when the pruner says so (:func:`arerec.train.loop.train`'s ``monitor``)."""
+
+    def __init__(self, trial, reports_per_epoch: int, metric: str) -> None:
+        self.trial, self.reports_per_epoch, self.metric = trial, reports_per_epoch, metric
+        self.last_step, self.last_value = 0, float("nan")
+
+    def report(self, step: int, value: float, *, final: bool = False) -> None:
+        import optuna
+
+        self.last_step, self.last_value = step, float(value)
+        with warnings.catch_warnings():  # a resumed trial reports again the steps it reported before it was cut off
+            warnings.simplefilter("ignore")
+            self.trial.report(float(value), step)
+        if not final and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} ({self.metric} {value:.4f})")
+
+
+def _arerec_trial(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> tuple[float, dict]:
+    """Train (or resume, or load) one ARERec trial's run; its best validation figure."""
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
+
+    cfg = tuned_config(base, {**ARERECS[model], **arerec_overrides(space.suggest(trial), base)}, tune)
+    cfg = cfg.replace(seed=tune["seed"])
+    reporter = _Reporter(trial, tune["reports_per_epoch"], tune["selection_metric"])
+    try:
+        result = train_or_load(cfg, score_test=False, monitor=reporter)
+    finally:
+        free_models()
+    final = result.final
+    attrs = {"epochs": int(final["epochs_trained"]), "best_epoch": int(final["best_epoch"]), "run": result.name,
+             "val_loss": float(final["val_loss"])}
+    del result
+    return float(final["val_score"]), attrs
+
+
+def _baseline_trial(trial, model: str, exp, space: Space, tune: Mapping[str, Any]) -> tuple[float, dict]:
+    from arerec.evaluate.baselines import fit_predict
+    from arerec.evaluate.scoring import score_ratings
+
+    params = baseline_params(space.suggest(trial))
+    pred, _ = fit_predict(model, exp.prepared.train, exp.prepared.valid, seed=tune["seed"], params=params)
+    scores = score_ratings(exp, pred, "valid")
+    k = max(exp.cfg.topk)
+    attrs = {f"val_ndcg@{k}": scores[f"ndcg@{k}"], f"val_std_ndcg@{k}": scores[f"std_ndcg@{k}"],
+             "val_mae": scores["mae"]}
+    return float(scores["rmse"]), attrs
+
+
+def _objective(model: str, tune: Mapping[str, Any]) -> tuple[str, str]:
+    """The study's objective and direction: ARERec's selection metric, or a baseline's validation RMSE."""
+    if model in ARERECS:
+        metric = tune["selection_metric"]
+        return metric, "minimize" if lower_is_better(metric) else "maximize"
+    return BASELINE_OBJECTIVE, "minimize"
+
+
+def _next_trials(study, tune: Mapping[str, Any], space: Space, wanted: int) -> list:
+    """The trials to run now: those a killed process left running (resumed as they are), else up to ``wanted``
+    new ones, each drawn at once by the sampler seeded for its number."""
+    optuna = _quiet_optuna()
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    stale = [optuna.trial.Trial(study, t._trial_id) for t in trials if t.state == TrialState.RUNNING]
+    for trial in stale:
+        log.info("%s: trial %d was interrupted: it goes on from its run's last checkpoint", study.study_name,
+                 trial.number)
+        study.sampler = _sampler(tune, trial.number)  # for a parameter it had not drawn yet
+        space.suggest(trial)
+    if stale:
+        return stale
+    fresh = []
+    for number in range(len(trials), len(trials) + wanted):
+        study.sampler = _sampler(tune, number)
+        trial = study.ask()
+        space.suggest(trial)
+        fresh.append(trial)
+    return fresh
+
+
+def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, progress=None,
+              executor=None) -> StudyResult:
+    """Run (or resume) ``model``'s study to ``n_trials`` finished trials; see the module docstring.
+
+    With ``executor`` ray, ARERec's trials are Ray tasks (``workers`` at a time; 1 keeps the order, so the same
+    trials as here), each reporting to the study's journal, which must be on storage every node sees.
+    """
+    from optuna.trial import TrialState
+
+    space = spaces(tune)[model]
+    is_arerec = model in ARERECS
+    objective, direction = _objective(model, tune)
+    on_ray = is_arerec and executor is not None and executor.kind == "ray"
+    path = study_path(base, tune, model).resolve() if on_ray else study_path(base, tune, model)
+    lock = _study_lock(path)
+    started = time.perf_counter()
+    try:
+        study = open_study(path, model, direction, tune)
+        while True:
+            finished = [t for t in study.get_trials(deepcopy=False)
+                        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            left = tune["n_trials"] - len(finished)
+            if left <= 0:
+                break
+            batch = _next_trials(study, tune, space, min(left, executor.workers if on_ray else 1))
+            if progress is not None:
+                progress.start(f"search {model}: trial {len(finished) + 1}/{tune['n_trials']}")
+            t0 = time.perf_counter()
+            if on_ray:
+                _trials_on_ray(batch, path, model, base, tune, executor)
+            else:
+                _one_trial(study, batch[0], model, base, tune, space, exp, is_arerec, t0)
+            if is_arerec:  # only the best completed trial keeps its weights
+                _keep_only_best(base, study.get_trials(deepcopy=False), direction)
+            if progress is not None:
+                progress.done(time.perf_counter() - t0)
+        trials = [t for t in study.get_trials(deepcopy=False)
+                  if t.state in (TrialState.COMPLETE, TrialState.PRUNED)][: tune["n_trials"]]
+    finally:
+        lock.release()
+    rows = [_trial_row(t) for t in trials]
+    best = _best(trials, direction)
+    chosen = {k: rounded(v) for k, v in best.params.items()} if best is not None else {}
+    chosen_settings = (arerec_overrides(chosen, base) if is_arerec else baseline_params(chosen))
+    return StudyResult(model, space, objective, direction, rows, chosen, chosen_settings,
+                       time.perf_counter() - started, study)
+
+
+def _trials_on_ray(batch: Sequence, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
+    from arerec.sweeps.cluster import run_calls_on_ray, shipped
+
+    cfg = shipped(base)
+    calls = [(f"trial {trial.number} of {model}", trial_task,
+              {"journal": str(path), "model": model, "trial_id": trial._trial_id, "base": cfg.to_dict(),
+               "tune": dict(tune)}) for trial in batch]
+    run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
+
+
+def trial_task(journal: str, model: str, trial_id: int, base: Mapping[str, Any], tune: Mapping[str, Any]) -> int:
+    """One ARERec trial in a Ray worker: the study opened from its journal, the trial run (or resumed from its run's
+    last checkpoint, when an earlier attempt's worker died) and told. Returns the trial's number."""
+    optuna = _quiet_optuna()
+
+    cfg = Config.from_dict(base, source="a Ray task's configuration")
+    study = open_study(Path(journal), model, _objective(model, tune)[1], tune)
+    trial = optuna.trial.Trial(study, trial_id)
+    _one_trial(study, trial, model, cfg, tune, spaces(tune)[model], None, True, time.perf_counter())
+    return trial.number
+
+
+def _one_trial(study, trial, model, base, tune, space, exp, is_arerec, t0) -> None:
+    """Run ``trial`` and tell the study how it ended (complete or pruned); an error leaves it running, to resume."""
+    import optuna
+
+    try:
+        if is_arerec:
+            value, attrs = _arerec_trial(trial, model, base, tune, space)
+        else:
+            value, attrs = _baseline_trial(trial, model, exp, space, tune)
+    except optuna.TrialPruned:
+        steps = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number).intermediate_values
+        step = max(steps) if steps else 0
+        trial.set_user_attr("epochs", round(step / tune["reports_per_epoch"], 2))
+        trial.set_user_attr("last_value", steps.get(step))
+        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
+        trial.set_user_attr("run", _trial_run_name(trial, model, base, tune, space))
+        _discard(trial, model, base, tune, space)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
+        return
+    for key, val in attrs.items():
+        trial.set_user_attr(key, val)
+    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
+    study.tell(trial, value)
+
+
+def _trial_config(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> Config:
+    params = {d.name: trial.params[d.name] for d in space.dimensions if d.name in trial.params}
+    return tuned_config(base, {**ARERECS[model], **arerec_overrides(params, base)}, tune).replace(seed=tune["seed"])
+
+
+def _trial_run_name(trial, model, base, tune, space) -> str:
+    from arerec.data.inputs import load_experiment
+    from arerec.train.runs import experiment_paths
+
+    return experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space))).name
+
+
+def _discard(trial, model, base, tune, space) -> None:
+    from arerec.data.inputs import load_experiment
+    from arerec.train.runs import discard_weights, experiment_paths
+
+    discard_weights(experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space))))
+
+
+def _best(trials: Sequence, direction: str):
+    """The best completed trial (the earliest of a tie), or None."""
+    from optuna.trial import TrialState
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    sign = 1 if direction == "minimize" else -1
+    return min(complete, key=lambda t: (sign * t.value, t.number)) if complete else None
+
+
+def _keep_only_best(base: Config, trials: Sequence, direction: str) -> None:
+    """Delete the weights of every completed trial but the best (a pruned trial's go when it is pruned)."""
+    from optuna.trial import TrialState
+
+    from arerec.train.runs import discard_weights, run_paths
+
+    best = _best(trials, direction)
+    keep = best.user_attrs.get("run") if best is not None else None
+    for t in trials:
+        run = t.user_attrs.get("run")
+        if t.state == TrialState.COMPLETE and run and run != keep:
+            discard_weights(run_paths(base, run))
+
+
+# --------------------------------------------------------------------------------------------
+# The whole search
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    studies: dict[str, StudyResult]
+    tune: dict[str, Any]
+
+    def config(self, base: Config, model: str) -> Config:
+        """An ARERec model's chosen configuration (clean protocol, early stopping, lean checkpoints)."""
+        return tuned_config(base, {**ARERECS[model], **self.studies[model].settings}, self.tune)
+
+    def baseline_settings(self) -> dict[str, dict[str, Any]]:
+        return {m: s.settings for m, s in self.studies.items() if m not in ARERECS}
+
+    def trials_table(self) -> pd.DataFrame:
+        """Every trial of every model: its parameters, state, epochs and validation score."""
+        rows = []
+        for model, study in self.studies.items():
+            for t in study.trials:
+                rows.append({"model": model, "trial": t["number"], "state": t["state"],
+                             "params": label(t["params"]), "epochs": t["epochs"], "best_epoch": t["best_epoch"],
+                             "objective": study.objective, "val_score": t["val_score"], "seconds": t["seconds"],
+                             "chosen": bool(study.chosen) and t["params"] == study.chosen
+                             and t["state"] == "complete"})
+        return pd.DataFrame(rows)
+
+    def budget_table(self) -> pd.DataFrame:
+        """Per model: trials, pruned trials, epochs and seconds, the objective and the best validation score."""
+        rows = []
+        for model, study in self.studies.items():
+            rec = study.record()
+            best = [t["val_score"] for t in study.trials if t["state"] == "complete"]
+            pick = min if study.direction == "minimize" else max
+            rows.append({"model": model, "trials": rec["n_trials"], "pruned": rec["pruned"],
+                         "epochs": rec["epochs"] if model in ARERECS else None, "seconds": rec["seconds"],
+                         "objective": study.objective, "best_val_score": pick(best) if best else math.nan})
+        return pd.DataFrame(rows)
+
+    def chosen_table(self) -> pd.DataFrame:
+        """Per model and parameter: the range searched, the chosen value, and whether it sits on an edge."""
+        rows = []
+        for model, study in self.studies.items():
+            edges = study.edges
+            for d in study.space.dimensions:
+                rows.append({"model": model, "parameter": d.name, "range": d.describe(),
+                             "chosen": study.chosen.get(d.name), "on edge": edges.get(d.name, "")})
+        return pd.DataFrame(rows)
+
+    def records(self) -> dict[str, Any]:
+        return {model: study.record() for model, study in self.studies.items()}
+
+
+def search(base: Config, values: Mapping[str, Any] | None, progress=None, exp=None, executor=None) -> SearchResult:
+    """Every model of ``values['spaces']`` searched with the same budget, one study each (ARERec's first).
+
+    ``exp`` is the clean experiment whose training and validation rows the baselines use (default: ``base``'s
+    under the clean protocol). ``executor`` ray runs ARERec's trials as Ray tasks (:func:`run_study`). Test is
+    never read.
+    """
+    from arerec.data.inputs import load_experiment
+
     tune = check(base, values)
-    metric = tune["selection_metric"]
-    trials = [Trial(n, overrides, tuned_config(base, overrides, tune).replace(seed=tune["seed"]))
-              for n, overrides in enumerate(configurations(tune["grid"]), start=1)]
-    alive = list(trials)
-    rounds = []
-    for rung, epochs in enumerate(tune["rungs"], start=1):
-        train_runs([trial.cfg.replace(epochs=epochs) for trial in alive], executor, score_test=False)
-        for trial in alive:
-            cfg = trial.cfg.replace(epochs=epochs)
-            if progress is not None:
-                progress.start(f"tuning round {rung}/{len(tune['rungs'])} ({epochs} epoch(s)): {label(trial.overrides)}")
-            started = time.perf_counter()
-            result = train_or_load(cfg, score_test=False)
-            final = result.final  # the epoch chosen on validation (selection.chosen_epoch); no test figure
-            trial.rung, trial.run = rung, result.name
-            trial.score, trial.best_epoch = float(final["val_score"]), int(final["best_epoch"])
-            trial.epochs, trial.stopped_early = int(final["epochs_trained"]), int(final["stopped_early"])
-            trial.val_loss, trial.seconds = float(final["val_loss"]), float(result.history["seconds"].sum())
-            del result
-            free_models()
-            if progress is not None:
-                progress.done(time.perf_counter() - started)
-        ranked = ranking(alive, metric)
-        keep = max(1, math.ceil(len(ranked) * tune["keep"])) if rung < len(tune["rungs"]) else 1
-        rounds.append({"round": rung, "epochs": epochs, "trained": len(alive), "kept": keep,
-                       "kept_configs": [t.number for t in ranked[:keep]]})
-        log.info("tuning round %d: kept %s", rung, [label(t.overrides) for t in ranked[:keep]])
-        alive = ranked[:keep]
-    winner = alive[0]
-    table = pd.DataFrame([t.row() for t in ranking(trials, metric, by_round=True)])
-    table.insert(1, "chosen", table["config"] == winner.number)
-    return SearchResult(table, dict(winner.overrides), metric, rounds)
+    studies = {}
+    for model in tune["spaces"]:
+        if model not in ARERECS and exp is None:
+            exp = load_experiment(tuned_config(base, {}, tune))
+        studies[model] = run_study(model, base, tune, exp=exp, progress=progress, executor=executor)
+        log.info("search %s: %d trials, chose %s", model, len(studies[model].trials), studies[model].chosen)
+    return SearchResult(studies, tune)
 
 
-def ranking(trials: Sequence[Trial], metric: str, *, by_round: bool = False) -> list[Trial]:
-    """Best first on the validation score; ``by_round`` puts those that reached later rounds first.
-    Ties keep grid order."""
-    sign = 1 if lower_is_better(metric) else -1
-
-    def key(t: Trial):
-        return ((-t.rung if by_round else 0), sign * t.score if t.score == t.score else math.inf, t.number)
-
-    return sorted(trials, key=key)
-
-
-def planned_runs(values: Mapping[str, Any] | None) -> int:
-    """How many train-or-load calls :func:`search` makes (for progress before it starts)."""
+def planned_trials(values: Mapping[str, Any] | None) -> int:
+    """ARERec trials :func:`search` runs (for progress before it starts)."""
     tune = settings(values)
-    alive, total = len(configurations(tune["grid"])), 0
-    for rung in range(len(tune["rungs"])):
-        total += alive
-        alive = max(1, math.ceil(alive * tune["keep"])) if rung < len(tune["rungs"]) - 1 else 1
-    return total
+    return tune["n_trials"] * sum(model in ARERECS for model in tune["spaces"])
 
 
-def recorded_choice(base: Config, values: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None,
-                    progress=None, executor: Executor | None = None) -> dict[str, Any]:
-    """The chosen overrides that notebook 02 recorded (``metrics.json``, ``02_training.chosen``), when it
-    recorded them for the same search; otherwise the search is run with ``executor`` (finished runs are only read)."""
-    tune = check(base, values)
-    if recorded and recorded.get("search") == _fingerprint(base, tune):
-        return dict(recorded["overrides"])
-    return search(base, tune, progress, executor).chosen
-
-
-def _fingerprint(base: Config, tune: Mapping[str, Any]) -> str:
+# --------------------------------------------------------------------------------------------
+# What 03 and 04 read back
+# --------------------------------------------------------------------------------------------
+def fingerprint(base: Config, tune: Mapping[str, Any]) -> str:
     """What a recorded choice depends on: the search settings and the configuration it started from."""
     return json.dumps({"tuning": dict(tune), "base": base.replace(seed=0).to_dict()}, sort_keys=True, default=str)
 
 
-def choice_record(base: Config, tune: Mapping[str, Any], result: SearchResult) -> dict[str, Any]:
-    """``02_training.chosen`` in metrics.json: the winner's overrides, its label and full configuration."""
-    cfg = result.chosen_config(base, tune)
-    return {"overrides": result.chosen, "label": label(result.chosen), "selection_metric": result.metric,
-            "config": cfg.to_dict(), "search": _fingerprint(base, tune)}
+def choice_record(base: Config, tune: Mapping[str, Any], result: SearchResult, model: str = "arerec") -> dict:
+    """``02_training.chosen`` in metrics.json: ARERec's chosen overrides, their label and the full configuration."""
+    study = result.studies[model]
+    cfg = result.config(base, model)
+    return {"overrides": study.settings, "label": label(study.chosen), "selection_metric": study.objective,
+            "config": cfg.to_dict(), "search": fingerprint(base, tune)}
+
+
+def recorded_choice(base: Config, values: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None,
+                    progress=None, executor=None) -> dict[str, Any]:
+    """ARERec's chosen overrides as notebook 02 recorded them (``02_training.chosen``) for the same search;
+    otherwise ARERec's study is run (or read back: a finished study trains nothing)."""
+    tune = check(base, values)
+    if recorded and recorded.get("search") == fingerprint(base, tune):
+        return dict(recorded["overrides"])
+    return run_study("arerec", base, tune, progress=progress, executor=executor).settings

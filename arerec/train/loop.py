@@ -11,9 +11,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -79,10 +80,12 @@ def _bar_update(bar, done: int, loss: float) -> None:
     bar.update(done, [("loss", loss)])
 
 
-def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, on_step=None) -> tuple[float, int]:
+def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, on_step=None,
+              at_steps: Mapping[int, Callable[[], None]] | None = None) -> tuple[float, int]:
     """One pass over the training rows: ``train_step`` (a trainer's step, :mod:`arerec.train.backends`)
     on every batch of :func:`arerec.train.batches.id_batches`. Returns (sum of the step losses, steps); ``on_step(done, loss)``
-    is called after each step. :func:`train` and ``python -m arerec bench`` both time this loop.
+    is called after each step, and ``at_steps[n]()`` after step ``n`` (a report to a pruner, say).
+    :func:`train` and ``python -m arerec bench`` both time this loop.
 
     Without ``on_step`` the losses are read once, at the end, so that an asynchronous backend (JAX on a GPU)
     can queue the steps instead of waiting for each one.
@@ -92,16 +95,46 @@ def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, 
         losses.append(train_step(*batch))
         if on_step is not None:
             on_step(len(losses), float(losses[-1]))
+        if at_steps and len(losses) in at_steps:
+            at_steps[len(losses)]()
     return sum((float(np.asarray(loss)) for loss in losses), start=0.0), len(losses)
 
 
-def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
+class Monitor(Protocol):
+    """Told a clean run's validation figure ``reports_per_epoch`` times an epoch (a hyper-parameter search's
+    pruner: :mod:`arerec.sweeps.tuning`). ``report`` may raise to stop the run (the trial is pruned); it is not
+    allowed to once the run has trained its last epoch (``final``)."""
+
+    reports_per_epoch: int
+
+    def report(self, step: int, value: float, *, final: bool = False) -> None: ...
+
+
+def validation_value(model, exp: Experiment, metric: str, regularization: float = 0.0) -> float:
+    """``metric`` (a selection metric) on the validation rows, as the epoch's row of the results CSV has it."""
+    probs = predict_probs(model, exp, exp.eval_split)
+    labels = exp.arrays(exp.eval_split)[2]
+    if metric in ("val_loss", "val_ce"):
+        return cross_entropy(probs, labels) + (regularization if metric == "val_loss" else 0.0)
+    return float(evaluate_probs(exp, probs, exp.eval_split)[metric])
+
+
+def _report_points(steps: int, per_epoch: int) -> list[int]:
+    """The steps of an epoch after which a monitor is told (the last is the epoch's end)."""
+    return sorted({max(1, round(steps * k / per_epoch)) for k in range(1, per_epoch)} - {steps})
+
+
+def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True,
+          monitor: Monitor | None = None) -> RunResult:
     """Train (or, with ``do_train=0``, only evaluate) an ARERec model as ``run.py`` does.
 
     Clean protocol: each epoch is scored on validation; the best epoch on ``selection_metric`` is
     kept in ``weight/best.ckpt`` and restored at the end; with ``patience`` > 0 the run stops after
     that many epochs without improvement. Test is then scored once at the chosen epoch, unless
-    ``score_test`` is False (hyper-parameter search: choosing never looks at test).
+    ``score_test`` is False (hyper-parameter search: choosing never looks at test). A ``monitor`` (clean protocol)
+    is told the validation ``selection_metric`` ``monitor.reports_per_epoch`` times an epoch, at step
+    ``(epoch - 1) * reports_per_epoch + k``; it may stop the run by raising (the epoch's partial work is lost,
+    the epochs before it stay in the folder).
     """
     quiet_tensorflow()
     import keras
@@ -156,8 +189,13 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         bar = keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
         if bar is not None:
             print(f"Epoch {epoch}/{last_epoch}")
+        at_steps = None
+        if monitor is not None and exp.clean:
+            per = monitor.reports_per_epoch
+            at_steps = {n: partial(_tell, monitor, model, exp, cfg.selection_metric, trainer, (epoch - 1) * per + k)
+                        for k, n in enumerate(_report_points(steps, per), start=1)}
         total, count = run_epoch(exp, trainer.step, epoch, shuffle=bool(cfg.shuffle),
-                                 on_step=None if bar is None else partial(_bar_update, bar))
+                                 on_step=None if bar is None else partial(_bar_update, bar), at_steps=at_steps)
         trainer.sync()
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
@@ -186,6 +224,9 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
             save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, epoch)
         if verbose:
             print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
+        if monitor is not None and exp.clean:
+            monitor.report(epoch * monitor.reports_per_epoch, float(row[cfg.selection_metric]),
+                           final=stop or epoch == last_epoch)
         if stop:
             print(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
                   f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}", flush=True)
@@ -207,6 +248,11 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
                  **evaluate_probs(exp, probs)}
     return RunResult(name=paths.name, paths=paths, history=history, final=final, model=model, experiment=exp,
                      seconds=time.perf_counter() - started)
+
+
+def _tell(monitor: Monitor, model, exp: Experiment, metric: str, trainer, step: int) -> None:
+    trainer.sync()
+    monitor.report(step, validation_value(model, exp, metric, trainer.regularization()))
 
 
 def _summary_writer(paths: RunPaths):
@@ -310,7 +356,8 @@ def is_finished(cfg: Config, exp: Experiment | None = None) -> bool:
     return _saved_config_matches(experiment_paths(exp), cfg, exp) and _finished(experiment_paths(exp), cfg, read_results(experiment_paths(exp)))
 
 
-def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True) -> RunResult:
+def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True,
+                  monitor: Monitor | None = None) -> RunResult:
     """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
 
     A run counts as finished when its saved configuration and prepared data match, its results
@@ -349,5 +396,5 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
         if resumable:
             log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
             return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name),
-                         score_test=score_test)
-    return train(cfg, exp, score_test=score_test)
+                         score_test=score_test, monitor=monitor)
+    return train(cfg, exp, score_test=score_test, monitor=monitor)

@@ -1,6 +1,15 @@
-"""arerec.sweeps.tuning: the grid, its checks, and successive halving on validation only."""
+"""arerec.sweeps.tuning: Optuna studies with the same budget per model, on validation only, lean on disk, and
+resumable: a search cut off in the middle of a trial finishes with the trial table of an uninterrupted one."""
 
-import json
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 from conftest import tiny_config
@@ -8,68 +17,121 @@ from conftest import tiny_config
 from arerec.errors import ConfigError
 from arerec.sweeps import tuning
 from arerec.train import loop
+from arerec.train.runs import read_results, run_paths
+
+SPACE = {"lr": {"low": 0.003, "high": 0.1, "log": True}, "dropout_lcu": {"low": 0.0, "high": 0.5, "step": 0.25}}
+VALUES = {"n_trials": 3, "n_startup_trials": 2, "reports_per_epoch": 2, "max_epochs": 3, "patience": 1,
+          "selection_metric": "val_ce", "seed": 0,
+          "spaces": {"arerec": SPACE, "item_knn": {"k": {"low": 2, "high": 20}}}}
 
 
-def test_configurations_cross_field_axes_with_named_option_axes():
-    grid = {"lr": [0.1, 0.2], "regularisation": [{}, {"use_dropout": 1, "seed": 3}]}
-    assert tuning.configurations(grid) == [{"lr": 0.1}, {"lr": 0.1, "use_dropout": 1, "seed": 3},
-                                           {"lr": 0.2}, {"lr": 0.2, "use_dropout": 1, "seed": 3}]
-    assert tuning.label({"lr": 0.003, "regularizer": [1e-05, 0.0]}) == "lr=0.003, regularizer=[1e-05,0]"
+def _base(tmp_path: Path, folder: str = "Model"):
+    return tiny_config(tmp_path, synthetic_ratings=640, test_ratio=0.3, model_path=str(tmp_path / folder))
 
 
-def test_planned_runs_counts_every_round():
-    values = {"grid": {"lr": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}, "rungs": [1, 2, 3], "keep": 0.5, "max_epochs": 4}
-    assert tuning.planned_runs(values) == 6 + 3 + 2  # ceil(6/2)=3, then ceil(3/2)=2 ... the last round trains 2
+def _table(result, model: str = "arerec") -> list[tuple]:
+    """What must not depend on the process: each trial's number, parameters, state, epochs and validation score."""
+    return [(t["number"], t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
+            for t in result.studies[model].trials]
 
 
 @pytest.mark.parametrize("values, fragment", [
-    ({"grid": {"lr": [0.1]}, "rungs": [2], "max_epochs": 1}, "max_epochs must be an integer >= the last rung (2)"),
-    ({"grid": {"lr": [0.1]}, "keep": 1.0}, "keep must be in (0, 1)"),
-    ({"grid": {"lr": [0.1]}, "seed": -1}, "seed must be an integer >= 0"),
-    ({"grid": {"use_attention": [2]}}, "use_attention must be 0 or 1"),
+    ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+    ({"sampler": "grid"}, "sampler must be one of tpe, random, received: 'grid'"),
+    ({"pruner": "asha"}, "pruner must be one of median, successive_halving, hyperband, none, received: 'asha'"),
+    ({"budget": 3}, "unknown validation_search setting(s) ['budget']; valid: n_trials"),
+    ({"spaces": {}}, "spaces must be a non-empty mapping"),
+    ({"spaces": {"arerec": {"lr": {"low": 0, "high": 1, "log": True}}}}, "a log range needs low > 0"),
+    ({"spaces": {"arerec": {"region": {"low": 1, "high": 3}}}}, "unknown parameter(s) ['region']"),
+    ({"selection_metric": "auc"}, "selection_metric must be one of val_loss, rmse"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
-    with pytest.raises(ConfigError, match="validation_search") as error:
-        tuning.check(tiny_config(tmp_path), values)
+    with pytest.raises(ConfigError) as error:
+        tuning.check(_base(tmp_path), {**VALUES, **values})
     assert fragment in str(error.value)
     assert not (tmp_path / "Model").exists()
 
 
-def test_successive_halving_keeps_the_better_half_and_never_scores_test(tmp_path):
-    base = tiny_config(tmp_path, synthetic_ratings=640, test_ratio=0.3)
-    values = {"grid": {"lr": [0.003, 0.03, 0.3]}, "rungs": [1, 2], "keep": 0.5, "max_epochs": 3, "patience": 1}
-    result = tuning.search(base, values)
-    table = result.table
-    assert len(table) == 3 and table["chosen"].sum() == 1
-    first_round = table.set_index("config")
-    assert result.rounds[0]["trained"] == 3 and result.rounds[0]["kept"] == 2 and result.rounds[1]["trained"] == 2
-    kept = set(result.rounds[0]["kept_configs"])
-    dropped = ({1, 2, 3} - kept).pop()
-    # the dropped configuration scored worst on validation after round 1, and stopped there
-    assert first_round.loc[dropped, "rounds"] == 1 and first_round.loc[dropped, "epochs"] == 1
-    assert all(first_round.loc[c, "rounds"] == 2 for c in kept)
-    winner = table.loc[table["chosen"], "config"].iloc[0]
-    assert winner in kept
-    assert first_round.loc[winner, "val_score"] == min(first_round.loc[c, "val_score"] for c in kept)
-    assert json.loads(first_round.loc[winner, "overrides"]) == result.chosen
-    # test was never read: no run of the search has test metrics
+@pytest.mark.slow
+def test_every_model_gets_the_budget_on_validation_and_only_the_best_trial_keeps_weights(tmp_path):
+    base = _base(tmp_path)
+    two = tuning.search(base, {**VALUES, "n_trials": 2})
+    result = tuning.search(base, VALUES)  # a larger budget continues the same studies
+    assert _table(result)[:2] == _table(two) and _table(result, "item_knn")[:2] == _table(two, "item_knn")
+    for model in ("arerec", "item_knn"):
+        record = result.studies[model].record()
+        assert record["n_trials"] == 3 and len(record["trials"]) == 3
+        assert {t["state"] for t in record["trials"]} <= {"complete", "pruned"}
+        assert all(set(t) >= {"params", "state", "epochs", "val_score"} for t in record["trials"])
+    arerec = result.studies["arerec"]
+    complete = [t for t in arerec.trials if t["state"] == "complete"]
+    best = min(complete, key=lambda t: t["val_score"])
+    assert arerec.chosen == best["params"] and result.records()["arerec"]["chosen"] == best["params"]
+    # a complete trial's score is its run's best validation cross-entropy, from the results CSV
+    history = read_results(run_paths(base, best["run"]))
+    assert best["val_score"] == pytest.approx(history["val_ce"].min())
+    assert best["epochs"] == int(history["epoch"].max())
+    # test was never read, and only the best trial's run still has weights
     assert not list((tmp_path / "Model").rglob("test_metrics.json"))
-    # the winner's run goes on to its optimum from where the search left it (its checkpoint)
-    tuned = result.chosen_config(base, tuning.check(base, values))
-    assert tuned.protocol == "clean" and tuned.patience == 1 and tuned.epochs == 3
-    run = loop.train_or_load(tuned)
-    assert run.name == first_round.loc[winner, "run"]
-    assert run.history["epoch"].tolist()[:2] == [1, 2] and "rmse" in run.final
+    with_weights = {p.parent.parent.name for p in (tmp_path / "Model").rglob("weight/*.ckpt")}
+    assert with_weights == {best["run"]}
+    # the chosen configuration's first seed is the best trial's own run: loaded, not trained again
+    tuned = result.config(base, "arerec")
+    again = loop.train_or_load(tuned.replace(seed=0))
+    assert again.name == best["run"] and again.history["epoch"].max() == best["epochs"]
+    assert "rmse" in again.final  # scored on test once, now
+    # the baseline's study minimises validation RMSE and keeps its NDCG beside it
+    knn = result.studies["item_knn"]
+    assert knn.objective == "val_rmse" and all("val_ndcg@5" in t for t in knn.trials)
+    assert knn.settings == knn.chosen and 2 <= knn.chosen["k"] <= 20
 
 
-def test_a_recorded_choice_is_reused_only_for_the_same_search(tmp_path):
-    base = tiny_config(tmp_path, synthetic_ratings=640, test_ratio=0.3)
-    values = {"grid": {"lr": [0.01, 0.1]}, "rungs": [1], "max_epochs": 1}
-    tune = tuning.check(base, values)
-    result = tuning.search(base, tune)
-    record = tuning.choice_record(base, tune, result)
-    assert record["config"]["protocol"] == "clean" and record["overrides"] == result.chosen
-    fake = {**record, "overrides": {"lr": 0.5}}
-    assert tuning.recorded_choice(base, values, fake) == {"lr": 0.5}  # same search: taken as recorded
-    other = {**values, "grid": {"lr": [0.01, 0.1]}, "patience": 2}
-    assert tuning.recorded_choice(base, other, fake) == result.chosen  # another search: searched (runs re-used)
+KILLED_SEARCH = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    from conftest import tiny_config
+    from arerec.sweeps import tuning
+    from arerec.train import checkpoints, loop
+
+    base = tiny_config(Path({tmp!r}), synthetic_ratings=640, test_ratio=0.3, model_path={models!r})
+    if {pause}:
+        save = loop.save_checkpoint
+
+        def saving(path, exp, model, optimizer, epoch):  # the second trial stops after its first checkpoint
+            save(path, exp, model, optimizer, epoch)
+            if epoch == 1 and len(list(Path({models!r}).rglob("result_*"))) == 2:
+                print("PAUSED", flush=True)
+                import time
+                time.sleep(600)
+
+        loop.save_checkpoint = saving
+    result = tuning.search(base, {values!r})
+    print("TABLE", [(t["number"], t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
+                    for t in result.studies["arerec"].trials], flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_a_search_killed_with_sigkill_in_a_trial_resumes_it(tmp_path):
+    values = {**VALUES, "spaces": {"arerec": SPACE}, "pruner": "none"}
+    tests = str(Path(__file__).parents[1])
+
+    def script(models: str, pause: bool) -> list[str]:
+        return [sys.executable, "-c", KILLED_SEARCH.format(tests=tests, tmp=str(tmp_path), models=models,
+                                                            pause=pause, values=values)]
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    whole = subprocess.run(script(str(tmp_path / "A"), False), capture_output=True, text=True, env=env, check=True)
+    killed = subprocess.Popen(script(str(tmp_path / "B"), True), stdout=subprocess.PIPE, text=True, env=env)
+    assert killed.stdout is not None
+    for line in killed.stdout:
+        if line.startswith("PAUSED"):
+            break
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    time.sleep(0.5)
+    assert killed.returncode == -signal.SIGKILL
+    again = subprocess.run(script(str(tmp_path / "B"), False), capture_output=True, text=True, env=env, check=True)
+    table = [line for line in whole.stdout.splitlines() if line.startswith("TABLE")]
+    assert table and table == [line for line in again.stdout.splitlines() if line.startswith("TABLE")]

@@ -1,0 +1,254 @@
+"""Search spaces: what each model's hyper-parameter search may vary, checked before any training.
+
+A space maps a parameter to its range, as written in ``params/*.yaml`` (``validation_search.spaces``)::
+
+    lr: {low: 0.0003, high: 0.03, log: true}      # a number: low <= x <= high, on a log scale
+    region_size: {low: 3, high: 11, step: 2}       # an integer field: 3, 5, ..., 11
+    emb_size: {choices: [16, 32, 64, 128]}         # a categorical choice
+
+Every model has its own parameters:
+
+- ARERec (``arerec``, ``arerec_attention_off``): Config fields (``lr``, ``emb_size``, ``region_size``,
+  ``num_head``, ``batch_size``, ``table_l2``) and four parameters that set groups of Config slots:
+  ``dropout_emb`` (the user, neighbour and item embeddings), ``dropout_lcu`` (the two LCU lookups, where the
+  reference puts its 0.5), ``dropout_hidden`` (the profiles and ratings after the region embedding) and
+  ``l2_weights`` (L2 on q, k, v, concat and fc). A dropout or L2 group above 0 turns ``use_dropout`` or
+  ``use_regularizer`` on.
+- A rating baseline: its own hyper-parameters (:data:`arerec.evaluate.baselines.BASELINES`).
+
+Sampled numbers are rounded to 3 significant digits before they reach a model, so that run names and tables
+stay readable. :meth:`Dimension.edge` says when a chosen value sits on an edge of its range, which the report
+flags: the optimum may lie outside it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arerec.config import DROPOUT_SLOTS, REGULARIZER_SLOTS, Config
+from arerec.errors import ConfigError
+
+# The ARERec models a search can tune, with what each fixes.
+ARERECS: dict[str, dict[str, Any]] = {"arerec": {}, "arerec_attention_off": {"use_attention": 0}}
+
+# ARERec's searchable parameters: name -> (type, meaning).
+ARERE_PARAMS: dict[str, tuple[type, str]] = {
+    "lr": (float, "learning rate"),
+    "emb_size": (int, "embedding size d"),
+    "region_size": (int, "rows R of each local context unit"),
+    "num_head": (int, "attention heads H (emb_size must divide by it)"),
+    "batch_size": (int, "rows per batch"),
+    "dropout_emb": (float, "dropout on the user, neighbour and item embeddings"),
+    "dropout_lcu": (float, "dropout on the two LCU lookups (K_UI, K_IU; the reference's 0.5)"),
+    "dropout_hidden": (float, "dropout on the profiles and ratings after the region embedding"),
+    "l2_weights": (float, "L2 on the attention and output weights (q, k, v, concat, fc)"),
+    "table_l2": (float, "L2 on the embedding and LCU tables (lazy Adam: on the rows a batch gathered)"),
+}
+DROPOUT_GROUPS = {
+    "dropout_emb": ("user_emb", "neighbour_emb", "item_emb"),
+    "dropout_lcu": ("k_ui", "k_iu"),
+    "dropout_hidden": ("neighbour_profile", "item_profile", "neighbour_rating", "user_rating_vector"),
+}
+EDGE_SHARE = 0.05  # a value in the outer 5% of its range (on its scale) sits on an edge
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def rounded(value: Any) -> Any:
+    """3 significant digits for a float; anything else as it is."""
+    return float(f"{value:.3g}") if isinstance(value, float) else value
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One parameter's range: ``low``..``high`` (``log``, ``step``) or ``choices``."""
+
+    name: str
+    kind: type  # int, float or str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()
+
+    @classmethod
+    def parse(cls, model: str, name: str, kind: type, spec: Any) -> Dimension:
+        where = f"validation_search.spaces.{model}.{name}"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where} must be a mapping {{low, high[, log, step]}} or {{choices: [...]}}, "
+                              f"received: {spec!r}")
+        unknown = sorted(set(spec) - {"low", "high", "log", "step", "choices"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: low, high, log, step, choices")
+        if "choices" in spec:
+            choices = spec["choices"]
+            if set(spec) != {"choices"}:
+                raise ConfigError(f"{where}: choices cannot be combined with low/high/log/step")
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"{where}: choices must be a non-empty list (an empty range), received: {choices!r}")
+            if len(set(map(repr, choices))) != len(choices):
+                raise ConfigError(f"{where}: choices repeat a value: {choices!r}")
+            return cls(name, kind, choices=tuple(choices))
+        if kind is str:
+            raise ConfigError(f"{where} takes names, so it needs choices: [...], received: {spec!r}")
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"{where} needs both low and high (or choices), received: {spec!r}")
+        low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
+        if not (_is_number(low) and _is_number(high)):
+            raise ConfigError(f"{where}: low and high must be numbers, received: low={low!r}, high={high!r}")
+        if kind is int and not (float(low).is_integer() and float(high).is_integer()):
+            raise ConfigError(f"{where} is an integer parameter: low and high must be integers, "
+                              f"received: low={low!r}, high={high!r}")
+        if low > high:
+            raise ConfigError(f"{where}: low must be <= high, received: low={low!r}, high={high!r}")
+        if low == high:
+            raise ConfigError(f"{where}: low == high ({low!r}) is an empty range: fix the value in the params "
+                              "instead, or widen the range")
+        if not isinstance(log, bool):
+            raise ConfigError(f"{where}: log must be true or false, received: {log!r}")
+        if log and low <= 0:
+            raise ConfigError(f"{where}: a log range needs low > 0, received: low={low!r}")
+        if step is not None:
+            if log:
+                raise ConfigError(f"{where}: step cannot be combined with log")
+            if not _is_number(step) or step <= 0 or (kind is int and not float(step).is_integer()):
+                raise ConfigError(f"{where}: step must be a number > 0 (an integer for an integer parameter), "
+                                  f"received: {step!r}")
+        if kind is int:
+            low, high, step = int(low), int(high), (int(step) if step is not None else None)
+        return cls(name, kind, float(low) if kind is float else low, float(high) if kind is float else high,
+                   log, step)
+
+    # --- sampling ---------------------------------------------------------------------------
+    def suggest(self, trial) -> Any:
+        """The value an Optuna trial suggests (from storage when the trial already has it)."""
+        if self.choices:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind is int:
+            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def corners(self) -> list[Any]:
+        """The values at the range's ends (every choice of a categorical)."""
+        return list(self.choices) if self.choices else [self.low, self.high]
+
+    # --- where a value sits -----------------------------------------------------------------
+    def edge(self, value: Any) -> str | None:
+        """'low' or 'high' when ``value`` sits on that edge of the range (the first or last choice of an
+        ordered categorical; the outer 5% of a numeric range, on its log scale when ``log``); else None."""
+        if self.choices:
+            if len(self.choices) < 2 or not all(_is_number(c) for c in self.choices):
+                return None
+            ordered = sorted(self.choices)
+            return "low" if value == ordered[0] else "high" if value == ordered[-1] else None
+        scale = math.log if self.log else float
+        lo, hi, x = scale(self.low), scale(self.high), scale(max(min(value, self.high), self.low))
+        share = (x - lo) / (hi - lo)
+        return "low" if share <= EDGE_SHARE else "high" if share >= 1 - EDGE_SHARE else None
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        text = f"{self.low:g} to {self.high:g}"
+        return text + (" (log scale)" if self.log else f" (step {self.step:g})" if self.step else "")
+
+
+@dataclass(frozen=True)
+class Space:
+    """A model's parameters and their ranges; ``{}`` has nothing to search."""
+
+    model: str
+    dimensions: tuple[Dimension, ...]
+
+    def suggest(self, trial) -> dict[str, Any]:
+        return {d.name: d.suggest(trial) for d in self.dimensions}
+
+    def edges(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Each chosen parameter that sits on an edge of its range: name -> 'low' or 'high'."""
+        found = {d.name: d.edge(params[d.name]) for d in self.dimensions if d.name in params}
+        return {name: side for name, side in found.items() if side}
+
+    def table(self) -> list[dict[str, str]]:
+        return [{"model": self.model, "parameter": d.name, "range": d.describe()} for d in self.dimensions]
+
+
+def model_params(model: str) -> dict[str, type]:
+    """The parameters ``model``'s space may hold, with their types."""
+    from arerec.evaluate.baselines import BASELINES
+
+    if model in ARERECS:
+        return {name: kind for name, (kind, _) in ARERE_PARAMS.items()}
+    if model in BASELINES:
+        return {name: param.kind for name, param in BASELINES[model].params.items()}
+    raise ConfigError(f"validation_search.spaces: unknown model {model!r}; valid: "
+                      f"{', '.join([*ARERECS, *BASELINES])}")
+
+
+def parse_space(model: str, spec: Any) -> Space:
+    """One model's space from its params entry, every parameter name and range checked."""
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"validation_search.spaces.{model} must be a mapping of parameter -> range, "
+                          f"received: {spec!r}")
+    valid = model_params(model)
+    unknown = sorted(set(spec) - set(valid))
+    if unknown:
+        raise ConfigError(f"validation_search.spaces.{model}: unknown parameter(s) {unknown}; valid for {model}: "
+                          f"{', '.join(valid)}")
+    return Space(model, tuple(Dimension.parse(model, name, valid[name], range_) for name, range_ in spec.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# From sampled values to a model's settings
+# --------------------------------------------------------------------------------------------
+def arerec_overrides(params: Mapping[str, Any], base: Config) -> dict[str, Any]:
+    """Config overrides for ARERec's sampled ``params`` (rounded to 3 significant digits)."""
+    values = {name: rounded(value) for name, value in params.items()}
+    overrides = {name: value for name, value in values.items() if name in Config.field_names()}
+    unknown = sorted(set(values) - set(overrides) - set(DROPOUT_GROUPS) - {"l2_weights"})
+    if unknown:
+        raise ConfigError(f"ARERec parameter(s) {unknown} set no Config field; valid: {', '.join(ARERE_PARAMS)}")
+    groups = [g for g in DROPOUT_GROUPS if g in values]
+    if groups:
+        rates = [0.0] * len(DROPOUT_SLOTS)
+        for group in groups:
+            for slot in DROPOUT_GROUPS[group]:
+                rates[DROPOUT_SLOTS.index(slot)] = float(values[group])
+        overrides.update(use_dropout=int(any(r > 0 for r in rates)), dropout=rates)
+    if "l2_weights" in values:
+        rate = float(values["l2_weights"])
+        overrides.update(use_regularizer=int(rate > 0), regularizer=[rate] * len(REGULARIZER_SLOTS))
+    return overrides
+
+
+def baseline_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A baseline's settings from its sampled ``params`` (numbers rounded to 3 significant digits)."""
+    return {name: rounded(value) for name, value in params.items()}
+
+
+def check_space(space: Space, base: Config) -> None:
+    """Raise ConfigError, before any training, when a corner of the space gives an impossible model.
+
+    Every combination of the ranges' ends (every choice of a categorical) is built, as a Config for ARERec
+    and through :func:`arerec.evaluate.baselines.resolve_params` for a baseline, so a range that reaches an
+    impossible value (emb_size 48 with num_head 5, k 0, ...) fails here with the model's own message.
+    """
+    from arerec.evaluate.baselines import resolve_params
+
+    names = [d.name for d in space.dimensions]
+    for corner in itertools.product(*(d.corners() for d in space.dimensions)):
+        params = dict(zip(names, corner, strict=True))
+        try:
+            if space.model in ARERECS:
+                base.replace(**ARERECS[space.model], **arerec_overrides(params, base))
+            else:
+                resolve_params(space.model, baseline_params(params))
+        except ConfigError as exc:
+            raise ConfigError(f"validation_search.spaces.{space.model}: the corner {params} is impossible: {exc}") from None

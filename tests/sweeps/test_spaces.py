@@ -1,0 +1,62 @@
+"""arerec.sweeps.spaces: ranges parsed and checked before any training, sampled values mapped to a model, edges."""
+
+import pytest
+from conftest import tiny_config
+
+from arerec.config import DROPOUT_SLOTS
+from arerec.errors import ConfigError
+from arerec.sweeps import spaces
+
+
+@pytest.mark.parametrize("model, spec, fragment", [
+    ("arerec", {"lrr": {"low": 0.1, "high": 1.0}}, "unknown parameter(s) ['lrr']; valid for arerec: lr, emb_size"),
+    ("biased_mf", {"k": {"low": 1, "high": 3}}, "valid for biased_mf: n_factors, n_epochs, lr_all"),
+    ("arerec", {"lr": {"low": 0.1, "high": 0.01}}, "low must be <= high, received: low=0.1, high=0.01"),
+    ("arerec", {"lr": {"low": 0.1, "high": 0.1}}, "low == high (0.1) is an empty range"),
+    ("arerec", {"emb_size": {"choices": []}}, "choices must be a non-empty list (an empty range)"),
+    ("arerec", {"lr": {"low": 0.0, "high": 0.1, "log": True}}, "a log range needs low > 0, received: low=0.0"),
+    ("arerec", {"emb_size": {"low": 8.5, "high": 16}}, "is an integer parameter: low and high must be integers"),
+    ("arerec", {"lr": {"low": 0.1}}, "needs both low and high"),
+    ("arerec", {"lr": {"low": 0.01, "high": 0.1, "scale": "log"}}, "unknown key(s) ['scale']"),
+    ("cnn", {}, "unknown model 'cnn'; valid: arerec, arerec_attention_off, global_mean"),
+])
+def test_a_bad_space_names_the_problem_and_the_valid_names(model, spec, fragment):
+    with pytest.raises(ConfigError) as error:
+        spaces.parse_space(model, spec)
+    assert fragment in str(error.value)
+
+
+def test_a_corner_that_gives_an_impossible_model_fails_with_the_models_own_message(tmp_path):
+    base = tiny_config(tmp_path)
+    space = spaces.parse_space("arerec", {"emb_size": {"choices": [16, 18]}, "num_head": {"choices": [1, 4]}})
+    with pytest.raises(ConfigError, match=r"corner \{'emb_size': 18, 'num_head': 4\} is impossible: emb_size must be "
+                                          r"divisible by num_head"):
+        spaces.check_space(space, base)
+    knn = spaces.parse_space("item_knn", {"k": {"low": 0, "high": 5}})
+    with pytest.raises(ConfigError, match="k must be an integer >= 1"):
+        spaces.check_space(knn, base)
+
+
+def test_sampled_values_map_to_config_slots(tmp_path):
+    base = tiny_config(tmp_path)
+    overrides = spaces.arerec_overrides({"lr": 0.0031415, "dropout_lcu": 0.5, "dropout_emb": 0.125,
+                                         "l2_weights": 2.34567e-6, "emb_size": 32}, base)
+    rates = dict(zip(DROPOUT_SLOTS, overrides["dropout"], strict=True))
+    assert overrides["lr"] == 0.00314 and overrides["emb_size"] == 32  # 3 significant digits
+    assert overrides["use_dropout"] == 1 and rates["k_ui"] == rates["k_iu"] == 0.5 and rates["item_emb"] == 0.125
+    assert rates["neighbour_profile"] == 0.0  # a group not in the space is off
+    assert overrides["use_regularizer"] == 1 and overrides["regularizer"] == [2.35e-6] * 5
+    off = spaces.arerec_overrides({"dropout_lcu": 0.0, "l2_weights": 0.0}, base)
+    assert off["use_dropout"] == 0 and off["use_regularizer"] == 0
+    assert base.replace(**overrides).dropout == overrides["dropout"]
+
+
+def test_edges_are_the_outer_share_of_a_range_on_its_own_scale():
+    lr = spaces.Dimension.parse("arerec", "lr", float, {"low": 1e-4, "high": 1e-2, "log": True})
+    assert lr.edge(1.1e-4) == "low" and lr.edge(1e-3) is None and lr.edge(0.0095) == "high"
+    assert lr.edge(1.3e-4) is None  # 5.7% of the way on the log scale
+    emb = spaces.Dimension.parse("arerec", "emb_size", int, {"choices": [32, 16, 64]})
+    assert emb.edge(16) == "low" and emb.edge(32) is None and emb.edge(64) == "high"
+    space = spaces.Space("arerec", (lr, emb))
+    assert space.edges({"lr": 1e-3, "emb_size": 64}) == {"emb_size": "high"}
+    assert lr.describe() == "0.0001 to 0.01 (log scale)" and emb.describe() == "one of 32, 16, 64"
