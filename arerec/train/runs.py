@@ -154,6 +154,12 @@ class RunPaths:
     def test_metrics(self) -> Path:
         return self.root / "test_metrics.json"
 
+    @property
+    def lock(self) -> Path:
+        """Held by the one process that trains the run (:func:`arerec.train.loop.hold_run`); ``.lock.holder.json``
+        beside it names that process."""
+        return self.root / ".lock"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.weights / f"cp-{epoch:04d}.ckpt"
 
