@@ -225,7 +225,7 @@ class Config:
             need("/" not in value and "\\" not in value and value not in (".", ".."),
                  f"{name} must be a name without '/', received: {value!r}")
         host, colon, port = self.job_addresses.rpartition(":")
-        need(self.job_addresses == "" or (colon and host and port.isdigit()),
+        need(self.job_addresses == "" or bool(colon and host and port.isdigit()),
              f"job_addresses must be the coordinator's host:port, or empty, received: {self.job_addresses!r}")
 
     # --- views ------------------------------------------------------------------------------

@@ -227,17 +227,14 @@ _NO_DEFAULT = object()
 def setting_default(path: str) -> Any:
     """The value a kit that did not record the setting at ``path`` ran with: the default of the Config field or the
     notebook parameter it names (descending into a nested parameter), else :data:`_NO_DEFAULT`."""
-    import dataclasses
 
     from arerec.config import Config
     from arerec.report.parameters import EXTRAS
 
     keys = _setting_keys(path)
     head = keys[0]
-    defaults = {f.name: f for f in dataclasses.fields(Config)}
-    if head in defaults:
-        f = defaults[head]
-        value: Any = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if head in Config.field_names():
+        value: Any = Config().to_dict()[head]
     elif head in EXTRAS:
         value = EXTRAS[head].default
     else:
