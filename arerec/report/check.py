@@ -210,7 +210,8 @@ def _setting_keys(path: str) -> list[str | int]:
         key, index = token
         parts.append(key if key else int(index) if index.isdigit() else index)
     for n, part in enumerate(parts):
-        if isinstance(part, str) and (_is_setting_key(part) or part.lower() in SETTING_TEXT_KEYS):
+        text_leaf = n == len(parts) - 1 and str(part).lower() in SETTING_TEXT_KEYS  # `search` as one JSON string
+        if isinstance(part, str) and (_is_setting_key(part) or text_leaf):
             return parts[n + 1:] or [part]
     return parts[-1:]
 

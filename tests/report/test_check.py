@@ -249,6 +249,8 @@ def test_which_leaves_are_settings_and_their_defaults():
     figures, settings = check.flatten_figures(search), check.flatten_settings(search)
     assert set(settings) == {"search.ARERec.trials[0].params.lr"}  # a trial's parameters; its outcome is a figure
     assert "search.ARERec.trials[0].val_score" in figures and "search.ARERec.trials[0].epochs" in figures
+    assert check.setting_default("search.ARERec.trials[0].params.lr") == 0.0001  # the Config field's default
+    assert check.setting_name("search.ARERec.trials[0].params.lr") == "lr"
     assert check.setting_default("x.chosen.config.hrcutoff") == 3
     assert check.setting_default("x.parameters.validation_search.rungs") == [1, 2]
     assert check.setting_default("x.parameters.no_such_parameter") is check._NO_DEFAULT
