@@ -3,7 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two installs, each with its stamp: `make setup` (reproduce, lab, data, check, bench) the base and the CPU backend,
+# `.[cpu]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the tests use).
 STAMP := $(VENV)/.arerec-installed
+DEV_STAMP := $(VENV)/.arerec-dev-installed
+# the backend extra `make setup` installs: cpu (TensorFlow on CPU), or in a fresh VENV on an NVIDIA GPU cuda
+# (TensorFlow with CUDA) or jax-cuda (then KERAS_BACKEND=jax); README, "Install"
+BACKEND ?= cpu
 PARAMS ?= base
 PYTEST_ARGS ?=
 # test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_cluster.py keeps its one
@@ -18,8 +24,8 @@ comma := ,
 .PHONY: help setup test lint lab clean data reproduce check bench
 
 help:
-	@echo "make setup       create $(VENV), install arerec[dev] and register the 'arerec' kernel"
-	@echo "make test        run the test suite (installs what it needs)"
+	@echo "make setup       create $(VENV), install arerec[$(BACKEND)] (default cpu: TensorFlow on CPU) and register the 'arerec' kernel"
+	@echo "make test        run the test suite (adds arerec[dev]: pytest, ruff, mypy, JAX, Ray)"
 	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|full|ci|ml-1m; PARAMS=ci,cluster: each run a Ray task, docs/cluster.md)"
 	@echo "                 KERAS_BACKEND=jax make reproduce|test: train with JAX (docs/backends.md)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
@@ -34,14 +40,18 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml arerec/report/kernel.py arerec/runtime.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND)]'
 	$(BIN)/python -m arerec.report.kernel
 	@touch $@
 
-test: setup
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND),dev]'
+	@touch $@
+
+test: $(DEV_STAMP)
 	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
-lint: setup
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check arerec tests
 	$(BIN)/mypy
 

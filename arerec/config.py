@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +104,7 @@ class Config:
     verbose: str = _f("auto", "'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'", "training")
     # --- evaluation -------------------------------------------------------------------------
     topk: list = _f([3, 5, 7, 10], "cut-offs k for HR@k and NDCG@k", "evaluation")
-    hrcutoff: float = _f(3, "a rating >= this counts as relevant for HR@k", "evaluation")
+    hrcutoff: float = _f(3.0, "a rating >= this counts as relevant for HR@k", "evaluation")
 
     # ---------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -110,27 +112,28 @@ class Config:
         self.validate()
 
     def _coerce_types(self) -> None:
+        """Each field to the type its annotation names (``hrcutoff: float`` takes 3 and 3.5; ``epochs: int`` takes 3
+        and '3' but not 3.5); a list field takes a list, a JSON list or comma-separated text."""
+        kinds = field_types()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = type(f.default) if f.default is not dataclasses.MISSING else list
+            kind = kinds[f.name]
             try:
                 if kind is list:
                     if isinstance(value, str):
                         value = json.loads(value) if value.strip().startswith("[") else value.split(",")
                     if not isinstance(value, (list, tuple)):
                         value = [value]
-                    value = [float(v) if f.name != "topk" else int(v) for v in value]
-                elif kind is bool:
-                    value = bool(value)
+                    value = [_to_int(v) if f.name in INT_LISTS else float(v) for v in value]
                 elif kind is int:
-                    if isinstance(value, float) and not value.is_integer():
-                        raise ValueError
-                    value = int(value)
+                    value = _to_int(value)
                 elif kind is float:
+                    if isinstance(value, bool):
+                        raise ValueError
                     value = float(value)
                 elif kind is str:
                     value = "" if value is None else str(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, json.JSONDecodeError):
                 raise ConfigError(
                     f"{f.name} must be {'a list' if kind is list else kind.__name__}, received: {value!r}"
                 ) from None
@@ -216,6 +219,20 @@ class Config:
         need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
         for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, received: {getattr(self, name)}")
+        need(self.shuffle in (0, 1), f"shuffle must be 0 or 1, received: {self.shuffle}")
+        for name in ("seed", "split_seed", "synthetic_seed"):  # NumPy's and Keras' seeds: 0 to 2**32 - 1
+            value = getattr(self, name)
+            need(0 <= value < 2**32, f"{name} must be in 0..4294967295, received: {value}")
+        need(math.isfinite(self.hrcutoff), f"hrcutoff must be a finite rating, received: {self.hrcutoff}")
+        for name in ("data_path", "model_path", "dataset"):
+            need(getattr(self, name).strip() != "", f"{name} must not be empty, received: {getattr(self, name)!r}")
+        for name in ("dataset", "data_version", "model_name", "load_weight_path"):  # one folder or file name each
+            value = getattr(self, name)
+            need("/" not in value and "\\" not in value and value not in (".", ".."),
+                 f"{name} must be a name without '/', received: {value!r}")
+        host, colon, port = self.job_addresses.rpartition(":")
+        need(self.job_addresses == "" or bool(colon and host and port.isdigit()),
+             f"job_addresses must be the coordinator's host:port, or empty, received: {self.job_addresses!r}")
 
     # --- views ------------------------------------------------------------------------------
     @classmethod
@@ -265,6 +282,21 @@ class Config:
         return Path(self.data_path) / self.dataset
 
 
+INT_LISTS = ("topk",)  # list fields of integers; the other list fields hold rates
+
+
+def _to_int(value: Any) -> int:
+    """An int from an int, an integral float (3.0) or integer text ('3'); 3.5, '3.5' and True are refused."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+def field_types() -> dict[str, type]:
+    """Each field's type, from the annotations (strings here: ``from __future__ import annotations``)."""
+    return typing.get_type_hints(Config)
+
+
 def selection_metrics(topk: Iterable[int]) -> list[str]:
     """The validation figures that may choose a run's epoch (``selection_metric``)."""
     ks = list(topk)
@@ -296,27 +328,63 @@ def check_keys(keys: Iterable[str], *, source: str, extra: Iterable[str] = ()) -
         )
 
 
+def merge_layers(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """``layer`` over ``base``, deeply: a key of a nested mapping that ``layer`` sets replaces only that key (the
+    mapping's other keys stay); any other value, a list included, replaces the whole value. Neither input changes."""
+    merged = {key: _copied(value) for key, value in base.items()}
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_layers(merged[key], value)
+        else:
+            merged[key] = _copied(value)
+    return merged
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copied(v) for k, v in value.items()}
+    return [_copied(v) for v in value] if isinstance(value, list) else value
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A params file's ``key: value`` mapping (empty for an empty file); ConfigError for a missing file, bad YAML or
+    anything but a mapping. The one YAML reader of params files (also :mod:`arerec.report.parameters`)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, received {type(values).__name__}")
+    return values
+
+
+def merge_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None,
+                      *, extra: Iterable[str] = ()) -> dict[str, Any]:
+    """The files' mappings merged in order, later winning (:func:`merge_layers`, deep), then ``overrides``; every
+    key checked against the Config fields and ``extra`` (notebook settings)."""
+    extra = set(extra)
+    merged: dict[str, Any] = {}
+    for path in paths:
+        values = read_yaml_mapping(path)
+        check_keys(values.keys(), source=str(path), extra=extra)
+        merged = merge_layers(merged, values)
+    check_keys((overrides or {}).keys(), source="the --set overrides", extra=extra)
+    return merge_layers(merged, overrides or {})
+
+
 def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None,
                      *, ignore: Iterable[str] = ()) -> Config:
-    """Merge YAML files in order (later wins), then ``overrides``, as papermill does.
+    """A Config from YAML files merged in order (later wins, deeply), then ``overrides``, as papermill does.
 
     Keys in ``ignore`` are allowed in the files but are not Config fields (notebook settings).
     """
-    import yaml
-
-    merged: dict[str, Any] = {}
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"params file not found: {path}")
-        with open(path) as handle:
-            try:
-                values = yaml.safe_load(handle) or {}
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of key: value, received {type(values).__name__}")
-        check_keys(values.keys(), source=str(path), extra=ignore)
-        merged.update({k: v for k, v in values.items() if k not in set(ignore)})
+    ignore = set(ignore)
+    merged = merge_yaml_layers(paths, extra=ignore)
+    merged = {k: v for k, v in merged.items() if k not in ignore}
     merged.update(overrides or {})
     return Config.from_dict(merged, source="parameters")

@@ -31,3 +31,11 @@ class ClusterError(ArerecError):
 
 class SharedStorageError(ClusterError):
     """A folder (``model_path``, ``data_path``) that a node of the Ray cluster does not see as the driver does."""
+
+
+class BusyError(ArerecError):
+    """A run folder or a data version that another process is writing now (:mod:`arerec.locks`)."""
+
+
+class BackendMissingError(ArerecError):
+    """The Keras backend that KERAS_BACKEND names is not installed (an extra of pyproject.toml: arerec.installs)."""

@@ -15,7 +15,7 @@ done
 OPTS="--only-binary=:all: --python-version 3.12 --implementation cp $PLATFORMS -d .whl"
 mkdir -p .whl
 grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >> .git/info/exclude
-$PYTHON -m pip download -q $OPTS "keras==3.15.*" "papermill==2.7.*" "nbconvert==7.17.*" "ipykernel==7.4.*" \
+$PYTHON -m pip download -q $OPTS "keras==3.15.*" "filelock==4.3.*" "papermill==2.7.*" "nbconvert==7.17.*" "ipykernel==7.4.*" \
   "pytest==9.2.*" "scikit-surprise==1.1.5"
 $PYTHON -m pip download -q --no-deps $OPTS "recbole==1.2.1"  # its own dependencies include torch, which is there
 # already on the machine (and pulled in again by the resolver): numpy, scipy, h5py, pyyaml, ml_dtypes, tzdata, joblib

@@ -13,7 +13,10 @@ def cli(*args, cwd):
 
 
 def files_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """The files under ``folder``, but the (empty) lock files of arerec.locks, which hold nothing once their process
+    has gone."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not p.name.endswith(".lock")) if folder.exists() else []
 
 
 def write(folder: Path, name: str, text: str) -> None:

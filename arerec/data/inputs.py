@@ -16,7 +16,7 @@ import pandas as pd
 
 from arerec.config import Config
 from arerec.data.datasets import ensure_ratings
-from arerec.data.prepare import Prepared, load_prepared, prepare, version_paths
+from arerec.data.prepare import Prepared, hold_version, load_prepared, prepare, version_paths
 from arerec.data.ratings import ratings_path
 from arerec.errors import DataError
 
@@ -167,9 +167,11 @@ def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experime
             )
         if not prepare_if_missing:
             raise DataError(f"data version {version!r} is not prepared; run `python -m arerec prepare` first")
-        log.info("preparing data version %s", version)
-        ensure_ratings(cfg)
-        prepare(cfg)
+        with hold_version(cfg, wait=True):  # another process preparing it: wait, then look again
+            if _stale(paths, ratings_path(cfg)):
+                log.info("preparing data version %s", version)
+                ensure_ratings(cfg)
+                prepare(cfg)
     prepared = load_prepared(cfg.data_path, cfg.dataset, version)
     max_seq = resolve_max_seq(cfg, prepared)
     tables = build_item_tables(prepared.item_seqs, max_seq, sliding=prepared.protocol == "clean")

@@ -21,6 +21,7 @@ from arerec.data.ratings import ratings_path, read_ratings_csv
 from arerec.data.split import split_clean, split_rows
 from arerec.errors import DataError
 from arerec.files import write_csv_atomic
+from arerec.locks import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,25 @@ class PrepareReport:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def prepare(cfg: Config, ratings: pd.DataFrame | None = None) -> PrepareReport:
-    """Build the three ``.id`` files of ``cfg``'s data version, as the reference does."""
+def prepare(cfg: Config, ratings: pd.DataFrame | None = None, *, wait: bool = False) -> PrepareReport:
+    """Build the three ``.id`` files of ``cfg``'s data version, as the reference does.
+
+    One process at a time prepares a data version (:func:`hold_version`): when another does, this fails at once
+    naming it (:class:`~arerec.errors.BusyError`), or with ``wait`` waits for it and then prepares again.
+    """
+    with hold_version(cfg, wait=wait):
+        return _prepare_held(cfg, ratings)
+
+
+def hold_version(cfg: Config, *, wait: bool):
+    """The lock of ``cfg``'s data version (``{data_path}/{dataset}/.{version}.lock``, :func:`arerec.locks.exclusive`)."""
+    version = cfg.derived_data_version
+    return exclusive(Path(cfg.data_path) / cfg.dataset / f".{version}.lock", f"data version {version}", wait=wait,
+                     advice="a data version is prepared by one process at a time. Wait for that process to "
+                            "finish, or stop it; a killed process holds nothing")
+
+
+def _prepare_held(cfg: Config, ratings: pd.DataFrame | None) -> PrepareReport:
     if ratings is None:
         ratings = read_ratings_csv(ratings_path(cfg))
     if cfg.protocol == "clean":

@@ -4,3 +4,7 @@
   embedding, masks, dropout) and :func:`~arerec.model.layers.build_model`;
 - ``optimizers``: Keras Adam (the reference's dense update) and the row-sparse LazyAdam.
 """
+
+from arerec.installs import require_keras
+
+require_keras()  # before layers.py imports Keras: a missing backend is an error that names the extra to install

@@ -3,6 +3,15 @@
 ``python -m arerec.report check --experiment base`` (``make check``) compares the rebuilt
 ``{reports_dir}/{experiment}/metrics.json`` with git's copy (:func:`compare_metrics`): deterministic
 figures must be identical, trained ones (:data:`TRAINED_PATTERNS`) within :data:`TRAINED_TOLERANCE`.
+
+Settings (what produced the figures, not figures: every leaf under a key of :data:`SETTING_SUBTREES`, such as a
+run's ``config`` or a notebook's ``parameters``) are compared apart from the figures (:func:`compare_setting`):
+
+- a setting that one side lacks while the other holds it at its default (a :class:`~arerec.config.Config` field's, or
+  a notebook parameter's, :data:`arerec.report.parameters.EXTRAS`) is no difference: an older kit did not record it;
+- a setting that differs in value is reported, and fails the check only when it changes what was computed: where the
+  runs' files live and how they were spread over devices, processes and hosts (:func:`computes`) do not.
+
 Exit status 0: reproduced; 1: not reproduced; 2: the two could not be compared.
 """
 
@@ -42,9 +51,20 @@ DETERMINISTIC_RTOL = 1e-12  # floats: the same sums of the same rows, but vector
 # Not figures: timings, clock times and what describes the machine or the settings rather than a result.
 SKIPPED_KEY_PARTS = ("seconds", "wall", "time")
 SKIPPED_KEY_SUFFIXES = ("_at",)  # started_at, finished_at (a substring '_at' would also skip '..._attention')
-SKIPPED_SUBTREES = ("provenance", "parameters")  # under any section
+SKIPPED_SUBTREES = ("provenance",)  # under any section
 SKIPPED_PATHS = ("run.notebooks", "run.git", "run.machine", "run.compute", "run.packages", "run.params_files", "run.overrides",
                  "run.data.ratings_file", "run.data.source")
+# Settings, not figures: every leaf under one of these keys (at any depth, e.g. `02_training.chosen.config`, a
+# notebook's `parameters`, a search trial's `params`), or under a key ending in one of SETTING_SUFFIXES
+# (`baseline_settings`); and a text leaf under a key of SETTING_TEXT_KEYS (a search's settings as one JSON string).
+SETTING_SUBTREES = ("config", "params", "parameters", "overrides", "settings", "grid", "search_space")
+SETTING_SUFFIXES = ("_config", "_settings", "_params", "_grids")
+SETTING_TEXT_KEYS = ("search",)
+# Settings that say where files live, what is printed, and how a run is spread over devices, processes, hosts and
+# workers, not what it computes: a difference in them is reported and passes. So do the Config fields of the group
+# "devices" and every notebook parameter named ray_*.
+PLACEMENT_SETTINGS = ("data_path", "model_path", "reports_dir", "experiment", "verbose", "mmap_threshold_mb",
+                      "workers", "executor")
 # Records of a list are paired by these keys (those every record has, when they tell the records apart), else by index.
 RECORD_KEYS = ("model", "protocol", "variant", "seed")
 MAX_FAILURES_SHOWN = 20
@@ -69,6 +89,7 @@ class Figure:
     ok: bool
     difference: float | None = None  # |rebuilt - committed| for numbers
     ci: float | None = None  # the CI half-width beside the figure (the committed record's, else the rebuilt one's)
+    note: str = ""  # settings: why a difference passes, or that it changes what was computed
 
 
 MISSING = object()
@@ -85,13 +106,24 @@ class Comparison:
     def of_kind(self, kind: str) -> list[Figure]:
         return [f for f in self.figures if f.kind == kind]
 
+    settings: list[Figure] = field(default_factory=list)  # kind 'setting', compared apart from the figures
+
     @property
     def failures(self) -> list[Figure]:
         return [f for kind in ("deterministic", "trained") for f in self.of_kind(kind) if not f.ok]
 
     @property
+    def setting_differences(self) -> list[Figure]:
+        """Settings whose values differ (absent at the default is no difference), failing or not."""
+        return [s for s in self.settings if s.note]
+
+    @property
+    def setting_failures(self) -> list[Figure]:
+        return [s for s in self.settings if not s.ok]
+
+    @property
     def reproduced(self) -> bool:
-        return bool(self.figures) and not self.failures
+        return bool(self.figures) and not self.failures and not self.setting_failures
 
 
 def is_number(value: Any) -> bool:
@@ -127,12 +159,18 @@ def _record_labels(records: list[Any]) -> list[str]:
     return labels if keys and len(set(labels)) == len(labels) else index
 
 
-def flatten_figures(metrics: Mapping[str, Any]) -> dict[str, Leaf]:
-    """Every leaf of a metrics.json that is a figure, by path: ``section.key.key``, ``list[i]`` or
-    ``list[model=x; protocol=y]`` (see :func:`_record_labels`); timings and provenance are left out."""
-    leaves: dict[str, Leaf] = {}
+def _is_setting_key(key: str) -> bool:
+    low = key.lower()
+    return low in SETTING_SUBTREES or low.endswith(SETTING_SUFFIXES)
 
-    def walk(node: Any, path: str, ci: float | None = None) -> None:
+
+def _split_leaves(metrics: Mapping[str, Any]) -> tuple[dict[str, Leaf], dict[str, Leaf]]:
+    """The figures and the settings of a metrics.json, each by path (see :func:`flatten_figures`). A setting's
+    :attr:`Leaf.ci` is unused; a list of plain values under a setting is one setting (``topk: [3, 5]``)."""
+    figures: dict[str, Leaf] = {}
+    settings: dict[str, Leaf] = {}
+
+    def walk(node: Any, path: str, ci: float | None = None, setting: bool = False) -> None:
         if _skipped_path(path):
             return
         if isinstance(node, Mapping):
@@ -140,15 +178,116 @@ def flatten_figures(metrics: Mapping[str, Any]) -> dict[str, Leaf]:
                 if _skipped_key(str(key)):
                     continue
                 sibling = node.get(f"{key}_ci")
-                walk(value, f"{path}.{key}" if path else str(key), sibling if is_number(sibling) else None)
-        elif isinstance(node, list):
+                inner = setting or _is_setting_key(str(key)) or (str(key).lower() in SETTING_TEXT_KEYS
+                                                                   and isinstance(value, str))
+                walk(value, f"{path}.{key}" if path else str(key), sibling if is_number(sibling) else None, inner)
+        elif isinstance(node, list) and not (setting and not any(isinstance(v, (Mapping, list)) for v in node)):
             for label, value in zip(_record_labels(node), node, strict=True):
-                walk(value, path + label)
+                walk(value, path + label, None, setting)
         else:
-            leaves[path] = Leaf(node, ci)
+            (settings if setting else figures)[path] = Leaf(node, ci)
 
     walk(metrics, "")
-    return leaves
+    return figures, settings
+
+
+def flatten_figures(metrics: Mapping[str, Any]) -> dict[str, Leaf]:
+    """Every leaf of a metrics.json that is a figure, by path: ``section.key.key``, ``list[i]`` or
+    ``list[model=x; protocol=y]`` (see :func:`_record_labels`); timings, provenance and settings are left out."""
+    return _split_leaves(metrics)[0]
+
+
+def flatten_settings(metrics: Mapping[str, Any]) -> dict[str, Leaf]:
+    """Every setting of a metrics.json, by path (:data:`SETTING_SUBTREES`)."""
+    return _split_leaves(metrics)[1]
+
+
+def _setting_keys(path: str) -> list[str | int]:
+    """The keys below the outermost setting subtree of ``path``: ``x.chosen.config.lr`` -> ``['lr']``,
+    ``x.parameters.validation_search.grid.lr`` -> ``['validation_search', 'grid', 'lr']``; list places as ints."""
+    parts: list[str | int] = []
+    for token in re.findall(r"\.?([^.\[\]]+)|\[([^\]]*)\]", path):
+        key, index = token
+        parts.append(key if key else int(index) if index.isdigit() else index)
+    for n, part in enumerate(parts):
+        text_leaf = n == len(parts) - 1 and str(part).lower() in SETTING_TEXT_KEYS  # `search` as one JSON string
+        if isinstance(part, str) and (_is_setting_key(part) or text_leaf):
+            return parts[n + 1:] or [part]
+    return parts[-1:]
+
+
+def setting_name(path: str) -> str:
+    """The name of the setting at ``path``: the innermost mapping key (``...config.regularizer`` -> 'regularizer')."""
+    names = [k for k in _setting_keys(path) if isinstance(k, str)]
+    return names[-1] if names else path
+
+
+_NO_DEFAULT = object()
+
+
+def setting_default(path: str) -> Any:
+    """The value a kit that did not record the setting at ``path`` ran with: the default of the Config field or the
+    notebook parameter it names (descending into a nested parameter), else :data:`_NO_DEFAULT`."""
+
+    from arerec.config import Config
+    from arerec.report.parameters import EXTRAS
+
+    keys = _setting_keys(path)
+    head = keys[0]
+    if head in Config.field_names():
+        value: Any = Config().to_dict()[head]
+    elif head in EXTRAS:
+        value = EXTRAS[head].default
+    else:
+        return _NO_DEFAULT
+    for key in keys[1:]:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return _NO_DEFAULT
+    return value
+
+
+def computes(name: str) -> bool:
+    """Whether a setting changes what is computed: False for where files live, what is printed, and how runs are
+    spread over devices, processes, hosts and workers (:data:`PLACEMENT_SETTINGS`, the Config group 'devices',
+    ray_*)."""
+    import dataclasses
+
+    from arerec.config import Config
+
+    devices = {f.name for f in dataclasses.fields(Config) if f.metadata.get("group") == "devices"}
+    return not (name in PLACEMENT_SETTINGS or name in devices or name.startswith("ray_"))
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Equal values, numbers by value (3 and 3.0: a float field an older kit wrote as an int), lists item by item."""
+    if is_number(a) and is_number(b):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_setting(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same_setting(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def compare_setting(path: str, committed: Any, rebuilt: Any) -> Figure:
+    """One setting. A side that lacks it (:data:`MISSING`) is read at its default (:func:`setting_default`); a
+    setting with no known default recorded on one side only is reported and passes (the figures it produced are
+    compared anyway). A difference fails only when the setting :func:`computes`."""
+    name = setting_name(path)
+    if committed is MISSING or rebuilt is MISSING:
+        default = setting_default(path)
+        if default is _NO_DEFAULT:
+            return Figure(path, "setting", committed, rebuilt, True, note="recorded on one side only; no default known")
+        present = rebuilt if committed is MISSING else committed
+        if _same_setting(present, default):
+            return Figure(path, "setting", committed, rebuilt, True)
+    elif _same_setting(committed, rebuilt):
+        return Figure(path, "setting", committed, rebuilt, True)
+    if computes(name):
+        return Figure(path, "setting", committed, rebuilt, False, note="changes what was computed")
+    return Figure(path, "setting", committed, rebuilt, True, note=f"{name} does not change what was computed")
 
 
 def compare_figure(path: str, committed: Any, rebuilt: Any, *, trained: bool, tolerance: float,
@@ -185,7 +324,10 @@ def compare_metrics(committed: Mapping[str, Any], rebuilt: Mapping[str, Any], *,
     """Pair the figures of two metrics.json by path and compare each (:func:`compare_figure`)."""
     if tolerance < 0:
         raise ConfigError(f"tolerance must be >= 0, received: {tolerance}")
-    old, new = flatten_figures(committed), flatten_figures(rebuilt)
+    (old, old_settings), (new, new_settings) = _split_leaves(committed), _split_leaves(rebuilt)
+    settings = [compare_setting(path, old_settings[path].value if path in old_settings else MISSING,
+                                new_settings[path].value if path in new_settings else MISSING)
+                for path in [*old_settings, *(p for p in new_settings if p not in old_settings)]]
     figures = []
     for path in [*old, *(p for p in new if p not in old)]:
         before, after = old.get(path), new.get(path)
@@ -196,7 +338,7 @@ def compare_metrics(committed: Mapping[str, Any], rebuilt: Mapping[str, Any], *,
                                 ci=either.ci if either is not None else None)
         if figure is not None:
             figures.append(figure)
-    return Comparison(figures, tolerance, list(trained_patterns))
+    return Comparison(figures, tolerance, list(trained_patterns), settings)
 
 
 def _shown_value(value: Any) -> str:
@@ -216,6 +358,8 @@ def _describe(figure: Figure, tolerance: float) -> str:
             text += f" ({'within' if figure.ok else 'beyond'} ±{tolerance:g})"
     if figure.ci is not None:
         text += f"; 95% CI ±{figure.ci:.3g}"
+    if figure.note:
+        text += f" ({figure.note})"
     return text
 
 
@@ -233,6 +377,12 @@ def format_comparison(comparison: Comparison, *, title: str = "") -> str:
         lines.append(f"{kind} figures: {len(figures)} compared, {good} {passed}{most}")
     if comparison.trained_patterns:
         lines.append(f"trained figures are those matching: {', '.join(comparison.trained_patterns)}")
+    differences = comparison.setting_differences
+    lines.append(f"settings: {len(comparison.settings)} compared (one absent at its default counts as equal), "
+                 f"{len(differences)} differ, {len(comparison.setting_failures)} of them in what was computed")
+    lines += [f"  [setting] {_describe(s, tol)}" for s in differences[:MAX_FAILURES_SHOWN]]
+    if len(differences) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(differences) - MAX_FAILURES_SHOWN} more")
     failures = comparison.failures
     if failures:
         lines.append(f"failures ({len(failures)}):")
@@ -257,6 +407,10 @@ def verdict(comparison: Comparison) -> str:
     if trained:
         reasons.append(f"{len(trained)} of {len(comparison.of_kind('trained'))} trained figures beyond "
                        f"±{comparison.tolerance:g}")
+    changed = comparison.setting_failures
+    if changed:
+        named = ", ".join(s.path for s in changed[:3]) + (f", and {len(changed) - 3} more" if len(changed) > 3 else "")
+        reasons.append(f"{len(changed)} of {len(comparison.settings)} settings differ in what was computed ({named})")
     return "NOT REPRODUCED: " + "; ".join(reasons)
 
 
@@ -318,6 +472,7 @@ def check(experiment: str = "base", *, root: str | Path = ".", reports_dir: str 
 
 CHECK_DESCRIPTION = (
     "Compare the rebuilt {reports_dir}/{experiment}/metrics.json with the copy committed in git, figure by figure. "
-    "Timings and provenance are skipped; trained figures (TRAINED_PATTERNS in arerec/report/check.py) must be within "
+    "Timings and provenance are skipped; settings (a run's config, the parameters) are compared apart: one absent at "
+    "its default is no difference, and one that differs fails only when it changes what was computed. Trained figures (TRAINED_PATTERNS in arerec/report/check.py) must be within "
     "--tolerance, every other figure identical. Exit status 0: REPRODUCED; 1: NOT REPRODUCED; 2: cannot compare."
 )

@@ -3,7 +3,8 @@
 Every key a ``params/*.yaml`` file, a ``--set`` override or a notebook's ``parameters`` cell may set
 is a Config field or one of :data:`EXTRAS`; an unknown key is an error that lists the valid ones.
 ``make reproduce PARAMS=X`` layers ``params/base.yaml``, ``params/ablation.yaml`` and ``params/X.yaml``
-(later wins, :func:`params_files`), then the overrides. ``PARAMS=X,Y`` adds ``params/Y.yaml`` after ``X``: a
+(later wins, :func:`params_files`; deeply: a nested key a later layer sets replaces only that key), then the
+overrides. ``PARAMS=X,Y`` adds ``params/Y.yaml`` after ``X``: a
 layer that says how to run experiment X, not what it is (``ci,cluster``: the ci experiment on a Ray cluster).
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arerec.config import Config, check_keys
+from arerec.config import Config, check_keys, merge_yaml_layers, read_yaml_mapping
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import BASELINES
 from arerec.sweeps.cluster import EXECUTORS, from_extras
@@ -188,26 +189,26 @@ def params_files(params: str, root: str | Path = ".") -> list[Path]:
 
 
 def read_params_file(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of key: value, received {type(values).__name__}")
+    """One params file's mapping, every key checked (:func:`arerec.config.read_yaml_mapping`)."""
+    values = read_yaml_mapping(path)
     check_parameter_keys(values.keys(), source=str(path))
     return values
 
 
 def merge_parameters(files: Sequence[Path], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The files' values merged in order (later wins), then ``overrides``; every key checked."""
-    merged: dict[str, Any] = {}
+    """The files' values merged in order, later winning and deeply (:func:`arerec.config.merge_layers`: a layer that
+    sets ``validation_search: {rungs: [1]}`` keeps the grid below it), then ``overrides``; every key checked."""
+    return merge_yaml_layers(files, overrides, extra=EXTRAS)
+
+
+def shallow_merge_differs(files: Sequence[Path], merged: Mapping[str, Any]) -> list[str]:
+    """The keys whose deep merge differs from papermill's own, shallow one of the same ``-f`` files (a later file's
+    mapping replaces a whole mapping): the runner passes them to papermill again, merged, so that the notebooks see
+    what was checked."""
+    shallow: dict[str, Any] = {}
     for path in files:
-        merged.update(read_params_file(path))
-    check_parameter_keys((overrides or {}).keys(), source="the --set overrides")
-    merged.update(overrides or {})
-    return merged
+        shallow.update(read_yaml_mapping(path))
+    return [key for key, value in merged.items() if key in shallow and shallow[key] != value]
 
 
 def parse_set(items: Sequence[str]) -> dict[str, Any]:

@@ -50,7 +50,15 @@ from arerec.report.index import build_index
 from arerec.report.kernel import KERNEL_NAME
 from arerec.report.metrics_json import update_metrics
 from arerec.report.notebook import NOTEBOOKS
-from arerec.report.parameters import merge_parameters, params_file, params_files, parse_set, read_params_file, resolve
+from arerec.report.parameters import (
+    merge_parameters,
+    params_file,
+    params_files,
+    parse_set,
+    read_params_file,
+    resolve,
+    shallow_merge_differs,
+)
 from arerec.report.provenance import data_provenance, now, provenance
 
 log = logging.getLogger(__name__)
@@ -165,7 +173,9 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
                           source=" + ".join(str(f) for f in files))
     # the checked values, typed (YAML reads `lr=1e-3` as a string; Config made it a float)
     checked = {**cfg.to_dict(), **extras}
-    injected = {key: checked[key] for key in [*(overrides or {}), "experiment", "reports_dir"]}
+    # papermill merges its -f files shallowly: a nested setting that layers merge deeply is passed again, merged
+    injected = {key: checked[key] for key in [*shallow_merge_differs(files, values), *(overrides or {}),
+                                              "experiment", "reports_dir"]}
     unknown = [n for n in notebooks if not (root / "notebooks" / f"{n}.ipynb").is_file()]
     if unknown:
         raise ConfigError(f"no such notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")

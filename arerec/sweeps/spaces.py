@@ -147,8 +147,10 @@ class Dimension:
                 return None
             ordered = sorted(self.choices)
             return "low" if value == ordered[0] else "high" if value == ordered[-1] else None
+        assert self.low is not None and self.high is not None  # a numeric range
+        low, high = float(self.low), float(self.high)
         scale = math.log if self.log else float
-        lo, hi, x = scale(self.low), scale(self.high), scale(max(min(value, self.high), self.low))
+        lo, hi, x = scale(low), scale(high), scale(max(min(float(value), high), low))
         share = (x - lo) / (hi - lo)
         return "low" if share <= EDGE_SHARE else "high" if share >= 1 - EDGE_SHARE else None
 

@@ -7,6 +7,7 @@ scored once at the end (:func:`test_best_epoch`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -21,13 +22,14 @@ import pandas as pd
 
 from arerec.config import Config
 from arerec.data.inputs import Experiment, load_experiment
-from arerec.errors import CheckpointError
+from arerec.errors import BusyError, CheckpointError
 from arerec.files import sha256_file, write_json_atomic
+from arerec.locks import exclusive
 from arerec.train import backends
 from arerec.train.batches import id_batches
 from arerec.train.build import apply_memory_settings, build, quiet_tensorflow
 from arerec.train.checkpoints import has_optimizer_state, load_checkpoint, save_checkpoint
-from arerec.train.distribution import is_chief
+from arerec.train.distribution import initialize_hosts, is_chief
 from arerec.train.predict import cross_entropy, evaluate_probs, predict_probs
 from arerec.train.runs import (
     SCHEDULE_FIELDS,
@@ -135,9 +137,11 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     is told the validation ``selection_metric`` ``monitor.reports_per_epoch`` times an epoch, at step
     ``(epoch - 1) * reports_per_epoch + k``; it may stop the run by raising (the epoch's partial work is lost,
     the epochs before it stay in the folder).
+
+    One process at a time trains a run folder: when another holds it (:func:`hold_run`), this raises
+    :class:`~arerec.errors.BusyError` at once, naming it. In a multi-process job process 0 holds it for the job.
     """
     quiet_tensorflow()
-    import keras
 
     started = time.perf_counter()
     if cfg.load_model or (not cfg.do_train and cfg.model_name):
@@ -146,7 +150,26 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         exp = load_experiment(cfg)
     paths = experiment_paths(exp)
     apply_memory_settings(cfg)
-    model, optimizer = build(exp)
+    model, optimizer = build(exp)  # joins a multi-process job first, so that is_chief() is known
+    with hold_run(paths, wait=False):
+        return _train_held(cfg, exp, paths, model, optimizer, started, score_test, monitor)
+
+
+def hold_run(paths: RunPaths, *, wait: bool):
+    """The run folder's lock (:func:`arerec.locks.exclusive`), taken by the chief process only: fail at once when
+    another process trains the run, or with ``wait`` wait for it."""
+    if not is_chief():
+        return contextlib.nullcontext()
+    advice = ("a run folder is trained by one process at a time. Wait for that process to finish (a sweep or "
+              "notebook asked for the same run then loads it), or stop it; a killed process holds nothing")
+    return exclusive(paths.lock, f"run {paths.name} ({paths.root})", wait=wait, advice=advice)
+
+
+def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer, started: float,
+                score_test: bool, monitor: Monitor | None) -> RunResult:
+    """The rest of :func:`train`, with the run folder held."""
+    import keras
+
     start_epoch = 1
     history = read_results(paths)
     lean = cfg.checkpoint_policy == "lean"  # only the latest checkpoint; best.ckpt without optimiser state
@@ -365,8 +388,22 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
     that epoch's checkpoint exists. Then the model is loaded and nothing is trained. A clean run
     loads its chosen epoch; its test metrics are computed once, when first asked for
     (``score_test``; see :func:`train`).
+
+    When another process trains the run, this waits for it and then looks again (the sweeps' rule,
+    :mod:`arerec.locks`): the run is the same, so it is then loaded, not trained twice.
     """
     exp = exp if exp is not None and exp.cfg == cfg else load_experiment(cfg)
+    initialize_hosts(cfg)  # is_chief() below: in a multi-process job only process 0 waits for the lock
+    while True:
+        with hold_run(experiment_paths(exp), wait=True):
+            pass  # held by nobody now
+        try:
+            return _train_or_load_now(cfg, exp, score_test=score_test, monitor=monitor)
+        except BusyError as exc:  # another process took the run between the two: wait for it again
+            log.info("%s", exc)
+
+
+def _train_or_load_now(cfg: Config, exp: Experiment, *, score_test: bool, monitor: Monitor | None) -> RunResult:
     paths = experiment_paths(exp)
     if _saved_config_matches(paths, cfg, exp):
         history = read_results(paths)

@@ -166,6 +166,12 @@ class RunPaths:
         """``checkpoint_policy: lean``: written once the run finished and kept only its chosen epoch's weights."""
         return self.weights / "final.json"
 
+    @property
+    def lock(self) -> Path:
+        """Held by the one process that trains the run (:func:`arerec.train.loop.hold_run`); ``.lock.holder.json``
+        beside it names that process."""
+        return self.root / ".lock"
+
     def checkpoint(self, epoch: int) -> Path:
         return self.weights / f"cp-{epoch:04d}.ckpt"
 

@@ -105,3 +105,36 @@ def test_is_clean_version_reads_a_stable_clean_version():
     assert prepare.is_clean_version("ml-100k_8020_minseq20_bs128_dper1.0_stable_clean10")
     assert not prepare.is_clean_version("ml-100k_8020_minseq20_bs128_dper1.0_stable")
     assert "valid" in prepare.version_paths("Data", "ml-100k", "ml-100k_8020_minseq20_bs128_dper1.0_stable_clean10")
+
+
+# A second process that holds a data version's lock for a while (arerec.data.prepare.hold_version).
+HOLD_VERSION = """
+import json, sys, time
+from arerec.config import Config
+from arerec.data.prepare import hold_version
+with hold_version(Config(**json.loads(sys.argv[1])), wait=False):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_data_version_is_prepared_by_one_process_at_a_time(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from arerec.errors import BusyError
+
+    write_ratings(tmp_path, "toy", ROWS)
+    cfg = small_cfg(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_VERSION, json.dumps(cfg.to_dict()), "2"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with pytest.raises(BusyError, match=rf"^data version {cfg.derived_data_version} is in use by pid {holder.pid} "):
+        prepare.prepare(cfg)  # `python -m arerec prepare`: at once
+    assert not any(p.is_file() for p in prepare.version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+                   .values())  # nothing written
+    started = time.perf_counter()
+    experiment = inputs.load_experiment(cfg)  # a run that needs the data waits, then prepares it
+    assert time.perf_counter() - started > 0.5 and holder.wait(5) == 0
+    assert len(experiment.prepared.train) > 0

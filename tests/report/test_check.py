@@ -169,3 +169,91 @@ def test_check_compares_with_the_copy_committed_in_git(tmp_path, capsys):
     (outside / "reports" / "base" / "metrics.json").write_text("{}")
     with pytest.raises(ComparisonError, match="git cannot read commit 'HEAD'"):
         check.committed_metrics(outside.parent.parent, "x.json")  # not a git checkout
+
+
+def with_settings(config: dict, parameters: dict) -> dict:
+    """:func:`committed` with a chosen run's whole Config and a notebook's parameters, as the notebooks record them."""
+    metrics = committed()
+    metrics["02_training"]["chosen"] = {"config": config, "label": "lr=0.003", "overrides": {"lr": 0.003}}
+    metrics["02_training"]["parameters"] = parameters
+    return metrics
+
+
+def test_a_setting_an_older_kit_did_not_record_is_no_difference_at_its_default(tmp_path, capsys):
+    from arerec.config import Config
+
+    today = Config(lr=0.003).to_dict()
+    older = {k: v for k, v in today.items() if k not in ("distribution", "model_axis", "job_addresses")}
+    older["hrcutoff"] = 3  # a float field an older kit wrote as the int of its default
+    old = with_settings(older, {"epochs": 2, "seeds": [0, 1, 2]})
+    new = with_settings(today, {"epochs": 2, "seeds": [0, 1, 2], "workers": 1,
+                                "validation_search": {"keep": 0.5}})  # notebook parameters at their defaults
+    assert today["hrcutoff"] == 3.0 and isinstance(today["hrcutoff"], float)
+    comparison = check.compare_metrics(old, new)
+    assert comparison.reproduced and comparison.setting_differences == []
+    assert {"02_training.chosen.config.distribution", "02_training.chosen.config.topk",
+            "02_training.parameters.validation_search.keep"} <= {s.path for s in comparison.settings}
+    assert not any(f.path.startswith("02_training.chosen.config") for f in comparison.figures)  # apart from figures
+    # through `check`: an older kit's metrics.json committed, today's rebuilt
+    git = git_in(tmp_path)
+    folder = tmp_path / "reports" / "base"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(old))
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "reports of an older kit")
+    (folder / "metrics.json").write_text(json.dumps(new))
+    assert runner.main(["check", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "settings: " in out and ", 0 differ, 0 of them in what was computed" in out
+    assert out.endswith("REPRODUCED\n")
+
+
+def test_a_setting_that_differs_is_reported_and_fails_only_when_it_changes_what_was_computed():
+    from arerec.config import Config
+
+    base = Config(lr=0.003).to_dict()
+    old = with_settings({k: v for k, v in base.items() if k != "distribution"}, {"workers": 1})
+    placed = with_settings({**base, "model_path": "/scratch/Model/", "distribution": "data", "process_id": 0},
+                           {"workers": 4, "ray_num_cpus": 2, "executor": "ray"})
+    comparison = check.compare_metrics(old, placed)
+    assert comparison.reproduced
+    assert {s.path for s in comparison.setting_differences} == {
+        "02_training.chosen.config.model_path", "02_training.chosen.config.distribution",
+        "02_training.chosen.config.process_id", "02_training.parameters.workers",
+        "02_training.parameters.ray_num_cpus", "02_training.parameters.executor"}
+    report = check.format_comparison(comparison)
+    assert ("[setting] 02_training.chosen.config.model_path: committed 'Model/', rebuilt '/scratch/Model/' "
+            "(model_path does not change what was computed)") in report
+    assert report.endswith("\nREPRODUCED")
+
+    computed = with_settings({**base, "lr": 0.01, "regularizer": [0.0] * 5, "distribution": "none"},
+                             {"workers": 1, "validation_search": {"rungs": [1]}})
+    comparison = check.compare_metrics(old, computed)
+    assert not comparison.reproduced and comparison.failures == []  # every figure the same; three settings not
+    assert [s.path for s in comparison.setting_failures] == [  # in the order of the Config's fields
+        "02_training.chosen.config.regularizer", "02_training.chosen.config.lr",
+        "02_training.parameters.validation_search.rungs"]  # absent on one side, and not at its default [1, 2]
+    assert check.verdict(comparison).startswith(
+        "NOT REPRODUCED: 3 of ")
+    assert check.verdict(comparison).endswith(
+        "settings differ in what was computed (02_training.chosen.config.regularizer, 02_training.chosen.config.lr, "
+        "02_training.parameters.validation_search.rungs)")
+    report = check.format_comparison(comparison)
+    assert "[setting] 02_training.chosen.config.lr: committed 0.003, rebuilt 0.01 (changes what was computed)" in report
+
+
+def test_which_leaves_are_settings_and_their_defaults():
+    search = {"search": {"ARERec": {"trials": [{"params": {"lr": 0.003}, "state": "COMPLETE", "epochs": 2,
+                                                "val_score": 1.41}], "n_trials": 6, "chosen": {"lr": 0.003}}}}
+    figures, settings = check.flatten_figures(search), check.flatten_settings(search)
+    assert set(settings) == {"search.ARERec.trials[0].params.lr"}  # a trial's parameters; its outcome is a figure
+    assert "search.ARERec.trials[0].val_score" in figures and "search.ARERec.trials[0].epochs" in figures
+    assert check.setting_default("search.ARERec.trials[0].params.lr") == 0.0001  # the Config field's default
+    assert check.setting_name("search.ARERec.trials[0].params.lr") == "lr"
+    assert check.setting_default("x.chosen.config.hrcutoff") == 3
+    assert check.setting_default("x.parameters.validation_search.rungs") == [1, 2]
+    assert check.setting_default("x.parameters.no_such_parameter") is check._NO_DEFAULT
+    assert check.setting_name("x.chosen.config.regularizer") == "regularizer"
+    assert not check.computes("num_processes") and not check.computes("ray_address") and check.computes("seed")
+    assert check.flatten_settings({"a": {"config": {"topk": [3, 5]}}}) == {"a.config.topk": check.Leaf([3, 5])}

@@ -100,3 +100,27 @@ def test_resolve_checks_every_value(values, fragment):
     with pytest.raises(ConfigError) as error:
         parameters.resolve(values)
     assert fragment in str(error.value)
+
+
+def test_a_partial_nested_layer_keeps_the_layers_below_it(tmp_path):
+    (tmp_path / "partial.yaml").write_text("validation_search:\n  rungs: [1]\n")
+    files = [*parameters.params_files("base", REPO), tmp_path / "partial.yaml"]
+    below = parameters.merge_parameters(parameters.params_files("base", REPO))["validation_search"]
+    _, extras = resolve(parameters.merge_parameters(files))
+    search = extras["validation_search"]
+    assert search["rungs"] == [1]
+    assert search["grid"] == below["grid"] and set(search["grid"]) == {"lr", "regularisation"}  # the axis is kept
+    assert (search["keep"], search["max_epochs"]) == (below["keep"], below["max_epochs"])
+    # papermill merges its -f files shallowly: the runner passes that key to it again, merged
+    assert parameters.shallow_merge_differs(files, parameters.merge_parameters(files)) == ["validation_search"]
+    assert parameters.shallow_merge_differs(parameters.params_files("ci", REPO),
+                                            parameters.merge_parameters(parameters.params_files("ci", REPO))) == []
+
+
+def test_bad_yaml_and_a_non_mapping_are_clear_errors(tmp_path):
+    (tmp_path / "bad.yaml").write_text("epochs: [1\n")
+    (tmp_path / "list.yaml").write_text("- epochs\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        parameters.merge_parameters([tmp_path / "bad.yaml"])
+    with pytest.raises(ConfigError, match="list.yaml: expected a mapping of key: value, received list"):
+        load_yaml_layers([tmp_path / "list.yaml"])

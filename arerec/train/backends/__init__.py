@@ -20,14 +20,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from arerec.errors import ConfigError
+from arerec.installs import require_keras
 
 SUPPORTED = ("tensorflow", "jax")
 
 
 def name() -> str:
-    import keras
-
-    return keras.backend.backend()
+    return require_keras().backend.backend()  # a missing backend: an error naming the extra to install
 
 
 def current() -> ModuleType:

@@ -1,0 +1,45 @@
+"""arerec.installs: without the Keras backend installed, an error that names the extra to install."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+
+from arerec.errors import BackendMissingError
+from arerec.installs import require_keras
+
+
+def without(monkeypatch, module: str) -> None:
+    """Importing keras fails as it does when ``module`` (its backend) is not installed."""
+    real = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name == "keras":
+            raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+
+
+def test_a_missing_backend_names_the_extras_that_install_it(monkeypatch):
+    without(monkeypatch, "tensorflow")
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    with pytest.raises(BackendMissingError) as error:
+        require_keras()
+    assert str(error.value).startswith("Keras' backend 'tensorflow' is not installed (KERAS_BACKEND=tensorflow; ")
+    assert "`pip install -e '.[cpu]'`" in str(error.value) and "'.[cuda]'" in str(error.value)
+    without(monkeypatch, "jaxlib")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(BackendMissingError, match=r"'jax' is not installed \(KERAS_BACKEND=jax; .*'\.\[jax\]'"):
+        require_keras()
+
+
+def test_another_missing_module_is_not_hidden(monkeypatch):
+    without(monkeypatch, "optree")
+    with pytest.raises(ModuleNotFoundError, match="optree"):
+        require_keras()
+
+
+def test_with_a_backend_it_is_keras():
+    assert require_keras().__name__ == "keras"
