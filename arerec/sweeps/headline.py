@@ -302,9 +302,9 @@ def best_on_validation(scores: pd.DataFrame, metric: str) -> str | None:
     """The baseline with the best validation ``metric`` (the first of a tie), None without baselines."""
     from arerec.config import lower_is_better
 
-    if scores.empty:
+    values = scores.set_index("model")[metric].dropna() if not scores.empty else pd.Series(dtype=float)
+    if values.empty:  # e.g. NDCG@k where no user has k validation rows
         return None
-    values = scores.set_index("model")[metric]
     return str(values.idxmin() if lower_is_better(metric) else values.idxmax())
 
 
