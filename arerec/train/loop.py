@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from arerec.config import Config
+from arerec.console import say
 from arerec.data.inputs import Experiment, load_experiment
 from arerec.errors import CheckpointError
 from arerec.files import sha256_file, write_json_atomic
@@ -177,10 +178,10 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
         if exp.clean and row["best_epoch"] == epoch:
             save_checkpoint(paths.best_checkpoint, exp, model, optimizer, epoch)
         if verbose:
-            print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
+            say(_epoch_line(row, last_epoch, max(cfg.topk)))
         if stop:
-            print(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
-                  f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}", flush=True)
+            say(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
+                f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}")
             break
 
     if cfg.do_train and exp.clean and not score_test:
