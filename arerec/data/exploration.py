@@ -2,7 +2,7 @@
 
 Everything here reads the raw ratings (original ids and timestamps) or a protocol's split
 (:class:`arerec.data.split.Split`, :class:`arerec.data.split.CleanSplit`), so the numbers describe the data the
-model is trained and tested on, including the leakage of the original protocol (REFERENCE.md §1
+model is trained and tested on, including the leakage of the original protocol (docs/reference.md §1
 step 4): every test row's item sequence is built from all the data, so it holds the target user
 and users who rated later. :func:`protocol_comparison` sets that beside the clean protocol.
 """

@@ -1,4 +1,4 @@
-"""What ARERec's neighbour attention looks at (REFERENCE.md §3), as tidy tables.
+"""What ARERec's neighbour attention looks at (docs/reference.md §3), as tidy tables.
 
 For a (user, item) row the model attends over the item's first ``max_seq`` raters in time order
 (its neighbours); each head's weights sum to 1 over the non-padding positions. Sequences differ in
