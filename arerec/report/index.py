@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -463,6 +464,11 @@ REBUILD = ("Built by `make reproduce PARAMS=<experiment>` (python -m arerec.repo
            "are not rebuilt by it.")
 
 
+def _code(text: str) -> str:
+    """Escaped text with `backticked` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def _base(experiments: Sequence[ExperimentReport]) -> ExperimentReport | None:
     return next((e for e in experiments if e.name == "base"), None)
 
@@ -473,7 +479,7 @@ def _index_html(experiments: Sequence[ExperimentReport]) -> str:
     base = _base(experiments)
     body = [
         "<h1>arerec-kit reports</h1>",
-        f"<p>{html.escape(REBUILD)} HR@k and NDCG@k are the reference's faithful (non-standard) metrics "
+        f"<p>{_code(REBUILD)} HR@k and NDCG@k are the reference's faithful (non-standard) metrics "
         f"({_link('../docs/metric.md', 'what they compute')}); std NDCG@k, RMSE and MAE are standard; k is 10 "
         "where evaluated.</p>",
         "<h2>Experiments</h2>",

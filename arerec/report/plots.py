@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import Normalize
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -244,8 +244,9 @@ def paired_differences(table: pd.DataFrame, title: str) -> Figure:
         ci = part["ci"].to_numpy(dtype=float)
         y = np.arange(len(part))
         for n in range(len(part)):
-            colour = "#1a7f37" if str(part["verdict"][n]).startswith("support") else (
-                "#b42318" if str(part["verdict"][n]).startswith(("not", "contra", "refut")) else "#555555")
+            word = str(part["verdict"][n])
+            colour = "#1a7f37" if word.startswith("support") else ("#b42318" if word.startswith("not supported")
+                                                                   else "#555555")  # not resolved: grey
             if np.isfinite(ci[n]):
                 ax.errorbar(diff[n], y[n], xerr=ci[n], fmt="o", color=colour, capsize=4, elinewidth=1.5)
             else:
@@ -385,12 +386,20 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------------------------
 # 04 attention
 # --------------------------------------------------------------------------------------------
-def attention_scale(pairs: Sequence) -> Normalize:
+def attention_scale(pairs: Sequence, quantile: float = 0.99) -> LogNorm:
     """One colour scale for every heatmap of :func:`attention_heatmaps`: relative attention (weight x
-    number of neighbours), centred at 1 (uniform) and symmetric around it, wide enough for every pair."""
+    number of neighbours) on a log scale centred at 1 (uniform), as far below 1 as above (1/r to r).
+
+    Relative attention is a ratio, so twice and half the uniform weight sit at the same distance from
+    white. r covers the ``quantile`` of every panel's cells (in the log distance from 1), so that one
+    very peaked cell does not wash the others out; cells beyond it take the end colours (the colour bar
+    is extended), and r is at least 1.25.
+    """
     values = np.concatenate([np.ravel(p.weights) * p.weights.shape[1] for p in pairs]) if pairs else np.ones(1)
-    spread = max(float(np.nanmax(np.abs(values - 1.0))), 0.05)
-    return Normalize(vmin=1.0 - spread, vmax=1.0 + spread)
+    distance = np.abs(np.log(np.clip(values[np.isfinite(values)], 1e-9, None)))
+    r = float(np.exp(np.quantile(distance, quantile))) if distance.size else 1.0
+    r = max(r, 1.25)
+    return LogNorm(vmin=1.0 / r, vmax=r, clip=False)
 
 
 ATTENTION_CMAP = "RdBu_r"  # blue: less than uniform, white: uniform, red: more
@@ -408,7 +417,7 @@ def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "
     norm = attention_scale(pairs)
     n_pairs = max(len(pairs), 1)
     heads = max((p.weights.shape[0] for p in pairs), default=1)
-    fig = Figure(figsize=(10, (0.32 * heads + 0.9) * n_pairs + 1.0), layout="constrained")
+    fig = Figure(figsize=(9, (0.32 * heads + 0.9) * n_pairs + 1.0), layout="constrained")
     axes = fig.subplots(n_pairs, 1, squeeze=False)[:, 0]
     image = None
     for ax, pair in zip(axes, pairs, strict=False):
@@ -426,9 +435,14 @@ def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "
                      f"{relative.shape[1]} neighbours{where}", fontsize=9, loc="left")
     axes[-1].set_xlabel("neighbour position (time order: 0 = earliest in the window)")
     if image is not None:
-        bar = fig.colorbar(image, ax=list(axes), label="relative attention\n(weight x neighbours; 1 = uniform)",
-                           shrink=min(1.0, 2.5 / n_pairs) if n_pairs > 2 else 1.0, pad=0.01)
-        bar.ax.set_ylim(max(norm.vmin, 0.0), norm.vmax)
+        values = np.concatenate([np.ravel(p.weights) * p.weights.shape[1] for p in pairs])
+        extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
+            (bool((values < norm.vmin).any()), bool((values > norm.vmax).any()))]
+        bar = fig.colorbar(image, ax=list(axes), label="relative attention, log scale\n(weight x neighbours; 1 = uniform)",
+                           shrink=min(1.0, 2.5 / n_pairs) if n_pairs > 2 else 1.0, pad=0.01, extend=extend)
+        ticks = [t for t in (1 / 8, 1 / 4, 1 / 2, 1 / 1.5, 1.0, 1.5, 2, 4, 8) if norm.vmin <= t <= norm.vmax]
+        bar.set_ticks(ticks, labels=[f"{t:.2g}" if t >= 1 else f"1/{1 / t:.2g}" for t in ticks])
+        bar.minorticks_off()
     note = ("" if target_possible else
             "\nThe clean protocol never shows a row its own user, so no target column can be outlined.")
     fig.suptitle((title or f"Attention of {len(pairs)} sampled test pairs (different users and items)") + note,

@@ -29,8 +29,10 @@ WORDS = {
     "min_seq": "min_seq", "region_size": "region size", "model_name": "run",
     "train_seconds": "training time (s)", "seconds": "time (s)", "eval_seconds": "evaluation time (s)",
     "mean_diff": "mean difference", "ci": "± 95% CI", "relative_attention": "relative attention (1 = uniform)",
-    "share_of_kept_rows": "share of kept rows",
+    "share_of_kept_rows": "share of kept rows", "ndcg": "faithful NDCG@k", "hr": "faithful HR@k",
 }
+# Columns shown with a fixed number of decimals, by the end of their name (times: a tenth of a second).
+FIXED_DECIMALS = {"seconds": 1, "_s": 1}
 _METRIC = re.compile(r"^(std_)?(ndcg|hr)@(\d+)(_ci)?$")
 
 
@@ -111,7 +113,9 @@ def _column(values: pd.Series) -> list[str]:
     if not numeric and values.map(lambda v: isinstance(v, (int, float, np.number)) or _missing(v)).all():
         numeric = values.map(lambda v: not isinstance(v, bool)).all()  # object columns of numbers
     if numeric:
-        digits = None if _is_whole(values) else decimals(pd.to_numeric(values, errors="coerce"))
+        fixed = next((d for end, d in FIXED_DECIMALS.items() if str(values.name).endswith(end)), None)
+        digits = None if _is_whole(values) else fixed if fixed is not None else decimals(
+            pd.to_numeric(values, errors="coerce"))
         return [_cell(v, digits) for v in values]
     column = []
     for value in values:  # an object column mixes types: each number shown at its own precision
@@ -141,6 +145,11 @@ def wrap(text: str, width: int = WRAP) -> list[str]:
     return lines or [text]
 
 
+def _breakable(text: str) -> str:
+    """A long word (a run name) that the browser may break after '_', '=' or ',' (<wbr>), never cut."""
+    return re.sub(r"([_=,])", r"\1<wbr>", text)
+
+
 _STYLE = ("border-collapse:collapse;font-size:12px;max-width:1240px;margin:4px 0 12px;"
           "font-variant-numeric:tabular-nums")
 _CELL = "border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top;"
@@ -154,7 +163,8 @@ def to_html(frame: pd.DataFrame, *, index: bool = False, width: int = WRAP) -> s
                for n in range(table.shape[1])]
 
     def cell(text: str, tag: str, right: bool) -> str:
-        lines = "<br>".join(html.escape(line) for line in wrap(text, width))
+        lines = "<br>".join(_breakable(html.escape(line)) if len(line) > width else html.escape(line)
+                            for line in wrap(text, width))
         align = "right" if right else "left"
         return f"<{tag} style='{_CELL}text-align:{align}'>{lines}</{tag}>"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: it writes to a file, never a notebook widget
 
 from arerec.console import stream
 

@@ -138,9 +138,12 @@ def test_attention_heatmaps_show_weight_times_neighbours_on_one_scale_centred_at
     np.testing.assert_allclose(second.images[0].get_array()[0], [2.8, 0.4, 0.4, 0.4])
     norm = first.images[0].norm
     assert norm is second.images[0].norm  # one range shared by the panels
-    assert norm(1.0) == pytest.approx(0.5) and (norm.vmin, norm.vmax) == pytest.approx((-0.8, 2.8))
+    assert norm(1.0) == pytest.approx(0.5)  # white is uniform
+    assert norm(2.0) - 0.5 == pytest.approx(0.5 - norm(0.5))  # twice and half as far from it
+    assert norm.vmin * norm.vmax == pytest.approx(1.0) and 2.5 <= norm.vmax <= 2.8
     assert first.images[0].get_cmap().name == plots.ATTENTION_CMAP
     assert len(fig.axes) == 3  # two panels and one colour bar
+    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == ["1/2", "1/1.5", "1", "1.5", "2"]
     assert all(float(t).is_integer() for t in second.get_xticks())  # whole-number positions
     assert [t.get_text() for t in first.get_yticklabels()] == ["head 1", "head 2"]
     assert "never shows a row its own user" in fig.get_suptitle()

@@ -55,3 +55,10 @@ def test_an_index_becomes_a_column():
     frame = pd.DataFrame({"value": [1.5]}, index=pd.Index(["users"], name="what"))
     out = tables.readable(frame, index=True)
     assert list(out.columns) == ["what", "value"] and out.iloc[0].tolist() == ["users", "1.500"]
+
+
+def test_times_have_a_tenth_of_a_second_and_run_names_may_break_at_underscores():
+    assert tables.readable(pd.DataFrame({"train_seconds": [5.6, 2.25]}))["training time (s)"].tolist() == ["5.6", "2.2"]
+    name = "synthetic_8020_bs32_lr0.02_emb16_reg3_ms49_opadam_h2_do_lazy_rw_clean"
+    page = tables.to_html(pd.DataFrame({"run": [name]}))
+    assert "synthetic_<wbr>8020_<wbr>" in page and page.replace("<wbr>", "").count(name) == 1
