@@ -439,15 +439,27 @@ def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "
         extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
             (bool((values < norm.vmin).any()), bool((values > norm.vmax).any()))]
         bar = fig.colorbar(image, ax=list(axes), label="relative attention, log scale\n(weight x neighbours; 1 = uniform)",
-                           shrink=min(1.0, 2.5 / n_pairs) if n_pairs > 2 else 1.0, pad=0.01, extend=extend)
-        ticks = [t for t in (1 / 8, 1 / 4, 1 / 2, 1 / 1.5, 1.0, 1.5, 2, 4, 8) if norm.vmin <= t <= norm.vmax]
-        bar.set_ticks(ticks, labels=[f"{t:.2g}" if t >= 1 else f"1/{1 / t:.2g}" for t in ticks])
+                           pad=0.01, extend=extend)
+        ticks, labels = _ratio_ticks(norm.vmax)
+        bar.set_ticks(ticks, labels=labels)
         bar.minorticks_off()
     note = ("" if target_possible else
             "\nThe clean protocol never shows a row its own user, so no target column can be outlined.")
     fig.suptitle((title or f"Attention of {len(pairs)} sampled test pairs (different users and items)") + note,
                  fontsize=10)
     return fig
+
+
+def _ratio_ticks(r: float) -> tuple[list[float], list[str]]:
+    """Ticks of a log scale from 1/r to r: 1 and powers of 2 (at most 4 a side), or 1/1.5 and 1.5 for a
+    narrow one; labelled 1/4, 1/2, 1, 2, 4."""
+    top = int(np.floor(np.log2(r)))
+    if top < 1:
+        ticks = [1 / 1.5, 1.0, 1.5] if r >= 1.5 else [1.0]
+    else:
+        step = int(np.ceil(top / 4))
+        ticks = sorted({2.0 ** e for e in range(-top, top + 1, step)} | {1.0})
+    return ticks, [f"{t:.3g}" if t >= 1 else f"1/{1 / t:.3g}" for t in ticks]
 
 
 def _outline(position: int, heads: int):

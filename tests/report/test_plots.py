@@ -143,7 +143,9 @@ def test_attention_heatmaps_show_weight_times_neighbours_on_one_scale_centred_at
     assert norm.vmin * norm.vmax == pytest.approx(1.0) and 2.5 <= norm.vmax <= 2.8
     assert first.images[0].get_cmap().name == plots.ATTENTION_CMAP
     assert len(fig.axes) == 3  # two panels and one colour bar
-    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == ["1/2", "1/1.5", "1", "1.5", "2"]
+    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == ["1/2", "1", "2"]
+    assert plots._ratio_ticks(40.0)[1] == ["1/32", "1/8", "1/2", "1", "2", "8", "32"]
+    assert plots._ratio_ticks(1.6)[1] == ["1/1.5", "1", "1.5"]
     assert all(float(t).is_integer() for t in second.get_xticks())  # whole-number positions
     assert [t.get_text() for t in first.get_yticklabels()] == ["head 1", "head 2"]
     assert "never shows a row its own user" in fig.get_suptitle()
