@@ -223,7 +223,7 @@ def test_figures_tables_and_html_are_written(ci_run):
     folder = tmp / "reports" / "ci"
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
                 "leakage", "learning_curves", "headline", "confusion_matrix_seed_run", "ablation",
-                "attention_uniformity", "attention_pair_01", "attention_pair_04", "attention_by_position",
+                "attention_uniformity", "attention_pairs", "attention_by_position",
                 "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
@@ -238,6 +238,12 @@ def test_figures_tables_and_html_are_written(ci_run):
         page = (folder / f"{name}.html").read_text()
         assert "data:image/png;base64," in page, name
         assert "notebook.start(globals()" not in page, f"{name}: the HTML must hide the code"
+        # results, not logs: progress and per-epoch lines are in the notebook's log file, linked from the page
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)  # figures' bytes can spell anything
+        assert not re.search(r"\bETA\b|\brun \d+/\d+|\bepoch \d+/\d+", text), f"{name}: a log line on the page"
+        assert "None" not in text, f"{name}: a Python None on the page"
+        assert f'href="logs/{name}.log"' in page and (folder / "logs" / f"{name}.log").is_file(), name
+        assert not re.search(r"<script[^>]*src=[\"']?https?://|<link[^>]*href=[\"']?https?://", page), name
 
 
 @pytest.mark.slow
@@ -249,7 +255,7 @@ def test_the_index_lists_the_experiment(ci_run):
     assert "<td>ci</td><td>ok</td><td>synthetic</td>" in page
     for name in notebook.NOTEBOOKS:
         assert f'href="ci/{name}.html"' in page
-    assert '<img src="ci/figures/attention_pair_01.png"' in page
+    assert '<img src="ci/figures/attention_pairs.png"' in page
     readme = (tmp / "reports" / "README.md").read_text()
     assert "| ci | ok | synthetic |" in readme and "(ci/02_training.html)" in readme
 

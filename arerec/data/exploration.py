@@ -2,7 +2,7 @@
 
 Everything here reads the raw ratings (original ids and timestamps) or a protocol's split
 (:class:`arerec.data.split.Split`, :class:`arerec.data.split.CleanSplit`), so the numbers describe the data the
-model is trained and tested on, including the leakage of the original protocol (REFERENCE.md §1
+model is trained and tested on, including the leakage of the original protocol (docs/reference.md §1
 step 4): every test row's item sequence is built from all the data, so it holds the target user
 and users who rated later. :func:`protocol_comparison` sets that beside the clean protocol.
 """
@@ -126,7 +126,12 @@ def truncation(item_lengths: np.ndarray, max_seq_values: list[int], model_max_se
 
 
 def split_sizes(split: Split) -> pd.DataFrame:
-    """Rows, users and items of: the ratings file, what the min_seq filter keeps, train and test."""
+    """Rows, users and items of: the ratings file, what the min_seq filter keeps, train and test.
+
+    ``share_of_ratings_file`` is each stage's rows over the file's; ``share_of_kept_rows`` its rows over
+    those the min_seq filter kept (train + test fall short of 1: both are cut to whole batches and test
+    rows of items unseen in train are dropped), blank for the file itself, which is not part of them.
+    """
     def count(rows: pd.DataFrame) -> dict[str, int]:
         return {"rows": len(rows), "users": rows["userId"].nunique(), "items": rows["itemId"].nunique()}
 
@@ -139,7 +144,9 @@ def split_sizes(split: Split) -> pd.DataFrame:
             {"stage": "test", **count(split.test)},
         ]
     )
-    table["share_of_kept_rows"] = table["rows"] / split.rows_kept
+    table["share_of_ratings_file"] = table["rows"] / split.rows_in
+    # a share of what min_seq kept only for what is inside it: the ratings file holds more rows (was 1.053)
+    table["share_of_kept_rows"] = np.where(table["stage"] == "ratings file", np.nan, table["rows"] / split.rows_kept)
     return table
 
 

@@ -1,6 +1,6 @@
 """What the model reads: the per-item tables of neighbour and LCU ids, and a run's :class:`Experiment`.
 
-:func:`build_item_tables` makes the model's per-item inputs (REFERENCE.md §2); :func:`load_experiment`
+:func:`build_item_tables` makes the model's per-item inputs (docs/reference.md §2); :func:`load_experiment`
 loads (preparing first if needed) the data version of a configuration with its tables: everything a
 run, a baseline or an analysis reads.
 """

@@ -1,4 +1,4 @@
-"""Data versions: the split written as the reference's ``.id`` files, and read back (REFERENCE.md §1).
+"""Data versions: the split written as the reference's ``.id`` files, and read back (docs/reference.md §1).
 
 ``prepare`` turns ``{data_path}/{dataset}/{dataset}_ratings.csv`` into the files of a data version
 (train, test, item sequences, and under the clean protocol validation); ``load_prepared`` reads them

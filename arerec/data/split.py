@@ -1,6 +1,6 @@
 """The split: which ratings train and which test, under the reference protocol or the clean one.
 
-- :func:`split_rows`: the reference ``dataset.py`` (REFERENCE.md §1): time sort, the earliest
+- :func:`split_rows`: the reference ``dataset.py`` (docs/reference.md §1): time sort, the earliest
   ``data_percent``, one ``min_seq`` pass, a random split, whole batches; every row's item sequence is
   built from all the data (the leakage kept as the faithful mode).
 - :func:`split_clean`: a per-user temporal split with a validation share, train-only item
@@ -69,7 +69,7 @@ class Split:
 
 
 def filtered_rows(cfg: Config, ratings: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """REFERENCE.md §1 steps 1-3: time sort, the earliest ``data_percent``, one min_seq pass."""
+    """docs/reference.md §1 steps 1-3: time sort, the earliest ``data_percent``, one min_seq pass."""
     df = sort_by_time(ratings, cfg.sort_kind)
     if cfg.data_percent < 1:
         df = df.head(int(len(ratings) * cfg.data_percent))
@@ -83,7 +83,7 @@ def filtered_rows(cfg: Config, ratings: pd.DataFrame) -> tuple[pd.DataFrame, dic
 
 
 def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
-    """REFERENCE.md §1 steps 1-7: sort, filter, attach sequences, split, cut to whole batches."""
+    """docs/reference.md §1 steps 1-7: sort, filter, attach sequences, split, cut to whole batches."""
     rows_in = len(ratings)
     df, item_seqs = filtered_rows(cfg, ratings)
     per_user = df.groupby("userId").size()

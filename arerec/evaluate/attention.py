@@ -1,4 +1,4 @@
-"""What ARERec's neighbour attention looks at (REFERENCE.md §3), as tidy tables.
+"""What ARERec's neighbour attention looks at (docs/reference.md §3), as tidy tables.
 
 For a (user, item) row the model attends over the item's first ``max_seq`` raters in time order
 (its neighbours); each head's weights sum to 1 over the non-padding positions. Sequences differ in
@@ -15,6 +15,7 @@ then an item-only model.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,7 +129,8 @@ def position_profile(weights: np.ndarray, neighbours: np.ndarray, bins: int = 10
 
     Positions are relative (0 = the item's earliest rater in the window, 1 = its latest), cut into
     ``bins`` equal bins, because windows differ in length. Columns: bin, position (bin centre),
-    head ('1', '2', ... or 'mean'), relative_attention, count.
+    head ('1', '2', ... or 'mean'), relative_attention, ci (95% half-width of the mean, normal
+    approximation over the bin's (row, neighbour) pairs), count.
     """
     rel = relative_attention(weights, neighbours)  # [N, H, L]
     n = (neighbours != 0).sum(axis=1)  # [N]
@@ -141,12 +143,13 @@ def position_profile(weights: np.ndarray, neighbours: np.ndarray, bins: int = 10
     heads["mean"] = relative_attention(weights, neighbours, mean_of_heads=True)
     for head, values in heads.items():
         frame = pd.DataFrame({"bin": bin_of[valid], "value": values[valid]})
-        grouped = frame.groupby("bin")["value"].agg(["mean", "size"]).reindex(range(bins))
+        grouped = frame.groupby("bin")["value"].agg(["mean", "std", "size"]).reindex(range(bins))
         frames.append(pd.DataFrame({
             "bin": range(bins),
             "position": (np.arange(bins) + 0.5) / bins,
             "head": head,
             "relative_attention": grouped["mean"].to_numpy(),
+            "ci": _half_width(grouped["std"], grouped["size"]),
             "count": grouped["size"].fillna(0).astype(int).to_numpy(),
         }))
     return pd.concat(frames, ignore_index=True)
@@ -281,29 +284,112 @@ def binned(table: pd.DataFrame, column: str, bins: int = 8) -> pd.DataFrame:
     """
     others = table[~table["is_target"]].dropna(subset=[column])
     cut = pd.qcut(others[column], q=bins, duplicates="drop")
-    grouped = others.groupby(cut, observed=True)["relative_attention"].agg(["mean", "size"])
+    grouped = others.groupby(cut, observed=True)["relative_attention"].agg(["mean", "std", "size"])
     return pd.DataFrame({
         "bin": [str(i) for i in grouped.index],
         "low": [i.left for i in grouped.index],
         "high": [i.right for i in grouped.index],
         "relative_attention": grouped["mean"].to_numpy(),
+        "ci": _half_width(grouped["std"], grouped["size"]),
         "count": grouped["size"].to_numpy(),
     })
 
 
+def _half_width(std: pd.Series, size: pd.Series) -> np.ndarray:
+    """95% half-width of a mean (normal approximation); NaN for fewer than 2 values."""
+    std, size = std.to_numpy(dtype=float), size.to_numpy(dtype=float)
+    out = np.full(len(std), np.nan)
+    np.divide(1.96 * std, np.sqrt(size), out=out, where=np.nan_to_num(size) >= 2)
+    return out
+
+
+def spearman_ci(x, y, groups=None, *, n_boot: int = 200, seed: int = 0,
+                confidence: float = 0.95) -> tuple[float, float, float]:
+    """Spearman's rho of ``x`` and ``y`` with a ``confidence`` interval: (rho, low, high).
+
+    With ``groups`` (e.g. the sampled row of each (row, neighbour) pair), a percentile bootstrap that
+    resamples whole groups, since the pairs of one row are not independent of each other; without, the
+    Fisher z interval with the Fieller-Hartley-Pearson standard error ``sqrt(1.06 / (n - 3))``.
+    NaN pairs are dropped; fewer than 4 pairs give NaN bounds.
+    """
+    frame = pd.DataFrame({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)})
+    if groups is not None:
+        frame["g"] = np.asarray(groups)
+    frame = frame.dropna()
+    n = len(frame)
+    if n < 4:
+        return float("nan"), float("nan"), float("nan")
+    rho = float(frame["x"].corr(frame["y"], method="spearman"))
+    alpha = (1 - confidence) / 2
+    if groups is None:
+        from scipy.stats import norm
+
+        z, se = np.arctanh(np.clip(rho, -0.999999, 0.999999)), np.sqrt(1.06 / (n - 3))
+        q = norm.ppf(1 - alpha)
+        return rho, float(np.tanh(z - q * se)), float(np.tanh(z + q * se))
+    codes, _ = pd.factorize(frame["g"])
+    members = pd.Series(np.arange(n)).groupby(codes).apply(np.asarray).tolist()
+    rng = np.random.default_rng(seed)
+    x_all, y_all = frame["x"].to_numpy(), frame["y"].to_numpy()
+    rhos = []
+    with warnings.catch_warnings():  # a resample of a few groups can be constant: its rho is NaN, skipped
+        warnings.simplefilter("ignore")
+        for _ in range(n_boot):
+            take = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+            rhos.append(pd.Series(x_all[take]).corr(pd.Series(y_all[take]), method="spearman"))
+    low, high = np.nanquantile(rhos, [alpha, 1 - alpha])
+    return rho, float(low), float(high)
+
+
+def position_spearman(weights: np.ndarray, neighbours: np.ndarray, **kwargs) -> tuple[float, float, float]:
+    """:func:`spearman_ci` of relative attention (mean of heads) with relative position in the window
+    (0 = earliest, 1 = latest), over every (row, real neighbour) pair, bootstrapped over rows."""
+    rel = relative_attention(weights, neighbours, mean_of_heads=True)  # [N, L]
+    valid = neighbours != 0
+    n = valid.sum(axis=1)
+    where = np.arange(neighbours.shape[1])[None, :] / np.maximum(n - 1, 1)[:, None]  # [N, L]
+    rows = np.broadcast_to(np.arange(len(neighbours))[:, None], neighbours.shape)
+    return spearman_ci(where[valid], rel[valid], rows[valid], **kwargs)
+
+
+def sample_pairs(rows: pd.DataFrame, n: int, seed: int) -> list[int]:
+    """Positions of up to ``n`` rows of ``rows`` drawn with ``seed``, no two with the same user or item."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    users, items, picked = set(), set(), []
+    for position in order:
+        user, item = int(rows["userId"].iloc[position]), int(rows["itemId"].iloc[position])
+        if user in users or item in items:
+            continue
+        users.add(user)
+        items.add(item)
+        picked.append(int(position))
+        if len(picked) == n:
+            break
+    return picked
+
+
+def target_can_be_a_neighbour(exp) -> bool:
+    """Whether a test row's own user can sit among its neighbours: under the reference protocol only (the
+    clean one builds each row's window from training raters before its time, never the row's user)."""
+    return not exp.clean
+
+
 def similarity_summary(table: pd.DataFrame) -> dict[str, float]:
-    """Spearman correlations of relative attention with similarity (target excluded), and how much
-    attention the target user gets when it sits among its own item's neighbours."""
+    """Spearman correlations of relative attention with similarity (target excluded), with 95% bootstrap
+    intervals over the sampled rows (``..._low``, ``..._high``), and how much attention the target user
+    gets when it sits among its own item's neighbours."""
     others = table[~table["is_target"]]
     target = table[table["is_target"]]
     per_row = table.groupby("row")["relative_attention"]
     top = table.loc[per_row.idxmax()]
+    correlations = {}
+    for column in ("co_rated", "rms_diff"):
+        rho, low, high = spearman_ci(others["relative_attention"], others[column], others["row"])
+        correlations.update({f"spearman_attention_{column}": rho, f"spearman_attention_{column}_low": low,
+                             f"spearman_attention_{column}_high": high})
     return {
         "pairs": int(len(others)),
-        "spearman_attention_co_rated": float(others["relative_attention"].corr(others["co_rated"], method="spearman")),
-        "spearman_attention_rms_diff": float(
-            others["relative_attention"].corr(others["rms_diff"], method="spearman")
-        ),
+        **correlations,
         "share_rows_with_target_in_window": float(table.groupby("row")["is_target"].any().mean()),
         "mean_relative_attention_on_target": float(target["relative_attention"].mean()) if len(target) else np.nan,
         "share_rows_where_target_gets_most_attention": float(top["is_target"].mean()),

@@ -7,7 +7,7 @@ number of users. A "user's item" is one of that user's test rows, identified by 
 Two families are reported side by side:
 
 * :func:`faithful_hr_ndcg` reproduces ``evaluate.py`` of the original code exactly, oddities
-  included (REFERENCE.md section 5), so that numbers compare with the paper's.
+  included (docs/reference.md §5), so that numbers compare with the paper's.
 * :func:`rating_metrics` and :func:`tie_aware_ndcg` are standard measures that do not depend on row
   order or on how ties are broken.
 """

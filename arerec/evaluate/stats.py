@@ -110,3 +110,14 @@ def verdict_lines(verdicts: Sequence[Mapping[str, object]]) -> list[str]:
         detail = v.get("numbers") or v.get("why", "")
         lines.append(f"{v['claim']}: {str(v['verdict']).upper()} ({detail})")
     return lines
+
+
+def differences_table(verdicts: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """The judged verdicts (those with a paired difference) as rows for
+    :func:`arerec.report.plots.paired_differences`: label ("a − b"), metric, mean_diff, ci,
+    lower_is_better, verdict and claim. Verdicts left out have no difference and no row."""
+    rows = [{"label": f"{v['a']} − {v['b']}", "metric": v["metric"], "mean_diff": float(v["mean_diff"]),  # type: ignore[arg-type]
+             "ci": float(v["ci"]), "lower_is_better": lower_is_better(str(v["metric"])),  # type: ignore[arg-type]
+             "verdict": v["verdict"], "claim": v["claim"]}
+            for v in verdicts if v.get("mean_diff") is not None and v.get("verdict") != "left out"]
+    return pd.DataFrame(rows, columns=["label", "metric", "mean_diff", "ci", "lower_is_better", "verdict", "claim"])

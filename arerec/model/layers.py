@@ -1,4 +1,4 @@
-"""The ARERec model in Keras 3 (REFERENCE.md §3).
+"""The ARERec model in Keras 3 (docs/reference.md §3).
 
 Shapes: B batch, L = max_seq neighbours, R = region_size, d = emb_size, H = num_head, C classes.
 """

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ast
 import io
+import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from arerec.config import Config
 from arerec.report.metrics_json import read_metrics, update_metrics
 from arerec.report.parameters import resolve
 from arerec.report.provenance import provenance
+from arerec.report.tables import Table
 
 # The kit's notebooks, in the order the runner runs them (notebooks/{name}.ipynb).
 NOTEBOOKS = ("01_data_exploration", "02_training", "03_ablation", "04_attention")
@@ -114,8 +117,8 @@ class Notebook:
             frame, index = pd.DataFrame({"value": pd.Series(dict(frame), dtype=object)}).rename_axis("what"), True
         path = self.tables_dir / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=index)
-        _show(frame)
+        frame.to_csv(path, index=index)  # every digit
+        _show(Table(frame, index=index))  # for reading: rounded, no index column, names in words
 
     def recorded(self, section: str) -> dict[str, Any]:
         """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""
@@ -135,6 +138,9 @@ class Notebook:
         """Record the provenance and the wall time since :func:`start`; return them as a table."""
         record = {**provenance(self.cfg), "wall_seconds": round(time.perf_counter() - self.started, 2)}
         self.record(provenance=record, parameters={**self.cfg.to_dict(), **self.extras})
+        link = log_link(self.name)
+        if link:
+            _show_markdown(link)
         rows = [(key, value) for key, value in _flatten(record)]
         return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
 
@@ -145,7 +151,60 @@ def start(namespace: Mapping[str, Any], notebook: str) -> Notebook:
     cfg, extras = resolve(values, source=f"the parameters of {notebook}")
     folder = Path(extras["reports_dir"]) / extras["experiment"]
     folder.mkdir(parents=True, exist_ok=True)
+    route_logs()
     return Notebook(name=notebook, cfg=cfg, extras=extras, folder=folder)
+
+
+# What a warning of the package means for the reader of a page, by the start of its message's
+# pattern; the warning itself goes to the log file with the rest.
+READER_NOTES = {
+    r"exists: starting a new run from epoch 1 over it": (
+        "A run folder was found from an earlier run that did not finish or had no checkpoint to continue "
+        "from, so that run was trained again from epoch 1 and its old files replaced. The results on this "
+        "page come from the new run only; nothing from the earlier attempt is mixed in."),
+}
+
+
+class _PageNotes(logging.Handler):
+    """Shows a package warning on the page in words a reader can act on (:data:`READER_NOTES`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        note = next((text for pattern, text in READER_NOTES.items() if re.search(pattern, message)), None)
+        if note is None:
+            note = f"The run logged a warning (see the log file of this notebook): {message}"
+        _show_markdown(f"**Note.** {note}")
+
+
+def route_logs(level: int = logging.INFO) -> None:
+    """Send the package's log records to the log channel (:mod:`arerec.console`) instead of the page's
+    stderr, and show each warning on the page as a note that says what it means for the reader."""
+    from arerec.console import ChannelHandler, log_path
+
+    if log_path() is None and not _in_ipython():  # a script or a test: logging stays the caller's
+        return
+    package = logging.getLogger("arerec")
+    for handler in [h for h in package.handlers if isinstance(h, (ChannelHandler, _PageNotes))]:
+        package.removeHandler(handler)
+    channel = ChannelHandler()
+    channel.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    notes = _PageNotes(level=logging.WARNING)
+    package.addHandler(channel)
+    package.addHandler(notes)
+    package.setLevel(level)
+    package.propagate = False
+
+
+def log_link(name: str) -> str | None:
+    """A markdown line linking the notebook's log file (relative to its page), when the runner named one."""
+    from arerec.console import log_path
+
+    path = log_path()
+    if path is None:
+        return None
+    relative = f"{path.parent.name}/{path.name}"
+    return (f"Progress and per-epoch lines of this run are not on this page: they are in "
+            f"[{relative}]({relative}) (also shown in the terminal of `make reproduce`).")
 
 
 def _flatten(record: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -164,6 +223,22 @@ def _show(obj: Any) -> None:
     except ImportError:  # pragma: no cover - IPython comes with the kit
         return
     display(obj)
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    return get_ipython() is not None
+
+
+def _show_markdown(text: str) -> None:
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # pragma: no cover
+        return
+    _show(Markdown(text))
 
 
 def _show_png(data: bytes) -> None:

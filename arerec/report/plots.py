@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 TARGET_COLOUR = "crimson"
 
@@ -135,6 +137,181 @@ def learning_curves(history: pd.DataFrame, k: int) -> Figure:
     return fig
 
 
+# one colour per model, the same in every figure of a page
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+SEED_STYLES = ("-", "--", ":", "-.")
+
+
+def _model_colours(models) -> dict[str, str]:
+    return {m: PALETTE[n % len(PALETTE)] for n, m in enumerate(dict.fromkeys(models))}
+
+
+def _seeds_text(seeds) -> str:
+    seeds = sorted({int(s) for s in seeds})
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+
+
+def run_curves(histories: pd.DataFrame, metric: str, title: str) -> Figure:
+    """Per-epoch curves of the runs a verdict rests on: training loss, validation loss and the selection
+    metric, one line per (model, seed), each model in its own colour, each run's chosen epoch marked.
+
+    ``histories``: one row per (model, seed, epoch) with columns model, seed, epoch, loss, val_loss,
+    ``metric`` and best_epoch (the epoch chosen for that run). The title is followed by the models, the
+    seeds and the most epochs trained, so the figure says which runs it shows.
+    """
+    panels = [("loss", "training loss"), ("val_loss", "validation loss")]
+    if metric != "val_loss":
+        panels.append((metric, metric))
+    fig, axes = _figure(4.2 * len(panels), 3.6, ncols=len(panels))
+    colours = _model_colours(histories["model"])
+    seeds = list(dict.fromkeys(sorted(histories["seed"])))
+    for (model, seed), run in histories.sort_values("epoch").groupby(["model", "seed"], sort=False):
+        style = SEED_STYLES[seeds.index(seed) % len(SEED_STYLES)]
+        best = int(run["best_epoch"].dropna().iloc[-1]) if run["best_epoch"].notna().any() else None
+        for ax, (column, _) in zip(axes, panels, strict=True):
+            ax.plot(run["epoch"], run[column], linestyle=style, marker="o", markersize=3, color=colours[model],
+                    label=f"{model}, seed {seed}")
+            chosen = run[run["epoch"] == best]
+            if best is not None and len(chosen):
+                ax.plot(chosen["epoch"], chosen[column], marker="*", markersize=13, color=colours[model],
+                        markeredgecolor="black", linestyle="none")
+    top = int(histories["epoch"].max())
+    for ax, (_, label) in zip(axes, panels, strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(label + (" (selection metric)" if label == metric or _ == metric else ""), fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.7, top + 0.3)
+    from matplotlib.lines import Line2D
+
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], marker="*", markersize=12, color="grey", markeredgecolor="black", linestyle="none"))
+    labels.append("chosen epoch")
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
+    models = ", ".join(dict.fromkeys(histories["model"]))
+    fig.suptitle(f"{title}\n{models}; {_seeds_text(histories['seed'])}; up to {top} epochs; "
+                 f"star: the epoch chosen on {metric}", fontsize=10)
+    return fig
+
+
+def seed_run_curves(histories: pd.DataFrame, original: pd.DataFrame, k: int) -> Figure:
+    """Our seed-schedule run(s) per epoch, one line per seed, beside the original code's own epochs.
+
+    ``histories``: columns seed, epoch, loss, val_loss, hr@k, ndcg@k (reference protocol).
+    ``original``: :data:`arerec.sweeps.headline.ORIGINAL_ML100K` (epoch, loss, val_loss, hr@10, ndcg@10).
+    """
+    panels = [("loss", "training loss"), ("val_loss", "loss on the test rows (val_loss)"),
+              (f"hr@{k}", f"faithful HR@{k}"), (f"ndcg@{k}", f"faithful NDCG@{k}")]
+    fig, axes = _figure(14, 3.6, ncols=len(panels))
+    seeds = sorted(histories["seed"].unique())
+    ours = PALETTE[0]
+    for n, seed in enumerate(seeds):
+        run = histories[histories["seed"] == seed].sort_values("epoch")
+        for ax, (column, _) in zip(axes, panels, strict=True):
+            if column in run:
+                ax.plot(run["epoch"], run[column], marker="o", color=ours, linestyle=SEED_STYLES[n % 4],
+                        label=f"ours, seed {seed}")
+    for ax, (column, label) in zip(axes, panels, strict=True):
+        if column in original:
+            ax.plot(original["epoch"], original[column], marker="s", color="grey", label="original code (one run)")
+        ax.set_xlabel("epoch")
+        ax.set_title(label, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
+    top = int(histories["epoch"].max())
+    fig.suptitle(f"The seed's run (reference protocol, {top} epoch(s), {_seeds_text(seeds)}) beside the original "
+                 f"code's {int(original['epoch'].max())} epochs on the same data", fontsize=10)
+    return fig
+
+
+def paired_differences(table: pd.DataFrame, title: str) -> Figure:
+    """The verdicts as a forest plot: one row per (claim, metric), the mean paired difference with its
+    95% CI, a zero line, and the better side of zero named.
+
+    ``table``: columns label (what is compared, "A − B"), metric, mean_diff, ci (95% half-width; NaN
+    without an interval), lower_is_better (bool) and verdict. Each metric has its own panel (their
+    scales differ); a difference is drawn so that right of zero is always better for A.
+    """
+    metrics = list(dict.fromkeys(table["metric"]))
+    rows = max(table.groupby("metric").size().max(), 1)
+    fig, axes = _figure(5.2 * len(metrics), 0.55 * rows + 1.9, ncols=len(metrics))
+    for ax, metric in zip(axes, metrics, strict=True):
+        part = table[table["metric"] == metric].reset_index(drop=True)
+        lower = bool(part["lower_is_better"].iloc[0])
+        sign = -1.0 if lower else 1.0  # right of zero = better for the first model of the label
+        diff = sign * part["mean_diff"].to_numpy(dtype=float)
+        ci = part["ci"].to_numpy(dtype=float)
+        y = np.arange(len(part))
+        for n in range(len(part)):
+            word = str(part["verdict"][n])
+            colour = "#1a7f37" if word.startswith("support") else ("#b42318" if word.startswith("not supported")
+                                                                   else "#555555")  # not resolved: grey
+            if np.isfinite(ci[n]):
+                ax.errorbar(diff[n], y[n], xerr=ci[n], fmt="o", color=colour, capsize=4, elinewidth=1.5)
+            else:
+                ax.plot(diff[n], y[n], marker="D", color=colour, linestyle="none")
+            shown = f"{part['mean_diff'][n]:+.3f}" + (f" ± {ci[n]:.3f}" if np.isfinite(ci[n]) else " (no CI)")
+            ax.annotate(f"{shown}\n{part['verdict'][n]}", (diff[n], y[n]), xytext=(0, 7),
+                        textcoords="offset points", ha="center", fontsize=7)
+        ax.axvline(0.0, color="black", linewidth=1)
+        ax.set_yticks(y, [_wrapped(label, 30) for label in part["label"]], fontsize=8)
+        ax.set_ylim(len(part) - 0.4, -0.8)
+        span = np.nanmax(np.abs(np.concatenate([diff + np.nan_to_num(ci), diff - np.nan_to_num(ci)]))) or 1.0
+        ax.set_xlim(-1.35 * span, 1.35 * span)
+        better = "lower" if lower else "higher"
+        ax.set_xlabel(f"difference in {metric} ({better} is better)\n← first model worse · first model better →",
+                      fontsize=8)
+        ax.set_title(metric, fontsize=10)
+    fig.suptitle(f"{title}\nmean paired difference over seeds, 95% CI", fontsize=10)
+    return fig
+
+
+def _wrapped(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=False)) or str(text)
+
+
+def headline_points(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str,
+                    label: str = "model") -> Figure:
+    """Means with their 95% CIs as points, one row per ``label`` value, one panel per ``(metric, axis
+    label)``, on an axis fitted to the values (not from 0) so that the gaps between models show.
+
+    ``summary``: :func:`arerec.sweeps.headline.summarise` output (columns model, kind, n, and per metric
+    ``m`` and ``m_ci``), or any table with those columns per ``label``. Seeds per row are written
+    beside the point ("n = 3"); a single seed has no interval.
+    """
+    labels = list(dict.fromkeys(summary[label]))
+    colours = _model_colours(labels)
+    fig, axes = _figure(4.6 * len(panels), 0.5 * len(labels) + 1.6, ncols=len(panels))
+    part = summary.drop_duplicates(label).set_index(label).reindex(labels)
+    for ax, (metric, xlabel) in zip(axes, panels, strict=True):
+        means = part[metric].to_numpy(dtype=float)
+        errors = part[f"{metric}_ci"].to_numpy(dtype=float) if f"{metric}_ci" in part else np.full(len(labels), np.nan)
+        y = np.arange(len(labels))
+        for n, name in enumerate(labels):
+            if not np.isfinite(means[n]):
+                continue
+            ax.errorbar(means[n], y[n], xerr=errors[n] if np.isfinite(errors[n]) else None, fmt="o",
+                        color=colours[name], capsize=4, markersize=6)
+            seeds = part["n"].iloc[n] if "n" in part else None
+            text = f"{means[n]:.3f}" + (f" ± {errors[n]:.3f}" if np.isfinite(errors[n]) else "")
+            text += f" (n = {int(seeds)})" if seeds is not None and pd.notna(seeds) else ""
+            ax.annotate(text, (means[n], y[n]), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
+        ax.set_yticks(y, [_wrapped(name, 28) for name in labels], fontsize=8)
+        ax.set_ylim(len(labels) - 0.5, -0.8)
+        low = np.nanmin(means - np.nan_to_num(errors))
+        high = np.nanmax(means + np.nan_to_num(errors))
+        pad = max(high - low, 1e-3) * 0.25
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title + "\nmean ± 95% CI over seeds; the axis is fitted to the values (it does not start at 0)",
+                 fontsize=10)
+    return fig
+
+
 def _bar_panels(labels: Sequence[str] | pd.Index | pd.Series, panels: Sequence[tuple[Sequence[float] | pd.Series, str]],
                 highlight: str,
                 ylabel: str, title: str, width: float) -> Figure:
@@ -209,58 +386,146 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------------------------
 # 04 attention
 # --------------------------------------------------------------------------------------------
-def attention_heatmap(pair) -> Figure:
-    """Heads x neighbours (time order) for one :class:`arerec.evaluate.attention.PairAttention`; the target
-    user's column is outlined when it is among the neighbours."""
-    weights = pair.weights
-    heads, n = weights.shape
-    fig, (ax,) = _figure(min(2.0 + 0.09 * n, 14), 1.2 + 0.45 * heads)
-    image = ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest")
-    ax.set_yticks(range(heads), [f"head {h + 1}" for h in range(heads)])
-    ax.set_xlabel("neighbour position (time order: 0 = earliest rater of the item)")
-    where = "not among the neighbours"
-    if pair.target_position is not None:
-        p = pair.target_position
-        ax.add_patch(_outline(p, heads))
-        where = f"at position {p} (outlined)"
-    ax.set_title(f"user {pair.user}, item {pair.item} (rating {pair.rating:g}): target user {where}", fontsize=9)
-    fig.colorbar(image, ax=ax, label="attention weight", pad=0.01)
+def attention_scale(pairs: Sequence, quantile: float = 0.99) -> LogNorm:
+    """One colour scale for every heatmap of :func:`attention_heatmaps`: relative attention (weight x
+    number of neighbours) on a log scale centred at 1 (uniform), as far below 1 as above (1/r to r).
+
+    Relative attention is a ratio, so twice and half the uniform weight sit at the same distance from
+    white. r covers the ``quantile`` of every panel's cells (in the log distance from 1), so that one
+    very peaked cell does not wash the others out; cells beyond it take the end colours (the colour bar
+    is extended), and r is at least 1.25.
+    """
+    values = np.concatenate([np.ravel(p.weights) * p.weights.shape[1] for p in pairs]) if pairs else np.ones(1)
+    distance = np.abs(np.log(np.clip(values[np.isfinite(values)], 1e-9, None)))
+    r = float(np.exp(np.quantile(distance, quantile))) if distance.size else 1.0
+    r = max(r, 1.25)
+    return LogNorm(vmin=1.0 / r, vmax=r, clip=False)
+
+
+ATTENTION_CMAP = "RdBu_r"  # blue: less than uniform, white: uniform, red: more
+
+
+def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "") -> Figure:
+    """Heads x neighbours for sampled (user, item) pairs (:class:`arerec.evaluate.attention.PairAttention`),
+    one panel per pair, the neighbours in time order.
+
+    Each cell is the relative attention, weight x the row's number of neighbours (1 = uniform), on a
+    diverging scale centred at 1 that all panels share (:func:`attention_scale`), with one colour bar.
+    With ``target_possible`` (the reference protocol) the target user's column is outlined where it is
+    among the neighbours; otherwise the figure says once that it cannot be.
+    """
+    norm = attention_scale(pairs)
+    n_pairs = max(len(pairs), 1)
+    heads = max((p.weights.shape[0] for p in pairs), default=1)
+    fig = Figure(figsize=(9, (0.32 * heads + 0.9) * n_pairs + 1.0), layout="constrained")
+    axes = fig.subplots(n_pairs, 1, squeeze=False)[:, 0]
+    image = None
+    for ax, pair in zip(axes, pairs, strict=False):
+        relative = pair.weights * pair.weights.shape[1]  # [H, n]
+        image = ax.imshow(relative, aspect="auto", cmap=ATTENTION_CMAP, norm=norm, interpolation="nearest")
+        ax.set_yticks(range(relative.shape[0]), [f"head {h + 1}" for h in range(relative.shape[0])], fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        where = ""
+        if target_possible:
+            where = "; target user not among the neighbours"
+            if pair.target_position is not None:
+                ax.add_patch(_outline(pair.target_position, relative.shape[0]))
+                where = f"; target user at position {pair.target_position} (outlined)"
+        ax.set_title(f"user {pair.user}, item {pair.item} (rating {pair.rating:g}), "
+                     f"{relative.shape[1]} neighbours{where}", fontsize=9, loc="left")
+    axes[-1].set_xlabel("neighbour position (time order: 0 = earliest in the window)")
+    if image is not None:
+        values = np.concatenate([np.ravel(p.weights) * p.weights.shape[1] for p in pairs])
+        extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}[
+            (bool((values < norm.vmin).any()), bool((values > norm.vmax).any()))]
+        bar = fig.colorbar(image, ax=list(axes), label="relative attention, log scale\n(weight x neighbours; 1 = uniform)",
+                           pad=0.01, extend=extend)
+        ticks, labels = _ratio_ticks(norm.vmax)
+        bar.set_ticks(ticks, labels=labels)
+        bar.minorticks_off()
+    note = ("" if target_possible else
+            "\nThe clean protocol never shows a row its own user, so no target column can be outlined.")
+    fig.suptitle((title or f"Attention of {len(pairs)} sampled test pairs (different users and items)") + note,
+                 fontsize=10)
     return fig
+
+
+def _ratio_ticks(r: float) -> tuple[list[float], list[str]]:
+    """Ticks of a log scale from 1/r to r: 1 and powers of 2 (at most 4 a side), or 1/1.5 and 1.5 for a
+    narrow one; labelled 1/4, 1/2, 1, 2, 4."""
+    top = int(np.floor(np.log2(r)))
+    if top < 1:
+        ticks = [1 / 1.5, 1.0, 1.5] if r >= 1.5 else [1.0]
+    else:
+        step = int(np.ceil(top / 4))
+        ticks = sorted({2.0 ** e for e in range(-top, top + 1, step)} | {1.0})
+    return ticks, [f"{t:.3g}" if t >= 1 else f"1/{1 / t:.3g}" for t in ticks]
 
 
 def _outline(position: int, heads: int):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((position - 0.5, -0.5), 1, heads, fill=False, edgecolor=TARGET_COLOUR, linewidth=2)
+    return Rectangle((position - 0.5, -0.5), 1, heads, fill=False, edgecolor="black", linewidth=2.5)
 
 
-def attention_by_position(profile: pd.DataFrame) -> Figure:
-    """Mean relative attention against relative neighbour position, one line per head and the mean."""
-    fig, (ax,) = _figure(6.4, 3.8)
+def _rho(text: str, rho: tuple[float, float, float] | None) -> str:
+    if rho is None or not np.isfinite(rho[0]):
+        return text
+    return f"{text}\nSpearman rho = {rho[0]:.3f} (95% CI {rho[1]:.3f} to {rho[2]:.3f})"
+
+
+def attention_by_position(profile: pd.DataFrame, rho: tuple[float, float, float] | None = None,
+                          title: str = "") -> Figure:
+    """Mean relative attention against relative neighbour position: the mean of heads with its 95% CI,
+    each head as a thin line, the uniform line at 1, and (``rho``: rho, low, high) the Spearman
+    correlation of attention with position and its CI in the title."""
+    fig, (ax,) = _figure(7.0, 4.0)
     for head, part in profile.groupby("head", sort=False):
-        style = {"color": "black", "linewidth": 2.2} if head == "mean" else {"alpha": 0.8}
-        ax.plot(part["position"], part["relative_attention"], marker="o", markersize=3,
-                label="mean of heads" if head == "mean" else f"head {head}", **style)
-    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="uniform")
+        if head == "mean":
+            ci = part["ci"] if "ci" in part else None
+            ax.errorbar(part["position"], part["relative_attention"], yerr=ci, color="black", linewidth=2,
+                        marker="o", markersize=4, capsize=3, label="mean of heads ± 95% CI", zorder=3)
+        else:
+            ax.plot(part["position"], part["relative_attention"], marker=".", alpha=0.6, linewidth=1,
+                    label=f"head {head}")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="uniform (1)")
+    _include_one(ax)
     ax.set_xlabel("relative neighbour position (0 = earliest, 1 = latest in the window)")
     ax.set_ylabel("relative attention (1 = uniform)")
-    ax.set_title("Does recency matter? Mean attention by neighbour position")
+    ax.set_title(_rho(title or "Does recency matter? Mean attention by neighbour position", rho), fontsize=10)
     ax.legend(fontsize=8)
     return fig
 
 
-def attention_vs_similarity(by_co_rated: pd.DataFrame, by_rms_diff: pd.DataFrame) -> Figure:
-    """Mean relative attention in bins of co-rated items and of RMS rating difference (train data)."""
-    fig, axes = _figure(11, 3.8, ncols=2)
-    for ax, table, label in ((axes[0], by_co_rated, "items co-rated with the target user (train)"),
-                             (axes[1], by_rms_diff, "RMS rating difference with the target user (train)")):
+def _include_one(ax) -> None:
+    """Keep the uniform line in view and the axis at least +-5% around it, so that noise does not
+    look like structure."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, 0.95), max(high, 1.05))
+
+
+def attention_vs_similarity(by_co_rated: pd.DataFrame, by_rms_diff: pd.DataFrame,
+                            summary: Mapping[str, float] | None = None) -> Figure:
+    """Mean relative attention (± 95% CI) in quantile bins of co-rated items and of RMS rating difference
+    (train data), the uniform line, and with ``summary`` (:func:`arerec.evaluate.attention.similarity_summary`)
+    the Spearman correlations with their CIs."""
+    fig, axes = _figure(12, 4.0, ncols=2)
+    summary = summary or {}
+    for ax, table, column, label, title in (
+            (axes[0], by_co_rated, "co_rated", "items co-rated with the target user (train)", "Attention vs co-rated items"),
+            (axes[1], by_rms_diff, "rms_diff", "RMS rating difference with the target user (train)",
+             "Attention vs rating agreement (lower = agree more)")):
         centres = (table["low"].astype(float) + table["high"].astype(float)) / 2
-        ax.plot(centres, table["relative_attention"], marker="o")
-        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.errorbar(centres, table["relative_attention"], yerr=table["ci"] if "ci" in table else None, marker="o",
+                    capsize=3, label="mean ± 95% CI per quantile bin")
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="uniform (1)")
+        _include_one(ax)
         ax.set_xlabel(label)
         ax.set_ylabel("mean relative attention (1 = uniform)")
-    axes[0].set_title("Attention vs co-rated items")
-    axes[1].set_title("Attention vs rating agreement (lower = agree more)")
+        key = f"spearman_attention_{column}"
+        rho = (summary[key], summary.get(f"{key}_low", np.nan), summary.get(f"{key}_high", np.nan)) if key in summary else None
+        ax.set_title(_rho(title, rho), fontsize=10)
+        ax.legend(fontsize=8)
     return fig
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from arerec.config import Config
+from arerec.console import LOG_ENV
 from arerec.data.datasets import ensure_ratings
 from arerec.data.prepare import version_paths
 from arerec.errors import ArerecError, ConfigError
@@ -81,10 +83,13 @@ def kernel_available(name: str = "arerec") -> bool:
 
 
 def run_notebook(source: Path, output: Path, files: Sequence[Path], injected: Mapping[str, Any], *,
-                 root: Path, timeout: int) -> Outcome:
-    """Execute one notebook with papermill in a child process; its log streams to stderr."""
-    import yaml
+                 root: Path, timeout: int, log_file: Path | None = None) -> Outcome:
+    """Execute one notebook with papermill in a child process; its log streams to stderr.
 
+    With ``log_file``, the kernel writes its progress and per-epoch lines there
+    (:mod:`arerec.console`), not into the page, and the file is echoed to stderr as it grows.
+    """
+    import yaml
 
     command = [sys.executable, "-m", "papermill", _shown(source, root), _shown(output, root), "-k", KERNEL_NAME,
                "--cwd", ".", "--log-output", "--no-progress-bar", "--execution-timeout", str(timeout)]
@@ -92,12 +97,47 @@ def run_notebook(source: Path, output: Path, files: Sequence[Path], injected: Ma
         command += ["-f", _shown(path, root)]
     command += ["-y", yaml.safe_dump(dict(injected), default_flow_style=True, width=1 << 20).strip()]
     started = time.perf_counter()
-    done = subprocess.run(command, check=False, cwd=root)
+    env = dict(os.environ)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text("")
+        env[LOG_ENV] = str(log_file.resolve())
+    child = subprocess.Popen(command, cwd=root, env=env)
+    returncode = _echo_while(child, log_file)
     seconds = round(time.perf_counter() - started, 1)
     shown = " ".join(shlex.quote(c) for c in ["papermill", *command[3:]])
-    if done.returncode == 0:
+    if returncode == 0:
         return Outcome("ok", seconds, shown)
-    return Outcome("failed", seconds, shown, notebook_error(output) or f"papermill exited with status {done.returncode}")
+    return Outcome("failed", seconds, shown, notebook_error(output) or f"papermill exited with status {returncode}")
+
+
+def _echo_while(child: subprocess.Popen, log_file: Path | None, every: float = 0.5) -> int:
+    """Wait for ``child``, copying what is appended to ``log_file`` to stderr meanwhile; its exit status."""
+    position = 0
+
+    def echo() -> None:
+        nonlocal position
+        if log_file is None or not log_file.is_file():
+            return
+        with log_file.open("rb") as handle:
+            handle.seek(position)
+            chunk = handle.read()
+        end = chunk.rfind(b"\n") + 1  # whole lines only; the rest comes with the next read
+        if end:
+            sys.stderr.write(chunk[:end].decode("utf-8", "replace"))
+            sys.stderr.flush()
+            position += end
+
+    try:
+        while child.poll() is None:
+            echo()
+            time.sleep(every)
+    except KeyboardInterrupt:
+        child.terminate()
+        child.wait()
+        raise
+    echo()
+    return int(child.returncode)
 
 
 def notebook_error(path: Path) -> str | None:
@@ -114,14 +154,28 @@ def notebook_error(path: Path) -> str | None:
     return None
 
 
+# nbconvert's lab template with the blocks that load scripts from a CDN emptied (require.js, MathJax,
+# Mermaid, the widget manager): the pages need none of them, and a page must open offline without a request.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+
+
 def export_html(notebook: Path, target: Path) -> None:
-    """Self-contained HTML with the code hidden (``nbconvert --no-input``); images are inlined."""
+    """Self-contained HTML with the code hidden (``nbconvert --no-input``); images are inlined and no
+    script or style sheet is fetched from the network (:data:`OFFLINE_TEMPLATE`)."""
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     quiet = logging.getLogger(f"{__name__}.nbconvert")
     quiet.setLevel(logging.ERROR)  # nbconvert warns about every image without alt text: outputs have none
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+    exporter = HTMLExporter(template_name="lab", template_file="arerec_offline.html.j2",
+                            extra_loaders=[DictLoader({"arerec_offline.html.j2": OFFLINE_TEMPLATE})],
+                            exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True, log=quiet)
     resources = {"metadata": {"name": f"{notebook.stem} ({notebook.parent.name})"}}  # the page title
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4), resources=resources)
@@ -210,9 +264,11 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
         for name in notebooks if record["status"] == "running" else ():
             log.info("running %s (%d of %d)", name, notebooks.index(name) + 1, len(notebooks))
             output = folder / f"{name}.ipynb"
+            log_file = folder / "logs" / f"{name}.log"
             outcome = run_notebook(root / "notebooks" / f"{name}.ipynb", output, files, injected, root=root,
-                                   timeout=timeout)
-            entry = {"status": outcome.status, "seconds": outcome.seconds, "command": outcome.command}
+                                   timeout=timeout, log_file=log_file)
+            entry = {"status": outcome.status, "seconds": outcome.seconds, "command": outcome.command,
+                     "log": f"logs/{name}.log"}
             if output.is_file():
                 export_html(output, folder / f"{name}.html")
                 entry.update(ipynb=output.name, html=f"{name}.html")

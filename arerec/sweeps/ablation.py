@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from arerec.config import Config
+from arerec.console import say
 from arerec.evaluate.scoring import final_metrics, metric_columns
 from arerec.evaluate.stats import summarise_seeds, verdict
 from arerec.sweeps.cluster import Executor, train_runs
@@ -78,7 +79,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     for n, variant, seed, cfg in runs:
         log.info("ablation variant %d/%d: %s, seed %d", n, len(variants), variant.label, seed)
         if progress is None:
-            print(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}", flush=True)
+            say(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
         else:
             progress.start(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
         result = train_or_load(cfg)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arerec.config import Config
+from arerec.console import say
 from arerec.errors import ArerecError, ClusterError, ConfigError, SharedStorageError
 from arerec.files import write_text_atomic
 
@@ -154,7 +155,7 @@ def train_runs(cfgs: Sequence[Config], executor: Executor | None = None, *, scor
         outcomes.update((p.name, RunOutcome(p.name, "worker process" if p.name in by_workers else "sweep loop"))
                         for _, p in pending)
     ordered = [outcomes[name] for name in [*finished, *(p.name for _, p in pending)]]
-    print(summary(executor, ordered), flush=True)
+    say(summary(executor, ordered))
     return ordered
 
 
@@ -286,8 +287,8 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
     waiting: dict[Any, RunPaths] = {}
     outcomes: list[RunOutcome] = []
     failures: list[ArerecError] = []
-    print(f"training {len(pending)} runs as Ray tasks ({executor.num_cpus:g} CPU, {executor.num_gpus:g} GPU each, "
-          f"up to {executor.max_retries} retries after a lost worker; each run's output: <run folder>.log)", flush=True)
+    say(f"training {len(pending)} runs as Ray tasks ({executor.num_cpus:g} CPU, {executor.num_gpus:g} GPU each, "
+        f"up to {executor.max_retries} retries after a lost worker; each run's output: <run folder>.log)")
     try:
         for cfg, (_, paths) in zip(cfgs, pending, strict=True):
             paths.root.parent.mkdir(parents=True, exist_ok=True)
@@ -302,18 +303,17 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
                 outcome, failure = _collect(ray, ref, paths, executor)
                 if failure is not None:
                     failures.append(failure)
-                    print(f"  FAILED {paths.name}: {failure}", flush=True)
+                    say(f"  FAILED {paths.name}: {failure}")
                 if outcome is not None:
                     outcomes.append(outcome)
-                    print(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
-                          f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})",
-                          flush=True)
+                    say(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
+                        f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})")
             running = sum(_pid_file(p).is_file() for p in waiting.values())
             line = pool_line("ray", len(outcomes) + len(failures), running, len(waiting) - running,
                              time.perf_counter() - clock)
             counts = line.split(" (")[0]
             if counts != said or time.perf_counter() - last >= REPORT_EVERY_S:
-                print("  " + line, flush=True)
+                say("  " + line)
                 said, last = counts, time.perf_counter()
     finally:
         for ref in waiting:  # interrupted: stop what is still queued or running (finished epochs are kept)
@@ -382,7 +382,7 @@ def run_calls_on_ray(calls: Sequence[tuple[str, Any, Mapping[str, Any]]], execut
             except ray.exceptions.RayError as exc:
                 raise ClusterError(f"{calls[n - 1][0]}: its worker was lost {executor.max_retries + 1} times "
                                    f"({type(exc).__name__}). Run the search again: it resumes where it stopped") from None
-            print(f"  [ray] {n}/{len(refs)} {what} done ({time.perf_counter() - clock:.0f} s)", flush=True)
+            say(f"  [ray] {n}/{len(refs)} {what} done ({time.perf_counter() - clock:.0f} s)")
         refs = []
         return results
     finally:

@@ -206,7 +206,7 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
 # --------------------------------------------------------------------------------------------
 # Part 1: the seed's run, reproduced beside the original's own figures
 # --------------------------------------------------------------------------------------------
-# REFERENCE.md §7: the original code on ML-100K with the seed README's settings, attention on, one run
+# docs/reference.md §7: the original code on ML-100K with the seed README's settings, attention on, one run
 # (its quicksort split of timestamp ties may differ slightly from ours, which is portable).
 ORIGINAL_ML100K = pd.DataFrame({
     "epoch": [1, 2, 3, 4, 5, 6],
@@ -281,6 +281,18 @@ def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequ
     if out is not None:
         write_csv_atomic(out, table)
     return table
+
+
+def run_histories(cfg: Config, runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch results CSV of every ARERec run of ``runs`` (a table of :func:`optimum`), one row per
+    (model, seed, epoch), with the run's chosen ``best_epoch``: what :func:`arerec.report.plots.run_curves` draws."""
+    from arerec.train.runs import read_results, run_paths
+
+    frames = []
+    for row in runs[runs["kind"] == "ARERec"].itertuples():
+        history = read_results(run_paths(cfg, str(row.run)))
+        frames.append(history.assign(model=row.model, seed=row.seed, best_epoch=int(row.best_epoch)))
+    return pd.concat(frames, ignore_index=True)
 
 
 def validation_scores(exp, baselines: Sequence[str], settings: Mapping[str, Mapping] | None = None,

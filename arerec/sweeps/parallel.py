@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arerec.config import Config
+from arerec.console import LOG_ENV, say
 from arerec.errors import ArerecError
 
 if TYPE_CHECKING:
@@ -81,12 +82,13 @@ def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, poll
         return []
     queue = list(pending)
     total = len(queue)
-    print(f"training {total} runs, {min(workers, total)} at a time in worker processes "
-          f"(each run's output: <run folder>.log)", flush=True)
+    say(f"training {total} runs, {min(workers, total)} at a time in worker processes "
+        f"(each run's output: <run folder>.log)")
     running: dict[str, tuple[subprocess.Popen, Path, float]] = {}
     failed: list[str] = []
     trained: list[str] = []
     env = tuned_environment()
+    env.pop(LOG_ENV, None)  # a worker's lines go to its own <run folder>.log
     clock = time.perf_counter()
     try:
         while queue or running:
@@ -101,7 +103,7 @@ def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, poll
                     process = subprocess.Popen(command + ([] if score_test else ["--no-test"]),
                                                stdout=out, stderr=subprocess.STDOUT, env=env)
                 running[paths.name] = (process, log_path, time.perf_counter())
-                print(f"  started {paths.name}", flush=True)
+                say(f"  started {paths.name}")
             time.sleep(poll_s)
             ended = 0
             for name, (process, log_path, started) in list(running.items()):
@@ -112,13 +114,13 @@ def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, poll
                 seconds = time.perf_counter() - started
                 if process.returncode:
                     failed.append(f"{name} (exit status {process.returncode}; its log: {log_path})")
-                    print(f"  FAILED {name} after {seconds:.0f} s: see {log_path}", flush=True)
+                    say(f"  FAILED {name} after {seconds:.0f} s: see {log_path}")
                 else:
                     trained.append(name)
-                    print(f"  [{len(trained)}/{total}] finished {name} in {seconds:.0f} s", flush=True)
+                    say(f"  [{len(trained)}/{total}] finished {name} in {seconds:.0f} s")
             if ended:
-                print("  " + pool_line("workers", len(trained) + len(failed), len(running), len(queue),
-                                       time.perf_counter() - clock), flush=True)
+                say("  " + pool_line("workers", len(trained) + len(failed), len(running), len(queue),
+                                     time.perf_counter() - clock))
     finally:
         for process, _, _ in running.values():
             process.terminate()

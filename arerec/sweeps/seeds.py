@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from arerec.config import Config
+from arerec.console import say
 from arerec.evaluate.stats import summarise_seeds
 from arerec.files import write_csv_atomic
 
@@ -43,7 +44,7 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
         log.info("variant %s, seed %d", label, seed)
         what = " ".join([*(f"{v}:" for v in (columns or {}).values()), f"{label}, seed {seed}"])
         if progress is None:
-            print(what, flush=True)
+            say(what)
         else:
             progress.start(what)
         started = time.perf_counter()

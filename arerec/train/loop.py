@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from arerec.config import Config
+from arerec.console import say
 from arerec.data.inputs import Experiment, load_experiment
 from arerec.errors import BusyError, CheckpointError
 from arerec.files import sha256_file, write_json_atomic
@@ -246,13 +247,13 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         if exp.clean and row["best_epoch"] == epoch:
             save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, epoch)
         if verbose:
-            print(_epoch_line(row, last_epoch, max(cfg.topk)), flush=True)
+            say(_epoch_line(row, last_epoch, max(cfg.topk)))
         if monitor is not None and exp.clean:
             monitor.report(epoch * monitor.reports_per_epoch, float(row[cfg.selection_metric]),
                            final=stop or epoch == last_epoch)
         if stop:
-            print(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
-                  f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}", flush=True)
+            say(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
+                f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}")
             break
 
     if cfg.do_train and lean and cfg.save_model and not history.empty:

@@ -1,4 +1,4 @@
-"""A run's name and folder (REFERENCE.md §4).
+"""A run's name and folder (docs/reference.md §4).
 
 Everything for a run lives under ``Model/{dataset}/{model_name}/``:
 

@@ -100,6 +100,9 @@ def test_split_sizes_uses_the_reference_split(tiny_cfg):
     assert sizes.loc["ratings file", "rows"] == len(ratings)
     assert sizes.loc["train", "rows"] == len(split.train) and sizes.loc["train", "rows"] % tiny_cfg.batch_size == 0
     assert sizes.loc["test", "users"] == split.test["userId"].nunique()
+    assert np.isnan(sizes.loc["ratings file", "share_of_kept_rows"]) and sizes.loc["after min_seq", "share_of_kept_rows"] == 1
+    assert (sizes["share_of_kept_rows"].dropna() <= 1).all() and sizes.loc["ratings file", "share_of_ratings_file"] == 1
+    assert sizes.loc["train", "share_of_ratings_file"] == len(split.train) / len(ratings)
     rows = exploration.leakage(split, ratings, max_seq=10)
     assert rows["target_in_sequence"].all()  # every test row's sequence holds its own user
 

@@ -193,3 +193,38 @@ def test_attention_off_is_an_error_that_says_why(tiny_cfg):
     model, _ = build(exp)
     with pytest.raises(ConfigError, match="item-only model"):
         attention.attention_for(model, exp, attention.sample_rows(exp, 3, seed=0))
+
+
+def test_spearman_ci_brackets_rho_by_fisher_z_and_by_a_bootstrap_over_groups():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    y = x + rng.normal(size=400)
+    rho, low, high = attention.spearman_ci(x, y)
+    assert low < rho < high and 0.5 < rho < 0.8
+    # Fisher z with se = sqrt(1.06 / (n - 3)), by hand
+    z, se = np.arctanh(rho), np.sqrt(1.06 / 397)
+    assert (low, high) == pytest.approx((np.tanh(z - 1.959964 * se), np.tanh(z + 1.959964 * se)), abs=1e-5)
+    rho_b, low_b, high_b = attention.spearman_ci(x, y, groups=np.repeat(np.arange(40), 10), n_boot=100)
+    assert rho_b == rho and low_b < rho < high_b
+    assert all(np.isnan(v) for v in attention.spearman_ci([1, 2, 3], [1, 2, 3]))
+
+
+def test_position_spearman_sees_attention_rising_towards_the_latest_neighbour():
+    neighbours = np.array([[5, 6, 7, 8], [5, 6, 7, 0], [1, 2, 3, 4]] * 4)
+    weights = np.array([[[0.1, 0.2, 0.3, 0.4]], [[0.2, 0.3, 0.5, 0.0]], [[0.1, 0.2, 0.3, 0.4]]] * 4)
+    rho, low, high = attention.position_spearman(weights, neighbours, n_boot=50)
+    assert rho > 0.9 and low <= rho <= high
+
+
+def test_sample_pairs_draws_different_users_and_items_reproducibly():
+    rows = pd.DataFrame({"userId": [1, 1, 1, 2, 2, 3, 4], "itemId": [10, 11, 12, 10, 13, 14, 14]})
+    picked = attention.sample_pairs(rows, 4, seed=3)
+    assert picked == attention.sample_pairs(rows, 4, seed=3)
+    chosen = rows.iloc[picked]
+    assert chosen["userId"].is_unique and chosen["itemId"].is_unique and len(chosen) >= 3
+
+
+def test_profiles_carry_a_confidence_interval_of_each_mean():
+    table = pd.DataFrame({"is_target": [False] * 4, "co_rated": [1, 2, 3, 4], "relative_attention": [1.0, 3.0, 2.0, 2.0]})
+    bins = attention.binned(table, "co_rated", bins=2)
+    assert bins["ci"].tolist() == pytest.approx([1.96 * np.std([1.0, 3.0], ddof=1) / np.sqrt(2), 0.0])

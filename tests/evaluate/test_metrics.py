@@ -403,3 +403,21 @@ def test_repeated_pairs_by_hand():
     assert (pairs.n_rows, pairs.n_repeated, pairs.n_dropped) == (6, 2, 3)
     with pytest.raises(ValueError, match="items must have one entry per test row \\(2\\), received: 1"):
         repeated_pairs([1, 2], ["a"])
+
+
+def test_the_worked_example_of_docs_metric_md():
+    """docs/metric.md: one user, five rows, k = 3; the faithful NDCG moves with row order, the standard one does not."""
+    from arerec.evaluate.metrics import faithful_hr_ndcg, tie_aware_ndcg
+
+    predicted = [4, 4, 4, 4, 3]
+    first = faithful_hr_ndcg([7] * 5, [3, 5, 4, 4, 2], predicted, topk=[3])
+    assert first["hr@3"] == pytest.approx(2 / 3)
+    assert first["ndcg@3"] == pytest.approx((15 + 15 / np.log2(3)) / (31 + 30 / np.log2(3)))
+    assert round(first["ndcg@3"], 3) == 0.490
+    second = faithful_hr_ndcg([7] * 5, [5, 3, 4, 4, 2], predicted, topk=[3])
+    assert round(second["ndcg@3"], 3) == 0.810 and second["hr@3"] == pytest.approx(2 / 3)
+    ideal = 31 + 15 / np.log2(3) + 15 / np.log2(4)
+    for true in ([3, 5, 4, 4, 2], [5, 3, 4, 4, 2]):
+        standard = tie_aware_ndcg([7] * 5, true, np.array(predicted, dtype=float), k=3)
+        assert standard == pytest.approx(17 * (1 + 1 / np.log2(3) + 1 / np.log2(4)) / ideal)
+        assert round(standard, 3) == 0.755

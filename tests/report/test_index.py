@@ -28,10 +28,14 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
              "rmse": 1.0, "rmse_ci": 0.02},
             {"protocol": "clean", "model": "item_mean", "n": 3, "ndcg@10": 0.554, "ndcg@10_ci": 0.0,
              "rmse": 1.05, "rmse_ci": 0.0}],
-        "verdicts": [{"claim": "ARERec beats the best baseline (RMSE, lower is better)", "verdict": "supported",
-                      "numbers": "ARERec (tuned) 1.0000 vs item_mean 1.0500"},
-                     {"claim": "Attention beats attention off (RMSE)", "verdict": "left out",
-                      "why": "no rows for ARERec, attention off (tuned)"}],
+        "runs": [{"kind": "ARERec", "protocol": "clean", "model": "ARERec (tuned)", "seed": s, "epochs_trained": e,
+                  "best_epoch": b} for s, e, b in ((0, 4, 3), (1, 5, 4), (2, 4, 3))],
+        "schedule_seeds": [0], "epochs": 2,
+        "verdicts": [{"claim": "ARERec beats the best baseline (RMSE, lower is better)", "metric": "rmse",
+                      "a": "ARERec (tuned)", "b": "item_mean", "verdict": "supported", "mean_diff": -0.05, "ci": 0.01,
+                      "n": 3},
+                     {"claim": "Attention beats attention off (RMSE)", "metric": "rmse", "a": "ARERec (tuned)",
+                      "b": None, "verdict": "left out", "why": "no rows for ARERec, attention off (tuned)"}],
         "seed_run": [{"epoch": 1, "original: ndcg@10": 0.478, "ours: ndcg@10": 0.47}],
         "seed_schedule_summary": [{"protocol": "reference", "model": "ARERec (faithful: dense Adam)", "n": 1,
                                    "ndcg@10": 0.5, "rmse": 1.1}]})
@@ -41,7 +45,7 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     update_metrics(good, "03_ablation", {"summary": [{"variant": "base", "n": 3, "ndcg": 0.5, "ndcg_ci": 0.02,
                                                       "rmse": 1.1, "rmse_ci": 0.01}]})
     (good / "figures").mkdir()
-    (good / "figures" / "attention_pair_01.png").write_bytes(b"\x89PNG")
+    (good / "figures" / "attention_pairs.png").write_bytes(b"\x89PNG")
     (good / "figures" / "learning_curves.png").write_bytes(b"\x89PNG")
     _experiment(bad, "failed", failed_step="02_training", error="DataError: no rows")
     (tmp_path / "stray").mkdir()  # a folder without metrics.json is not an experiment
@@ -50,26 +54,32 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     page = index.read_text()
     assert "FAILED in 02_training: DataError: no rows" in page
     assert '<tr class="failed"><td>bad</td><td>FAILED in 02_training</td>' in page
-    assert "<td>good</td><td>ok</td><td>synthetic</td><td>2</td><td>3</td><td>10</td>" in page
+    assert ("<td>good</td><td>ok</td><td>synthetic</td><td>2 epochs; seed 0</td>"
+            "<td>trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2</td><td>–</td><td>10</td>") in page
+    assert ("<td>tuned headline</td><td>ARERec (tuned)</td><td>0, 1, 2</td><td>4, 5, 4</td><td>3, 4, 3</td>"
+            in page)  # the epochs each run trained and the one chosen
+    assert "paired difference in rmse -0.0500 ± 0.0100 (95% CI, 3 seeds)" in page
+    assert "None" not in page and "None" not in readme.read_text()
+    assert "rebuilds reports/&lt;experiment&gt;/ and this index" in page and "reports/bench/" in page
     assert "<h2>Headline: good</h2>" in page and "over 3 seeds" in page
     assert "<b>lr=0.003</b> (selection: val_loss; 2 configurations tried)" in page
     assert "<td>ARERec (tuned)</td><td>0.567 ± 0.010</td>" in page  # one table per protocol
     assert "<li><b>supported</b>: ARERec beats the best baseline (RMSE, lower is better)" in page
     assert "<li><b>left out</b>: Attention beats attention off (RMSE)" in page and "no rows for ARERec" in page
-    assert "<td>1</td><td>0.4780</td><td>0.4700</td>" in page  # the seed run beside the original's figures
+    assert "<td>1</td><td>0.478</td><td>0.470</td>" in page  # the seed run beside the original's figures
     assert "At the seed's schedule, reference protocol" in page
     assert "<td>tuned</td><td>0.910, 0.870</td><td>0.200, 0.310</td>" in page
     assert "<td>base</td><td>3</td><td>0.500 ± 0.020</td><td>1.100 ± 0.010</td>" in page  # ablation
     assert 'href="good/01_data_exploration.html"' in page
-    assert '<img src="good/figures/attention_pair_01.png"' in page
+    assert '<img src="good/figures/attention_pairs.png"' in page
     assert 'href="good/figures/learning_curves.png"' in page
     assert "f" * 64 in page and "aaaaaaaaaa" in page and "1 min 15 s" in page
     assert "stray" not in page
     text = readme.read_text()
-    assert "| good | ok | synthetic | 2 | 3 | 10 |" in text
+    assert "| good | ok | synthetic | 2 epochs; seed 0 | trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2 |" in text
     assert "| ARERec (tuned) | 0.567 ± 0.010 |" in text and "- **supported**: ARERec beats the best baseline" in text
     assert "Status: FAILED in 02_training: DataError: no rows" in text
-    assert "[attention_pair_01.png](good/figures/attention_pair_01.png)" in text
+    assert "[attention_pairs.png](good/figures/attention_pairs.png)" in text
 
 
 def test_an_unfinished_run_is_not_shown_as_a_success(tmp_path):
@@ -84,3 +94,18 @@ def test_provenance_names_the_backend_and_its_devices():
     assert _compute({}) == "tensorflow (not recorded: the only backend when this ran)"
     line = _compute({"keras_backend": "jax", "distribution_setting": "model", "devices": ["gpu:H200", "gpu:H200"]})
     assert line == "jax, distribution model, devices: gpu:H200, gpu:H200"
+
+
+def test_an_old_left_out_verdict_shows_no_python_value_and_the_search_is_optional(tmp_path):
+    base, full = tmp_path / "base", tmp_path / "full"
+    for folder, grid in ((base, [{"use_attention": 0}]), (full, [{"use_attention": 0}, {"region_mode": "window"}])):
+        _experiment(folder, "ok", parameters={"dataset": "ml-100k", "ablation_grid": grid, "seeds": [0, 1, 2]})
+    update_metrics(base, "03_ablation", {"verdicts": [
+        {"claim": "The windowed region beats the code's region", "metric": "rmse", "a": None, "b": "base",
+         "verdict": "left out", "why": "no rows for None"}]})
+    update_metrics(full, "02_training", {"k": 10, "search": {
+        "ARERec": {"trials": [{"lr": 0.003}, {"lr": 0.001}], "n_trials": 2, "chosen": {"lr": 0.003}, "edges": ["lr"]}}})
+    page = build_index(tmp_path)[0].read_text()
+    assert "None" not in page and "this experiment has no such run" in page
+    assert "What full adds over base: ablation_grid: + region_mode=window." in page
+    assert "<td>ARERec</td><td>2</td><td>2</td><td>lr=0.003</td><td>lr</td>" in page  # the search per model

@@ -83,3 +83,27 @@ def test_figure_table_record_and_finish_write_their_files(tmp_path):
     assert metrics["parameters"]["dataset"] == "ml-100k"
     assert metrics["provenance"]["packages"]["numpy"] == provenance.loc["packages.numpy", "value"]
     assert metrics["provenance"]["wall_seconds"] >= 0
+
+
+def test_package_logs_go_to_the_log_file_and_a_warning_becomes_a_note_for_the_reader(tmp_path, monkeypatch):
+    import logging
+
+    from arerec.console import LOG_ENV
+
+    log = tmp_path / "logs" / "02_training.log"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    shown = []
+    monkeypatch.setattr(notebook, "_show_markdown", shown.append)
+    package = logging.getLogger("arerec")
+    saved = package.handlers[:], package.level, package.propagate
+    try:
+        notebook.route_logs()
+        logging.getLogger("arerec.train.loop").warning("%s exists: starting a new run from epoch 1 over it", "Model/x")
+        logging.getLogger("arerec.sweeps").info("variant 1/2")
+    finally:
+        package.handlers[:], package.level, package.propagate = saved
+    text = log.read_text()
+    assert "WARNING arerec.train.loop: Model/x exists" in text and "variant 1/2" in text
+    assert len(shown) == 1 and "trained again from epoch 1" in shown[0]
+    assert notebook.log_link("02_training").endswith(
+        "[logs/02_training.log](logs/02_training.log) (also shown in the terminal of `make reproduce`).")

@@ -123,38 +123,149 @@ def test_seed_bars_show_means_with_interval_error_bars_per_group():
     np.testing.assert_allclose(sorted(segments[0][:, 0]), [1.05, 1.15])
 
 
-@pytest.mark.parametrize("target", [3, None])
-def test_attention_heatmap_is_heads_by_neighbours_with_the_target_outlined(target):
-    weights = np.arange(12, dtype=float).reshape(2, 6) / 66
-    pair = PairAttention(user=5, item=9, rating=4.0, weights=weights, neighbours=np.arange(1, 7),
-                         target_position=target)
-    fig = plots.attention_heatmap(pair)
-    ax = fig.axes[0]
-    np.testing.assert_allclose(ax.images[0].get_array(), weights)
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["head 1", "head 2"]
-    outlines = [p for p in ax.patches if isinstance(p, Rectangle)]
-    if target is None:
-        assert outlines == [] and "not among the neighbours" in ax.get_title()
-    else:
-        assert outlines[0].get_x() == target - 0.5 and "at position 3" in ax.get_title()
+def _pair(weights, target=None, user=5, item=9):
+    weights = np.asarray(weights, dtype=float)
+    return PairAttention(user=user, item=item, rating=4.0, weights=weights,
+                         neighbours=np.arange(1, weights.shape[1] + 1), target_position=target)
+
+
+def test_attention_heatmaps_show_weight_times_neighbours_on_one_scale_centred_at_uniform():
+    uniform = _pair(np.full((2, 4), 0.25))  # relative attention 1 everywhere
+    peaked = _pair([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]], user=6, item=8)
+    fig = plots.attention_heatmaps([uniform, peaked], target_possible=False)
+    first, second = fig.axes[0], fig.axes[1]
+    np.testing.assert_allclose(first.images[0].get_array(), np.ones((2, 4)))  # 1 = uniform
+    np.testing.assert_allclose(second.images[0].get_array()[0], [2.8, 0.4, 0.4, 0.4])
+    norm = first.images[0].norm
+    assert norm is second.images[0].norm  # one range shared by the panels
+    assert norm(1.0) == pytest.approx(0.5)  # white is uniform
+    assert norm(2.0) - 0.5 == pytest.approx(0.5 - norm(0.5))  # twice and half as far from it
+    assert norm.vmin * norm.vmax == pytest.approx(1.0) and 2.5 <= norm.vmax <= 2.8
+    assert first.images[0].get_cmap().name == plots.ATTENTION_CMAP
+    assert len(fig.axes) == 3  # two panels and one colour bar
+    assert [t.get_text() for t in fig.axes[2].get_yticklabels()] == ["1/2", "1", "2"]
+    assert plots._ratio_ticks(40.0)[1] == ["1/32", "1/8", "1/2", "1", "2", "8", "32"]
+    assert plots._ratio_ticks(1.6)[1] == ["1/1.5", "1", "1.5"]
+    assert all(float(t).is_integer() for t in second.get_xticks())  # whole-number positions
+    assert [t.get_text() for t in first.get_yticklabels()] == ["head 1", "head 2"]
+    assert "never shows a row its own user" in fig.get_suptitle()
+    assert not any(isinstance(p, Rectangle) for ax in fig.axes for p in ax.patches)
     assert png_bytes(fig).startswith(b"\x89PNG")
 
 
-def test_attention_by_position_draws_each_head_and_the_uniform_line():
+@pytest.mark.parametrize("target", [2, None])
+def test_the_target_user_is_outlined_only_when_the_protocol_allows_it(target):
+    fig = plots.attention_heatmaps([_pair(np.full((2, 4), 0.25), target)], target_possible=True)
+    ax = fig.axes[0]
+    outlines = [p for p in ax.patches if isinstance(p, Rectangle)]
+    if target is None:
+        assert outlines == [] and "target user not among the neighbours" in ax.get_title(loc="left")
+    else:
+        assert outlines[0].get_x() == target - 0.5 and "at position 2 (outlined)" in ax.get_title(loc="left")
+    assert "never shows" not in fig.get_suptitle()
+
+
+def test_attention_by_position_has_error_bars_the_uniform_line_and_the_correlation():
     profile = pd.DataFrame({"position": [0.25, 0.75] * 3, "head": ["1", "1", "2", "2", "mean", "mean"],
-                            "relative_attention": [1.2, 0.8, 1.0, 1.0, 1.1, 0.9]})
-    ax = plots.attention_by_position(profile).axes[0]
+                            "relative_attention": [1.2, 0.8, 1.0, 1.0, 1.1, 0.9], "ci": [0.1] * 6})
+    ax = plots.attention_by_position(profile, rho=(-0.047, -0.06, -0.03)).axes[0]
     lines = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
-    assert lines["head 1"] == [1.2, 0.8] and lines["mean of heads"] == [1.1, 0.9] and lines["uniform"] == [1.0, 1.0]
+    assert lines["head 1"] == [1.2, 0.8] and lines["uniform (1)"] == [1.0, 1.0]
+    mean = [c for c in ax.containers if c.get_label() == "mean of heads ± 95% CI"][0]
+    assert list(mean.lines[0].get_ydata()) == [1.1, 0.9]
+    np.testing.assert_allclose(sorted(mean.lines[2][0].get_segments()[0][:, 1]), [1.0, 1.2])
+    assert "Spearman rho = -0.047 (95% CI -0.060 to -0.030)" in ax.get_title()
+    low, high = ax.get_ylim()
+    assert low <= 0.8 and high >= 1.2
 
 
-def test_attention_vs_similarity_plots_bin_centres():
-    by_co = pd.DataFrame({"low": [0.0, 10.0], "high": [10.0, 20.0], "relative_attention": [0.9, 1.1]})
-    by_diff = pd.DataFrame({"low": [0.0, 1.0], "high": [1.0, 3.0], "relative_attention": [1.2, 0.8]})
-    co, diff = plots.attention_vs_similarity(by_co, by_diff).axes
+def test_attention_vs_similarity_plots_bin_centres_with_intervals():
+    by_co = pd.DataFrame({"low": [0.0, 10.0], "high": [10.0, 20.0], "relative_attention": [0.999, 1.001],
+                          "ci": [0.01, 0.02]})
+    by_diff = pd.DataFrame({"low": [0.0, 1.0], "high": [1.0, 3.0], "relative_attention": [1.2, 0.8], "ci": [0.1, 0.1]})
+    summary = {"spearman_attention_co_rated": -0.026, "spearman_attention_co_rated_low": -0.04,
+               "spearman_attention_co_rated_high": -0.01}
+    co, diff = plots.attention_vs_similarity(by_co, by_diff, summary).axes
     assert list(co.lines[0].get_xdata()) == [5.0, 15.0] and list(diff.lines[0].get_xdata()) == [0.5, 2.0]
     assert list(diff.lines[0].get_ydata()) == [1.2, 0.8]
+    assert co.get_ylim()[0] <= 0.95 and co.get_ylim()[1] >= 1.05  # noise around 1 is not blown up
+    assert "Spearman rho = -0.026 (95% CI -0.040 to -0.010)" in co.get_title()
+    assert "Spearman" not in diff.get_title()
     assert "co-rated" in co.get_xlabel() and "RMS rating difference" in diff.get_xlabel()
+
+
+def _histories():
+    rows = []
+    for model, best in (("ARERec (tuned)", {0: 3, 1: 2}), ("biased MF (tuned)", {0: 4, 1: 4})):
+        for seed in (0, 1):
+            for epoch in range(1, 6):
+                rows.append({"model": model, "seed": seed, "epoch": epoch, "loss": 2.0 / epoch,
+                             "val_loss": 1.0 + abs(epoch - best[seed]) / 10, "rmse": 1.0 + epoch / 100,
+                             "best_epoch": best[seed]})
+    return pd.DataFrame(rows)
+
+
+def test_run_curves_draw_a_line_per_seed_coloured_by_model_with_the_chosen_epoch():
+    fig = plots.run_curves(_histories(), "rmse", "Tuned runs")
+    loss, val, metric = fig.axes[:3]
+    runs = [line for line in val.lines if line.get_linestyle() != "None"]
+    stars = [line for line in val.lines if line.get_marker() == "*"]
+    assert len(runs) == 4 and len(stars) == 4
+    assert runs[0].get_color() != runs[2].get_color() and runs[0].get_color() == runs[1].get_color()
+    assert runs[0].get_linestyle() != runs[1].get_linestyle()  # seeds told apart
+    assert list(stars[0].get_xdata()) == [3] and list(stars[1].get_xdata()) == [2]
+    assert list(stars[0].get_ydata()) == [1.0]
+    assert "selection metric" in metric.get_title() and metric.get_ylabel() == "rmse"
+    title = fig.get_suptitle()
+    assert "ARERec (tuned), biased MF (tuned)" in title and "seeds 0, 1" in title and "up to 5 epochs" in title
+    assert all(float(t).is_integer() for t in loss.get_xticks())
+
+
+def test_run_curves_with_val_loss_as_the_selection_metric_have_two_panels():
+    fig = plots.run_curves(_histories(), "val_loss", "t")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "validation loss"]
+
+
+def test_seed_run_curves_put_each_seed_beside_the_original():
+    from arerec.sweeps.headline import ORIGINAL_ML100K
+
+    ours = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "loss": [1.6, 1.5, 1.61, 1.52],
+                         "val_loss": [1.58, 1.48, 1.59, 1.49], "hr@10": [0.58, 0.6, 0.57, 0.59],
+                         "ndcg@10": [0.47, 0.52, 0.46, 0.51]})
+    fig = plots.seed_run_curves(ours, ORIGINAL_ML100K, 10)
+    ndcg = fig.axes[3]
+    labels = [line.get_label() for line in ndcg.lines]
+    assert labels == ["ours, seed 0", "ours, seed 1", "original code (one run)"]
+    assert list(ndcg.lines[2].get_ydata()) == list(ORIGINAL_ML100K["ndcg@10"])
+    assert "seeds 0, 1" in fig.get_suptitle() and "6 epochs" in fig.get_suptitle()
+
+
+def test_paired_differences_is_a_forest_plot_with_the_better_side_to_the_right():
+    table = pd.DataFrame({"label": ["ARERec (tuned) − biased MF (tuned)", "ARERec − attention off"],
+                          "metric": ["rmse", "rmse"], "mean_diff": [0.094, -0.02], "ci": [0.01, np.nan],
+                          "lower_is_better": [True, True], "verdict": ["not supported", "supported"]})
+    fig = plots.paired_differences(table, "The paper's claims")
+    ax = fig.axes[0]
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "-" and
+            len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]] == [0.0]  # zero line
+    bar = ax.containers[0]
+    assert list(bar.lines[0].get_xdata()) == pytest.approx([-0.094])  # lower is better: drawn as -diff
+    np.testing.assert_allclose(sorted(bar.lines[2][0].get_segments()[0][:, 0]), [-0.104, -0.084])
+    assert "lower is better" in ax.get_xlabel() and "first model better →" in ax.get_xlabel()
+    texts = [t.get_text() for t in ax.texts]
+    assert "+0.094 ± 0.010\nnot supported" in texts and "-0.020 (no CI)\nsupported" in texts
+    assert ax.get_xlim()[0] < -0.104 and ax.get_xlim()[1] > 0.104
+
+
+def test_headline_points_sit_on_an_axis_fitted_to_the_gap():
+    summary = pd.DataFrame({"model": ["ARERec (tuned)", "biased MF (tuned)"], "kind": ["ARERec", "baseline"],
+                            "n": [3, 3], "rmse": [1.055, 0.961], "rmse_ci": [0.01, 0.004]})
+    ax = plots.headline_points(summary, [("rmse", "RMSE (lower is better)")], "Test metrics").axes[0]
+    points = [c.lines[0].get_xdata()[0] for c in ax.containers]
+    assert points == pytest.approx([1.055, 0.961])
+    low, high = ax.get_xlim()
+    assert 0.9 < low < 0.957 and 1.065 < high < 1.2  # not from 0
+    assert "1.055 ± 0.010 (n = 3)" in [t.get_text() for t in ax.texts]
 
 
 def test_protocol_comparison_has_a_panel_per_measure_with_the_reference_in_colour():

@@ -62,7 +62,7 @@ def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, mo
                                                           "ratings_file": str(data_path / "toy" / "toy_ratings.csv")})
     expected: dict[str, dict[str, str]] = {}
 
-    def notebook_that_prepares(source, output, files, injected, *, root, timeout):
+    def notebook_that_prepares(source, output, files, injected, *, root, timeout, log_file=None):
         if source.stem == "01_data_exploration":  # as notebook 01 does: both protocols' data versions
             for version in ("toy_8020_minseq5_bs32_dper1.0_stable", "toy_8020_minseq5_bs32_dper1.0_stable_clean10"):
                 for path in version_paths(data_path, "toy", version).values():
@@ -78,3 +78,21 @@ def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, mo
     assert sorted(digests["toy_8020_minseq5_bs32_dper1.0_stable_clean10"]) == [
         f"toy_8020_minseq5_bs32_dper1.0_stable_clean10_{name}.id" for name in ("item_user_sequence", "test", "train", "valid")]
     assert len(digests["toy_8020_minseq5_bs32_dper1.0_stable"]) == 3  # no validation file under the reference protocol
+
+
+def test_exported_pages_fetch_no_script_or_style_sheet(tmp_path):
+    """The HTML export names no http(s) script or style sheet (no MathJax or require.js from a CDN)."""
+    import re
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nSome $x^2$ maths."),
+                                         nbformat.v4.new_code_cell("1 + 1")])
+    source = tmp_path / "page.ipynb"
+    nbformat.write(nb, source)
+    runner.export_html(source, tmp_path / "page.html")
+    page = (tmp_path / "page.html").read_text()
+    assert "<h1" in page and "Title" in page
+    remote = re.findall(r"<script[^>]*\bsrc=[\"']?https?://[^\"' >]+|<link[^>]*\bhref=[\"']?https?://[^\"' >]+", page)
+    assert remote == []
+    assert not re.search(r"@import\s+(url\()?[\"']?https?://", page)

@@ -121,15 +121,15 @@ def test_an_ablation_on_ray_gives_the_local_table(ray_instance, tmp_path, capsys
         return ablation.ablation_variants(tiny_config(tmp_path / folder), [{"use_attention": 0}], epochs=2)
 
     local = ablation.run_ablation(variants("local"), k=5, seeds=[0])
-    assert "executor local: 2 left to the sweep's loop (one by one)" in capsys.readouterr().out
+    assert "executor local: 2 left to the sweep's loop (one by one)" in capsys.readouterr().err  # the log channel
     on_ray = ablation.run_ablation(variants("ray"), k=5, seeds=[0], executor=Executor("ray"))
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "executor ray: 2 trained as Ray tasks" in out and "[ray] 2/2 runs done, 0 running, 0 queued" in out
     assert len(local) == 2 and (local["epochs"] == 2).all()
     # same seeds, same numbers: every column but the wall times (the loss and each metric, to the last digit)
     pd.testing.assert_frame_equal(on_ray.drop(columns=TIMES), local.drop(columns=TIMES), check_exact=True)
     again = ablation.run_ablation(variants("ray"), k=5, seeds=[0], executor=Executor("ray"))
-    assert "executor ray: 2 loaded (finished before)" in capsys.readouterr().out
+    assert "executor ray: 2 loaded (finished before)" in capsys.readouterr().err
     pd.testing.assert_frame_equal(again.drop(columns="seconds"), on_ray.drop(columns="seconds"))
     assert not list((tmp_path / "ray").rglob(".arerec-shared-*"))  # the driver's markers are gone
 
@@ -209,5 +209,6 @@ def test_compare_trains_its_runs_on_ray_from_a_params_layer(ray_instance, tmp_pa
     from arerec import cli
 
     assert cli.run(compare_args(tmp_path, "--params", str(REPO / "params" / "cluster.yaml"))) == 0
-    out = capsys.readouterr().out
-    assert "executor ray: 1 trained as Ray tasks" in out and re.search(r"^\w+ \(n=1\): rmse ", out, re.M)
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "executor ray: 1 trained as Ray tasks" in captured.err and re.search(r"^\w+ \(n=1\): rmse ", out, re.M)
