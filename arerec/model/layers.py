@@ -18,6 +18,42 @@ def _l2(rate: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(rate) if rate > 0 else None
 
 
+# The layers whose tables a batch reads by row: what ``table_l2`` penalises (:class:`RowSquares`).
+TABLE_LAYERS = ("user_embedding", "item_embedding", "k_iu", "k_ui")
+
+
+class RowSquares:
+    """Mixin for a layer that looks rows of its table up: with ``collect_squares`` on, each training call adds
+    the squared norms of the rows it looked up, padding ids (0) left out, to ``squares`` (a scalar tensor of
+    the call's trace). The training step sets ``collect_squares``, reads and resets ``squares`` around its
+    forward pass (:func:`take_squares`) and adds ``table_l2 / B * sum`` to the loss.
+
+    The squares are taken of the rows the layer has already gathered, so the term costs no second gather
+    and its gradient joins the cross-entropy's before the gather's: the tables' sparse gradients keep
+    their size. Off (the default), the call is exactly the layer's own.
+    """
+
+    collect_squares = False
+    squares = None
+
+    def _collect(self, ids, rows, training) -> None:
+        if not (self.collect_squares and training):
+            return
+        per_id = ops.sum(ops.square(rows), axis=tuple(range(len(ids.shape), len(rows.shape))))  # ids' shape
+        total = ops.sum(per_id * ops.cast(ops.not_equal(ids, 0), per_id.dtype))
+        self.squares = total if self.squares is None else self.squares + total
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TableEmbedding(RowSquares, layers.Embedding):
+    """``keras.layers.Embedding`` whose lookups ``table_l2`` can penalise (:class:`RowSquares`)."""
+
+    def call(self, inputs, training=None):
+        outputs = super().call(inputs)
+        self._collect(inputs, outputs, training)
+        return outputs
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class NeighbourAttention(layers.Layer):
     """Personalise each neighbour for the target user with multi-head attention.
@@ -96,7 +132,7 @@ class NeighbourAttention(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class RegionEmbedding(layers.Layer):
+class RegionEmbedding(RowSquares, layers.Layer):
     """Local context units: one (R x d) matrix per (item, neighbour) interaction.
 
     ``mode='reference'`` (the code): profile[b, l, t] = K[lcu[b, l], t] . e[b, l], so every
@@ -152,6 +188,7 @@ class RegionEmbedding(layers.Layer):
 
     def call(self, lcu_ids, embedding, training=None):
         units = ops.take(self.table, lcu_ids, axis=0)  # [B, L, R, d]
+        self._collect(lcu_ids, units, training)
         if self.drop is not None:
             units = self.drop(units, training=training)
         if len(embedding.shape) == 2:
@@ -329,8 +366,8 @@ def build_model(
     neigh_in = keras.Input(shape=(max_seq,), dtype="int32", name="neighbours")
     lcu_in = keras.Input(shape=(max_seq,), dtype="int32", name="lcu")
 
-    user_table = layers.Embedding(num_users + 1, d, name="user_embedding")
-    item_table = layers.Embedding(num_items + 1, d, name="item_embedding")
+    user_table = TableEmbedding(num_users + 1, d, name="user_embedding")
+    item_table = TableEmbedding(num_items + 1, d, name="item_embedding")
     mask = PaddingMask(name="padding_mask")(neigh_in)  # [B, L]
 
     e_user = _dropout(rates[0], "drop_user_emb")(user_table(user_in))  # [B, d]
@@ -372,43 +409,23 @@ def attention_weights(model: keras.Model, inputs: dict) -> keras.KerasTensor | N
     return sub(inputs, training=False)
 
 
-# The layers whose tables a batch reads by row, and what reads them: ``table_l2`` (:func:`table_penalty`).
-TABLE_LAYERS = ("user_embedding", "item_embedding", "k_iu", "k_ui")
+
+def table_layers(model: keras.Model) -> list:
+    """The :data:`TABLE_LAYERS` of a model: user/neighbour and item embeddings, K_IU, K_UI."""
+    return [model.get_layer(name) for name in TABLE_LAYERS]
 
 
-def table_variables(model: keras.Model) -> dict[str, keras.Variable]:
-    """{layer name: its table variable} for :data:`TABLE_LAYERS` (user/neighbour and item embeddings, K_IU, K_UI)."""
-    tables = {}
-    for name in TABLE_LAYERS:
-        layer = model.get_layer(name)
-        tables[name] = layer.embeddings if isinstance(layer, layers.Embedding) else layer.table
+def start_squares(model: keras.Model) -> list:
+    """Turn on :class:`RowSquares` collection in the model's table layers (``table_l2`` > 0); returns them."""
+    tables = table_layers(model)
+    for layer in tables:
+        layer.collect_squares, layer.squares = True, None
     return tables
 
 
-def table_penalty(tables: dict, inputs: dict, rate: float):
-    """``table_l2``'s term of the training loss: L2 on the table rows this batch looks up, and on no other row.
-
-        rate / B * sum_b ( |U[u_b]|^2 + |I[i_b]|^2 + sum_l m_bl (|U[n_bl]|^2 + |K_IU[c_bl]|^2 + |K_UI[c_bl]|^2) )
-
-    with B the batch's rows, u, i, n, c its user, item, neighbour and LCU ids, m_bl = 1 for a real neighbour
-    and 0 for padding (whose rows the model masks out, so they are not penalised either). A row counts once per
-    lookup, as its cross-entropy gradient does, and the sum is averaged over the batch like the cross-entropy.
-    Its gradient is non-zero only in the looked-up rows: lazy Adam then decays only those.
-
-    ``tables``: {layer name: table} (:func:`table_variables`, or the arrays a stateless step holds);
-    ``inputs``: the model's inputs (user [B], item [B], neighbours [B, L], lcu [B, L]).
-    """
-    users, items = tables["user_embedding"], tables["item_embedding"]
-    dtype = users.dtype
-    mask = ops.cast(ops.not_equal(inputs["neighbours"], 0), dtype)  # [B, L]
-
-    def squares(table, ids):  # the squared norm of each looked-up row: ids' shape
-        rows = ops.take(table, ids, axis=0)
-        return ops.sum(ops.square(rows), axis=tuple(range(len(ids.shape), len(rows.shape))))
-
-    total = ops.sum(squares(users, inputs["user"])) + ops.sum(squares(items, inputs["item"]))
-    per_position = (squares(users, inputs["neighbours"]) + squares(tables["k_iu"], inputs["lcu"])
-                    + squares(tables["k_ui"], inputs["lcu"]))  # [B, L]
-    total = total + ops.sum(per_position * mask)
-    batch = ops.cast(ops.shape(inputs["user"])[0], dtype)
-    return ops.cast(rate, dtype) * total / batch
+def take_squares(tables: list):
+    """The squared norms the training call's lookups collected, summed over the tables; resets them."""
+    total = sum((layer.squares for layer in tables if layer.squares is not None), start=0.0)
+    for layer in tables:
+        layer.squares = None
+    return total

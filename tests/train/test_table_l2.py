@@ -5,7 +5,7 @@ import pytest
 from conftest import tiny_config
 
 from arerec.data.inputs import load_experiment
-from arerec.model.layers import TABLE_LAYERS, table_penalty, table_variables
+from arerec.model.layers import TABLE_LAYERS, start_squares, table_layers, take_squares
 from arerec.train import backends, build, loop
 from arerec.train.batches import gather_ops, id_batches
 
@@ -31,12 +31,17 @@ def _norms(table, rows) -> np.ndarray:
     return np.sqrt((table[rows].reshape(len(rows), -1) ** 2).sum(axis=1))
 
 
+def _tables(model) -> dict:
+    """{table layer: its table variable}."""
+    return {layer.name: layer.trainable_variables[0] for layer in table_layers(model)}
+
+
 def _state(model, optimizer) -> dict[str, list[np.ndarray]]:
     """{table layer: [weights, Adam m, Adam v]} as arrays."""
     backend = backends.current()
     index = {id(v): n for n, v in enumerate(model.trainable_variables)}
     out = {}
-    for name, var in table_variables(model).items():
+    for name, var in _tables(model).items():
         n = index[id(var)]
         out[name] = [backend.to_numpy(x) for x in (var, optimizer._momentums[n], optimizer._velocities[n])]
     return out
@@ -100,19 +105,24 @@ def test_dense_l2_penalises_the_gathered_rows_only(tmp_path):
         assert np.all(_norms(decayed[1][name][0], touched) < _norms(plain[1][name][0], touched)), name
 
 
-def test_penalty_is_the_formula(tmp_path):
-    """rate / B * the squared norms of the looked-up rows, padding neighbours left out."""
-    exp = load_experiment(tiny_config(tmp_path))
+def test_the_term_is_the_squared_norms_of_the_looked_up_rows(tmp_path):
+    """The layers collect the squared norms of the rows a training call looks up, padding neighbours left out
+    (the step adds table_l2 / B times their sum); nothing when not training."""
+    exp = load_experiment(tiny_config(tmp_path, use_dropout=1))
     model, _ = build.build(exp)
     users, items, _, ends = _batches(exp, 1)[0]
     inputs = {k: np.asarray(v) for k, v in gather_ops(exp)(users, items, ends).items()}
-    tables = {k: backends.current().to_numpy(v) for k, v in table_variables(model).items()}
+    tables = {k: backends.current().to_numpy(v) for k, v in _tables(model).items()}
     real = inputs["neighbours"] != 0
     expected = ((tables["user_embedding"][inputs["user"]] ** 2).sum() + (tables["item_embedding"][inputs["item"]] ** 2).sum()
                 + (tables["user_embedding"][inputs["neighbours"][real]] ** 2).sum()
                 + (tables["k_iu"][inputs["lcu"][real]] ** 2).sum() + (tables["k_ui"][inputs["lcu"][real]] ** 2).sum())
-    got = float(np.asarray(table_penalty(tables, inputs, 0.5)))
-    assert got == pytest.approx(0.5 * expected / len(users), rel=1e-5)
+    layers = start_squares(model)
+    model(inputs, training=False)
+    assert take_squares(layers) == 0.0
+    model(inputs, training=True)
+    assert float(np.asarray(take_squares(layers))) == pytest.approx(expected, rel=1e-5)
+    assert all(layer.squares is None for layer in layers)
 
 
 def test_a_run_with_table_l2_has_its_own_name_and_val_ce(tmp_path):

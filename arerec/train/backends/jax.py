@@ -72,17 +72,16 @@ class Trainer:
         self._place = _placer()
         loss_fn = keras.losses.SparseCategoricalCrossentropy()
         table_l2 = exp.cfg.table_l2
-        if table_l2 > 0:  # where the tables sit among the trainable values the step is handed
-            from arerec.model.layers import table_penalty, table_variables
+        if table_l2 > 0:  # the table layers collect their lookups' squared norms (arerec.model.layers.RowSquares)
+            from arerec.model.layers import start_squares, take_squares
 
-            where = {id(v): n for n, v in enumerate(model.trainable_variables)}
-            table_index = {name: where[id(v)] for name, v in table_variables(model).items()}
+            tables = start_squares(model)
 
         def loss_of(trainable, fixed, inputs, labels):
             probs, fixed, losses = model.stateless_call(trainable, fixed, inputs, training=True, return_losses=True)
             loss = loss_fn(labels, probs) + sum(losses, start=0.0)
-            if table_l2 > 0:  # the looked-up rows' L2 (arerec.model.layers.table_penalty); 0: the step without it
-                loss = loss + table_penalty({name: trainable[n] for name, n in table_index.items()}, inputs, table_l2)
+            if table_l2 > 0:  # L2 on the rows this batch looked up; 0: the step without it
+                loss = loss + table_l2 * take_squares(tables) / labels.shape[0]
             return loss, fixed
 
         def step(trainable, optimizer_state, fixed, users, items, labels, ends):

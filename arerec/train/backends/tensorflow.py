@@ -72,8 +72,9 @@ def _regularization(model):
 def make_train_step(model, optimizer, jit_compile: bool = False, gather=None, table_l2: float = 0.0):
     """One compiled step: cross-entropy (+ L2) on integer labels, gradients, optimiser update.
 
-    ``table_l2`` > 0 adds :func:`arerec.model.layers.table_penalty` on the rows the batch looks up (its
-    gradient stays sparse, so lazy Adam touches only those rows); at 0 the step is exactly the one without it.
+    ``table_l2`` > 0 adds ``table_l2 / B`` times the squared norms of the table rows the batch looks up
+    (:class:`arerec.model.layers.RowSquares`; its gradient stays sparse, so lazy Adam touches only those rows);
+    at 0 the step is exactly the one without it.
 
     With ``jit_compile`` XLA fuses the optimiser's element-wise passes over the tables; lazy Adam
     must then have been made with static shapes (``make_optimizer(..., jit_compile=True)``).
@@ -89,16 +90,17 @@ def make_train_step(model, optimizer, jit_compile: bool = False, gather=None, ta
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     reg_loss = _regularization(model)
     if table_l2 > 0:
-        from arerec.model.layers import table_penalty, table_variables
+        from arerec.model.layers import start_squares, take_squares
 
-        tables = table_variables(model)
+        tables = start_squares(model)
 
     def step(inputs, labels):
         with tf.GradientTape() as tape:
             probs = model(inputs, training=True)
             loss = loss_fn(labels, probs) + reg_loss()
             if table_l2 > 0:
-                loss = loss + table_penalty(tables, inputs, table_l2)
+                batch = tf.cast(tf.shape(labels)[0], loss.dtype)
+                loss = loss + table_l2 * take_squares(tables) / batch
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
