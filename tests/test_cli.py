@@ -64,12 +64,12 @@ def test_prepare_details_train_resume_evaluate(tmp_path):
     name = "synthetic_8020_bs16_lr0.01_emb8_reg3_ms"
     assert f"model: {name}" in trained.stdout
     model_name = trained.stdout.split("model: ")[1].split()[0]
-    assert trained.stdout.count("epoch 1/2") == 1  # one line per epoch when not interactive
+    assert trained.stderr.count("epoch 1/2") == 1  # one line per epoch when not interactive, on stderr (stdout: results)
 
     resumed = run_cli("resume", *common, "--model_name", model_name, "--load_weight_path", "cp-0002.ckpt",
                       "--epochs", "3", "--save_checkpoints_epochs", "2")
     assert resumed.returncode == 0, resumed.stderr
-    assert "epoch 3/3" in resumed.stdout and "epoch 1/" not in resumed.stdout
+    assert "epoch 3/3" in resumed.stderr and "epoch 1/" not in resumed.stderr
     results = pd.read_csv(tmp_path / "Model" / "synthetic" / model_name / f"result_{model_name}")
     assert results["epoch"].tolist() == [1, 2, 3]
 

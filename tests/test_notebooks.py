@@ -172,17 +172,18 @@ def test_every_notebook_runs_on_ci_params(ci_run):
     # part 1: the seed run beside the original's figures (epochs 1 to 6)
     assert [row["epoch"] for row in training["seed_run"]] == [1, 2, 3, 4, 5, 6]
     assert training["seed_run"][0]["original: ndcg@10"] == 0.478 and in_range(training["seed_run"][1]["ours: loss"], 0, 5)
-    # part 2: every configuration tried, scored on validation; the chosen one; test only for the chosen models
-    tuning = training["tuning"]
-    assert len(tuning) == 4 and sum(row["chosen"] for row in tuning) == 1
-    assert all(in_range(row["val_score"], 0.1, 5) and row["epochs"] >= 1 for row in tuning)
-    assert {json.dumps(row["config"], sort_keys=True) for row in tuning} == {
-        json.dumps(c, sort_keys=True) for c in ({"lr": 0.005}, {"lr": 0.005, "use_dropout": 1}, {"lr": 0.02},
-                                                 {"lr": 0.02, "use_dropout": 1})}
+    # part 2: one study per model with the same budget, on validation only; the chosen configuration of each
+    search = training["search"]
+    assert set(search) == {"arerec", "arerec_attention_off", "user_item_bias", "biased_mf", "item_knn", "user_knn"}
+    for model, study in search.items():
+        assert study["n_trials"] == len(study["trials"]) == 2, model  # params/ci.yaml: n_trials 2 for every model
+        assert all(t["state"] in ("complete", "pruned") and set(t) >= {"params", "state", "epochs", "val_score"}
+                   for t in study["trials"]), model
+        assert study["chosen"] in [t["params"] for t in study["trials"] if t["state"] == "complete"], model
+        assert set(study["edges"]) <= set(study["chosen"]) and set(study["edges"].values()) <= {"low", "high"}
     chosen = training["chosen"]
-    assert chosen["overrides"] in [row["config"] for row in tuning if row["chosen"]]
     assert chosen["config"]["protocol"] == "clean" and chosen["config"]["patience"] == 1
-    assert {row["model"] for row in training["baseline_tuning"]} >= {"biased_mf", "item_knn"}
+    assert chosen["config"]["lr"] == search["arerec"]["chosen"]["lr"]
     summary = training["headline_summary"]  # ARERec tuned on and off, and 6 tuned baselines, over 2 seeds
     assert len(summary) == 2 + 6 and all(row["n"] == 2 for row in summary)
     assert {"ARERec (tuned)", "ARERec, attention off (tuned)", "global_mean", "user_knn"} == \
@@ -192,9 +193,14 @@ def test_every_notebook_runs_on_ci_params(ci_run):
         assert in_range(row["rmse"], 0.1, 4) and row["rmse_ci"] >= 0, row["model"]
     arerec = [row for row in training["runs"] if row["kind"] == "ARERec"]
     assert len(arerec) == 4 and all(1 <= row["best_epoch"] <= row["epochs_trained"] <= 3 for row in arerec)
-    verdicts = training["verdicts"]
-    assert len(verdicts) == 4 and all(v["claim"] and v["verdict"] for v in verdicts)
-    assert all(v["verdict"] in ("supported", "not supported", "not resolved by 2 seeds") for v in verdicts)
+    verdicts = training["verdicts"]  # 2 claims x faithful NDCG, standard NDCG and RMSE
+    assert len(verdicts) == 6 and all(set(v) >= {"claim", "metric", "a", "b", "verdict"} for v in verdicts)
+    assert {v["metric"] for v in verdicts} == {"ndcg@5", "std_ndcg@5", "rmse"}
+    judged = [v for v in verdicts if v["verdict"] != "left out"]
+    assert all(v["verdict"] in ("supported", "not supported", "not resolved by 2 seeds") for v in judged)
+    for v in verdicts:  # the baseline of a claim is the one best on validation for its metric
+        if v["b"] != "ARERec, attention off (tuned)" and v["verdict"] != "left out":
+            assert v["b"] == training["best_on_validation"][v["metric"]]
     assert training["provenance"]["wall_seconds"] > 0
 
     ablation = metrics["03_ablation"]
@@ -222,14 +228,15 @@ def test_figures_tables_and_html_are_written(ci_run):
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp / "reports" / "ci"
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
-                "leakage", "learning_curves", "headline", "confusion_matrix_seed_run", "ablation",
+                "leakage", "learning_curves", "headline", "run_curves", "verdicts", "search_history_arerec",
+                "confusion_matrix_seed_run", "ablation",
                 "attention_uniformity", "attention_pairs", "attention_by_position",
                 "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 2000, name
-    for name in ("headline", "headline_summary", "headline_runs", "seed_schedule", "seed_run_vs_original", "tuning",
-                 "baseline_tuning", "paired", "chosen_epochs", "confusion_matrix_seed_run", "ablation",
+    for name in ("headline", "headline_summary", "headline_runs", "seed_schedule", "seed_run_vs_original", "search_trials",
+                 "search_budget", "search_chosen", "baselines_on_validation", "paired", "chosen_epochs", "confusion_matrix_seed_run", "ablation",
                  "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
     for name in notebook.NOTEBOOKS:

@@ -150,6 +150,21 @@ def at_prior(runs: pd.DataFrame, k: int, reference: str = "global_mean") -> pd.S
                      index=arerec.index)
 
 
+def prior_note(runs: pd.DataFrame, k: int) -> str:
+    """A sentence naming the tuned ARERec models whose every run scores exactly as the global mean (faithful
+    NDCG@k): they predict the majority class, so a claim about them measures the search, not the model."""
+    if "global_mean" not in set(runs["model"]):
+        return ""
+    stuck = at_prior(runs, k)
+    arerec = runs.loc[stuck.index]
+    models = [m for m in dict.fromkeys(arerec["model"]) if stuck[arerec["model"] == m].all()]
+    if not models:
+        return ""
+    return (f"{' and '.join(models)}: every seed scores exactly as the global mean on faithful NDCG@{k}, so it "
+            "predicts the majority class for every row; a verdict against it says that the search found no better "
+            "configuration within its budget, not what the model can do.")
+
+
 def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None) -> str:
     """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures).
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 
@@ -279,7 +278,6 @@ def test_clip_to_range():
 def test_baselines_registry_names_and_backends():
     assert list(bl.BASELINES) == ["global_mean", "item_mean", "user_item_bias", "biased_mf", "item_knn", "user_knn"]
     assert [n for n, spec in bl.BASELINES.items() if spec.build_surprise is not None] == SURPRISE_BACKED
-    assert set(bl.DEFAULT_GRIDS) == set(bl.BASELINES)
 
 
 def test_run_baselines_predicts_every_test_row_and_logs_time(caplog):
@@ -312,84 +310,3 @@ def test_run_baselines_rejects_unknown_names_and_missing_columns():
 
 
 # --- grids and tuning -----------------------------------------------------------------------
-
-
-def test_grid_configs_are_every_combination_last_key_fastest():
-    assert bl.grid_configs({"k": [1, 2], "shrinkage": [0, 5]}) == [
-        {"k": 1, "shrinkage": 0}, {"k": 1, "shrinkage": 5}, {"k": 2, "shrinkage": 0}, {"k": 2, "shrinkage": 5}]
-    assert bl.grid_configs({}) == [{}]
-
-
-def test_default_grids_are_valid_and_include_surprise_defaults():
-    bl.check_grids(bl.DEFAULT_GRIDS)
-    assert bl.DEFAULT_GRIDS["global_mean"] == {} and bl.DEFAULT_GRIDS["item_mean"] == {}
-    for name in SURPRISE_BACKED:  # tuning can only match or beat the defaults on validation
-        defaults = bl.resolve_params(name)
-        assert any(all(defaults[k] == v for k, v in c.items()) for c in bl.grid_configs(bl.DEFAULT_GRIDS[name]))
-
-
-@pytest.mark.parametrize(("grids", "message"), [
-    ({"svd": {}}, "unknown baseline 'svd'"),
-    ({"item_knn": {"neighbours": [10]}}, "item_knn: unknown parameter 'neighbours'; valid parameters: k, min_k, "),
-    ({"biased_mf": {"n_factors": []}}, "biased_mf: the grid of n_factors must be a non-empty list"),
-    ({"biased_mf": {"n_factors": 10}}, "biased_mf: the grid of n_factors must be a non-empty list"),
-    ({"item_knn": {"similarity": "cosine"}}, "item_knn: the grid of similarity must be a non-empty list"),
-    ({"user_knn": {"k": [20, 0]}}, "user_knn: k must be an integer >= 1, received: 0"),
-    ({"user_item_bias": {"reg_i": [5, -1]}}, "user_item_bias: reg_i must be a number >= 0, received: -1"),
-    ({"item_knn": {"k": [1, 5], "min_k": [2]}}, "min_k must be <= k, received: min_k=2, k=1"),
-    ({"biased_mf": [("n_factors", [5])]}, "biased_mf: a grid must be a mapping"),
-])
-def test_check_grids_errors(grids, message):
-    with pytest.raises(ConfigError, match=message):
-        bl.check_grids(grids)
-
-
-def test_tune_checks_the_whole_grid_before_any_fit(monkeypatch):
-    train, test = small_frames()
-    monkeypatch.setattr(bl, "fit_predict", lambda *a, **k: pytest.fail("fitted before checking the grid"))
-    with pytest.raises(ConfigError, match="k must be an integer >= 1, received: 0"):
-        bl.tune("item_knn", train, test, {"k": [5, 10, 0]})
-
-
-def test_tune_picks_the_configuration_of_lowest_validation_rmse():
-    # every item's ratings are constant, and validation asks for the same items: the plain mean is exact
-    train = frame([(u, i, float(1 + i)) for u in range(6) for i in range(3) if (u + i) % 4])
-    valid = frame([(u, i, float(1 + i)) for u in range(6) for i in range(3) if (u + i) % 4 == 0])
-    table, chosen = bl.tune("item_mean", train, valid, {"shrinkage": [1000, 3, 0]})
-    assert chosen == {"shrinkage": 0}
-    assert table["params"].tolist() == ['{"shrinkage": 1000}', '{"shrinkage": 3}', '{"shrinkage": 0}']
-    assert table.columns.tolist() == ["params", "val_rmse", "val_mae", "seconds"]
-    assert table["val_rmse"].iloc[2] == pytest.approx(0.0) and table["val_rmse"].is_monotonic_decreasing
-
-
-def test_tune_finds_no_regularisation_best_on_noise_free_biases():
-    user_bias, item_bias = np.array([0.5, -0.5, 1.0, 0.0, -1.0]), np.array([0.25, -0.75, 0.5, 0.0])
-    cells = [(u, i) for u in range(5) for i in range(4)]
-    held_out = [(0, 2), (3, 0), (4, 3)]  # inside the training range: no clipping
-    rating = {c: 3.0 + user_bias[c[0]] + item_bias[c[1]] for c in cells}
-    train = frame((*c, rating[c]) for c in cells if c not in held_out)
-    valid = frame((*c, rating[c]) for c in held_out)
-    grid = {"reg_u": [20, 0], "reg_i": [20, 0], "n_epochs": [300]}
-    table, chosen = bl.tune("user_item_bias", train, valid, grid)
-    assert chosen == {"reg_u": 0, "reg_i": 0, "n_epochs": 300}
-    assert len(table) == 4 and table["val_rmse"].min() == pytest.approx(0.0, abs=1e-6)
-    assert json.loads(table["params"].iloc[table["val_rmse"].idxmin()]) == chosen
-
-
-def test_tune_breaks_ties_by_grid_order_and_adds_score_columns():
-    train, held = low_rank_frames()  # 25 items: every user rated at most 25, so k = 40 and k = 80 predict alike
-    valid = held.head(30)
-    table, chosen = bl.tune("item_knn", train, valid, {"k": [80, 40]}, score=lambda pred: {"max": float(pred.max())})
-    assert table["val_rmse"].iloc[0] == table["val_rmse"].iloc[1]
-    assert chosen == {"k": 80}
-    _, chosen = bl.tune("item_knn", train, valid, {"k": [40, 80]})
-    assert chosen == {"k": 40}
-    assert table.columns.tolist() == ["params", "val_rmse", "val_mae", "max", "seconds"]
-
-
-def test_tune_with_an_empty_grid_scores_the_defaults():
-    train, held = low_rank_frames()
-    table, chosen = bl.tune("biased_mf", train, held, {}, seed=3)
-    assert chosen == {} and table["params"].tolist() == ["{}"]
-    pred, _ = bl.fit_predict("biased_mf", train, held, seed=3)
-    assert table["val_rmse"].iloc[0] == pytest.approx(rmse(pred, held["rating"]))

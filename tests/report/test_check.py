@@ -187,12 +187,12 @@ def test_a_setting_an_older_kit_did_not_record_is_no_difference_at_its_default(t
     older["hrcutoff"] = 3  # a float field an older kit wrote as the int of its default
     old = with_settings(older, {"epochs": 2, "seeds": [0, 1, 2]})
     new = with_settings(today, {"epochs": 2, "seeds": [0, 1, 2], "workers": 1,
-                                "validation_search": {"keep": 0.5}})  # notebook parameters at their defaults
+                                "validation_search": {"pruner": "median"}})  # notebook parameters at their defaults
     assert today["hrcutoff"] == 3.0 and isinstance(today["hrcutoff"], float)
     comparison = check.compare_metrics(old, new)
     assert comparison.reproduced and comparison.setting_differences == []
     assert {"02_training.chosen.config.distribution", "02_training.chosen.config.topk",
-            "02_training.parameters.validation_search.keep"} <= {s.path for s in comparison.settings}
+            "02_training.parameters.validation_search.pruner"} <= {s.path for s in comparison.settings}
     assert not any(f.path.startswith("02_training.chosen.config") for f in comparison.figures)  # apart from figures
     # through `check`: an older kit's metrics.json committed, today's rebuilt
     git = git_in(tmp_path)
@@ -228,17 +228,17 @@ def test_a_setting_that_differs_is_reported_and_fails_only_when_it_changes_what_
     assert report.endswith("\nREPRODUCED")
 
     computed = with_settings({**base, "lr": 0.01, "regularizer": [0.0] * 5, "distribution": "none"},
-                             {"workers": 1, "validation_search": {"rungs": [1]}})
+                             {"workers": 1, "validation_search": {"n_trials": 1}})
     comparison = check.compare_metrics(old, computed)
     assert not comparison.reproduced and comparison.failures == []  # every figure the same; three settings not
     assert [s.path for s in comparison.setting_failures] == [  # in the order of the Config's fields
         "02_training.chosen.config.regularizer", "02_training.chosen.config.lr",
-        "02_training.parameters.validation_search.rungs"]  # absent on one side, and not at its default [1, 2]
+        "02_training.parameters.validation_search.n_trials"]  # absent on one side, and not at its default 4
     assert check.verdict(comparison).startswith(
         "NOT REPRODUCED: 3 of ")
     assert check.verdict(comparison).endswith(
         "settings differ in what was computed (02_training.chosen.config.regularizer, 02_training.chosen.config.lr, "
-        "02_training.parameters.validation_search.rungs)")
+        "02_training.parameters.validation_search.n_trials)")
     report = check.format_comparison(comparison)
     assert "[setting] 02_training.chosen.config.lr: committed 0.003, rebuilt 0.01 (changes what was computed)" in report
 
@@ -252,7 +252,7 @@ def test_which_leaves_are_settings_and_their_defaults():
     assert check.setting_default("search.ARERec.trials[0].params.lr") == 0.0001  # the Config field's default
     assert check.setting_name("search.ARERec.trials[0].params.lr") == "lr"
     assert check.setting_default("x.chosen.config.hrcutoff") == 3
-    assert check.setting_default("x.parameters.validation_search.rungs") == [1, 2]
+    assert check.setting_default("x.parameters.validation_search.n_trials") == 4
     assert check.setting_default("x.parameters.no_such_parameter") is check._NO_DEFAULT
     assert check.setting_name("x.chosen.config.regularizer") == "regularizer"
     assert not check.computes("num_processes") and not check.computes("ray_address") and check.computes("seed")

@@ -51,7 +51,7 @@ def test_start_builds_the_config_extras_and_folder(tmp_path):
     assert nb.cfg == Config(dataset="synthetic", epochs=1)
     assert nb.extras["attention_pairs"] == 2
     assert nb.extras["ablation_seeds"] == parameters.EXTRAS["ablation_seeds"].default
-    assert nb.extras["validation_search"]["rungs"] == parameters.EXTRAS["validation_search"].default["rungs"]  # filled in and checked
+    assert nb.extras["validation_search"]["n_trials"] == parameters.EXTRAS["validation_search"].default["n_trials"]  # filled in and checked
     assert nb.folder == tmp_path / "demo" and nb.folder.is_dir()
 
 

@@ -104,14 +104,18 @@ def test_resolve_checks_every_value(values, fragment):
 
 
 def test_a_partial_nested_layer_keeps_the_layers_below_it(tmp_path):
-    (tmp_path / "partial.yaml").write_text("validation_search:\n  rungs: [1]\n")
+    (tmp_path / "partial.yaml").write_text("validation_search:\n  n_trials: 7\n  spaces:\n    arerec:\n"
+                                          "      emb_size: {choices: [16, 32]}\n")
     files = [*parameters.params_files("base", REPO), tmp_path / "partial.yaml"]
     below = parameters.merge_parameters(parameters.params_files("base", REPO))["validation_search"]
     _, extras = resolve(parameters.merge_parameters(files))
     search = extras["validation_search"]
-    assert search["rungs"] == [1]
-    assert search["grid"] == below["grid"] and set(search["grid"]) == {"lr", "regularisation"}  # the axis is kept
-    assert (search["keep"], search["max_epochs"]) == (below["keep"], below["max_epochs"])
+    assert search["n_trials"] == 7 and search["spaces"]["arerec"]["emb_size"] == {"choices": [16, 32]}
+    # every other parameter of arerec's space, every other model's space and every other setting are kept
+    assert {k: v for k, v in search["spaces"]["arerec"].items() if k != "emb_size"} == {
+        k: v for k, v in below["spaces"]["arerec"].items() if k != "emb_size"}
+    assert search["spaces"]["biased_mf"] == below["spaces"]["biased_mf"] and len(search["spaces"]) == 6
+    assert (search["pruner"], search["max_epochs"]) == (below["pruner"], below["max_epochs"])
     # papermill merges its -f files shallowly: the runner passes that key to it again, merged
     assert parameters.shallow_merge_differs(files, parameters.merge_parameters(files)) == ["validation_search"]
     assert parameters.shallow_merge_differs(parameters.params_files("ci", REPO),

@@ -188,3 +188,14 @@ def test_the_seed_run_sits_beside_the_original_figures():
     assert table.loc[1, "original: ndcg@10"] == 0.478 and table.loc[2, "ours: ndcg@10"] == pytest.approx(0.51)
     assert table.loc[6, "original: rmse"] == 1.023 and np.isnan(table.loc[3, "ours: ndcg@10"])
     assert table.loc[1, "seeds"] == 2
+
+
+def test_a_tuned_model_at_the_class_prior_is_named():
+    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05).assign(protocol="clean")
+    prior = runs[runs["model"] == "item_mean"].assign(model="global_mean")
+    runs = pd.concat([runs, prior], ignore_index=True)
+    runs.loc[runs["model"] == headline.TUNED_OFF, "ndcg@10"] = 0.55  # the global mean's, on every seed
+    note = headline.prior_note(runs, 10)
+    assert note.startswith(f"{headline.TUNED_OFF}: every seed scores exactly as the global mean")
+    assert headline.TUNED + " and" not in note
+    assert headline.prior_note(runs[runs["model"] != "global_mean"], 10) == ""
