@@ -297,9 +297,9 @@ def binned(table: pd.DataFrame, column: str, bins: int = 8) -> pd.DataFrame:
 
 def _half_width(std: pd.Series, size: pd.Series) -> np.ndarray:
     """95% half-width of a mean (normal approximation); NaN for fewer than 2 values."""
-    std, size = std.to_numpy(dtype=float), size.to_numpy(dtype=float)
-    out = np.full(len(std), np.nan)
-    np.divide(1.96 * std, np.sqrt(size), out=out, where=np.nan_to_num(size) >= 2)
+    sd, n = std.to_numpy(dtype=float), size.to_numpy(dtype=float)
+    out = np.full(len(sd), np.nan)
+    np.divide(1.96 * sd, np.sqrt(n), out=out, where=np.nan_to_num(n) >= 2)
     return out
 
 

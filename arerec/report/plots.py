@@ -169,11 +169,11 @@ def run_curves(histories: pd.DataFrame, metric: str, title: str) -> Figure:
         style = SEED_STYLES[seeds.index(seed) % len(SEED_STYLES)]
         best = int(run["best_epoch"].dropna().iloc[-1]) if run["best_epoch"].notna().any() else None
         for ax, (column, _) in zip(axes, panels, strict=True):
-            ax.plot(run["epoch"], run[column], linestyle=style, marker="o", markersize=3, color=colours[model],
+            ax.plot(run["epoch"], run[column], linestyle=style, marker="o", markersize=3, color=colours[str(model)],
                     label=f"{model}, seed {seed}")
             chosen = run[run["epoch"] == best]
             if best is not None and len(chosen):
-                ax.plot(chosen["epoch"], chosen[column], marker="*", markersize=13, color=colours[model],
+                ax.plot(chosen["epoch"], chosen[column], marker="*", markersize=13, color=colours[str(model)],
                         markeredgecolor="black", linestyle="none")
     top = int(histories["epoch"].max())
     for ax, (_, label) in zip(axes, panels, strict=True):
@@ -415,6 +415,7 @@ def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "
     among the neighbours; otherwise the figure says once that it cannot be.
     """
     norm = attention_scale(pairs)
+    scale_max = float(norm.vmax or 1.0)  # set by attention_scale
     n_pairs = max(len(pairs), 1)
     heads = max((p.weights.shape[0] for p in pairs), default=1)
     fig = Figure(figsize=(9, (0.32 * heads + 0.9) * n_pairs + 1.0), layout="constrained")
@@ -440,7 +441,7 @@ def attention_heatmaps(pairs: Sequence, *, target_possible: bool, title: str = "
             (bool((values < norm.vmin).any()), bool((values > norm.vmax).any()))]
         bar = fig.colorbar(image, ax=list(axes), label="relative attention, log scale\n(weight x neighbours; 1 = uniform)",
                            pad=0.01, extend=extend)
-        ticks, labels = _ratio_ticks(norm.vmax)
+        ticks, labels = _ratio_ticks(scale_max)
         bar.set_ticks(ticks, labels=labels)
         bar.minorticks_off()
     note = ("" if target_possible else

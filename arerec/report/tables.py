@@ -111,7 +111,7 @@ def _cell(value: Any, digits: int | None) -> str:
 def _column(values: pd.Series) -> list[str]:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if not numeric and values.map(lambda v: isinstance(v, (int, float, np.number)) or _missing(v)).all():
-        numeric = values.map(lambda v: not isinstance(v, bool)).all()  # object columns of numbers
+        numeric = bool(values.map(lambda v: not isinstance(v, bool)).all())  # object columns of numbers
     if numeric:
         fixed = next((d for end, d in FIXED_DECIMALS.items() if str(values.name).endswith(end)), None)
         digits = None if _is_whole(values) else fixed if fixed is not None else decimals(

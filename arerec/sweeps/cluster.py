@@ -273,15 +273,21 @@ def _log_file(paths: RunPaths) -> Path:
     return paths.root.parent / f"{paths.name}.log"
 
 
+def _remote(fn, executor: Executor):
+    """(ray, ``fn`` as a Ray task run in a fresh worker each time, the task options of ``executor``)."""
+    ray = connect(executor.ray_address)
+    task = ray.remote(max_calls=1)(fn)  # max_calls is the function's own option: .options() refuses it
+    options = dict(num_cpus=executor.num_cpus, num_gpus=executor.num_gpus, max_retries=executor.max_retries,
+                   retry_exceptions=False, runtime_env={"env_vars": task_environment()})
+    return ray, task, options
+
+
 def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor, *, score_test: bool,
                   poll_s: float) -> list[RunOutcome]:
     """One Ray task per run of ``pending``; waits for all of them, printing progress (see :func:`train_runs`)."""
     from arerec.sweeps.progress import pool_line
 
-    ray = connect(executor.ray_address)
-    task = ray.remote(max_calls=1)(run_task)  # max_calls is the function's own option: .options() refuses it
-    options = dict(num_cpus=executor.num_cpus, num_gpus=executor.num_gpus, max_retries=executor.max_retries,
-                   retry_exceptions=False, runtime_env={"env_vars": task_environment()})
+    ray, task, options = _remote(run_task, executor)
     cfgs = [shipped(cfg) for cfg, _ in pending]
     markers = write_markers(cfgs, uuid.uuid4().hex[:12])
     waiting: dict[Any, RunPaths] = {}
@@ -359,10 +365,7 @@ def run_calls_on_ray(calls: Sequence[tuple[str, Any, Mapping[str, Any]]], execut
     shared storage, checked with marker files as for runs (:func:`check_markers`, in the task before ``fn``). A
     search's trials go through here (:mod:`arerec.sweeps.tuning`).
     """
-    ray = connect(executor.ray_address)
-    task = ray.remote(max_calls=1)(_call)
-    options = dict(num_cpus=executor.num_cpus, num_gpus=executor.num_gpus, max_retries=executor.max_retries,
-                   retry_exceptions=False, runtime_env={"env_vars": task_environment()})
+    ray, task, options = _remote(_call, executor)
     markers = write_markers([shipped(cfg) for cfg in cfgs], uuid.uuid4().hex[:12])
     shared = [(setting, marker) for (setting, _), marker in markers.items()]
     refs = []

@@ -304,9 +304,10 @@ def run_histories(cfg: Config, runs: pd.DataFrame) -> pd.DataFrame:
     from arerec.train.runs import read_results, run_paths
 
     frames = []
-    for row in runs[runs["kind"] == "ARERec"].itertuples():
-        history = read_results(run_paths(cfg, str(row.run)))
-        frames.append(history.assign(model=row.model, seed=row.seed, best_epoch=int(row.best_epoch)))
+    arerec = runs[runs["kind"] == "ARERec"]
+    for run, model, seed, best in zip(arerec["run"], arerec["model"], arerec["seed"], arerec["best_epoch"], strict=True):
+        history = read_results(run_paths(cfg, str(run)))
+        frames.append(history.assign(model=str(model), seed=int(seed), best_epoch=int(best)))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -76,7 +76,6 @@ DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials":
                             "reports_per_epoch": 2, "max_epochs": 8, "patience": 1, "selection_metric": "val_loss",
                             "seed": 0, "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
-NOTHING_TO_SEARCH = ("global_mean", "item_mean")  # no hyper-parameter that changes a prediction on ML data
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,12 +275,10 @@ class _Reporter:
 
     def __init__(self, trial, reports_per_epoch: int, metric: str) -> None:
         self.trial, self.reports_per_epoch, self.metric = trial, reports_per_epoch, metric
-        self.last_step, self.last_value = 0, float("nan")
 
     def report(self, step: int, value: float, *, final: bool = False) -> None:
         import optuna
 
-        self.last_step, self.last_value = step, float(value)
         with warnings.catch_warnings():  # a resumed trial reports again the steps it reported before it was cut off
             warnings.simplefilter("ignore")
             self.trial.report(float(value), step)
@@ -294,8 +291,8 @@ def _arerec_trial(trial, model: str, base: Config, tune: Mapping[str, Any], spac
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 
-    cfg = tuned_config(base, {**ARERECS[model], **arerec_overrides(space.suggest(trial), base)}, tune)
-    cfg = cfg.replace(seed=tune["seed"])
+    space.suggest(trial)  # stored already when the driver drew it: then read back
+    cfg = _trial_config(trial, model, base, tune, space)
     reporter = _Reporter(trial, tune["reports_per_epoch"], tune["selection_metric"])
     try:
         result = train_or_load(cfg, score_test=False, monitor=reporter)
@@ -427,6 +424,8 @@ def _one_trial(study, trial, model, base, tune, space, exp, is_arerec, t0) -> No
     """Run ``trial`` and tell the study how it ended (complete or pruned); an error leaves it running, to resume."""
     import optuna
 
+    from arerec.train.runs import discard_weights
+
     try:
         if is_arerec:
             value, attrs = _arerec_trial(trial, model, base, tune, space)
@@ -438,8 +437,9 @@ def _one_trial(study, trial, model, base, tune, space, exp, is_arerec, t0) -> No
         trial.set_user_attr("epochs", round(step / tune["reports_per_epoch"], 2))
         trial.set_user_attr("last_value", steps.get(step))
         trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
-        trial.set_user_attr("run", _trial_run_name(trial, model, base, tune, space))
-        _discard(trial, model, base, tune, space)
+        paths = _trial_paths(trial, model, base, tune, space)
+        trial.set_user_attr("run", paths.name)
+        discard_weights(paths)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
         return
@@ -454,18 +454,12 @@ def _trial_config(trial, model: str, base: Config, tune: Mapping[str, Any], spac
     return tuned_config(base, {**ARERECS[model], **arerec_overrides(params, base)}, tune).replace(seed=tune["seed"])
 
 
-def _trial_run_name(trial, model, base, tune, space) -> str:
+def _trial_paths(trial, model, base, tune, space):
+    """The run folder of an ARERec trial (its name holds the data's max_seq, so the experiment is loaded)."""
     from arerec.data.inputs import load_experiment
     from arerec.train.runs import experiment_paths
 
-    return experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space))).name
-
-
-def _discard(trial, model, base, tune, space) -> None:
-    from arerec.data.inputs import load_experiment
-    from arerec.train.runs import discard_weights, experiment_paths
-
-    discard_weights(experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space))))
+    return experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space)))
 
 
 def _best(trials: Sequence, direction: str):
