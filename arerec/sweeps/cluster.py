@@ -399,6 +399,9 @@ def _call(fn, kwargs: Mapping[str, Any], markers: Sequence[tuple[str, str]]) -> 
     """The body of a :func:`run_calls_on_ray` task: the shared-storage markers checked, then ``fn(**kwargs)``."""
     for setting, marker in markers:
         check_markers({setting: marker})
+    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+    if pause > 0:
+        _pause_after_epoch1(pause)
     return fn(**kwargs)
 
 

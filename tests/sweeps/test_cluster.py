@@ -3,6 +3,7 @@ resuming from its checkpoint, and every misconfiguration fails before training, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -212,3 +213,53 @@ def test_compare_trains_its_runs_on_ray_from_a_params_layer(ray_instance, tmp_pa
     captured = capsys.readouterr()
     out = captured.out
     assert "executor ray: 1 trained as Ray tasks" in captured.err and re.search(r"^\w+ \(n=1\): rmse ", out, re.M)
+
+
+@pytest.mark.slow
+def test_a_search_on_ray_gives_the_local_trials_and_a_killed_trial_resumes_from_its_checkpoint(
+        ray_instance, tmp_path, monkeypatch):
+    from arerec.sweeps import tuning
+    from arerec.train.runs import read_results, run_paths
+
+    values = {"n_trials": 2, "n_startup_trials": 1, "reports_per_epoch": 2, "max_epochs": 2, "patience": 2,
+              "pruner": "none", "selection_metric": "val_ce", "seed": 0,
+              "spaces": {"arerec": {"lr": {"low": 0.003, "high": 0.1, "log": True}}}}
+
+    def base(folder: str):
+        return tiny_config(tmp_path / folder, synthetic_ratings=640, test_ratio=0.3)
+
+    def table(result):
+        return [(t["number"], t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
+                for t in result.studies["arerec"].trials]
+
+    local = tuning.search(base("local"), values)
+    monkeypatch.setenv(cluster.PAUSE_ENV, "15")  # each trial's task waits after cp-0001: the window to kill it in
+    runs = tmp_path / "ray" / "Model"
+    killed: dict = {}
+
+    def kill_the_first_trial_after_its_first_checkpoint():
+        deadline = time.time() + 180
+        while time.time() < deadline and not list(runs.rglob("weight/cp-0001.ckpt")):
+            time.sleep(0.05)
+        run = next(runs.rglob("weight/cp-0001.ckpt")).parents[1]
+        holder = run / ".lock.holder.json"
+        while time.time() < deadline and not holder.is_file():
+            time.sleep(0.05)
+        killed["run"] = run.name
+        killed["pid"] = int(json.loads(holder.read_text())["pid"])
+        # epoch 1's training time as the killed process wrote it: a run trained again from epoch 1 would differ
+        killed["epoch1_seconds"] = float(pd.read_csv(run / f"result_{run.name}")["seconds"].iloc[0])
+        os.kill(killed["pid"], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_first_trial_after_its_first_checkpoint)
+    killer.start()
+    on_ray = tuning.search(base("ray"), values, executor=Executor("ray"))
+    killer.join()
+    assert killed["pid"] != os.getpid()  # a worker died, not the driver
+    # the same trials as the local search: parameters, states, epochs and validation scores to 10 digits
+    assert table(on_ray) == table(local) and len(table(on_ray)) == 2
+    # the killed trial's run resumed from cp-0001: each epoch trained once, epoch 1 by the killed worker
+    trial = next(t for t in on_ray.studies["arerec"].trials if t["run"] == killed["run"])
+    history = read_results(run_paths(base("ray"), trial["run"]))
+    assert history["epoch"].tolist() == [1, 2]
+    assert float(history["seconds"].iloc[0]) == killed["epoch1_seconds"]
