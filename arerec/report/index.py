@@ -159,24 +159,40 @@ def run_epochs(exp: ExperimentReport) -> list[dict[str, Any]]:
 
 
 def adds_over(exp: ExperimentReport, base: ExperimentReport) -> str | None:
-    """One line saying what ``exp``'s parameters add to or change from ``base``'s (None when nothing)."""
+    """One line saying what ``exp``'s parameters add to or change from ``base``'s (None when nothing).
+
+    Nested settings are compared key by key, so a changed leaf is named by its dotted path
+    (``validation_search.n_trials: 4 → 35``); a top-level key that one side lacks (a build older than the key) is
+    not a difference."""
     mine, theirs = exp.parameters, base.parameters
-    said = []
-    for key in sorted(set(mine) | set(theirs)):
-        if key in ("experiment", "reports_dir") or mine.get(key) == theirs.get(key):
-            continue
-        a, b = theirs.get(key), mine.get(key)
-        if isinstance(a, list) and isinstance(b, list):
-            added = [_short(v) for v in b if v not in a]
-            dropped = [_short(v) for v in a if v not in b]
-            text = "; ".join(([f"+ {', '.join(added)}"] if added else []) + ([f"− {', '.join(dropped)}"] if dropped else []))
-        elif isinstance(a, Mapping) and isinstance(b, Mapping):
-            added = [str(k) for k in b if k not in a]
-            text = f"+ {', '.join(added)}" if added else f"{_short(a)} → {_short(b)}"
-        else:
-            text = f"{_short(a)} → {_short(b)}"
-        said.append(f"{key}: {text}")
+    said: list[str] = []
+    for key in sorted(set(mine) & set(theirs)):
+        if key not in ("experiment", "reports_dir"):
+            _differences(key, theirs[key], mine[key], said)
     return "; ".join(said) or None
+
+
+def _differences(path: str, a: Any, b: Any, said: list[str]) -> None:
+    """Append to ``said`` how ``b`` differs from ``a`` at ``path``: leaves as ``a → b``, lists and mappings as what
+    was added (+) and dropped (−), nested mappings recursed into."""
+    if a == b:
+        return
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        added, dropped = [str(k) for k in b if k not in a], [str(k) for k in a if k not in b]
+        if added or dropped:
+            said.append(f"{path}: " + "; ".join(([f"+ {', '.join(added)}"] if added else [])
+                                                + ([f"− {', '.join(dropped)}"] if dropped else [])))
+        for k in a:
+            if k in b:
+                _differences(f"{path}.{k}", a[k], b[k], said)
+    elif isinstance(a, list) and isinstance(b, list):
+        added = [_short(v) for v in b if v not in a]
+        dropped = [_short(v) for v in a if v not in b]
+        said.append(f"{path}: " + ("; ".join(([f"+ {', '.join(added)}"] if added else [])
+                                             + ([f"− {', '.join(dropped)}"] if dropped else []))
+                                   or f"{_short(a)} → {_short(b)}"))  # the same values in another order
+    else:
+        said.append(f"{path}: {_short(a)} → {_short(b)}")
 
 
 def _short(value: Any) -> str:
@@ -319,7 +335,7 @@ def _headline_html(exp: ExperimentReport) -> str:
         parts.append(f"<h3>At the validation optimum (clean protocol)</h3><p>Chosen on validation: "
                      f"<b>{html.escape(str(chosen.get('label', '–')))}</b> (selection: "
                      f"{html.escape(str(chosen.get('selection_metric', '–')))}; "
-                     f"{len(training.get('tuning', []))} configurations tried). Test metrics at each run's chosen "
+                     f"{_tried(training)}). Test metrics at each run's chosen "
                      f"epoch, mean ± 95% CI over {len(training.get('seeds', []))} seeds; baselines tuned on the "
                      "same validation split.</p>" + _html_table(_summary_rows(summary, "clean", k)))
     parts.append(_search_html(training.get("search")))
@@ -345,6 +361,16 @@ def _headline_html(exp: ExperimentReport) -> str:
     return "".join(parts)
 
 
+def _tried(training: Mapping[str, Any]) -> str:
+    """How the chosen configuration was found: the ARERec study's trials, or (an older metrics.json) its grid."""
+    search = training.get("search")
+    entry = search.get("arerec") if isinstance(search, Mapping) else None
+    trials = entry.get("trials") if isinstance(entry, Mapping) else None
+    if isinstance(trials, list):
+        return f"the best of {_plural(len(trials), 'Optuna trial')}"
+    return f"{_plural(len(training.get('tuning', [])), 'configuration')} tried"
+
+
 def _search_html(search: Any) -> str:
     """The hyper-parameter search per model (``02_training.search``: trials, n_trials, chosen, edges); '' if
     not recorded (older runs)."""
@@ -361,7 +387,7 @@ def _search_html(search: Any) -> str:
                      "budget (trials)": entry.get("n_trials"),
                      "chosen": _short(entry.get("chosen")),
                      "chosen values at an edge of their range": (", ".join(map(str, edges)) if isinstance(edges, list)
-                                                                 else _short(edges)) or "none"})
+                                                                 else _short(edges) if edges else "") or "none"})
     return ("<h3>Hyper-parameter search (validation split, clean protocol)</h3>"
             "<p>Every model gets the same budget; a chosen value at an edge of its range may lie beyond it.</p>"
             + _html_table(rows)) if rows else ""

@@ -23,7 +23,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from arerec.config import Config
+from arerec.files import atomic_path
 from arerec.report.metrics_json import read_metrics, update_metrics
 from arerec.report.parameters import resolve
 from arerec.report.provenance import provenance
@@ -105,20 +106,27 @@ class Notebook:
         """Save ``fig`` (a matplotlib Figure) as ``figures/{name}.png``, show that PNG, close the figure."""
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        path = self.figures_dir / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buffer.getvalue())
+        with atomic_path(self.figures_dir / f"{name}.png") as tmp:
+            tmp.write_bytes(buffer.getvalue())
         _show_png(buffer.getvalue())
         _close(fig)
 
-    def table(self, frame: pd.DataFrame | Mapping[str, Any], name: str, *, index: bool = False) -> None:
-        """Save ``frame`` as ``tables/{name}.csv`` and show it; a dict becomes a 'what, value' table."""
+    def table(self, frame: pd.DataFrame | Mapping[str, Any], name: str, *, index: bool = False,
+              show: Sequence[str] | None = None) -> None:
+        """Save ``frame`` as ``tables/{name}.csv`` (every column, every digit) and show it; a dict becomes a
+        'what, value' table. ``show``: the columns to show on the page when the whole table would not fit it,
+        with a line that names the CSV holding the rest; ``show=()``: the CSV only."""
         if isinstance(frame, Mapping):
             frame, index = pd.DataFrame({"value": pd.Series(dict(frame), dtype=object)}).rename_axis("what"), True
-        path = self.tables_dir / f"{name}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=index)  # every digit
-        _show(Table(frame, index=index))  # for reading: rounded, no index column, names in words
+        with atomic_path(self.tables_dir / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=index)
+        if show is not None and not show:  # the CSV only: the page shows the same numbers another way
+            return
+        shown = frame if show is None else frame[[c for c in show if c in frame.columns]]
+        _show(Table(shown, index=index))  # for reading: rounded, no index column, names in words
+        if shown.shape[1] < frame.shape[1]:
+            _show_markdown(f"*{shown.shape[1]} of {frame.shape[1]} columns shown; all of them in "
+                           f"[tables/{name}.csv](tables/{name}.csv).*")
 
     def recorded(self, section: str) -> dict[str, Any]:
         """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""

@@ -259,6 +259,8 @@ def paired_differences(table: pd.DataFrame, title: str) -> Figure:
         ax.set_ylim(len(part) - 0.4, -0.8)
         span = np.nanmax(np.abs(np.concatenate([diff + np.nan_to_num(ci), diff - np.nan_to_num(ci)]))) or 1.0
         ax.set_xlim(-1.35 * span, 1.35 * span)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))  # labels that do not run into each other
+        ax.tick_params(axis="x", labelsize=8)
         better = "lower" if lower else "higher"
         ax.set_xlabel(f"difference in {metric} ({better} is better)\n← first model worse · first model better →",
                       fontsize=8)

@@ -156,11 +156,14 @@ def notebook_error(path: Path) -> str | None:
 
 # nbconvert's lab template with the blocks that load scripts from a CDN emptied (require.js, MathJax,
 # Mermaid, the widget manager): the pages need none of them, and a page must open offline without a request.
+# Text outputs wrap at the page's width instead of running off it (a verdict line, a run name).
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{% block extra_css %}<style>.jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>
+{% endblock extra_css %}
 """
 
 

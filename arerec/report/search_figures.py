@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,10 +16,9 @@ MIN_TRIALS_FOR_IMPORTANCE = 3  # completed trials; fewer give no variation to sp
 
 
 def _matplotlib_views():
-    import optuna
+    from arerec.sweeps.tuning import quiet_optuna
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna = quiet_optuna()
     return optuna, optuna.visualization.matplotlib
 
 
@@ -28,6 +26,7 @@ def _caption(ax, study: Any, what: str) -> Figure:
     fig = ax.figure
     done = sum(t["state"] == "complete" for t in study.trials)
     pruned = sum(t["state"] == "pruned" for t in study.trials)
+    ax.set_title("", loc="left")  # Optuna's own title, which would overlap ours
     ax.set_title(f"{study.model}: {what}\n{len(study.trials)} trials ({done} complete, {pruned} pruned), "
                  f"validation {study.objective}, {'lower' if study.direction == 'minimize' else 'higher'} is better",
                  fontsize=9)
@@ -39,7 +38,10 @@ def _caption(ax, study: Any, what: str) -> Figure:
 def history(study: Any) -> Figure:
     """The objective of every trial in order and the best so far (a pruned trial shows its last report)."""
     optuna, views = _matplotlib_views()
+    from matplotlib.ticker import MaxNLocator
+
     ax = views.plot_optimization_history(study.study, target_name=f"validation {study.objective}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers
     return _caption(ax, study, "optimisation history")
 
 

@@ -57,7 +57,8 @@ def decimals(values: pd.Series | np.ndarray) -> int:
     """Decimals that show a column's values to about three significant digits of its largest one.
 
     Below 10, at least 3 decimals (metrics and shares), more for small values (a CI of 0.0043 keeps
-    two significant digits); 106.04 gets 1, 1234.5 gets 0. At most 6.
+    two significant digits); 106.04 gets 1, 1234.5 gets 0. At most 6, and no more than the values need
+    (0.5 and 4.5 get 1).
     """
     finite = np.asarray(values, dtype=float)
     finite = np.abs(finite[np.isfinite(finite)])
@@ -67,8 +68,11 @@ def decimals(values: pd.Series | np.ndarray) -> int:
     magnitude = math.floor(math.log10(finite.max()))
     if magnitude < 1:
         smallest = math.floor(math.log10(np.median(finite)))
-        return int(min(max(3, 1 - smallest), 6))
-    return max(0, 3 - magnitude)
+        wanted = int(min(max(3, 1 - smallest), 6))
+    else:
+        wanted = max(0, 3 - magnitude)
+    exact = next((d for d in range(wanted) if np.allclose(finite, np.round(finite, d), rtol=0, atol=1e-12)), wanted)
+    return exact  # no trailing zeros that every value shares: half epochs as 0.5 and 5.0, not 0.500 and 5.000
 
 
 def _is_whole(values: pd.Series) -> bool:
@@ -112,18 +116,35 @@ def _column(values: pd.Series) -> list[str]:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if not numeric and values.map(lambda v: isinstance(v, (int, float, np.number)) or _missing(v)).all():
         numeric = bool(values.map(lambda v: not isinstance(v, bool)).all())  # object columns of numbers
-    if numeric:
+    if numeric and not _spans_magnitudes(values):
         fixed = next((d for end, d in FIXED_DECIMALS.items() if str(values.name).endswith(end)), None)
         digits = None if _is_whole(values) else fixed if fixed is not None else decimals(
             pd.to_numeric(values, errors="coerce"))
         return [_cell(v, digits) for v in values]
-    column = []
-    for value in values:  # an object column mixes types: each number shown at its own precision
-        if isinstance(value, (float, np.floating)) and not _missing(value):
-            column.append(_cell(value, None if float(value).is_integer() else decimals(np.array([value]))))
-        else:
-            column.append(_cell(value, None))
-    return column
+    # an object column that mixes types, or one whose numbers differ by orders of magnitude (a "value" column
+    # of counts and correlations, a "chosen" column of learning rates and sizes): each number at its own
+    # precision, three significant digits
+    return [significant(v) if isinstance(v, (float, np.floating)) and not _missing(v) else _cell(v, None)
+            for v in values]
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits: a whole number as an integer, 0.00376, 2.27e-08, -0.049."""
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    if value.is_integer():
+        return _cell(int(value), None)
+    return f"{value:.{digits}g}"
+
+
+def _spans_magnitudes(values: pd.Series, ratio: float = 1e4) -> bool:
+    """Whether a numeric column's non-zero, non-whole values sit more than ``ratio`` apart from its largest value,
+    so that one number of decimals would show some of them as 0."""
+    finite = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    finite = np.abs(finite[np.isfinite(finite) & (finite != 0)])
+    fractional = finite[finite != np.round(finite)]
+    return bool(fractional.size) and float(finite.max()) > ratio * float(fractional.min())
 
 
 def readable(frame: pd.DataFrame, *, index: bool = False, words: bool = True) -> pd.DataFrame:
@@ -131,6 +152,8 @@ def readable(frame: pd.DataFrame, *, index: bool = False, words: bool = True) ->
     the first column(s), so that no bare 0..n index is shown."""
     if index:
         frame = frame.reset_index()
+        if frame.columns[0] == "index":
+            frame = frame.rename(columns={"index": "what"})  # an unnamed index: its rows name what they show
     out = pd.DataFrame({n: _column(frame.iloc[:, n]) for n in range(frame.shape[1])})
     out.columns = [column_words(c) if words else str(c) for c in frame.columns]
     return out

@@ -172,8 +172,13 @@ def study_path(base: Config, tune: Mapping[str, Any], model: str) -> Path:
     return Path(base.model_path) / base.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
 
 
-def _quiet_optuna():
-    import optuna
+def quiet_optuna():
+    """Optuna, imported without the noise it would put on a report page: its INFO log lines, its experimental
+    warnings, and tqdm's "IProgress not found" warning (Optuna imports ``tqdm.auto``, which in a Jupyter kernel
+    without ipywidgets warns that it falls back to the plain bar; the kit shows no Optuna bar)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -183,7 +188,7 @@ def _quiet_optuna():
 def _sampler(tune: Mapping[str, Any], number: int):
     """The sampler for trial ``number``: seeded by the search's seed and the number, so the draw depends only
     on the study's stored trials, never on what this process drew before (a resumed study draws the same)."""
-    optuna = _quiet_optuna()
+    optuna = quiet_optuna()
     seed = tune["seed"] * 100_003 + number
     if tune["sampler"] == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -191,7 +196,7 @@ def _sampler(tune: Mapping[str, Any], number: int):
 
 
 def _pruner(tune: Mapping[str, Any]):
-    optuna = _quiet_optuna()
+    optuna = quiet_optuna()
     steps = tune["reports_per_epoch"]
     if tune["pruner"] == "median":  # a trial is pruned when worse than the median of the completed ones
         return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
@@ -205,7 +210,7 @@ def _pruner(tune: Mapping[str, Any]):
 
 def open_study(path: Path, model: str, direction: str, tune: Mapping[str, Any]):
     """The study stored at ``path`` (created when new), with the search's pruner."""
-    optuna = _quiet_optuna()
+    optuna = quiet_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
@@ -329,7 +334,7 @@ def _objective(model: str, tune: Mapping[str, Any]) -> tuple[str, str]:
 def _next_trials(study, tune: Mapping[str, Any], space: Space, wanted: int) -> list:
     """The trials to run now: those a killed process left running (resumed as they are), else up to ``wanted``
     new ones, each drawn at once by the sampler seeded for its number."""
-    optuna = _quiet_optuna()
+    optuna = quiet_optuna()
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -411,7 +416,7 @@ def _trials_on_ray(batch: Sequence, path: Path, model: str, base: Config, tune: 
 def trial_task(journal: str, model: str, trial_id: int, base: Mapping[str, Any], tune: Mapping[str, Any]) -> int:
     """One ARERec trial in a Ray worker: the study opened from its journal, the trial run (or resumed from its run's
     last checkpoint, when an earlier attempt's worker died) and told. Returns the trial's number."""
-    optuna = _quiet_optuna()
+    optuna = quiet_optuna()
 
     cfg = Config.from_dict(base, source="a Ray task's configuration")
     study = open_study(Path(journal), model, _objective(model, tune)[1], tune)

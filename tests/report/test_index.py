@@ -66,7 +66,7 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     assert "<td>ARERec (tuned)</td><td>0.567 ± 0.010</td>" in page  # one table per protocol
     assert "<li><b>supported</b>: ARERec beats the best baseline (RMSE, lower is better)" in page
     assert "<li><b>left out</b>: Attention beats attention off (RMSE)" in page and "no rows for ARERec" in page
-    assert "<td>1</td><td>0.478</td><td>0.470</td>" in page  # the seed run beside the original's figures
+    assert "<td>1</td><td>0.478</td><td>0.47</td>" in page  # the seed run beside the original's figures
     assert "At the seed's schedule, reference protocol" in page
     assert "<td>tuned</td><td>0.910, 0.870</td><td>0.200, 0.310</td>" in page
     assert "<td>base</td><td>3</td><td>0.500 ± 0.020</td><td>1.100 ± 0.010</td>" in page  # ablation
@@ -109,3 +109,34 @@ def test_an_old_left_out_verdict_shows_no_python_value_and_the_search_is_optiona
     assert "None" not in page and "this experiment has no such run" in page
     assert "What full adds over base: ablation_grid: + region_mode=window." in page
     assert "<td>ARERec</td><td>2</td><td>2</td><td>lr=0.003</td><td>lr</td>" in page  # the search per model
+
+
+def test_the_chosen_configuration_names_its_trials_and_a_model_without_edges_says_none(tmp_path):
+    folder = tmp_path / "base"
+    _experiment(folder, "ok")
+    trial = {"params": {"lr": 0.003}, "state": "complete", "epochs": 2, "val_score": 1.2}
+    update_metrics(folder, "02_training", {
+        "k": 10, "seeds": [0], "chosen": {"label": "lr=0.003", "selection_metric": "val_ce"},
+        "headline_summary": [{"protocol": "clean", "model": "ARERec (tuned)", "n": 1, "ndcg@10": 0.5, "rmse": 1.0}],
+        "search": {"arerec": {"trials": [trial] * 4, "n_trials": 4, "chosen": {"lr": 0.003}, "edges": {"lr": "low"}},
+                   "biased_mf": {"trials": [trial] * 4, "n_trials": 4, "chosen": {"n_factors": 8}, "edges": {}}}})
+    page = build_index(tmp_path)[0].read_text()
+    assert "<b>lr=0.003</b> (selection: val_ce; the best of 4 Optuna trials)" in page
+    assert "<td>arerec</td><td>4</td><td>4</td><td>lr=0.003</td><td>lr=low</td>" in page
+    assert "<td>biased_mf</td><td>4</td><td>4</td><td>n_factors=8</td><td>none</td>" in page and "{}" not in page
+
+
+def test_what_an_experiment_adds_names_nested_leaves_and_ignores_keys_an_older_build_lacks():
+    from types import SimpleNamespace
+
+    from arerec.report.index import adds_over
+
+    search = {"n_trials": 4, "spaces": {"arerec": {"emb_size": {"choices": [16, 32]}, "region_size": {"low": 3, "high": 7}}}}
+    base = SimpleNamespace(parameters={"validation_search": search, "seeds": [0], "ray_address": ""})
+    bigger = {"n_trials": 35, "spaces": {"arerec": {"emb_size": {"choices": [16, 32, 128]},
+                                                    "region_size": {"low": 3, "high": 11}}}}
+    full = SimpleNamespace(parameters={"validation_search": bigger, "seeds": [0, 1]})  # built before ray_address
+    assert adds_over(full, base) == ("seeds: + 1; validation_search.n_trials: 4 → 35; "
+                                     "validation_search.spaces.arerec.emb_size.choices: + 128; "
+                                     "validation_search.spaces.arerec.region_size.high: 7 → 11")
+    assert adds_over(base, base) is None

@@ -54,7 +54,7 @@ def test_html_has_no_index_column_and_wraps_long_labels_without_cutting_them():
 def test_an_index_becomes_a_column():
     frame = pd.DataFrame({"value": [1.5]}, index=pd.Index(["users"], name="what"))
     out = tables.readable(frame, index=True)
-    assert list(out.columns) == ["what", "value"] and out.iloc[0].tolist() == ["users", "1.500"]
+    assert list(out.columns) == ["what", "value"] and out.iloc[0].tolist() == ["users", "1.5"]
 
 
 def test_times_have_a_tenth_of_a_second_and_run_names_may_break_at_underscores():
@@ -62,3 +62,23 @@ def test_times_have_a_tenth_of_a_second_and_run_names_may_break_at_underscores()
     name = "synthetic_8020_bs32_lr0.02_emb16_reg3_ms49_opadam_h2_do_lazy_rw_clean"
     page = tables.to_html(pd.DataFrame({"run": [name]}))
     assert "synthetic_<wbr>8020_<wbr>" in page and page.replace("<wbr>", "").count(name) == 1
+
+
+def test_a_column_whose_numbers_differ_by_orders_of_magnitude_shows_each_to_three_significant_digits():
+    chosen = pd.Series([0.00376, 16.0, 5.0, 128.0, 0.25, 2.27e-08], name="chosen")
+    assert tables.readable(chosen.to_frame())["chosen"].tolist() == ["0.00376", "16", "5", "128", "0.25", "2.27e-08"]
+    summary = pd.Series([78921, -0.049, -0.0601, 0], name="value", dtype=object)  # a count beside correlations
+    assert tables.readable(summary.to_frame())["value"].tolist() == ["78 921", "-0.049", "-0.0601", "0"]
+    metrics = pd.Series([0.5082, 0.5815, 0.0003], name="ndcg@10")  # one scale: one number of decimals
+    assert tables.readable(metrics.to_frame())["faithful NDCG@10"].tolist() == ["0.508", "0.582", "0.000"]
+
+
+def test_an_unnamed_index_becomes_a_what_column():
+    frame = pd.DataFrame({"value": [943, 1682]}, index=["users", "items"])
+    assert tables.readable(frame, index=True).columns.tolist() == ["what", "value"]
+
+
+def test_values_that_need_fewer_decimals_get_no_trailing_zeros():
+    epochs = pd.Series([5.0, 0.5, 0.5, 4.0], name="epochs")  # a search's epochs: pruned trials stop at half epochs
+    assert tables.readable(epochs.to_frame())["epochs"].tolist() == ["5.0", "0.5", "0.5", "4.0"]
+    assert tables.decimals(np.array([0.5082, 0.25])) == 3
