@@ -250,6 +250,7 @@ def test_figures_tables_and_html_are_written(ci_run):
         text = re.sub(r"<(style|script)\b.*?</\1>", "", text, flags=re.S)  # the template's CSS and scripts
         assert not re.search(r"\bETA\b|\brun \d+/\d+|\bepoch \d+/\d+", text), f"{name}: a log line on the page"
         assert not re.search(r"\bNone\b", text), f"{name}: a Python None on the page"
+        assert not re.search(r"\w+Warning: |site-packages/", text), f"{name}: a library's warning on the page"
         assert f'href="logs/{name}.log"' in page and (folder / "logs" / f"{name}.log").is_file(), name
         assert not re.search(r"<script[^>]*src=[\"']?https?://|<link[^>]*href=[\"']?https?://", page), name
 

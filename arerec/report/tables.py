@@ -128,7 +128,7 @@ def _column(values: pd.Series) -> list[str]:
             for v in values]
 
 
-def significant(value: float, digits: int = 3) -> str:
+def significant(value: Any, digits: int = 3) -> str:
     """``value`` to ``digits`` significant digits: a whole number as an integer, 0.00376, 2.27e-08, -0.049."""
     value = float(value)
     if not np.isfinite(value):

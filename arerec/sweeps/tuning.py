@@ -282,7 +282,7 @@ class _Reporter:
         self.trial, self.reports_per_epoch, self.metric = trial, reports_per_epoch, metric
 
     def report(self, step: int, value: float, *, final: bool = False) -> None:
-        import optuna
+        optuna = quiet_optuna()
 
         with warnings.catch_warnings():  # a resumed trial reports again the steps it reported before it was cut off
             warnings.simplefilter("ignore")
@@ -335,7 +335,7 @@ def _next_trials(study, tune: Mapping[str, Any], space: Space, wanted: int) -> l
     """The trials to run now: those a killed process left running (resumed as they are), else up to ``wanted``
     new ones, each drawn at once by the sampler seeded for its number."""
     optuna = quiet_optuna()
-    from optuna.trial import TrialState
+    TrialState = quiet_optuna().trial.TrialState
 
     trials = study.get_trials(deepcopy=False)
     stale = [optuna.trial.Trial(study, t._trial_id) for t in trials if t.state == TrialState.RUNNING]
@@ -362,7 +362,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
     With ``executor`` ray, ARERec's trials are Ray tasks (``workers`` at a time; 1 keeps the order, so the same
     trials as here), each reporting to the study's journal, which must be on storage every node sees.
     """
-    from optuna.trial import TrialState
+    TrialState = quiet_optuna().trial.TrialState
 
     space = spaces(tune)[model]
     is_arerec = model in ARERECS
@@ -427,7 +427,7 @@ def trial_task(journal: str, model: str, trial_id: int, base: Mapping[str, Any],
 
 def _one_trial(study, trial, model, base, tune, space, exp, is_arerec, t0) -> None:
     """Run ``trial`` and tell the study how it ended (complete or pruned); an error leaves it running, to resume."""
-    import optuna
+    optuna = quiet_optuna()
 
     from arerec.train.runs import discard_weights
 
@@ -469,7 +469,7 @@ def _trial_paths(trial, model, base, tune, space):
 
 def _best(trials: Sequence, direction: str):
     """The best completed trial (the earliest of a tie), or None."""
-    from optuna.trial import TrialState
+    TrialState = quiet_optuna().trial.TrialState
 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     sign = 1 if direction == "minimize" else -1
@@ -478,7 +478,7 @@ def _best(trials: Sequence, direction: str):
 
 def _keep_only_best(base: Config, trials: Sequence, direction: str) -> None:
     """Delete the weights of every completed trial but the best (a pruned trial's go when it is pruned)."""
-    from optuna.trial import TrialState
+    TrialState = quiet_optuna().trial.TrialState
 
     from arerec.train.runs import discard_weights, run_paths
 
