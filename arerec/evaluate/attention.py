@@ -155,6 +155,20 @@ def position_profile(weights: np.ndarray, neighbours: np.ndarray, bins: int = 10
     return pd.concat(frames, ignore_index=True)
 
 
+def position_wide(profile: pd.DataFrame) -> pd.DataFrame:
+    """:func:`position_profile` as one row per position bin and one column per head ("head 1", ..., "mean of
+    heads"), each cell "mean ± 95% CI" to three decimals: the table a reader compares across heads."""
+    cells = profile.assign(cell=[f"{m:.3f} ± {c:.3f}" if np.isfinite(m) and np.isfinite(c) else
+                                 (f"{m:.3f}" if np.isfinite(m) else "–")
+                                 for m, c in zip(profile["relative_attention"], profile["ci"], strict=True)])
+    wide = cells.pivot(index="position", columns="head", values="cell")
+    heads = list(dict.fromkeys(profile["head"]))
+    wide = wide[heads].rename(columns=lambda h: "mean of heads" if h == "mean" else f"head {h}")
+    wide.columns.name = None
+    counts = profile[profile["head"] == heads[-1]].set_index("position")["count"]
+    return wide.assign(neighbours=counts).reset_index().rename(columns={"position": "position (bin centre)"})
+
+
 def uniformity(weights: np.ndarray, neighbours: np.ndarray) -> pd.DataFrame:
     """How far each head's attention is from uniform over the row's real neighbours.
 
