@@ -233,7 +233,7 @@ def test_a_search_on_ray_gives_the_local_trials_and_a_killed_trial_resumes_from_
                 for t in result.studies["arerec"].trials]
 
     local = tuning.search(base("local"), values)
-    monkeypatch.setenv(cluster.PAUSE_ENV, "15")  # each trial's task waits after cp-0001: the window to kill it in
+    monkeypatch.setenv(cluster.PAUSE_ENV, "5")  # each trial's task waits after cp-0001: the window to kill it in
     runs = tmp_path / "ray" / "Model"
     killed: dict = {}
 
