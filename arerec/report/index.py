@@ -318,11 +318,35 @@ def _summary_rows(summary: Sequence[Mapping[str, Any]], protocol: str, k: Any) -
     return rows
 
 
-def _headline_html(exp: ExperimentReport) -> str:
+def search_budget(exp: ExperimentReport) -> int:
+    """The trials each model's search had in ``exp`` (its ``02_training.search``), 0 without a search."""
+    search = exp.training.get("search")
+    budgets = [entry.get("n_trials") for entry in search.values() if isinstance(entry, Mapping)] \
+        if isinstance(search, Mapping) else []
+    return min((int(b) for b in budgets if isinstance(b, (int, float))), default=0)
+
+
+def answer(experiments: Sequence[ExperimentReport]) -> ExperimentReport | None:
+    """The experiment whose verdicts are the kit's answer: of those that finished with verdicts, the one that
+    gave every model the largest search (``full``'s 35 trials over the default's 4); None when none has."""
+    judged = [e for e in experiments if e.ok and _verdicts(e) and search_budget(e) > 0]
+    return max(judged, key=search_budget, default=None)
+
+
+def _headline_html(exp: ExperimentReport, chosen: ExperimentReport | None = None) -> str:
     training, k = exp.training, exp.training.get("k")
     if not training and not _verdicts(exp):
         return ""
-    parts = [f"<h2>Headline: {html.escape(exp.name)}</h2>"]
+    budget = search_budget(exp)
+    searched = f" ({_plural(budget, 'trial')} per model)" if budget else " (no Optuna search: an older build)"
+    if chosen is not None and exp.name == chosen.name:
+        title = f"The kit's answer: {html.escape(exp.name)}{searched}"
+    elif chosen is not None and budget:
+        title = (f"Headline: {html.escape(exp.name)}{searched}; a smaller search than "
+                 f"{html.escape(chosen.name)}'s, whose verdicts are the kit's answer")
+    else:
+        title = f"Headline: {html.escape(exp.name)}{searched}"
+    parts = [f"<h2>{title}</h2>"]
     verdicts = _verdicts(exp)
     if verdicts:
         parts.append("<h3>The paper's claims</h3><ul class='verdicts'>" + "".join(
@@ -502,7 +526,7 @@ def _base(experiments: Sequence[ExperimentReport]) -> ExperimentReport | None:
 def _index_html(experiments: Sequence[ExperimentReport]) -> str:
     headline = [e.headline() for e in experiments]
     classes = ["" if e.ok else "failed" for e in experiments]
-    base = _base(experiments)
+    base, chosen = _base(experiments), answer(experiments)
     body = [
         "<h1>arerec-kit reports</h1>",
         f"<p>{_code(REBUILD)} HR@k and NDCG@k are the reference's faithful (non-standard) metrics "
@@ -512,7 +536,7 @@ def _index_html(experiments: Sequence[ExperimentReport]) -> str:
         "<p>Per part: the epochs trained (the most, and the epoch chosen on validation for each run) and the "
         "seeds.</p>",
         _html_table(headline, classes) if headline else "<p>No experiments yet.</p>",
-        *(_headline_html(e) for e in experiments),
+        *(_headline_html(e, chosen) for e in sorted(experiments, key=lambda e: e is not chosen)),
         *(_experiment_html(e, base) for e in experiments),
     ]
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>arerec-kit reports</title>"
@@ -530,14 +554,17 @@ def _readme(experiments: Sequence[ExperimentReport]) -> str:
     lines = ["# Reports", "",
              f"{REBUILD} Open [index.html](index.html) for everything, with the provenance of each experiment.", "",
              _md_table([e.headline() for e in experiments])]
-    base = _base(experiments)
+    base, chosen = _base(experiments), answer(experiments)
     for exp in experiments:
         lines += ["", f"## {exp.name}", "", f"Status: {exp.status}", ""]
         if base is not None and base.name != exp.name:
             lines += [f"What {exp.name} adds over {base.name}: {adds_over(exp, base) or 'nothing: the same parameters'}.", ""]
         verdicts = _verdicts(exp)
         if verdicts:
-            lines += ["The paper's claims:", ""] + [
+            budget = search_budget(exp)
+            searched = f"{_plural(budget, 'trial')} per model" if budget else "no Optuna search"
+            prefix = "the kit's answer; " if exp is chosen else ""
+            lines += [f"The paper's claims ({prefix}{searched}):", ""] + [
                 f"- **{v['verdict']}**: {v['claim']} ({v['detail']})" for v in verdicts] + [""]
         k = exp.training.get("k")
         if exp.training.get("headline_summary"):

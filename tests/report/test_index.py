@@ -61,7 +61,7 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     assert "paired difference in rmse -0.0500 ± 0.0100 (95% CI, 3 seeds)" in page
     assert "None" not in page and "None" not in readme.read_text()
     assert "rebuilds reports/&lt;experiment&gt;/ and this index" in page and "reports/bench/" in page
-    assert "<h2>Headline: good</h2>" in page and "over 3 seeds" in page
+    assert "<h2>Headline: good (no Optuna search: an older build)</h2>" in page and "over 3 seeds" in page
     assert "<b>lr=0.003</b> (selection: val_loss; 2 configurations tried)" in page
     assert "<td>ARERec (tuned)</td><td>0.567 ± 0.010</td>" in page  # one table per protocol
     assert "<li><b>supported</b>: ARERec beats the best baseline (RMSE, lower is better)" in page
@@ -140,3 +140,22 @@ def test_what_an_experiment_adds_names_nested_leaves_and_ignores_keys_an_older_b
                                      "validation_search.spaces.arerec.emb_size.choices: + 128; "
                                      "validation_search.spaces.arerec.region_size.high: 7 → 11")
     assert adds_over(base, base) is None
+
+
+def test_the_experiment_with_the_largest_search_gives_the_kits_answer(tmp_path):
+    verdict = {"claim": "ARERec beats the best baseline (RMSE, lower is better)", "metric": "rmse", "a": "ARERec (tuned)",
+               "b": "biased_mf", "verdict": "not supported", "mean_diff": 0.1, "ci": 0.01, "n": 3}
+    for name, trials in (("base", 4), ("full", 35)):
+        _experiment(tmp_path / name, "ok")
+        update_metrics(tmp_path / name, "02_training", {"k": 10, "verdicts": [verdict], "search": {
+            model: {"trials": [], "n_trials": trials, "chosen": {}, "edges": {}} for model in ("arerec", "biased_mf")}})
+    index, readme = build_index(tmp_path)
+    page = index.read_text()
+    assert "<h2>The kit's answer: full (35 trials per model)</h2>" in page
+    assert "<h2>Headline: base (4 trials per model); a smaller search than full's" in page
+    assert page.index("The kit's answer: full") < page.index("Headline: base")
+    assert "The paper's claims (the kit's answer; 35 trials per model):" in readme.read_text()
+    update_metrics(tmp_path / "full", "02_training", {"search": None})  # full from a build before the searches
+    page = build_index(tmp_path)[0].read_text()
+    assert "<h2>The kit's answer: base (4 trials per model)</h2>" in page
+    assert "<h2>Headline: full (no Optuna search: an older build)</h2>" in page
