@@ -333,17 +333,17 @@ def answer(experiments: Sequence[ExperimentReport]) -> ExperimentReport | None:
     return max(judged, key=search_budget, default=None)
 
 
-def _headline_html(exp: ExperimentReport, chosen: ExperimentReport | None = None) -> str:
+def _headline_html(exp: ExperimentReport, answer_of: ExperimentReport | None = None) -> str:
     training, k = exp.training, exp.training.get("k")
     if not training and not _verdicts(exp):
         return ""
     budget = search_budget(exp)
     searched = f" ({_plural(budget, 'trial')} per model)" if budget else " (no Optuna search: an older build)"
-    if chosen is not None and exp.name == chosen.name:
+    if answer_of is not None and exp.name == answer_of.name:
         title = f"The kit's answer: {html.escape(exp.name)}{searched}"
-    elif chosen is not None and budget:
+    elif answer_of is not None and budget:
         title = (f"Headline: {html.escape(exp.name)}{searched}; a smaller search than "
-                 f"{html.escape(chosen.name)}'s, whose verdicts are the kit's answer")
+                 f"{html.escape(answer_of.name)}'s, whose verdicts are the kit's answer")
     else:
         title = f"Headline: {html.escape(exp.name)}{searched}"
     parts = [f"<h2>{title}</h2>"]

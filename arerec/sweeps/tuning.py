@@ -280,15 +280,14 @@ class _Reporter:
 
     def __init__(self, trial, reports_per_epoch: int, metric: str) -> None:
         self.trial, self.reports_per_epoch, self.metric = trial, reports_per_epoch, metric
+        self._pruned = quiet_optuna().TrialPruned  # looked up once, not at every report
 
     def report(self, step: int, value: float, *, final: bool = False) -> None:
-        optuna = quiet_optuna()
-
         with warnings.catch_warnings():  # a resumed trial reports again the steps it reported before it was cut off
             warnings.simplefilter("ignore")
             self.trial.report(float(value), step)
         if not final and self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at step {step} ({self.metric} {value:.4f})")
+            raise self._pruned(f"pruned at step {step} ({self.metric} {value:.4f})")
 
 
 def _arerec_trial(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> tuple[float, dict]:
@@ -335,7 +334,7 @@ def _next_trials(study, tune: Mapping[str, Any], space: Space, wanted: int) -> l
     """The trials to run now: those a killed process left running (resumed as they are), else up to ``wanted``
     new ones, each drawn at once by the sampler seeded for its number."""
     optuna = quiet_optuna()
-    TrialState = quiet_optuna().trial.TrialState
+    TrialState = optuna.trial.TrialState
 
     trials = study.get_trials(deepcopy=False)
     stale = [optuna.trial.Trial(study, t._trial_id) for t in trials if t.state == TrialState.RUNNING]

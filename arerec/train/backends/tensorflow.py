@@ -6,6 +6,8 @@ The step updates the Keras variables in place, so :meth:`Trainer.sync` has nothi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from arerec.data.inputs import Experiment
@@ -139,12 +141,17 @@ class _NoRetracingWarning:
         return "tf.function retracing" not in record.getMessage()
 
 
+@functools.cache
+def _quiet_retracing() -> None:
+    import tensorflow as tf
+
+    tf.get_logger().addFilter(_NoRetracingWarning())  # once per process
+
+
 def _compiled_forward(model):
     import tensorflow as tf
 
-    logger = tf.get_logger()
-    if not any(isinstance(f, _NoRetracingWarning) for f in logger.filters):
-        logger.addFilter(_NoRetracingWarning())
+    _quiet_retracing()
     if getattr(model, "_arerec_forward", None) is None:
         model._arerec_forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
     return model._arerec_forward
