@@ -1,0 +1,101 @@
+"""The flat form of the configuration, pinned: run folders, ``config.json``, study keys and the search's fingerprint
+are found again only if it stays byte for byte what it was for the same settings.
+
+A study that runs for hours today is continued, and its runs are loaded, by a later version of the kit only when
+``json.dumps(cfg.replace(seed=0).to_dict(), sort_keys=True, default=str)`` (the study key's and the fingerprint's
+``base``), the run names and the search settings' form are unchanged. The digests below were computed at ae005b7,
+before the configuration was split into groups; a change to any of them is a change to the keys of every run and
+study on disk, and must not happen by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from conftest import REPO
+
+from arerec.config import Config
+from arerec.report.parameters import merge_parameters, params_files, resolve
+from arerec.sweeps.spaces import arerec_overrides
+from arerec.sweeps.tuning import fingerprint, study_key, tuned_config
+from arerec.train.runs import model_name
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def flat_json(cfg: Config) -> str:
+    return json.dumps(cfg.replace(seed=0).to_dict(), sort_keys=True, default=str)
+
+
+def tier(name: str):
+    """A tier's configuration and search settings, merged as ``python -m arerec report params --params NAME``."""
+    cfg, extras = resolve(merge_parameters(params_files(name, REPO)))
+    return cfg, extras["validation_search"]
+
+
+CONFIG_SHA256 = {
+    "base": "06a1d77cf9daa71869c67dcdee384209215a1c1ca16a6f54fe3e485a974f12e2",
+    "full": "06a1d77cf9daa71869c67dcdee384209215a1c1ca16a6f54fe3e485a974f12e2",
+    "ci": "f5f7bc3b3a324c8beb1e41f09cbc60558305d7c4dea6650d299e81e4d0a819e0",
+    "ml-1m": "b90188c8539b1f2a36d367f400d289c5a092d87b0f4f073238d2710c5b25e873",
+}
+FINGERPRINT_SHA256 = {
+    "base": "d17525318523e577c64abf1fab66d796297d6af60987bfe5a2d21f68ff434f3d",
+    "full": "266f76eeaf8dd3705675baf189dea24a9e2966b1ff12e19a5257b8353f753703",
+    "ci": "a4307703f6dfe16a053027a808c44c0bb80ecf83f19bc6df673b5b2063d5a30c",
+    "ml-1m": "6df47d508a7ac6c2de4228c01442ea77845be6bcc9521767ad532e5ea5dadff9",
+}
+STUDY_KEYS = {
+    "base": {"arerec": "9b7e1f0060fd", "arerec_attention_off": "ea81f66f47c8", "user_item_bias": "af35b7d1d949",
+             "biased_mf": "1e3697c2dec6", "item_knn": "0af0e32eb5f6", "user_knn": "620baa11dd53"},
+    "ci": {"arerec": "efcf61a1957b", "arerec_attention_off": "21a24bba904c", "user_item_bias": "12f841a63313",
+           "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
+    "ml-1m": {"arerec": "a5de7e986e6a", "arerec_attention_off": "a137315aaba1", "user_item_bias": "7f816cbf0ebb",
+              "biased_mf": "371fdbfd2339", "item_knn": "51d28974d505", "user_knn": "2a82a1535591"},
+}
+STUDY_KEYS["full"] = STUDY_KEYS["base"]  # a larger budget continues the same studies
+RUN_NAMES = {
+    "base": "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_lazy_rw",
+    "ci": "synthetic_8020_bs32_lr0.005_emb16_reg3_ms101_opadam_h2_lazy_rw",
+    "ml-1m": "ml-1m_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_lazy_rw",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_SHA256))
+def test_a_tiers_flat_configuration_and_search_keys_are_unchanged(name):
+    cfg, tune = tier(name)
+    assert sha256(flat_json(cfg)) == CONFIG_SHA256[name]
+    assert sha256(fingerprint(cfg, tune)) == FINGERPRINT_SHA256[name]
+    assert {model: study_key(cfg, tune, model) for model in tune["spaces"]} == STUDY_KEYS[name]
+    if name in RUN_NAMES:
+        assert model_name(cfg, 101) == RUN_NAMES[name]
+
+
+def test_the_defaults_flat_form_is_unchanged():
+    cfg = Config()
+    flat = cfg.to_dict()
+    assert len(flat) == 55
+    assert sha256(flat_json(cfg)) == "481382da42e3b4efcd454b23d46fd3ddad501d8461f03756148e5596e372e028"
+    # the former 0/1 switches are still written as the integers 0 and 1, the rates as lists in slot order
+    assert [flat[k] for k in ("use_attention", "use_dropout", "use_regularizer", "jit_compile", "do_train", "do_eval",
+                              "save_model", "load_model", "shuffle")] == [1, 0, 0, 0, 1, 1, 1, 0, 1]
+    assert all(type(flat[k]) is int for k in ("use_attention", "use_dropout", "jit_compile", "shuffle"))
+    assert flat["dropout"] == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0] and flat["regularizer"] == [0.001] * 5
+    assert flat["topk"] == [3, 5, 7, 10] and flat["hrcutoff"] == 3.0 and type(flat["hrcutoff"]) is float
+    assert model_name(cfg, 101) == "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2"
+
+
+def test_a_searched_trials_configuration_and_name_are_unchanged():
+    """A trial of ci's ARERec study with every kind of searched parameter: dropout groups, L2 on the weights and the
+    tables, and the search's run control (clean protocol, early stopping, lean checkpoints)."""
+    cfg, tune = tier("ci")
+    chosen = {"lr": 0.00712, "emb_size": 8, "region_size": 3, "num_head": 1, "batch_size": 64, "dropout_emb": 0.125,
+              "dropout_lcu": 0.25, "dropout_hidden": 0.0, "l2_weights": 3.2e-06, "table_l2": 0.000451}
+    trial = tuned_config(cfg, arerec_overrides(chosen, cfg), tune).replace(seed=tune["seed"])
+    assert sha256(flat_json(trial)) == "bc179c6b90802a3e48709df9049fd7f1b12d43b08505458a7d717dc4534e5fcc"
+    assert model_name(trial, 101) == (
+        "synthetic_8020_bs64_lr0.00712_emb8_reg3_ms101_opadam_h1_do-2de94a44_rz-e813ba6b_tl0.000451_lazy_rw_clean")
