@@ -6,4 +6,4 @@ reexec_tuned(["-m", "arerec", *sys.argv[1:]])
 
 from arerec.cli import main  # noqa: E402
 
-main()
+sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m arerec``: the original scripts' commands and flags.
+"""``python -m arerec``: the original scripts' commands and flags, and the reports.
 
 =================  ===========================================================
 ``prepare``        ``python dataset.py ...`` (also ``dataset``); ``--show_details VERSION``
@@ -7,45 +7,35 @@
 ``evaluate``       ``python run.py --do_train 0 ...``
 ``resume``         ``python run.py --load_model 1 --model_name NAME --load_weight_path cp-0002.ckpt``
 ``download``       fetch a known dataset into ``{data_path}/{dataset}/{dataset}_ratings.csv``
+``score``          score a predictions CSV with the paper's metric and standard ones
+``compare``        runs over seeds and update modes, mean ± 95% CI per variant
+``bench``          time the update modes
+``report``         ``run``, ``check``, ``data``, ``params``, ``index``, ``optimum``: the notebooks into ``reports/``
 =================  ===========================================================
 
-Every flag is a field of :class:`arerec.config.Config`; ``--params FILE`` layers YAML files
-first (later wins), then the flags given on the command line.
+Every flag of a configuration setting is a key of :class:`arerec.config.Config` (and, for ``compare``, of the
+execution group), spelt as the original spells it (``--use_attention 1``, ``--topk "[3,5,7,10]"``). ``--params``
+means the same for every command (:func:`arerec.report.parameters.params_files`): a tier's name expands to its
+layers (``base``: ``params/base.yaml`` and ``params/ablation.yaml``; ``ci``: those, then ``params/ci.yaml``), a YAML
+path is that one file; the flags given on the command line come last.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import logging
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, get_args, get_origin
 
-from arerec.config import Config, load_yaml_layers
 from arerec.errors import ArerecError
 
-COMMANDS = {
-    "prepare": "build the train/test/item-sequence .id files (the reference dataset.py)",
-    "details": "print the statistics of a prepared data version (dataset.py --show_details)",
-    "train": "train and evaluate a model (the reference run.py)",
-    "evaluate": "evaluate a saved checkpoint only (run.py --do_train 0)",
-    "resume": "continue training from a checkpoint (run.py --load_model 1)",
-    "download": "fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one",
-    "score": "score a predictions CSV (user,item,rating,prediction) with the paper's and standard metrics",
-    "compare": "train (or re-use) runs over seeds and update modes; print mean ± 95%% CI per variant",
-    "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
-}
 ALIASES = {"dataset": "prepare", "run": "train"}
-# compare: where its runs train (arerec.sweeps.cluster), named as the notebooks' settings (report.parameters.EXTRAS)
-COMPARE_EXECUTOR_FLAGS: dict[str, type] = {"executor": str, "workers": int, "ray_address": str, "ray_num_cpus": float,
-                                           "ray_num_gpus": float}
-
-
-LIST_ELEMENT_TYPES = {"topk": int}  # list fields not named here hold floats (dropout, regularizer)
+SETTING = "setting:"  # the dest prefix of a configuration flag: what the command line sets, and nothing else
+LIST_ELEMENT_TYPES = {"topk": int}  # list settings not named here hold floats (dropout, regularizer)
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError)
 
 
@@ -62,26 +52,30 @@ def parse_list_flag(tokens: Sequence[str], element: type) -> list:
     """
     values: list = []
     for token in tokens:
-        text = token.strip()
-        if text.startswith(("[", "(")):
-            try:
-                parsed = ast.literal_eval(text)
-            except _LITERAL_ERRORS:
-                raise ValueError(f"received: {token!r} (not a list literal)") from None
-            items = list(parsed) if isinstance(parsed, (list, tuple)) else None
-            if items is None:
-                raise ValueError(f"received: {token!r} (not a list literal)")
-        else:
-            items = [piece for piece in re.split(r"[,\s]+", text) if piece]
-        if not items:
-            raise ValueError(f"received: {token!r} (no values)")
-        for item in items:
+        for item in _list_items(token):
             number = _list_element(item, element)
             if number is None:
                 kind = "an integer" if element is int else "a number"
                 raise ValueError(f"received: {token!r} ({item!r} is not {kind})")
             values.append(number)
     return values
+
+
+def _list_items(token: str) -> list:
+    text = token.strip()
+    if text.startswith(("[", "(")):
+        try:
+            parsed = ast.literal_eval(text)
+        except _LITERAL_ERRORS:
+            raise ValueError(f"received: {token!r} (not a list literal)") from None
+        if not isinstance(parsed, (list, tuple)):
+            raise ValueError(f"received: {token!r} (not a list literal)")
+        items = list(parsed)
+    else:
+        items = [piece for piece in re.split(r"[,\s]+", text) if piece]
+    if not items:
+        raise ValueError(f"received: {token!r} (no values)")
+    return items
 
 
 def _list_element(item: object, element: type) -> int | float | None:
@@ -99,7 +93,7 @@ def _list_element(item: object, element: type) -> int | float | None:
 
 
 class _ListFlag(argparse.Action):
-    """A list field of Config: ``--topk 3 5 7 10``, ``--topk "[3,5,7,10]"`` or ``--topk 3,5,7,10``."""
+    """A list setting: ``--topk 3 5 7 10``, ``--topk "[3,5,7,10]"`` or ``--topk 3,5,7,10``."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, element: type = float, **kwargs) -> None:
         self.element = element
@@ -118,71 +112,109 @@ class _ListFlag(argparse.Action):
         setattr(namespace, self.dest, parsed)
 
 
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return f.default
+# --------------------------------------------------------------------------------------------
+# Flags from the configuration's groups
+# --------------------------------------------------------------------------------------------
+def add_setting_flags(parser: argparse.ArgumentParser, groups: Sequence[str]) -> None:
+    """A flag per key of ``groups`` of :class:`~arerec.report.parameters.Parameters` that a command line can hold
+    (a mapping, such as an ablation grid, cannot): ``--KEY``, its meaning and default in the help. The value goes to
+    the configuration as typed (``--use_attention 1``, ``--lr 1e-3``), which checks it."""
+    from arerec.config import Slots
+    from arerec.report.parameters import Parameters
+
+    defaults, help_ = Parameters().to_dict(), Parameters.field_help()
+    for group in groups:
+        fields = Parameters.group_class(group).model_fields
+        for key in Parameters.group_keys(group):
+            annotation = fields[key].annotation
+            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": SETTING + key,
+                                      "help": f"{help_[key]} (default: {defaults[key]})"}
+            if isinstance(annotation, type) and issubclass(annotation, Slots) or get_origin(annotation) is list:
+                element = LIST_ELEMENT_TYPES.get(key, float)
+                if get_args(annotation) and get_args(annotation)[0] is str:
+                    continue
+                kwargs.update(action=_ListFlag, element=element, metavar="VALUE")
+            elif get_origin(annotation) is dict:
+                continue
+            parser.add_argument(f"--{key}", **kwargs)
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(Config):
-        default = _field_default(f)
-        kwargs: dict = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default})"}
-        if isinstance(default, list):
-            kwargs.update(action=_ListFlag, element=LIST_ELEMENT_TYPES.get(f.name, float), metavar="VALUE")
-        else:
-            kwargs["type"] = type(default)
-        parser.add_argument(f"--{f.name}", **kwargs)
+def settings_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gave, by key."""
+    return {key.removeprefix(SETTING): value for key, value in vars(args).items() if key.startswith(SETTING)}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m arerec", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help_text in COMMANDS.items():
-        aliases = [a for a, target in ALIASES.items() if target == name]
-        p = sub.add_parser(name, aliases=aliases, help=help_text, description=help_text)
-        p.add_argument("--params", action="append", default=[], metavar="FILE",
-                       help="YAML file of parameters; may be repeated, later files win")
-        p.add_argument("--log_level", default="INFO", help="logging level (default: INFO)")
-        if name in ("prepare", "details"):
-            p.add_argument("--show_details", metavar="VERSION", default=None if name == "prepare" else argparse.SUPPRESS,
-                           help="print the statistics of this prepared data version")
-        if name == "bench":
-            from arerec.bench.update_modes import add_arguments
+def parameters_from(args: argparse.Namespace):
+    """The parameters of ``--params`` (none: the defaults), then the settings the command line gave."""
+    from arerec.report.parameters import load
 
-            add_arguments(p)
-        if name == "compare":
-            p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)")
-            p.add_argument("--update_modes", nargs="+", default=None, choices=["dense", "lazy"],
-                           help="compare these update modes (default: the configured one)")
-            p.add_argument("--out", default=None, help="CSV of every run (rewritten after each)")
-            from arerec.report.parameters import EXTRAS
-
-            for extra, kind in COMPARE_EXECUTOR_FLAGS.items():  # as in params files; the flag wins over them
-                p.add_argument(f"--{extra}", type=kind, default=None, help=f"{EXTRAS[extra].help} "
-                               f"(default: the --params files', else {EXTRAS[extra].default!r})")
-        if name == "score":
-            p.add_argument("predictions", help="CSV with columns user,item,rating,prediction in test-file order")
-        if name == "details":
-            p.add_argument("version", nargs="?", help="the data version, e.g. ml-100k_8020_minseq20_bs128_dper1.0")
-        _add_config_flags(p)
-    return parser
+    names = [name for value in getattr(args, "params", None) or [] for name in value.split(",") if name.strip()]
+    return load(names, root=".", overrides=settings_from(args)) if names else _defaults_with(settings_from(args))
 
 
-def _config_from(args: argparse.Namespace) -> Config:
-    skip = {"command", "params", "log_level", "show_details", "version", "predictions", "bench_data", "modes", "warmup",
-            "repeats", "steps", "epoch", "name", "out", "seeds", "update_modes", *COMPARE_EXECUTOR_FLAGS}
-    overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    from arerec.report.parameters import EXTRAS  # notebook-only settings a params file may hold
+def _defaults_with(settings: dict[str, Any]):
+    from arerec.report.parameters import Parameters
 
-    return load_yaml_layers(args.params, overrides, ignore=EXTRAS)
+    return Parameters.from_dict(settings, source="the command line")
 
 
-def _details(cfg: Config, version: str) -> None:
+def config_from(args: argparse.Namespace):
+    """The run's :class:`~arerec.config.Config` of ``args``."""
+    return parameters_from(args).config
+
+
+# --------------------------------------------------------------------------------------------
+# The commands
+# --------------------------------------------------------------------------------------------
+def _print_details(cfg, version: str) -> None:
     from arerec.data.prepare import details, format_details, load_prepared
 
-    prepared = load_prepared(cfg.data_path, cfg.dataset, version)
+    prepared = load_prepared(cfg.data.data_path, cfg.data.dataset, version)
     print(format_details(version, details(prepared)))
+
+
+def cmd_details(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    _print_details(cfg, getattr(args, "show_details", None) or getattr(args, "version", None)
+                   or cfg.data.resolved_data_version)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    if args.show_details:
+        return cmd_details(args)
+    from arerec.data.datasets import ensure_ratings
+    from arerec.data.prepare import prepare
+
+    cfg = config_from(args)
+    ensure_ratings(cfg)
+    report = prepare(cfg)
+    print(f"kept {report.rows_kept} of {report.rows_in} ratings; {report.users_below_min_seq_after_item_filter} "
+          f"users fell below min_seq after the item filter (single pass, as the reference)")
+    _print_details(cfg, report.version)
+    for key, path in report.paths.items():
+        print(f"{key}: {path}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from arerec.data.datasets import ensure_ratings
+
+    print(ensure_ratings(config_from(args)))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``train``, ``evaluate`` (``do_train`` 0) and ``resume`` (``load_model`` 1)."""
+    from arerec.train.loop import train
+
+    cfg = config_from(args)
+    cfg = cfg.replace(**args.forced) if args.forced else cfg
+    result = train(cfg)
+    print(f"model: {result.name}")
+    print(f"run folder: {result.paths.root}")
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.final.items()}, indent=2))
+    return 0
 
 
 def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
@@ -216,96 +248,150 @@ def score_file(path: str, topk: list[int], hrcutoff: float) -> dict:
                              topk, hrcutoff, items=frame["item"].to_numpy())
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command = ALIASES.get(args.command, args.command)
-    if command is None:
-        parser.print_help()
-        return 0
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    cfg = _config_from(args)
-
-    if command == "details" or (command == "prepare" and args.show_details):
-        _details(cfg, getattr(args, "show_details", None) or args.version or cfg.resolved_data_version)
-        return 0
-    if command == "download":
-        from arerec.data.datasets import ensure_ratings
-
-        print(ensure_ratings(cfg))
-        return 0
-    if command == "compare":
-        from pathlib import Path
-
-        from arerec.evaluate.stats import format_mean_ci
-        from arerec.report.parameters import EXTRAS, merge_parameters
-        from arerec.sweeps.cluster import from_extras, train_runs
-        from arerec.sweeps.seeds import run_seeds, summarise, sweep
-
-        modes = args.update_modes or [cfg.update_mode]
-        variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}
-                    for mode in modes}  # row-wise second moments exist for lazy updates only
-        layered = merge_parameters([Path(p) for p in args.params])
-        flags = {k: getattr(args, k) for k in COMPARE_EXECUTOR_FLAGS if getattr(args, k) is not None}
-        executor = from_extras({k: EXTRAS[k].default for k in ("executor", "workers", "ray_address", "ray_num_cpus",
-                                                               "ray_num_gpus")} | layered | flags)
-        train_runs([run_cfg for _, _, run_cfg in sweep(cfg, args.seeds, variants)], executor)
-        runs = run_seeds(cfg, args.seeds, variants, out=args.out)
-        table = summarise(runs)
-        for _, row in table.iterrows():
-            cells = [f"{m} {format_mean_ci(row[m], row[m + '_ci'])}" for m in table.columns
-                     if m not in ("variant", "n") and not m.endswith("_ci")]
-            print(f"{row['variant']} (n={row['n']}): " + ", ".join(cells))
-        return 0
-    if command == "score":
-        print(json.dumps(score_file(args.predictions, cfg.topk, cfg.hrcutoff), indent=2))
-        return 0
-    if command == "bench":
-        from pathlib import Path
-
-        from arerec.bench.update_modes import run_bench
-
-        record = run_bench(cfg, data=args.bench_data, modes=args.modes, warmup=args.warmup, repeats=args.repeats,
-                           steps=args.steps, epoch=args.epoch, name=args.name or args.bench_data,
-                           out=Path(args.out))
-        print(json.dumps({"ratios": record["ratios"], "wall_s": round(record["wall_s"], 1),
-                          **{m: {k: v for k, v in r.items() if not k.endswith("runs_s")}
-                             for m, r in record["modes"].items()}}, indent=2))
-        return 0
-    if command == "prepare":
-        from arerec.data.datasets import ensure_ratings
-        from arerec.data.prepare import prepare
-
-        ensure_ratings(cfg)
-        report = prepare(cfg)
-        print(f"kept {report.rows_kept} of {report.rows_in} ratings; {report.users_below_min_seq_after_item_filter} "
-              f"users fell below min_seq after the item filter (single pass, as the reference)")
-        _details(cfg, report.version)
-        for key, path in report.paths.items():
-            print(f"{key}: {path}")
-        return 0
-
-    from arerec.train.loop import train
-
-    if command == "evaluate":
-        cfg = cfg.replace(do_train=0)
-    elif command == "resume":
-        cfg = cfg.replace(load_model=1)
-    result = train(cfg)
-    print(f"model: {result.name}")
-    print(f"run folder: {result.paths.root}")
-    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.final.items()}, indent=2))
+def cmd_score(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    print(json.dumps(score_file(args.predictions, cfg.evaluation.topk, cfg.evaluation.hrcutoff), indent=2))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def cmd_compare(args: argparse.Namespace) -> int:
+    from arerec.evaluate.stats import format_mean_ci
+    from arerec.sweeps.cluster import from_extras, train_runs
+    from arerec.sweeps.seeds import run_seeds, summarise, sweep
+
+    params = parameters_from(args)
+    cfg = params.config
+    modes = args.update_modes or [cfg.training.update_mode]
+    variants = {mode: {"update_mode": mode, **({"second_moment": "elementwise"} if mode == "dense" else {})}
+                for mode in modes}  # row-wise second moments exist for lazy updates only
+    train_runs([run_cfg for _, _, run_cfg in sweep(cfg, args.seeds, variants)], from_extras(params.extras))
+    table = summarise(run_seeds(cfg, args.seeds, variants, out=args.out))
+    for _, row in table.iterrows():
+        cells = [f"{m} {format_mean_ci(row[m], row[m + '_ci'])}" for m in table.columns
+                 if m not in ("variant", "n") and not m.endswith("_ci")]
+        print(f"{row['variant']} (n={row['n']}): " + ", ".join(cells))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from arerec.bench.update_modes import run_bench
+
+    record = run_bench(config_from(args), data=args.bench_data, modes=args.modes, warmup=args.warmup,
+                       repeats=args.repeats, steps=args.steps, epoch=args.epoch, name=args.name or args.bench_data,
+                       out=Path(args.out))
+    print(json.dumps({"ratios": record["ratios"], "wall_s": round(record["wall_s"], 1),
+                      **{m: {k: v for k, v in r.items() if not k.endswith("runs_s")}
+                         for m, r in record["modes"].items()}}, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------------
+RUN_GROUPS = ("data", "model", "training", "evaluation", "devices")
+COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int], tuple[str, ...]]] = {
+    # name: (help, function, the configuration groups whose keys are flags)
+    "prepare": ("build the train/test/item-sequence .id files (the reference dataset.py)", cmd_prepare, RUN_GROUPS),
+    "details": ("print the statistics of a prepared data version (dataset.py --show_details)", cmd_details,
+                RUN_GROUPS),
+    "train": ("train and evaluate a model (the reference run.py)", cmd_train, RUN_GROUPS),
+    "evaluate": ("evaluate a saved checkpoint only (run.py --do_train 0)", cmd_train, RUN_GROUPS),
+    "resume": ("continue training from a checkpoint (run.py --load_model 1)", cmd_train, RUN_GROUPS),
+    "download": ("fetch a known dataset (ml-100k, ml-1m) or generate the synthetic one", cmd_download, RUN_GROUPS),
+    "score": ("score a predictions CSV (user,item,rating,prediction) with the paper's and standard metrics",
+              cmd_score, RUN_GROUPS),
+    "compare": ("train (or re-use) runs over seeds and update modes; print mean ± 95%% CI per variant", cmd_compare,
+                (*RUN_GROUPS, "execution")),
+    "bench": ("time the training step, an epoch, evaluation and data preparation per update mode", cmd_bench,
+              RUN_GROUPS),
+}
+FORCED = {"evaluate": {"do_train": 0}, "resume": {"load_model": 1}}  # what the command itself means
+
+
+def _add_params_flag(parser: argparse.ArgumentParser, default: list[str] | None) -> None:
+    parser.add_argument("--params", action="append", default=default, metavar="NAMES",
+                        help="the layers, later winning: a tier's name expands to its layers (base: params/base.yaml "
+                        "and params/ablation.yaml; ci: those, then params/ci.yaml), a YAML path or a later name "
+                        "(ci,cluster) is one file; may be repeated" + (f" (default: {default[0]})" if default else ""))
+
+
+def _add_command(sub, name: str) -> None:
+    help_text, function, groups = COMMANDS[name]
+    aliases = [a for a, target in ALIASES.items() if target == name]
+    p = sub.add_parser(name, aliases=aliases, help=help_text, description=help_text)
+    p.set_defaults(func=function, forced=FORCED.get(name, {}))
+    _add_params_flag(p, None)
+    p.add_argument("--log_level", default="INFO", help="logging level (default: INFO)")
+    if name == "prepare":
+        p.add_argument("--show_details", metavar="VERSION", default=None,
+                       help="print the statistics of this prepared data version")
+    if name == "details":
+        p.add_argument("version", nargs="?", help="the data version, e.g. ml-100k_8020_minseq20_bs128_dper1.0")
+    if name == "bench":
+        from arerec.bench.update_modes import add_arguments
+
+        add_arguments(p)
+    if name == "compare":
+        p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default: 0 1 2)")
+        p.add_argument("--update_modes", nargs="+", default=None, choices=["dense", "lazy"],
+                       help="compare these update modes (default: the configured one)")
+        p.add_argument("--out", default=None, help="CSV of every run (rewritten after each)")
+    if name == "score":
+        p.add_argument("predictions", help="CSV with columns user,item,rating,prediction in test-file order")
+    add_setting_flags(p, groups)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m arerec", description=__doc__.split("\n")[0])
+    parser.set_defaults(func=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        _add_command(sub, name)
+    add_report_commands(sub)
+    return parser
+
+
+def add_report_commands(sub) -> None:
+    """``report run|check|data|params|index|optimum``: what ``make reproduce``, ``make check`` and ``make data``
+    call (:mod:`arerec.report.runner`)."""
+    from arerec.report import runner
+
+    report = sub.add_parser("report", help="run the notebooks into reports/, check a rebuilt report, and more",
+                            description="the notebooks headless into reports/ (arerec.report.runner)")
+    report.set_defaults(func=None, report_parser=report)
+    commands = report.add_subparsers(dest="report_command", metavar="COMMAND")
+    for name, (text, function) in runner.COMMANDS.items():
+        p = commands.add_parser(name, help=text, description=runner.description(name))
+        p.set_defaults(func=function)
+        p.add_argument("--reports_dir", default="reports", help="output folder, relative to --root (default: reports)")
+        p.add_argument("--reports-dir", dest="reports_dir", help=argparse.SUPPRESS)  # the spelling before 0.2
+        p.add_argument("--root", default=".", help="repository root holding notebooks/ and params/ (default: .)")
+        if name in ("run", "data", "params"):
+            _add_params_flag(p, None)
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
+        runner.add_arguments(name, p)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.func is None:  # no command, or `report` without one
+        (getattr(args, "report_parser", None) or parser).print_help()
+        return 0
+    logging.basicConfig(level=getattr(logging, str(getattr(args, "log_level", "INFO")).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return int(args.func(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """:func:`run`, with a bad input as one line on stderr (exit status 2) and an interruption as 130."""
     try:
-        code = run(argv)
+        return run(argv)
     except ArerecError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = 2
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        code = 130
-    sys.exit(code)
+        return 130

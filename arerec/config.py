@@ -1,259 +1,281 @@
-"""The one typed configuration of the kit.
+"""The run's configuration, in typed groups, validated by pydantic.
 
-Every setting (data, model, training, evaluation) is a field of :class:`Config`, with a default
-and a one-line meaning. The CLI flags, the ``params/*.yaml`` files and the notebook
-``parameters`` cells are all views of this object: an unknown key is an error that lists the
-valid ones, never a silent default.
+:class:`Config` holds five groups: ``data``, ``model``, ``training`` (whose run control, :class:`RunControl`, says
+how a run ends and which epoch it keeps), ``evaluation`` and ``devices``. Each field has a type, a default and a
+one-line meaning; the rules that tie fields together (``emb_size`` divisible by ``num_head``, lazy updates with Adam
+only, ...) are validators of the group, or of the Config when they span groups. Every error is a
+:class:`~arerec.errors.ConfigError` in one format, ``KEY must be ..., received: VALUE`` (:func:`describe`); an unknown
+key names the closest valid one and lists them all (:func:`check_keys`).
+
+Users write the configuration flat, as the original's flags: ``--use_attention 1``, ``dropout: [0, 0, 0, 0.5, 0.5,
+0, 0, 0, 0]`` or ``topk: [3, 5]`` in a params file. :class:`Grouped` maps each flat key onto its group's field
+(``Config(lr=0.001)``, ``cfg.replace(num_head=4)``), and :meth:`Grouped.to_dict` writes the flat form back: the
+same 55 keys as before the groups, the switches as the integers 0 and 1 and the rates as lists in slot order. That
+form is what ``config.json``, the run names, the search's study keys and ``make check`` read, so it stays byte for
+byte what it was (``tests/test_flat_config.py``).
+
+The search settings and the notebooks' settings are groups of the same kind beside these five
+(:class:`arerec.report.parameters.Parameters`), read by the one loader, :func:`load_layers`, which merges the
+params files deeply (:func:`merge_layers`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import difflib
 import math
-import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from arerec.errors import ConfigError
 
-DEFAULT_DROPOUT_RATES = [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]
-DEFAULT_REGULARIZER_RATES = [0.001] * 5
-DROPOUT_SLOTS = (
-    "user_emb",
-    "neighbour_emb",
-    "item_emb",
-    "k_ui",
-    "k_iu",
-    "neighbour_profile",
-    "item_profile",
-    "neighbour_rating",
-    "user_rating_vector",
-)
-REGULARIZER_SLOTS = ("q", "k", "v", "concat", "fc")
-DISTRIBUTIONS = ("none", "data", "model")
-CHECKPOINT_POLICIES = ("every", "lean")
+# --------------------------------------------------------------------------------------------
+# Errors in one format
+# --------------------------------------------------------------------------------------------
+FIELD_ERROR = "arerec_field"  # a field's rule: the message says what it must be; the key and value are added
+RULE_ERROR = "arerec_rule"  # a rule over several fields: the message is the whole sentence
 
 
-def _f(default: Any, help: str, group: str) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, "group": group})
-    return field(default=default, metadata={"help": help, "group": group})
+def field_error(phrase: str) -> PydanticCustomError:
+    """A field's value broke its rule: ``phrase`` ('must be in (0, 1)') follows the key; the value follows it."""
+    return PydanticCustomError(FIELD_ERROR, phrase)
 
 
-@dataclass
-class Config:
-    # --- data -------------------------------------------------------------------------------
-    data_path: str = _f("Data/", "folder holding {dataset}/{dataset}_ratings.csv and the .id files", "data")
-    dataset: str = _f("ml-100k", "dataset name: ml-100k, ml-1m, synthetic, or any folder under data_path", "data")
-    min_seq: int = _f(20, "drop users, then items, with fewer ratings than this (one pass)", "data")
-    test_ratio: float = _f(0.2, "fraction of rows in the test split, in (0, 1)", "data")
-    batch_size: int = _f(128, "rows per batch; train and test are cut to whole batches", "data")
-    data_percent: float = _f(1.0, "keep the earliest fraction of ratings, in (0, 1]", "data")
-    data_version: str = _f("", "prepared data to use; empty means derive it from the fields above", "data")
-    protocol: str = _f("reference", "'reference': the paper's random split with leaky sequences; 'clean': per-user temporal split, train-only sequences, a validation split", "data")
-    val_ratio: float = _f(0.1, "clean protocol: each user's last fraction of training ratings held out to choose the epoch", "data")
-    sort_kind: str = _f("quicksort", "time sort: 'quicksort' (the reference's pandas default, kept for parity by `python -m arerec prepare`; the order of equal timestamps depends on numpy and the CPU) or 'stable' (equal timestamps keep the file's order on every machine; the experiments of params/base.yaml use it; its data version ends in '_stable')", "data")
-    split_seed: int = _f(32, "random_state of the train/test split (the reference uses 32)", "data")
-    synthetic_users: int = _f(120, "synthetic dataset: number of users", "data")
-    synthetic_items: int = _f(60, "synthetic dataset: number of items", "data")
-    synthetic_ratings: int = _f(4000, "synthetic dataset: number of (user, item) ratings", "data")
-    synthetic_seed: int = _f(7, "synthetic dataset: generator seed", "data")
-    # --- model ------------------------------------------------------------------------------
-    region_size: int = _f(7, "R: rows of each local context unit (LCU)", "model")
-    emb_size: int = _f(64, "d: embedding size; must be divisible by num_head", "model")
-    use_attention: int = _f(1, "1: personalise neighbours with multi-head attention; 0: off", "model")
-    num_head: int = _f(2, "H: attention heads", "model")
-    max_seq: int = _f(0, "neighbours per item; <= 0 lets max_seq_mode decide", "model")
-    max_seq_mode: str = _f("mean", "when max_seq <= 0: 'mean' or 'max' item-sequence length", "model")
-    region_mode: str = _f("reference", "'reference': every LCU row meets the same neighbour (the code); 'window': row t meets the neighbour at offset t - R//2 (the paper's figure)", "model")
-    use_dropout: int = _f(0, "1: apply the dropout rates", "model")
-    dropout: list = _f(DEFAULT_DROPOUT_RATES, "nine rates: " + ", ".join(DROPOUT_SLOTS), "model")
-    use_regularizer: int = _f(0, "1: apply the L2 regularizer rates", "model")
-    regularizer: list = _f(DEFAULT_REGULARIZER_RATES, "five L2 rates: " + ", ".join(REGULARIZER_SLOTS), "model")
-    table_l2: float = _f(0.0, "L2 rate on the embedding and LCU table rows a batch looks up (user/neighbour, item, K_IU, K_UI): table_l2 * sum of their squares / batch_size is added to the training loss; 0: off", "model")
-    # --- training ---------------------------------------------------------------------------
-    model_path: str = _f("Model/", "folder for runs: Model/{dataset}/{model_name}/", "training")
-    epochs: int = _f(2, "last epoch to train (resume continues up to it)", "training")
-    lr: float = _f(0.0001, "learning rate", "training")
-    optimizer: str = _f("adam", "'adam' or 'rmsprop'", "training")
-    update_mode: str = _f("dense", "'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables", "training")
-    second_moment: str = _f("elementwise", "'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, about half the tables' optimiser state", "training")
-    jit_compile: int = _f(0, "1: compile the train step with XLA, which fuses the optimiser's passes over the tables", "training")
-    mmap_threshold_mb: int = _f(0, "> 0: from the start of training to the end of the process, memory blocks of at least this many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 leaves the allocator as it is", "training")
-    # --- devices (any value of these may change when a run resumes; see docs/backends.md) --------
-    distribution: str = _f("none", "keras.distribution under KERAS_BACKEND=jax: 'none' (one device), 'data' (DataParallel: the batch split over every device, the model replicated) or 'model' (ModelParallel: the two LCU tables and their optimiser state sharded by row over the 'model' mesh axis, the batch over the 'batch' axis)", "devices")
-    model_axis: int = _f(0, "distribution 'model': devices on the 'model' mesh axis (it must divide the device count); 0: all of them", "devices")
-    job_addresses: str = _f("", "several hosts: the coordinator's host:port (keras.distribution.initialize); empty: KERAS_DISTRIBUTION_JOB_ADDRESSES, or one host", "devices")
-    num_processes: int = _f(0, "several hosts: processes in the job; 0: KERAS_DISTRIBUTION_NUM_PROCESSES, or one", "devices")
-    process_id: int = _f(-1, "several hosts: this process's id, 0 to num_processes - 1 (0 writes the run's files); -1: KERAS_DISTRIBUTION_PROCESS_ID", "devices")
-    save_checkpoints_epochs: int = _f(2, "save a checkpoint every this many epochs", "training")
-    checkpoint_policy: str = _f("every", "'every': a cp-NNNN.ckpt with weights and Adam state every save_checkpoints_epochs (the reference); 'lean': only the latest checkpoint while training, and once finished only the chosen epoch's weights, without optimiser state", "training")
-    do_train: int = _f(1, "1: train then evaluate; 0: evaluate only", "training")
-    do_eval: int = _f(1, "1: evaluate on the test rows after every epoch; 0: only after the last", "training")
-    save_model: int = _f(1, "1: save checkpoints every save_checkpoints_epochs epochs; 0: none", "training")
-    load_model: int = _f(0, "1: resume from model_name/load_weight_path", "training")
-    model_name: str = _f("", "run to resume or evaluate; empty means derive it", "training")
-    load_weight_path: str = _f("", "checkpoint file under weight/, e.g. cp-0002.ckpt", "training")
-    patience: int = _f(0, "clean protocol: stop after this many epochs without improving selection_metric on the validation split (epochs is then the maximum); 0: train every epoch", "training")
-    selection_metric: str = _f("val_loss", "clean protocol: validation figure that chooses the epoch (and stops early): 'val_loss', 'val_ce' (cross-entropy without any L2 term), 'rmse', 'mae', or 'ndcg@k' / 'hr@k' / 'std_ndcg@k' for a k of topk", "training")
-    seed: int = _f(0, "seed for weights, dropout and batch order", "training")
-    shuffle: int = _f(1, "1: shuffle training rows each epoch", "training")
-    verbose: str = _f("auto", "'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'", "training")
-    # --- evaluation -------------------------------------------------------------------------
-    topk: list = _f([3, 5, 7, 10], "cut-offs k for HR@k and NDCG@k", "evaluation")
-    hrcutoff: float = _f(3.0, "a rating >= this counts as relevant for HR@k", "evaluation")
+def rule_error(message: str) -> PydanticCustomError:
+    """A rule over several fields broke: ``message`` names them and their values."""
+    return PydanticCustomError(RULE_ERROR, message)
 
-    # ---------------------------------------------------------------------------------------
-    def __post_init__(self) -> None:
-        self._coerce_types()
-        self.validate()
 
-    def _coerce_types(self) -> None:
-        """Each field to the type its annotation names (``hrcutoff: float`` takes 3 and 3.5; ``epochs: int`` takes 3
-        and '3' but not 3.5); a list field takes a list, a JSON list or comma-separated text."""
-        kinds = field_types()
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kind = kinds[f.name]
-            try:
-                if kind is list:
-                    if isinstance(value, str):
-                        value = json.loads(value) if value.strip().startswith("[") else value.split(",")
-                    if not isinstance(value, (list, tuple)):
-                        value = [value]
-                    value = [_to_int(v) if f.name in INT_LISTS else float(v) for v in value]
-                elif kind is int:
-                    value = _to_int(value)
-                elif kind is float:
-                    if isinstance(value, bool):
-                        raise ValueError
-                    value = float(value)
-                elif kind is str:
-                    value = "" if value is None else str(value)
-            except (TypeError, ValueError, json.JSONDecodeError):
-                raise ConfigError(
-                    f"{f.name} must be {'a list' if kind is list else kind.__name__}, received: {value!r}"
-                ) from None
-            setattr(self, f.name, value)
+# pydantic's own error types, in words
+_PHRASES = {
+    "greater_than_equal": "must be >= {ge}", "greater_than": "must be > {gt}", "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}", "literal_error": "must be {expected}", "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer", "int_type": "must be an integer", "float_parsing": "must be a number",
+    "float_type": "must be a number", "bool_parsing": "must be true or false (1 or 0)",
+    "bool_type": "must be true or false (1 or 0)", "string_type": "must be text", "list_type": "must be a list",
+    "dict_type": "must be a mapping", "model_type": "must be a mapping", "too_short": "must not be empty",
+    "finite_number": "must be a finite number", "extra_forbidden": "is not a valid key", "missing": "is missing",
+}
 
-    def validate(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ConfigError(message)
 
-        need(0 < self.test_ratio < 1, f"test_ratio must be in (0, 1), received: {self.test_ratio}")
-        need(0 < self.data_percent <= 1, f"data_percent must be in (0, 1], received: {self.data_percent}")
-        need(self.min_seq >= 1, f"min_seq must be >= 1, received: {self.min_seq}")
-        need(self.batch_size >= 1, f"batch_size must be >= 1, received: {self.batch_size}")
-        need(self.region_size >= 1, f"region_size must be >= 1, received: {self.region_size}")
-        need(self.emb_size >= 1, f"emb_size must be >= 1, received: {self.emb_size}")
-        need(self.num_head >= 1, f"num_head must be >= 1, received: {self.num_head}")
-        need(
-            self.emb_size % self.num_head == 0,
-            f"emb_size must be divisible by num_head, received: emb_size={self.emb_size}, num_head={self.num_head}",
-        )
-        need(self.use_attention in (0, 1), f"use_attention must be 0 or 1, received: {self.use_attention}")
-        need(self.use_dropout in (0, 1), f"use_dropout must be 0 or 1, received: {self.use_dropout}")
-        need(self.use_regularizer in (0, 1), f"use_regularizer must be 0 or 1, received: {self.use_regularizer}")
-        need(self.do_train in (0, 1), f"do_train must be 0 or 1, received: {self.do_train}")
-        need(self.do_eval in (0, 1), f"do_eval must be 0 or 1, received: {self.do_eval}")
-        need(self.save_model in (0, 1), f"save_model must be 0 or 1, received: {self.save_model}")
-        need(self.load_model in (0, 1), f"load_model must be 0 or 1, received: {self.load_model}")
-        need(
-            self.max_seq > 0 or self.max_seq_mode in ("mean", "max"),
-            f"max_seq_mode must be 'mean' or 'max' when max_seq <= 0, received: {self.max_seq_mode!r}",
-        )
-        need(
-            len(self.dropout) == len(DROPOUT_SLOTS),
-            f"dropout must have {len(DROPOUT_SLOTS)} values ({', '.join(DROPOUT_SLOTS)}), "
-            f"received {len(self.dropout)}",
-        )
-        need(all(0 <= r < 1 for r in self.dropout), f"dropout must be in [0, 1), received: {self.dropout}")
-        need(
-            len(self.regularizer) == len(REGULARIZER_SLOTS),
-            f"regularizer must have {len(REGULARIZER_SLOTS)} values ({', '.join(REGULARIZER_SLOTS)}), "
-            f"received {len(self.regularizer)}",
-        )
-        need(all(r >= 0 for r in self.regularizer), f"regularizer must be >= 0, received: {self.regularizer}")
-        need(self.table_l2 >= 0, f"table_l2 must be >= 0 (0: off), received: {self.table_l2}")
-        need(self.epochs >= 0, f"epochs must be >= 0, received: {self.epochs}")
-        need(self.lr > 0, f"lr must be > 0, received: {self.lr}")
-        need(self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', received: {self.optimizer!r}")
-        need(self.update_mode in ("dense", "lazy"), f"update_mode must be 'dense' or 'lazy', received: {self.update_mode!r}")
-        need(
-            self.update_mode == "dense" or self.optimizer == "adam",
-            f"update_mode 'lazy' needs optimizer 'adam', received: optimizer={self.optimizer!r}",
-        )
-        need(self.jit_compile in (0, 1), f"jit_compile must be 0 or 1, received: {self.jit_compile}")
-        need(self.second_moment in ("elementwise", "rowwise"),
-             f"second_moment must be 'elementwise' or 'rowwise', received: {self.second_moment!r}")
-        need(self.second_moment == "elementwise" or self.update_mode == "lazy",
-             f"second_moment 'rowwise' needs update_mode 'lazy', received: update_mode={self.update_mode!r}")
-        need(self.mmap_threshold_mb >= 0, f"mmap_threshold_mb must be >= 0 (0: off), received: {self.mmap_threshold_mb}")
-        need(self.checkpoint_policy in CHECKPOINT_POLICIES,
-             f"checkpoint_policy must be one of {', '.join(CHECKPOINT_POLICIES)}, received: {self.checkpoint_policy!r}")
-        need(self.save_checkpoints_epochs >= 1, f"save_checkpoints_epochs must be >= 1, received: {self.save_checkpoints_epochs}")
-        need(len(self.topk) >= 1 and all(k >= 1 for k in self.topk), f"topk must be a list of k >= 1, received: {self.topk}")
-        need(self.protocol in ("reference", "clean"), f"protocol must be 'reference' or 'clean', received: {self.protocol!r}")
-        need(0 < self.val_ratio < 1, f"val_ratio must be in (0, 1), received: {self.val_ratio}")
-        need(self.region_mode in ("reference", "window"), f"region_mode must be 'reference' or 'window', received: {self.region_mode!r}")
-        need(self.sort_kind in ("quicksort", "stable"), f"sort_kind must be 'quicksort' or 'stable', received: {self.sort_kind!r}")
-        need(self.patience >= 0, f"patience must be >= 0 (0: no early stopping), received: {self.patience}")
-        metrics = selection_metrics(self.topk)
-        need(self.selection_metric in metrics,
-             f"selection_metric must be one of {', '.join(metrics)}, received: {self.selection_metric!r}")
-        need(self.patience == 0 or self.protocol == "clean",
-             f"patience > 0 needs protocol 'clean': early stopping reads the validation split, and the reference "
-             f"protocol has none (its epochs are scored on test); received: patience={self.patience}, "
-             f"protocol={self.protocol!r}")
-        need(self.distribution in DISTRIBUTIONS,
-             f"distribution must be one of {', '.join(DISTRIBUTIONS)}, received: {self.distribution!r}")
-        need(self.model_axis >= 0, f"model_axis must be >= 0 (0: every device), received: {self.model_axis}")
-        need(self.num_processes >= 0, f"num_processes must be >= 0 (0: from the environment), received: {self.num_processes}")
-        need(self.process_id >= -1 and (self.num_processes == 0 or self.process_id < self.num_processes),
-             f"process_id must be in 0..num_processes - 1, or -1 (from the environment), received: "
-             f"process_id={self.process_id}, num_processes={self.num_processes}")
-        need(self.verbose in ("auto", "0", "1", "2"), f"verbose must be 'auto', '0', '1' or '2', received: {self.verbose!r}")
-        for name in ("synthetic_users", "synthetic_items", "synthetic_ratings"):
-            need(getattr(self, name) >= 1, f"{name} must be >= 1, received: {getattr(self, name)}")
-        need(self.shuffle in (0, 1), f"shuffle must be 0 or 1, received: {self.shuffle}")
-        for name in ("seed", "split_seed", "synthetic_seed"):  # NumPy's and Keras' seeds: 0 to 2**32 - 1
-            value = getattr(self, name)
-            need(0 <= value < 2**32, f"{name} must be in 0..4294967295, received: {value}")
-        need(math.isfinite(self.hrcutoff), f"hrcutoff must be a finite rating, received: {self.hrcutoff}")
-        for name in ("data_path", "model_path", "dataset"):
-            need(getattr(self, name).strip() != "", f"{name} must not be empty, received: {getattr(self, name)!r}")
-        for name in ("dataset", "data_version", "model_name", "load_weight_path"):  # one folder or file name each
-            value = getattr(self, name)
-            need("/" not in value and "\\" not in value and value not in (".", ".."),
-                 f"{name} must be a name without '/', received: {value!r}")
-        host, colon, port = self.job_addresses.rpartition(":")
-        need(self.job_addresses == "" or bool(colon and host and port.isdigit()),
-             f"job_addresses must be the coordinator's host:port, or empty, received: {self.job_addresses!r}")
+def describe(exc: ValidationError, keyed: Mapping[str, str] | None = None, flat: Iterable[str] = (), *,
+             prefix: str = "", renames: Mapping[str, str] | None = None) -> str:
+    """Every error of ``exc`` as ``KEY must be ..., received: VALUE``, joined by '; '. ``KEY`` is the key as users
+    write it: a flat key (``num_head``, not ``model.num_head``), ``validation_search.n_trials`` for a group kept under
+    one key (``keyed``: group -> key; ``prefix`` for a group validated alone), ``dropout.k_ui`` or ``topk[1]`` inside
+    a value; ``renames`` maps the start of a key to the name users write (``validation_search.runs.`` ->
+    ``validation_search.``)."""
+    keyed, flat = keyed or {}, set(flat)
+    lines = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == RULE_ERROR:
+            lines.append(error["msg"])
+            continue
+        phrase = error["msg"] if error["type"] == FIELD_ERROR else _PHRASES.get(error["type"], error["msg"])
+        phrase = phrase.format(**error.get("ctx", {})) if error["type"] in _PHRASES else phrase
+        received = "" if error["type"] in ("missing", "extra_forbidden") else f", received: {error['input']!r}"
+        key = _key(error["loc"], keyed, flat)
+        key = f"{prefix}.{key}" if prefix else key
+        for old, new in (renames or {}).items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        lines.append(f"{key} {phrase}{received}")
+    return "; ".join(lines)
 
-    # --- views ------------------------------------------------------------------------------
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+
+def _key(loc: tuple[int | str, ...], keyed: Mapping[str, str], flat: set[str]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in keyed:
+        parts[0] = keyed[str(parts[0])]
+    elif len(parts) > 1 and parts[0] in flat:
+        parts = parts[1:]  # a group whose fields users write as top-level keys
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the configuration"
+
+
+# --------------------------------------------------------------------------------------------
+# Field types: each refuses what it cannot hold with a phrase of the one format
+# --------------------------------------------------------------------------------------------
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # True is not the number 1 here (pydantic's lax mode would take it)
+        raise field_error("must be a number, not true or false")
+    return value
+
+
+def _text(value: Any) -> Any:
+    return "" if value is None else value  # an empty YAML value
+
+
+def _as_list(value: Any) -> Any:
+    """A list from a list, a tuple, JSON-like text ('[3, 5]') or comma-separated text ('3,5'), or one value."""
+    if isinstance(value, str):
+        import ast
+
+        text = value.strip()
+        try:
+            value = ast.literal_eval(text) if text.startswith(("[", "(")) else [v for v in text.split(",") if v.strip()]
+        except (ValueError, SyntaxError):
+            raise field_error("must be a list such as [3, 5]") from None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _within(low: float, high: float, *, high_closed: bool = False, low_closed: bool = False):
+    shown = f"{'[' if low_closed else '('}{low:g}, {high:g}{']' if high_closed else ')'}"
+
+    def check(value: float) -> float:
+        above = value >= low if low_closed else value > low
+        below = value <= high if high_closed else value < high
+        if not (above and below):
+            raise field_error(f"must be in {shown}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _seed(value: int) -> int:
+    if not 0 <= value < 2**32:  # NumPy's and Keras' seeds
+        raise field_error("must be in 0..4294967295")
+    return value
+
+
+def _name(value: str) -> str:
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise field_error("must be a name without '/'")
+    return value
+
+
+def _not_empty(value: str) -> str:
+    if value.strip() == "":
+        raise field_error("must not be empty")
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if value and not (colon and host and port.isdigit()):
+        raise field_error("must be the coordinator's host:port, or empty")
+    return value
+
+
+def _topk(value: list[int]) -> list[int]:
+    if not value or any(k < 1 for k in value):
+        raise field_error("must be a list of k >= 1")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise field_error("must be a finite rating")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Float = Annotated[float, BeforeValidator(_no_bool)]
+Text = Annotated[str, BeforeValidator(_text)]
+Seed = Annotated[Int, AfterValidator(_seed)]
+Name = Annotated[Text, AfterValidator(_name)]
+Folder = Annotated[Text, AfterValidator(_not_empty)]
+Fraction = Annotated[Float, _within(0, 1)]
+Rate = Annotated[Float, _within(0, 1, low_closed=True)]
+Count = Annotated[Int, Field(ge=1)]
+
+
+# --------------------------------------------------------------------------------------------
+# The groups
+# --------------------------------------------------------------------------------------------
+class Group(BaseModel):
+    """A group of settings: typed, frozen, no key but its fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     @classmethod
-    def field_help(cls) -> dict[str, str]:
-        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
+    def help(cls) -> dict[str, str]:
+        return {name: info.description or "" for name, info in cls.model_fields.items()}
 
+
+class Slots(Group):
+    """Rates with a name each, written flat as a list in field order (the original's ``--dropout "[...]"``)."""
+
+    KEY: ClassVar[str] = ""
+
+    @model_validator(mode="before")
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "parameters") -> Config:
-        check_keys(values.keys(), source=source)
-        return cls(**dict(values))
+    def _from_list(cls, value: Any) -> Any:
+        if isinstance(value, (str, list, tuple)):
+            rates, names = _as_list(value), list(cls.model_fields)
+            if len(rates) != len(names):
+                raise rule_error(f"{cls.KEY} must have {len(names)} values ({', '.join(names)}), received "
+                                 f"{len(rates)}: {rates!r}")
+            return dict(zip(names, rates, strict=True))
+        return value
 
-    def replace(self, **changes: Any) -> Config:
-        check_keys(changes.keys(), source="replace()")
-        return dataclasses.replace(self, **changes)
+    def as_list(self) -> list[float]:
+        return [float(v) for v in self.model_dump().values()]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+
+class DropoutRates(Slots):
+    """The nine dropout rates of the model, where each applies (``model.use_dropout`` switches them on)."""
+
+    KEY: ClassVar[str] = "dropout"
+    user_emb: Rate = Field(0.0, description="the target user's embedding")
+    neighbour_emb: Rate = Field(0.0, description="the neighbours' embeddings")
+    item_emb: Rate = Field(0.0, description="the item's embedding")
+    k_ui: Rate = Field(0.5, description="the K_UI lookup (the item's LCU rows)")
+    k_iu: Rate = Field(0.5, description="the K_IU lookup (the neighbours' LCU rows)")
+    neighbour_profile: Rate = Field(0.0, description="the neighbours' profiles after the region embedding")
+    item_profile: Rate = Field(0.0, description="the item's profile after the region embedding")
+    neighbour_rating: Rate = Field(0.0, description="the neighbours' rating vectors")
+    user_rating_vector: Rate = Field(0.0, description="the pooled rating vector before the classifier")
+
+
+class L2Rates(Slots):
+    """The five L2 rates of the model's weights (``model.use_regularizer`` switches them on)."""
+
+    KEY: ClassVar[str] = "regularizer"
+    q: Annotated[Float, Field(ge=0)] = Field(0.001, description="attention: the query weights")
+    k: Annotated[Float, Field(ge=0)] = Field(0.001, description="attention: the key weights")
+    v: Annotated[Float, Field(ge=0)] = Field(0.001, description="attention: the value weights")
+    concat: Annotated[Float, Field(ge=0)] = Field(0.001, description="attention: the output weights")
+    fc: Annotated[Float, Field(ge=0)] = Field(0.001, description="the classifier's weights")
+
+
+DROPOUT_SLOTS = tuple(DropoutRates.model_fields)
+REGULARIZER_SLOTS = tuple(L2Rates.model_fields)
+
+
+class DataSettings(Group):
+    """Which ratings, how they are filtered and split, and the synthetic generator's settings."""
+
+    data_path: Folder = Field("Data/", description="folder holding {dataset}/{dataset}_ratings.csv and the .id files")
+    dataset: Annotated[Folder, AfterValidator(_name)] = Field(
+        "ml-100k", description="dataset name: ml-100k, ml-1m, synthetic, or any folder under data_path")
+    min_seq: Count = Field(20, description="drop users, then items, with fewer ratings than this (one pass)")
+    test_ratio: Fraction = Field(0.2, description="fraction of rows in the test split, in (0, 1)")
+    batch_size: Count = Field(128, description="rows per batch; train and test are cut to whole batches")
+    data_percent: Annotated[Float, _within(0, 1, high_closed=True)] = Field(
+        1.0, description="keep the earliest fraction of ratings, in (0, 1]")
+    data_version: Name = Field("", description="prepared data to use; empty means derive it from the fields above")
+    protocol: Literal["reference", "clean"] = Field(
+        "reference", description="'reference': the paper's random split with leaky sequences; 'clean': per-user "
+        "temporal split, train-only sequences, a validation split")
+    val_ratio: Fraction = Field(0.1, description="clean protocol: each user's last fraction of training ratings held "
+                                "out to choose the epoch")
+    sort_kind: Literal["quicksort", "stable"] = Field(
+        "quicksort", description="time sort: 'quicksort' (the reference's pandas default, kept for parity by "
+        "`python -m arerec prepare`; the order of equal timestamps depends on numpy and the CPU) or 'stable' (equal "
+        "timestamps keep the file's order on every machine; the experiments of params/base.yaml use it; its data "
+        "version ends in '_stable')")
+    split_seed: Seed = Field(32, description="random_state of the train/test split (the reference uses 32)")
+    synthetic_users: Count = Field(120, description="synthetic dataset: number of users")
+    synthetic_items: Count = Field(60, description="synthetic dataset: number of items")
+    synthetic_ratings: Count = Field(4000, description="synthetic dataset: number of (user, item) ratings")
+    synthetic_seed: Seed = Field(7, description="synthetic dataset: generator seed")
 
     @property
     def split_name(self) -> str:
@@ -263,10 +285,7 @@ class Config:
 
     @property
     def derived_data_version(self) -> str:
-        version = (
-            f"{self.dataset}_{self.split_name}_minseq{self.min_seq}"
-            f"_bs{self.batch_size}_dper{self.data_percent}"
-        )
+        version = f"{self.dataset}_{self.split_name}_minseq{self.min_seq}_bs{self.batch_size}_dper{self.data_percent}"
         if self.sort_kind == "stable":  # another split: it must neither overwrite nor reuse the quicksort one
             version += "_stable"  # before the protocol suffix, which data.is_clean_version reads at the end
         if self.protocol == "clean":
@@ -282,19 +301,313 @@ class Config:
         return Path(self.data_path) / self.dataset
 
 
-INT_LISTS = ("topk",)  # list fields of integers; the other list fields hold rates
+class ModelSettings(Group):
+    """The model's shape, its attention, its region embedding, dropout and L2."""
+
+    region_size: Count = Field(7, description="R: rows of each local context unit (LCU)")
+    emb_size: Count = Field(64, description="d: embedding size; must be divisible by num_head")
+    use_attention: bool = Field(True, description="personalise neighbours with multi-head attention (1), or not (0)")
+    num_head: Count = Field(2, description="H: attention heads")
+    max_seq: Int = Field(0, description="neighbours per item; <= 0 lets max_seq_mode decide")
+    max_seq_mode: Literal["mean", "max"] = Field(
+        "mean", description="when max_seq <= 0: 'mean' or 'max' item-sequence length")
+    region_mode: Literal["reference", "window"] = Field(
+        "reference", description="'reference': every LCU row meets the same neighbour (the code); 'window': row t "
+        "meets the neighbour at offset t - R//2 (the paper's figure)")
+    use_dropout: bool = Field(False, description="apply the dropout rates (1), or none (0)")
+    dropout: DropoutRates = Field(DropoutRates(), description="nine rates: " + ", ".join(DROPOUT_SLOTS))
+    use_regularizer: bool = Field(False, description="apply the L2 regularizer rates (1), or none (0)")
+    regularizer: L2Rates = Field(L2Rates(), description="five L2 rates: " + ", ".join(REGULARIZER_SLOTS))
+    table_l2: Annotated[Float, Field(ge=0)] = Field(
+        0.0, description="L2 rate on the embedding and LCU table rows a batch looks up (user/neighbour, item, K_IU, "
+        "K_UI): table_l2 * sum of their squares / batch_size is added to the training loss; 0: off")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelSettings:
+        if self.emb_size % self.num_head:
+            raise rule_error(f"emb_size must be divisible by num_head, received: emb_size={self.emb_size}, "
+                             f"num_head={self.num_head}")
+        return self
 
 
-def _to_int(value: Any) -> int:
-    """An int from an int, an integral float (3.0) or integer text ('3'); 3.5, '3.5' and True are refused."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(value)
-    return int(value)
+class RunControl(Group):
+    """How a run ends and which epoch it keeps: the one definition of these settings, for a run of its own
+    (:class:`TrainingSettings`) and for the validation search's trials and tuned runs
+    (:class:`arerec.sweeps.search_settings.SearchSettings` ``.runs``)."""
+
+    epochs: Annotated[Int, Field(ge=0)] = Field(2, description="last epoch to train (resume continues up to it)")
+    patience: Annotated[Int, Field(ge=0)] = Field(
+        0, description="clean protocol: stop after this many epochs without improving selection_metric on the "
+        "validation split (epochs is then the maximum); 0: train every epoch")
+    selection_metric: str = Field(
+        "val_loss", description="clean protocol: validation figure that chooses the epoch (and stops early): "
+        "'val_loss', 'val_ce' (cross-entropy without any L2 term), 'rmse', 'mae', or 'ndcg@k' / 'hr@k' / "
+        "'std_ndcg@k' for a k of topk")
+    seed: Seed = Field(0, description="seed for weights, dropout and batch order")
 
 
-def field_types() -> dict[str, type]:
-    """Each field's type, from the annotations (strings here: ``from __future__ import annotations``)."""
-    return typing.get_type_hints(Config)
+class TrainingSettings(RunControl):
+    """The optimiser, the schedule, checkpoints, resume, and how a run reports."""
+
+    model_path: Folder = Field("Model/", description="folder for runs: Model/{dataset}/{model_name}/")
+    lr: Annotated[Float, Field(gt=0)] = Field(0.0001, description="learning rate")
+    optimizer: Literal["adam", "rmsprop"] = Field("adam", description="'adam' or 'rmsprop'")
+    update_mode: Literal["dense", "lazy"] = Field(
+        "dense", description="'dense': Keras Adam as the reference; 'lazy': row-sparse Adam for gathered tables")
+    second_moment: Literal["elementwise", "rowwise"] = Field(
+        "elementwise", description="'rowwise' (lazy only): one Adam second moment per LCU row instead of per float, "
+        "about half the tables' optimiser state")
+    jit_compile: bool = Field(False, description="compile the train step with XLA (1), which fuses the optimiser's "
+                              "passes over the tables")
+    mmap_threshold_mb: Annotated[Int, Field(ge=0)] = Field(
+        0, description="> 0: from the start of training to the end of the process, memory blocks of at least this "
+        "many MB are mmap'ed and returned after each step (lower peak memory for large tables, a slower step); 0 "
+        "leaves the allocator as it is")
+    save_checkpoints_epochs: Count = Field(2, description="save a checkpoint every this many epochs")
+    checkpoint_policy: Literal["every", "lean"] = Field(
+        "every", description="'every': a cp-NNNN.ckpt with weights and Adam state every save_checkpoints_epochs (the "
+        "reference); 'lean': only the latest checkpoint while training, and once finished only the chosen epoch's "
+        "weights, without optimiser state")
+    do_train: bool = Field(True, description="train then evaluate (1), or evaluate only (0)")
+    do_eval: bool = Field(True, description="evaluate on the test rows after every epoch (1), or only after the "
+                          "last (0)")
+    save_model: bool = Field(True, description="save checkpoints every save_checkpoints_epochs epochs (1), or none (0)")
+    load_model: bool = Field(False, description="resume from model_name/load_weight_path (1)")
+    model_name: Name = Field("", description="run to resume or evaluate; empty means derive it")
+    load_weight_path: Name = Field("", description="checkpoint file under weight/, e.g. cp-0002.ckpt")
+    shuffle: bool = Field(True, description="shuffle training rows each epoch (1), or not (0)")
+    verbose: Annotated[Literal["auto", "0", "1", "2"], BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]\
+        = Field("auto", description="'auto' (bar when interactive, a line per epoch otherwise), '0', '1' or '2'")
+
+    @model_validator(mode="after")
+    def _optimiser_modes(self) -> TrainingSettings:
+        if self.update_mode == "lazy" and self.optimizer != "adam":
+            raise rule_error(f"update_mode 'lazy' needs optimizer 'adam', received: optimizer={self.optimizer!r}")
+        if self.second_moment == "rowwise" and self.update_mode != "lazy":
+            raise rule_error("second_moment 'rowwise' needs update_mode 'lazy', received: "
+                             f"update_mode={self.update_mode!r}")
+        return self
+
+    @property
+    def run_control(self) -> RunControl:
+        return RunControl(**{name: getattr(self, name) for name in RunControl.model_fields})
+
+
+class EvaluationSettings(Group):
+    """The cut-offs of the ranking metrics and what counts as relevant."""
+
+    topk: Annotated[list[Int], BeforeValidator(_as_list), AfterValidator(_topk)] = Field(
+        [3, 5, 7, 10], description="cut-offs k for HR@k and NDCG@k")
+    hrcutoff: Annotated[Float, AfterValidator(_finite)] = Field(
+        3.0, description="a rating >= this counts as relevant for HR@k")
+
+
+class DeviceSettings(Group):
+    """Devices and hosts (any of these may change when a run resumes; docs/backends.md)."""
+
+    distribution: Literal["none", "data", "model"] = Field(
+        "none", description="keras.distribution under KERAS_BACKEND=jax: 'none' (one device), 'data' (DataParallel: "
+        "the batch split over every device, the model replicated) or 'model' (ModelParallel: the two LCU tables and "
+        "their optimiser state sharded by row over the 'model' mesh axis, the batch over the 'batch' axis)")
+    model_axis: Annotated[Int, Field(ge=0)] = Field(
+        0, description="distribution 'model': devices on the 'model' mesh axis (it must divide the device count); "
+        "0: all of them")
+    job_addresses: Annotated[Text, AfterValidator(_host_port)] = Field(
+        "", description="several hosts: the coordinator's host:port (keras.distribution.initialize); empty: "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES, or one host")
+    num_processes: Annotated[Int, Field(ge=0)] = Field(
+        0, description="several hosts: processes in the job; 0: KERAS_DISTRIBUTION_NUM_PROCESSES, or one")
+    process_id: Annotated[Int, Field(ge=-1)] = Field(
+        -1, description="several hosts: this process's id, 0 to num_processes - 1 (0 writes the run's files); -1: "
+        "KERAS_DISTRIBUTION_PROCESS_ID")
+
+    @model_validator(mode="after")
+    def _process_in_job(self) -> DeviceSettings:
+        if self.num_processes and self.process_id >= self.num_processes:
+            raise rule_error(f"process_id must be in 0..num_processes - 1, or -1 (from the environment), received: "
+                             f"process_id={self.process_id}, num_processes={self.num_processes}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Groups written flat
+# --------------------------------------------------------------------------------------------
+G = TypeVar("G", bound="Grouped")
+
+
+class Grouped(BaseModel):
+    """A configuration of groups that users write flat.
+
+    Every field of a group in :attr:`FLAT` is a top-level key (``lr``, ``num_head``); a group in :attr:`KEYED` is one
+    key holding the whole group (``validation_search``). The constructor, :meth:`from_dict` and :meth:`replace`
+    take flat keys, group names with a mapping, or both; :meth:`to_dict` gives the flat form back. Errors are
+    :class:`~arerec.errors.ConfigError` in the one format (:func:`describe`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    FLAT: ClassVar[tuple[str, ...]] = ()
+    KEYED: ClassVar[dict[str, str]] = {}
+    RENAMES: ClassVar[dict[str, str]] = {}  # the start of an error's key -> the name users write (:func:`describe`)
+
+    def __init__(self, /, **values: Any) -> None:
+        nested = self.nest(values, source="parameters")
+        try:
+            super().__init__(**nested)
+        except ValidationError as exc:
+            kind = type(self)
+            raise ConfigError(describe(exc, kind.KEYED, kind.FLAT, renames=kind.RENAMES)) from None
+
+    # --- the flat keys ------------------------------------------------------------------------
+    @classmethod
+    def group_class(cls, group: str) -> type[Group]:
+        annotation = cls.model_fields[group].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, Group)
+        return annotation
+
+    @classmethod
+    def flat_keys(cls) -> dict[str, tuple[str, str | None]]:
+        """Flat key -> (group, field), or (group, None) for a group kept under one key."""
+        return dict(_flat_table(cls))
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Every flat key."""
+        return list(cls.flat_keys())
+
+    @classmethod
+    def group_keys(cls, group: str) -> list[str]:
+        """The flat keys of one group."""
+        return [key for key, (owner, _) in cls.flat_keys().items() if owner == group]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Flat key -> its one-line meaning."""
+        help_ = {}
+        for key, (group, name) in cls.flat_keys().items():
+            info = cls.model_fields[group] if name is None else cls.group_class(group).model_fields[name]
+            help_[key] = info.description or ""
+        return help_
+
+    @classmethod
+    def nest(cls, values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+        """Flat keys (and whole groups) -> ``{group: {field: value}}``; an unknown key is a ConfigError. A group given
+        as a group object stays one unless flat keys of the same group change it."""
+        table = _flat_table(cls)
+        check_keys(values.keys(), valid=[*table, *cls.model_fields], source=source)
+        nested: dict[str, Any] = {}
+        fields: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            if key in cls.model_fields:  # a whole group
+                nested[key] = value
+            elif (place := table[key])[1] is None:
+                nested[place[0]] = value  # a group kept under one key
+            else:
+                fields.setdefault(place[0], {})[str(place[1])] = value
+        for group, changes in fields.items():
+            whole = nested.get(group, {})
+            whole = whole.model_dump() if isinstance(whole, BaseModel) else whole
+            nested[group] = merge_layers(whole, changes) if isinstance(whole, Mapping) else changes
+        return nested
+
+    # --- views ----------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls: type[G], values: Mapping[str, Any], *, source: str = "parameters") -> G:
+        """From flat keys (a params file's, config.json's), checked: an unknown key names ``source``."""
+        cls.nest(values, source=source)
+        return cls(**dict(values))
+
+    def replace(self: G, **changes: Any) -> G:
+        """A copy with ``changes`` (flat keys or groups; a group's mapping changes only the fields it names),
+        validated again."""
+        values: dict[str, Any] = {group: getattr(self, group) for group in type(self).model_fields}
+        for group, change in self.nest(changes, source="replace()").items():
+            current = values[group]
+            values[group] = (merge_layers(current.model_dump(), change)
+                             if isinstance(change, Mapping) and isinstance(current, BaseModel) else change)
+        return type(self)(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat form: one key per field of the flat groups (switches as 0 and 1, named rates as a list in slot
+        order), and a keyed group's own flat form under its key."""
+        flat: dict[str, Any] = {}
+        for group in self.FLAT:
+            for name, value in getattr(self, group):
+                flat[name] = _flat_value(value)
+        for group, key in self.KEYED.items():
+            value = getattr(self, group)
+            flat[key] = value.to_dict() if hasattr(value, "to_dict") else value.model_dump()
+        return flat
+
+    def grouped(self) -> dict[str, dict[str, Any]]:
+        """``{group: {field: value}}``, booleans as booleans, a keyed group in the form users write it: what
+        ``python -m arerec report params`` prints."""
+        dumped = self.model_dump()
+        for group in self.KEYED:
+            value = getattr(self, group)
+            dumped[group] = value.to_dict() if hasattr(value, "to_dict") else dumped[group]
+        return dumped
+
+    @classmethod
+    def summary(cls) -> dict[str, int]:
+        """Fields per group (a group of named slots counts each slot): the evidence of how large it is."""
+        return {group: _count_fields(cls.group_class(group)) for group in cls.model_fields}
+
+
+_FLAT_TABLES: dict[type, dict[str, tuple[str, str | None]]] = {}
+
+
+def _flat_table(kind: type[Grouped]) -> dict[str, tuple[str, str | None]]:
+    """``kind``'s flat keys, built once per class."""
+    if kind not in _FLAT_TABLES:
+        table: dict[str, tuple[str, str | None]] = {}
+        for group in kind.FLAT:
+            table.update({name: (group, name) for name in kind.group_class(group).model_fields})
+        table.update({key: (group, None) for group, key in kind.KEYED.items()})
+        _FLAT_TABLES[kind] = table
+    return _FLAT_TABLES[kind]
+
+
+def _count_fields(group: type[BaseModel]) -> int:
+    total = 0
+    for info in group.model_fields.values():
+        inner = info.annotation
+        total += _count_fields(inner) if isinstance(inner, type) and issubclass(inner, BaseModel) else 1
+    return total
+
+
+def _flat_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Slots):
+        return value.as_list()
+    return list(value) if isinstance(value, list) else value
+
+
+class Config(Grouped):
+    """One run's configuration: what ``python -m arerec train`` takes, what ``config.json`` holds."""
+
+    FLAT: ClassVar[tuple[str, ...]] = ("data", "model", "training", "evaluation", "devices")
+    data: DataSettings = DataSettings()
+    model: ModelSettings = ModelSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    devices: DeviceSettings = DeviceSettings()
+
+    @model_validator(mode="after")
+    def _across_groups(self) -> Config:
+        metrics = selection_metrics(self.evaluation.topk)
+        if self.training.selection_metric not in metrics:
+            raise rule_error(f"selection_metric must be one of {', '.join(metrics)}, received: "
+                             f"{self.training.selection_metric!r}")
+        if self.training.patience > 0 and self.data.protocol != "clean":
+            raise rule_error(f"patience > 0 needs protocol 'clean': early stopping reads the validation split, and "
+                             f"the reference protocol has none (its epochs are scored on test); received: patience="
+                             f"{self.training.patience}, protocol={self.data.protocol!r}")
+        return self
+
+    def with_run_control(self, control: RunControl) -> Config:
+        """This configuration with another run control (the search's, for its trials and tuned runs)."""
+        return self.replace(training=control.model_dump())
 
 
 def selection_metrics(topk: Iterable[int]) -> list[str]:
@@ -309,23 +622,20 @@ def lower_is_better(metric: str) -> bool:
     return metric in ("val_loss", "val_ce", "loss", "rmse", "mae", "rmse_argmax")
 
 
-def check_keys(keys: Iterable[str], *, source: str, extra: Iterable[str] = ()) -> None:
-    """Raise ConfigError naming each unknown key (and the closest valid one) and all valid keys.
-
-    ``extra`` adds keys that are valid beside the Config fields (e.g. notebook-only settings).
-    """
-    valid = set(Config.field_names()) | set(extra)
+# --------------------------------------------------------------------------------------------
+# Keys, layers and the one loader
+# --------------------------------------------------------------------------------------------
+def check_keys(keys: Iterable[str], *, source: str, valid: Iterable[str] | None = None) -> None:
+    """Raise ConfigError naming each unknown key (and the closest valid one) and all valid keys (default: the
+    :class:`Config` keys)."""
+    valid = set(Config.field_names() if valid is None else valid)
     unknown = sorted(set(keys) - valid)
     if unknown:
-        import difflib
-
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, valid, n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(
-            f"unknown key(s) in {source}: {', '.join(hints)}. Valid keys: {', '.join(sorted(valid))}"
-        )
+        raise ConfigError(f"unknown key(s) in {source}: {', '.join(hints)}. Valid keys: {', '.join(sorted(valid))}")
 
 
 def merge_layers(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
@@ -348,7 +658,7 @@ def _copied(value: Any) -> Any:
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """A params file's ``key: value`` mapping (empty for an empty file); ConfigError for a missing file, bad YAML or
-    anything but a mapping. The one YAML reader of params files (also :mod:`arerec.report.parameters`)."""
+    anything but a mapping. The one YAML reader of params files."""
     import yaml
 
     path = Path(path)
@@ -363,28 +673,21 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def merge_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None,
-                      *, extra: Iterable[str] = ()) -> dict[str, Any]:
-    """The files' mappings merged in order, later winning (:func:`merge_layers`, deep), then ``overrides``; every
-    key checked against the Config fields and ``extra`` (notebook settings)."""
-    extra = set(extra)
+def merge_files(kind: type[Grouped], paths: Iterable[str | Path],
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The files' flat mappings merged in order, later winning (:func:`merge_layers`, deeply), then ``overrides``;
+    every key checked against ``kind``'s."""
     merged: dict[str, Any] = {}
     for path in paths:
         values = read_yaml_mapping(path)
-        check_keys(values.keys(), source=str(path), extra=extra)
+        kind.nest(values, source=str(path))
         merged = merge_layers(merged, values)
-    check_keys((overrides or {}).keys(), source="the --set overrides", extra=extra)
+    kind.nest(overrides or {}, source="the overrides")
     return merge_layers(merged, overrides or {})
 
 
-def load_yaml_layers(paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None,
-                     *, ignore: Iterable[str] = ()) -> Config:
-    """A Config from YAML files merged in order (later wins, deeply), then ``overrides``, as papermill does.
-
-    Keys in ``ignore`` are allowed in the files but are not Config fields (notebook settings).
-    """
-    ignore = set(ignore)
-    merged = merge_yaml_layers(paths, extra=ignore)
-    merged = {k: v for k, v in merged.items() if k not in ignore}
-    merged.update(overrides or {})
-    return Config.from_dict(merged, source="parameters")
+def load_layers(kind: type[G], paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> G:
+    """The one loader: ``kind`` (:class:`Config`, or the whole :class:`arerec.report.parameters.Parameters`) from
+    YAML files merged in order (later wins, deeply), then ``overrides``; every key and value checked."""
+    paths = list(paths)
+    return kind.from_dict(merge_files(kind, paths, overrides), source=" + ".join(map(str, paths)) or "parameters")

@@ -167,9 +167,9 @@ def test_list_flags_in_string_form_reach_the_config():
         "train", "--topk", "[3,5,7,10]", "--dropout", "[0, 0, 0, 0.5, 0.5, 0, 0, 0, 0.1]",
         "--regularizer", "0.01,0.02", "0.03", "[0.04]", "0.05"])
     cfg = cli._config_from(args)
-    assert cfg.topk == [3, 5, 7, 10]
-    assert cfg.dropout == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.1]
-    assert cfg.regularizer == [0.01, 0.02, 0.03, 0.04, 0.05]
+    assert cfg.evaluation.topk == [3, 5, 7, 10]
+    assert cfg.model.dropout == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.1]
+    assert cfg.model.regularizer == [0.01, 0.02, 0.03, 0.04, 0.05]
 
 
 def test_score_with_the_original_topk_string_through_run(tmp_path, capsys):

@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO
 
 from arerec.config import Config
-from arerec.report.parameters import merge_parameters, params_files, resolve
+from arerec.report.parameters import load
 from arerec.sweeps.spaces import arerec_overrides
-from arerec.sweeps.tuning import fingerprint, study_key, tuned_config
+from arerec.sweeps.tuning import fingerprint, study_key
 from arerec.train.runs import model_name
 
 
@@ -33,8 +33,8 @@ def flat_json(cfg: Config) -> str:
 
 def tier(name: str):
     """A tier's configuration and search settings, merged as ``python -m arerec report params --params NAME``."""
-    cfg, extras = resolve(merge_parameters(params_files(name, REPO)))
-    return cfg, extras["validation_search"]
+    params = load(name, REPO)
+    return params.config, params.search
 
 
 CONFIG_SHA256 = {
@@ -70,7 +70,7 @@ def test_a_tiers_flat_configuration_and_search_keys_are_unchanged(name):
     cfg, tune = tier(name)
     assert sha256(flat_json(cfg)) == CONFIG_SHA256[name]
     assert sha256(fingerprint(cfg, tune)) == FINGERPRINT_SHA256[name]
-    assert {model: study_key(cfg, tune, model) for model in tune["spaces"]} == STUDY_KEYS[name]
+    assert {model: study_key(cfg, tune, model) for model in tune.spaces} == STUDY_KEYS[name]
     if name in RUN_NAMES:
         assert model_name(cfg, 101) == RUN_NAMES[name]
 
@@ -95,7 +95,7 @@ def test_a_searched_trials_configuration_and_name_are_unchanged():
     cfg, tune = tier("ci")
     chosen = {"lr": 0.00712, "emb_size": 8, "region_size": 3, "num_head": 1, "batch_size": 64, "dropout_emb": 0.125,
               "dropout_lcu": 0.25, "dropout_hidden": 0.0, "l2_weights": 3.2e-06, "table_l2": 0.000451}
-    trial = tuned_config(cfg, arerec_overrides(chosen, cfg), tune).replace(seed=tune["seed"])
+    trial = tune.tuned_config(cfg, arerec_overrides(chosen, cfg))  # the search's seed comes with its run control
     assert sha256(flat_json(trial)) == "bc179c6b90802a3e48709df9049fd7f1b12d43b08505458a7d717dc4534e5fcc"
     assert model_name(trial, 101) == (
         "synthetic_8020_bs64_lr0.00712_emb8_reg3_ms101_opadam_h1_do-2de94a44_rz-e813ba6b_tl0.000451_lazy_rw_clean")

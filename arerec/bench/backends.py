@@ -162,7 +162,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     model = build_model(cfg, num_users=shape["num_users"], num_items=shape["num_items"], num_lcu=shape["num_lcu"],
                         num_classes=5, max_seq=shape["max_seq"])
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr), loss=loss_fn, jit_compile="auto")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.training.lr), loss=loss_fn, jit_compile="auto")
     rng = np.random.default_rng(seed)
     batches = [random_batch(shape, batch_size, rng) for _ in range(warmup + repeats * steps)]
 

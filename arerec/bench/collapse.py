@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from arerec.config import DEFAULT_DROPOUT_RATES, DEFAULT_REGULARIZER_RATES, Config, load_yaml_layers
+from arerec.config import Config, DropoutRates, L2Rates, load_layers
 from arerec.files import write_csv_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ EARLIER_OPTIMA: dict[str, dict[str, Any]] = {
                               "use_dropout": 1, "dropout": [0.25, 0.25, 0.25] + [0.375] * 6,
                               "use_regularizer": 1, "regularizer": [4.41e-06] * 5, "table_l2": 2.27e-06},
 }
-NO_DROPOUT = {"use_dropout": 0, "dropout": list(DEFAULT_DROPOUT_RATES)}
-NO_L2 = {"use_regularizer": 0, "regularizer": list(DEFAULT_REGULARIZER_RATES), "table_l2": 0.0}
+NO_DROPOUT = {"use_dropout": 0, "dropout": DropoutRates().as_list()}
+NO_L2 = {"use_regularizer": 0, "regularizer": L2Rates().as_list(), "table_l2": 0.0}
 VARIANTS: dict[str, dict[str, Any]] = {"as chosen": {}, "dropout off": NO_DROPOUT, "L2 off": NO_L2,
                                        "dropout and L2 off": {**NO_DROPOUT, **NO_L2}}
 
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="reports/bench/collapse.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    base = load_yaml_layers(args.params)
+    base = load_layers(Config, args.params)
     per_epoch, per_run = measure(variants(base, max_epochs=args.max_epochs, patience=args.patience))
     out = Path(args.out)
     write_csv_atomic(out.with_suffix(".epochs.csv"), per_epoch)

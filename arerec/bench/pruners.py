@@ -57,10 +57,12 @@ def read_curves(journal: str | Path, study_name: str | None = None) -> tuple[lis
 
 def make_pruner(name: str, *, warmup_epochs: int, reports_per_epoch: int, max_epochs: int, startup_trials: int = 5):
     """The pruner ``name`` as :mod:`arerec.sweeps.tuning` builds it."""
+    from arerec.sweeps.search_settings import SearchSettings
     from arerec.sweeps.tuning import _pruner
 
-    return _pruner({"pruner": name, "warmup_epochs": warmup_epochs, "reports_per_epoch": reports_per_epoch,
-                    "max_epochs": max_epochs, "pruner_startup_trials": startup_trials})
+    return _pruner(SearchSettings.checked({"pruner": name, "warmup_epochs": warmup_epochs,
+                                           "reports_per_epoch": reports_per_epoch, "max_epochs": max_epochs,
+                                           "pruner_startup_trials": startup_trials}))
 
 
 def replay(curves: Sequence[Curve], pruner, direction: str, reports_per_epoch: int) -> list[dict[str, Any]]:

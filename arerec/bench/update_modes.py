@@ -121,12 +121,12 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
 
     # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
     gather = batch_gather(exp)
-    step = make_train_step(model, optimizer, jit_compile=bool(cfg.jit_compile), gather=gather)
+    step = make_train_step(model, optimizer, jit_compile=bool(cfg.training.jit_compile), gather=gather)
     needed = warmup + repeats * steps
     row_batches = list(itertools.islice(id_batches(exp, "train", shuffle=True, epoch=1), needed))
     batches = [(gather(users, items, ends), labels) for users, items, labels, ends in row_batches]  # the same rows
-    result: dict[str, Any] = {"update_mode": cfg.update_mode, "jit_compile": cfg.jit_compile,
-                              "second_moment": cfg.second_moment, "batch_size": cfg.batch_size,
+    result: dict[str, Any] = {"update_mode": cfg.training.update_mode, "jit_compile": cfg.training.jit_compile,
+                              "second_moment": cfg.training.second_moment, "batch_size": cfg.data.batch_size,
                               "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
     for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
@@ -134,8 +134,8 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
         median, runs = _median_step(fn, inputs, warmup, repeats, steps)
         result[f"{name}_s"] = median
         result[f"{name}_runs_s"] = runs
-        log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.update_mode, name, median, repeats, steps)
-    steps_per_epoch = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
+        log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.training.update_mode, name, median, repeats, steps)
+    steps_per_epoch = int(np.ceil(len(exp.prepared.train) / cfg.data.batch_size))
     result["steps_per_epoch"] = steps_per_epoch
     result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
     epoch_runs = []
@@ -144,19 +144,19 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     def progress(done: int, loss: float, *, n: int, t0: float) -> None:
         if done % report_every == 0 and done < steps_per_epoch:
             elapsed = time.perf_counter() - t0
-            log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
+            log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.training.update_mode, n + 1,
                      int(epoch), done, steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
 
     for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
         t0 = time.perf_counter()
         run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, t0=t0))
         epoch_runs.append(time.perf_counter() - t0)
-        log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
+        log.info("%s epoch %d/%d: %.1f s", cfg.training.update_mode, n + 1, int(epoch), epoch_runs[-1])
     if epoch_runs:
         result["epoch_s"] = statistics.median(epoch_runs)
         result["epoch_runs_s"] = epoch_runs
         result["samples_per_s"] = len(exp.prepared.train) / result["epoch_s"]
-        log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.update_mode, result["epoch_s"],
+        log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.training.update_mode, result["epoch_s"],
                  len(epoch_runs), result["samples_per_s"])
     t0 = time.perf_counter()
     probs = predict_probs(model, exp)
@@ -177,7 +177,7 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
 # --------------------------------------------------------------------------------------------
 def bench_config(base: Config, data: str) -> Config:
     if data == "ml-1m-shape":
-        return base.replace(dataset="synthetic", data_path=str(Path(base.data_path) / "ml-1m-shape"), **ML1M_SHAPE)
+        return base.replace(dataset="synthetic", data_path=str(Path(base.data.data_path) / "ml-1m-shape"), **ML1M_SHAPE)
     return base.replace(dataset=data)
 
 

@@ -90,7 +90,7 @@ _sleep = time.sleep
 # =============================================================================================
 def ensure_ratings(cfg: Config) -> Path:
     """Make sure ``{data_path}/{dataset}/{dataset}_ratings.csv`` exists and return its path."""
-    name = cfg.dataset
+    name = cfg.data.dataset
     csv = ratings_path(cfg)
     if name == SYNTHETIC:
         return _ensure_synthetic(cfg, csv)
@@ -98,7 +98,7 @@ def ensure_ratings(cfg: Config) -> Path:
         log.info("%s: using existing ratings file %s", name, csv)
         return csv
     if name in GROUPLENS:
-        frame, source = _fetch_movielens(name, Path(cfg.data_path))
+        frame, source = _fetch_movielens(name, Path(cfg.data.data_path))
         _write_ratings(csv, frame, source)
         log.info("%s: wrote %d ratings to %s (source: %s)", name, len(frame), csv, source["source"])
         return csv
@@ -291,8 +291,8 @@ def _parse_recbole_inter(raw: bytes, where: str) -> pd.DataFrame:
 # synthetic
 # =============================================================================================
 def _ensure_synthetic(cfg: Config, csv: Path) -> Path:
-    n_users, n_items, n_ratings, seed = (int(cfg.synthetic_users), int(cfg.synthetic_items),
-                                         int(cfg.synthetic_ratings), int(cfg.synthetic_seed))
+    n_users, n_items, n_ratings, seed = (int(cfg.data.synthetic_users), int(cfg.data.synthetic_items),
+                                         int(cfg.data.synthetic_ratings), int(cfg.data.synthetic_seed))
     params = {
         "dataset": SYNTHETIC,
         "generator": "arerec.data.datasets.make_synthetic",

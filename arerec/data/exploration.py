@@ -269,7 +269,7 @@ def protocol_comparison(cfg: Config, ratings: pd.DataFrame | None = None) -> pd.
         split = split_clean(pcfg, ratings) if exp.clean else split_rows(pcfg, ratings)
         seen = visible_neighbours(exp, split, ratings)
         last_train = split.test["userId"].map(split.train.groupby("userId")["timestamp"].max())
-        k = max(pcfg.topk)
+        k = max(pcfg.evaluation.topk)
         rows.append({
             "protocol": protocol,
             "train_rows": len(exp.prepared.train),

@@ -23,10 +23,10 @@ from arerec.errors import DataError
 log = logging.getLogger(__name__)
 
 def resolve_max_seq(cfg: Config, prepared: Prepared) -> int:
-    if cfg.max_seq > 0:
-        return cfg.max_seq
+    if cfg.model.max_seq > 0:
+        return cfg.model.max_seq
     lengths = prepared.seq_lengths
-    return int(lengths.mean()) if cfg.max_seq_mode == "mean" else int(lengths.max())
+    return int(lengths.mean()) if cfg.model.max_seq_mode == "mean" else int(lengths.max())
 
 
 @dataclass
@@ -155,14 +155,14 @@ def _stale(paths: dict[str, Path], ratings: Path) -> bool:
 
 def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experiment:
     """Load (preparing first if needed) the data version of ``cfg`` and build the item tables."""
-    version = cfg.resolved_data_version
-    paths = version_paths(cfg.data_path, cfg.dataset, version)
-    if cfg.dataset == "synthetic":  # cheap; regenerates the ratings when the generator's settings changed
+    version = cfg.data.resolved_data_version
+    paths = version_paths(cfg.data.data_path, cfg.data.dataset, version)
+    if cfg.data.dataset == "synthetic":  # cheap; regenerates the ratings when the generator's settings changed
         ensure_ratings(cfg)
     if _stale(paths, ratings_path(cfg)):
-        if cfg.data_version and cfg.data_version != cfg.derived_data_version:
+        if cfg.data.data_version and cfg.data.data_version != cfg.data.derived_data_version:
             raise DataError(
-                f"data version {version!r} is not prepared under {cfg.dataset_dir}; "
+                f"data version {version!r} is not prepared under {cfg.data.dataset_dir}; "
                 f"run `python -m arerec prepare` with its settings, or leave data_version empty"
             )
         if not prepare_if_missing:
@@ -172,7 +172,7 @@ def load_experiment(cfg: Config, *, prepare_if_missing: bool = True) -> Experime
                 log.info("preparing data version %s", version)
                 ensure_ratings(cfg)
                 prepare(cfg)
-    prepared = load_prepared(cfg.data_path, cfg.dataset, version)
+    prepared = load_prepared(cfg.data.data_path, cfg.data.dataset, version)
     max_seq = resolve_max_seq(cfg, prepared)
     tables = build_item_tables(prepared.item_seqs, max_seq, sliding=prepared.protocol == "clean")
     return Experiment(cfg, prepared, tables)

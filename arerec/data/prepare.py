@@ -62,8 +62,8 @@ def prepare(cfg: Config, ratings: pd.DataFrame | None = None, *, wait: bool = Fa
 
 def hold_version(cfg: Config, *, wait: bool):
     """The lock of ``cfg``'s data version (``{data_path}/{dataset}/.{version}.lock``, :func:`arerec.locks.exclusive`)."""
-    version = cfg.derived_data_version
-    return exclusive(Path(cfg.data_path) / cfg.dataset / f".{version}.lock", f"data version {version}", wait=wait,
+    version = cfg.data.derived_data_version
+    return exclusive(Path(cfg.data.data_path) / cfg.data.dataset / f".{version}.lock", f"data version {version}", wait=wait,
                      advice="a data version is prepared by one process at a time. Wait for that process to "
                             "finish, or stop it; a killed process holds nothing")
 
@@ -71,7 +71,7 @@ def hold_version(cfg: Config, *, wait: bool):
 def _prepare_held(cfg: Config, ratings: pd.DataFrame | None) -> PrepareReport:
     if ratings is None:
         ratings = read_ratings_csv(ratings_path(cfg))
-    if cfg.protocol == "clean":
+    if cfg.data.protocol == "clean":
         return prepare_clean(cfg, ratings)
     split = split_rows(cfg, ratings)
     train, test, item_seqs = split.train, split.test, split.item_seqs
@@ -82,7 +82,7 @@ def _prepare_held(cfg: Config, ratings: pd.DataFrame | None) -> PrepareReport:
     item_ids = {i: n for n, i in enumerate(sorted(train_items), start=1)}
     seq_by_new_item = {item_ids[i]: [user_ids[u] for u in item_seqs[i]] for i in train_items}
 
-    paths = version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    paths = version_paths(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
     _write_rows(paths["train"], train, user_ids, item_ids, seq_by_new_item)
     _write_rows(paths["test"], test, user_ids, item_ids, seq_by_new_item)
     seq_frame = pd.DataFrame(
@@ -101,7 +101,7 @@ def _prepare_held(cfg: Config, ratings: pd.DataFrame | None) -> PrepareReport:
         users_below_min_seq_after_item_filter=split.users_below_min_seq,
         train_rows=len(train),
         test_rows=len(test),
-        version=cfg.derived_data_version,
+        version=cfg.data.derived_data_version,
         paths=paths,
     )
 
@@ -110,7 +110,7 @@ def prepare_clean(cfg: Config, ratings: pd.DataFrame) -> PrepareReport:
     split = split_clean(cfg, ratings)
     user_ids = {u: n for n, u in enumerate(sorted(set(split.train["userId"])), start=1)}
     item_ids = {i: n for n, i in enumerate(sorted(split.item_seqs), start=1)}
-    paths = version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    paths = version_paths(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
     for key in ("train", "valid", "test"):
         rows = getattr(split, key)
         frame = pd.DataFrame({"rating": rows["rating"].to_numpy(), "userId": rows["userId"].map(user_ids).to_numpy(),
@@ -125,7 +125,7 @@ def prepare_clean(cfg: Config, ratings: pd.DataFrame) -> PrepareReport:
     return PrepareReport(rows_in=split.rows_in, rows_kept=split.rows_kept, users_kept=len(user_ids),
                          items_kept=len(item_ids), users_below_min_seq_after_item_filter=0,
                          train_rows=len(split.train), test_rows=len(split.test),
-                         version=cfg.derived_data_version, paths=paths)
+                         version=cfg.data.derived_data_version, paths=paths)
 
 
 def _write_rows(path: Path, rows: pd.DataFrame, user_ids: dict, item_ids: dict, seqs: dict[int, list]) -> None:

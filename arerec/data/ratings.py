@@ -22,7 +22,7 @@ RATING_COLUMNS = ["userId", "itemId", "rating", "timestamp"]
 
 
 def ratings_path(cfg: Config) -> Path:
-    return cfg.dataset_dir / f"{cfg.dataset}_ratings.csv"
+    return cfg.data.dataset_dir / f"{cfg.data.dataset}_ratings.csv"
 
 
 def read_ratings_csv(path: str | Path) -> pd.DataFrame:

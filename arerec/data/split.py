@@ -25,7 +25,7 @@ from arerec.errors import DataError
 log = logging.getLogger(__name__)
 
 def sort_by_time(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Rows in time order; ``kind`` is ``Config.sort_kind``.
+    """Rows in time order; ``kind`` is ``DataSettings.sort_kind``.
 
     'stable': equal timestamps keep the file's row order, the one order a stable sort may give, so
     the split is the same on every machine. 'quicksort' is the reference's call, kept for parity: its
@@ -70,13 +70,13 @@ class Split:
 
 def filtered_rows(cfg: Config, ratings: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """docs/reference.md §1 steps 1-3: time sort, the earliest ``data_percent``, one min_seq pass."""
-    df = sort_by_time(ratings, cfg.sort_kind)
-    if cfg.data_percent < 1:
-        df = df.head(int(len(ratings) * cfg.data_percent))
-    df, item_seqs = filter_min_seq(df, cfg.min_seq)
+    df = sort_by_time(ratings, cfg.data.sort_kind)
+    if cfg.data.data_percent < 1:
+        df = df.head(int(len(ratings) * cfg.data.data_percent))
+    df, item_seqs = filter_min_seq(df, cfg.data.min_seq)
     if df.empty:
         raise DataError(
-            f"min_seq={cfg.min_seq} leaves no ratings in {ratings_path(cfg)} "
+            f"min_seq={cfg.data.min_seq} leaves no ratings in {ratings_path(cfg)} "
             f"(the most active user has {int(ratings.groupby('userId').size().max())} ratings): lower min_seq"
         )
     return df, item_seqs
@@ -87,26 +87,26 @@ def split_rows(cfg: Config, ratings: pd.DataFrame) -> Split:
     rows_in = len(ratings)
     df, item_seqs = filtered_rows(cfg, ratings)
     per_user = df.groupby("userId").size()
-    below = int((per_user < cfg.min_seq).sum())
+    below = int((per_user < cfg.data.min_seq).sum())
     log.info(
         "kept %d of %d ratings: %d users, %d items; %d users fell below min_seq after the item filter "
         "(single pass, as the reference)", len(df), rows_in, per_user.size, len(item_seqs), below,
     )
     # The reference attaches each item's full user sequence to every row: test rows see
     # their own user and later raters (leakage, kept as the faithful mode).
-    if round(len(df) * cfg.test_ratio) < 1 or round(len(df) * (1 - cfg.test_ratio)) < 1:
+    if round(len(df) * cfg.data.test_ratio) < 1 or round(len(df) * (1 - cfg.data.test_ratio)) < 1:
         raise DataError(
-            f"only {len(df)} ratings remain after filtering: too few to split with test_ratio={cfg.test_ratio}; "
+            f"only {len(df)} ratings remain after filtering: too few to split with test_ratio={cfg.data.test_ratio}; "
             "use more data or a lower min_seq"
         )
-    train, test = train_test_split(df, test_size=cfg.test_ratio, random_state=cfg.split_seed)
-    train = whole_batches(train, cfg.batch_size)
+    train, test = train_test_split(df, test_size=cfg.data.test_ratio, random_state=cfg.data.split_seed)
+    train = whole_batches(train, cfg.data.batch_size)
     if train.empty:
         raise DataError(
-            f"batch_size={cfg.batch_size} is larger than the {len(df) - len(test)} training rows: "
+            f"batch_size={cfg.data.batch_size} is larger than the {len(df) - len(test)} training rows: "
             "lower batch_size"
         )
-    test = whole_batches(test[test["itemId"].isin(set(train["itemId"]))], cfg.batch_size)
+    test = whole_batches(test[test["itemId"].isin(set(train["itemId"]))], cfg.data.batch_size)
     return Split(train, test, item_seqs, rows_in, len(df), int(per_user.size), below)
 
 
@@ -138,14 +138,14 @@ def split_clean(cfg: Config, ratings: pd.DataFrame) -> CleanSplit:
     df = df.sort_values(["userId", "timestamp"], kind="stable")
     position = df.groupby("userId", sort=False).cumcount().to_numpy()
     count = df.groupby("userId", sort=False)["itemId"].transform("size").to_numpy()
-    n_test = np.floor(count * cfg.test_ratio).astype(int)
-    n_valid = np.floor((count - n_test) * cfg.val_ratio).astype(int)
+    n_test = np.floor(count * cfg.data.test_ratio).astype(int)
+    n_valid = np.floor((count - n_test) * cfg.data.val_ratio).astype(int)
     is_test = position >= count - n_test
     is_valid = ~is_test & (position >= count - n_test - n_valid)
     train = df[~is_test & ~is_valid].sort_values("timestamp", kind="stable")
     valid, test = df[is_valid], df[is_test]
     if train.empty or test.empty:
-        raise DataError(f"test_ratio={cfg.test_ratio} leaves an empty train or test split: check test_ratio and min_seq")
+        raise DataError(f"test_ratio={cfg.data.test_ratio} leaves an empty train or test split: check test_ratio and min_seq")
 
     item_seqs = train.groupby("itemId", sort=False)["userId"].agg(list).to_dict()
     known_users = set(train["userId"])

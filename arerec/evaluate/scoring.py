@@ -57,11 +57,11 @@ def score_ratings(exp, pred: np.ndarray, split: str = "test") -> dict[str, float
     if pred.shape != true.shape:
         raise ValueError(f"pred must hold one rating per {split} row, shape {true.shape}, received: {pred.shape}")
     metrics = evaluate_predictions(users, true, ratings_to_probs(pred, classes), classes,
-                                   exp.cfg.topk, exp.cfg.hrcutoff)
+                                   exp.cfg.evaluation.topk, exp.cfg.evaluation.hrcutoff)
     error = pred - true
     metrics["rmse"] = float(np.sqrt(np.mean(error**2)))
     metrics["mae"] = float(np.mean(np.abs(error)))
-    for k in exp.cfg.topk:
+    for k in exp.cfg.evaluation.topk:
         metrics[f"std_ndcg@{k}"] = tie_aware_ndcg(users, true, pred, k)
     return metrics
 
@@ -124,7 +124,7 @@ def per_user(exp, probs: np.ndarray | None = None, pred: np.ndarray | None = Non
     classes = exp.prepared.classes.astype(float)
     scores = expected_rating(probs, classes) if probs is not None else np.asarray(pred, dtype=float)
     return per_user_metrics(rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float),
-                            predicted_classes(exp, probs, pred), scores, exp.cfg.topk, exp.cfg.hrcutoff)
+                            predicted_classes(exp, probs, pred), scores, exp.cfg.evaluation.topk, exp.cfg.evaluation.hrcutoff)
 
 
 def confusion_counts(exp, predicted: np.ndarray, split: str = "test") -> pd.DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from arerec.config import Config
+from arerec.config import DROPOUT_SLOTS, REGULARIZER_SLOTS, Config, DropoutRates, L2Rates
 
 PACKAGE = "arerec"
 REGION_MODES = ("reference", "window")
@@ -358,9 +358,9 @@ def build_model(
     """
     if max_seq < 1:
         raise ValueError(f"max_seq must be >= 1, received: {max_seq}")
-    d = cfg.emb_size
-    rates = cfg.dropout if cfg.use_dropout else [0.0] * 9
-    l2 = cfg.regularizer if cfg.use_regularizer else [0.0] * 5
+    d = cfg.model.emb_size
+    rates = cfg.model.dropout if cfg.model.use_dropout else DropoutRates(**dict.fromkeys(DROPOUT_SLOTS, 0.0))
+    l2 = cfg.model.regularizer if cfg.model.use_regularizer else L2Rates(**dict.fromkeys(REGULARIZER_SLOTS, 0.0))
     user_in = keras.Input(shape=(), dtype="int32", name="user")
     item_in = keras.Input(shape=(), dtype="int32", name="item")
     neigh_in = keras.Input(shape=(max_seq,), dtype="int32", name="neighbours")
@@ -370,26 +370,26 @@ def build_model(
     item_table = TableEmbedding(num_items + 1, d, name="item_embedding")
     mask = PaddingMask(name="padding_mask")(neigh_in)  # [B, L]
 
-    e_user = _dropout(rates[0], "drop_user_emb")(user_table(user_in))  # [B, d]
-    e_neigh = _dropout(rates[1], "drop_neighbour_emb")(user_table(neigh_in))  # [B, L, d]
-    e_item = _dropout(rates[2], "drop_item_emb")(item_table(item_in))  # [B, d]
+    e_user = _dropout(rates.user_emb, "drop_user_emb")(user_table(user_in))  # [B, d]
+    e_neigh = _dropout(rates.neighbour_emb, "drop_neighbour_emb")(user_table(neigh_in))  # [B, L, d]
+    e_item = _dropout(rates.item_emb, "drop_item_emb")(item_table(item_in))  # [B, d]
 
-    if cfg.use_attention:
-        attention = NeighbourAttention(d, cfg.num_head, regularizer_rates=l2[:4], name="neighbour_attention")
+    if cfg.model.use_attention:
+        attention = NeighbourAttention(d, cfg.model.num_head, regularizer_rates=(l2.q, l2.k, l2.v, l2.concat), name="neighbour_attention")
         e_neigh, weights = attention(e_user, e_neigh, mask)  # [B, L, d], [B, H, L]
     else:
         weights = None  # the target user never enters the model: an item-only model
 
-    k_iu = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[4], mode=cfg.region_mode, rows=lcu_rows,
-                           name="k_iu")
-    k_ui = RegionEmbedding(num_lcu, cfg.region_size, d, dropout=rates[3], rows=lcu_rows, name="k_ui")
-    user_profile = _dropout(rates[5], "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
-    item_profile = _dropout(rates[6], "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]
+    k_iu = RegionEmbedding(num_lcu, cfg.model.region_size, d, dropout=rates.k_iu, mode=cfg.model.region_mode,
+                           rows=lcu_rows, name="k_iu")
+    k_ui = RegionEmbedding(num_lcu, cfg.model.region_size, d, dropout=rates.k_ui, rows=lcu_rows, name="k_ui")
+    user_profile = _dropout(rates.neighbour_profile, "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
+    item_profile = _dropout(rates.item_profile, "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]
     rating = NeighbourRating(name="neighbour_rating")(user_profile, item_profile, mask)  # [B, L, R]
-    rating = _dropout(rates[7], "drop_neighbour_rating")(rating)
+    rating = _dropout(rates.neighbour_rating, "drop_neighbour_rating")(rating)
     pooled = layers.GlobalMaxPooling1D(name="max_pool")(rating)  # [B, R]
-    pooled = _dropout(rates[8], "drop_user_rating_vector")(pooled)
-    probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2[4]), name="classifier")(pooled)
+    pooled = _dropout(rates.user_rating_vector, "drop_user_rating_vector")(pooled)
+    probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2.fc), name="classifier")(pooled)
 
     inputs = {"user": user_in, "item": item_in, "neighbours": neigh_in, "lcu": lcu_in}
     model = ARERec(inputs, probs, name="arerec")

@@ -1,7 +1,9 @@
-"""``python -m arerec.report run|data|params|check|index``: see :mod:`arerec.report.runner`."""
+"""``python -m arerec.report``: deprecated, an alias of ``python -m arerec report`` for one release."""
 
 import sys
 
-from arerec.report.runner import main
+from arerec.cli import main
 
-sys.exit(main())
+print("python -m arerec.report is deprecated and goes in the next release: use python -m arerec report",
+      file=sys.stderr)
+sys.exit(main(["report", *sys.argv[1:]]))

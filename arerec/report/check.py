@@ -252,11 +252,9 @@ def computes(name: str) -> bool:
     """Whether a setting changes what is computed: False for where files live, what is printed, and how runs are
     spread over devices, processes, hosts and workers (:data:`PLACEMENT_SETTINGS`, the Config group 'devices',
     ray_*)."""
-    import dataclasses
-
     from arerec.config import Config
 
-    devices = {f.name for f in dataclasses.fields(Config) if f.metadata.get("group") == "devices"}
+    devices = set(Config.group_keys("devices"))
     return not (name in PLACEMENT_SETTINGS or name in devices or name.startswith("ray_"))
 
 

@@ -1,7 +1,7 @@
 """What a notebook calls: its parameters as a :class:`Config`, its report folder, its outputs.
 
 A notebook's ``parameters`` cell assigns plain values: fields of :class:`Config` and the few
-notebook-only settings in :data:`arerec.report.parameters.EXTRAS`. papermill injects its own cell of
+notebooks' own settings (:class:`arerec.report.parameters.ReportSettings`). papermill injects its own cell of
 assignments after it. The cell after those calls::
 
     nb = notebook.start(globals(), "02_training")
@@ -33,7 +33,7 @@ import pandas as pd
 from arerec.config import Config
 from arerec.files import atomic_path
 from arerec.report.metrics_json import read_metrics, update_metrics
-from arerec.report.parameters import resolve
+from arerec.report.parameters import Parameters, resolve
 from arerec.report.provenance import provenance
 from arerec.report.tables import Table
 
@@ -86,13 +86,22 @@ def parameter_values(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Notebook:
-    """One notebook's run: its configuration, extras, report folder and outputs."""
+    """One notebook's run: its parameters, report folder and outputs. ``cfg`` is the run's configuration;
+    ``extras`` a read-only mapping of the notebooks' settings and ``validation_search`` (the search's settings), both
+    views of :attr:`params` (:class:`arerec.report.parameters.Parameters`)."""
 
     name: str
-    cfg: Config
-    extras: dict[str, Any]
+    params: Parameters
     folder: Path
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def cfg(self) -> Config:
+        return self.params.config
+
+    @property
+    def extras(self) -> Mapping[str, Any]:
+        return self.params.extras
 
     @property
     def figures_dir(self) -> Path:
@@ -149,7 +158,7 @@ class Notebook:
     def finish(self) -> pd.DataFrame:
         """Record the provenance and the wall time since :func:`start`; return them as a table."""
         record = {**provenance(self.cfg), "wall_seconds": round(time.perf_counter() - self.started, 2)}
-        self.record(provenance=record, parameters={**self.cfg.to_dict(), **self.extras})
+        self.record(provenance=record, parameters=self.params.to_dict())
         link = log_link(self.name)
         if link:
             _show_markdown(link)
@@ -160,11 +169,11 @@ class Notebook:
 def start(namespace: Mapping[str, Any], notebook: str) -> Notebook:
     """Check the notebook's parameters and open its report folder (see the module docstring)."""
     values = parameter_values(namespace)
-    cfg, extras = resolve(values, source=f"the parameters of {notebook}")
-    folder = Path(extras["reports_dir"]) / extras["experiment"]
+    params = resolve(values, source=f"the parameters of {notebook}")
+    folder = Path(params.report.reports_dir) / params.report.experiment
     folder.mkdir(parents=True, exist_ok=True)
     route_logs()
-    return Notebook(name=notebook, cfg=cfg, extras=extras, folder=folder)
+    return Notebook(name=notebook, params=params, folder=folder)
 
 
 # What a warning of the package means for the reader of a page, by the start of its message's

@@ -86,7 +86,7 @@ def git_state(root: str | Path = ".") -> dict[str, Any]:
 def data_provenance(cfg: Config) -> dict[str, Any]:
     """Dataset, data version, the ratings file with its SHA-256 and where it came from."""
     path = ratings_path(cfg)
-    record: dict[str, Any] = {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
+    record: dict[str, Any] = {"dataset": cfg.data.dataset, "data_version": cfg.data.resolved_data_version,
                               "ratings_file": str(path)}
     if path.is_file():
         record["ratings_sha256"] = sha256_file(path)
@@ -107,18 +107,18 @@ def compute(cfg: Config) -> dict[str, Any]:
     memory for the whole run. Each notebook's own provenance has the devices it used.
     """
     if "keras" not in sys.modules:
-        return {"keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "distribution_setting": cfg.distribution,
+        return {"keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "distribution_setting": cfg.devices.distribution,
                 "devices": "in each notebook's provenance"}
     from arerec.train.distribution import describe
 
-    return {**describe(), "distribution_setting": cfg.distribution}
+    return {**describe(), "distribution_setting": cfg.devices.distribution}
 
 
 def provenance(cfg: Config, root: str | Path = ".") -> dict[str, Any]:
     """What produced a result: seeds, data and its checksum, packages, machine, git commit, time."""
     return {
-        "seed": cfg.seed,
-        "split_seed": cfg.split_seed,
+        "seed": cfg.training.seed,
+        "split_seed": cfg.data.split_seed,
         "data": data_provenance(cfg),
         "packages": package_versions(),
         "machine": machine(),

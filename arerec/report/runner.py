@@ -1,6 +1,6 @@
 """Run the notebooks headless into ``reports/``, record what produced them, and index them.
 
-``python -m arerec.report run --params ci`` (what ``make reproduce PARAMS=ci`` calls):
+``python -m arerec report run --params ci`` (what ``make reproduce PARAMS=ci`` calls):
 
 1. layers ``params/base.yaml``, ``params/ablation.yaml`` and ``params/{PARAMS}.yaml`` (later
    wins), then ``--set key=value`` overrides, and checks every key and value before anything
@@ -20,7 +20,7 @@
 
 The exit status is 0 only when every notebook succeeded.
 
-``python -m arerec.report check --experiment base`` (``make check``) then answers "did I reproduce
+``python -m arerec report check --experiment base`` (``make check``) then answers "did I reproduce
 it?" (:mod:`arerec.report.check`); ``data``, ``params`` and ``index`` get the data, print the
 merged parameters and rebuild the index.
 """
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arerec.config import Config
+from arerec.config import Config, read_yaml_mapping
 from arerec.console import LOG_ENV
 from arerec.data.datasets import ensure_ratings
 from arerec.data.prepare import version_paths
@@ -53,11 +53,11 @@ from arerec.report.kernel import KERNEL_NAME
 from arerec.report.metrics_json import update_metrics
 from arerec.report.notebook import NOTEBOOKS
 from arerec.report.parameters import (
+    load,
     merge_parameters,
     params_file,
     params_files,
     parse_set,
-    read_params_file,
     resolve,
     shallow_merge_differs,
 )
@@ -192,15 +192,11 @@ def split_sha256(cfg: Config, protocols: Sequence[str]) -> dict[str, dict[str, s
     (:func:`arerec.data.inputs.load_experiment`); a file that is not there, from a run that stopped
     before preparing it, is recorded as None.
     """
-    import dataclasses
-
-
-    # a Config of the data settings alone: a training setting may be valid under one protocol only
-    data_settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata["group"] == "data"}
+    # the data settings alone: a training setting may be valid under one protocol only
     digests: dict[str, dict[str, str | None]] = {}
     for protocol in protocols:
-        version = Config(**{**data_settings, "protocol": protocol}).resolved_data_version
-        paths = version_paths(cfg.data_path, cfg.dataset, version)
+        version = cfg.data.model_copy(update={"protocol": protocol}).resolved_data_version
+        paths = version_paths(cfg.data.data_path, cfg.data.dataset, version)
         digests[version] = {path.name: sha256_file(path) if path.is_file() else None for path in paths.values()}
     return digests
 
@@ -225,11 +221,12 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
     files = params_files(params, root)
     values = merge_parameters(files, overrides)
     chosen = params_file(params, root)
-    experiment = experiment or read_params_file(chosen).get("experiment") or chosen.stem
-    cfg, extras = resolve({**values, "experiment": experiment, "reports_dir": reports_dir},
-                          source=" + ".join(str(f) for f in files))
-    # the checked values, typed (YAML reads `lr=1e-3` as a string; Config made it a float)
-    checked = {**cfg.to_dict(), **extras}
+    experiment = experiment or read_yaml_mapping(chosen).get("experiment") or chosen.stem
+    parameters = resolve({**values, "experiment": experiment, "reports_dir": reports_dir},
+                         source=" + ".join(str(f) for f in files))
+    cfg = parameters.config
+    # the checked values, typed (YAML reads `lr=1e-3` as a string; the configuration made it a float)
+    checked = parameters.to_dict()
     # papermill merges its -f files shallowly: a nested setting that layers merge deeply is passed again, merged
     injected = {key: checked[key] for key in [*shallow_merge_differs(files, values), *(overrides or {}),
                                               "experiment", "reports_dir"]}
@@ -249,13 +246,13 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
     record: dict[str, Any] = {
         "status": "running", "experiment": experiment, "started_at": started,
         "params_files": [_shown(f, root) for f in files],
-        "overrides": dict(overrides or {}), "parameters": {**cfg.to_dict(), **extras}, "notebooks": {},
+        "overrides": dict(overrides or {}), "parameters": checked, "notebooks": {},
     }
     update_metrics(folder, "run", record)
     build_index(reports)  # until it finishes, the index shows this experiment as incomplete, not a past success
     log.info("experiment %s: parameters from %s", experiment, ", ".join(record["params_files"]))
 
-    data_cfg = cfg.replace(data_path=str(path_under(root, cfg.data_path)))
+    data_cfg = cfg.replace(data_path=str(path_under(root, cfg.data.data_path)))
     try:
         record["data"] = get_data(data_cfg)
         record["data"]["ratings_file"] = _shown(Path(record["data"]["ratings_file"]), root)
@@ -315,87 +312,100 @@ def write_optimum(root: Path, reports_dir: str, experiment: str, out: str | None
     if not search or any(entry.get("source", "searched here") != "searched here" for entry in search.values()):
         raise ConfigError(f"{reports_dir}/{experiment}/metrics.json holds no study searched there: run `make reproduce "
                           f"PARAMS={experiment}` first (a tier that retrains a committed optimum has none to commit)")
-    cfg, extras = resolve(metrics["run"]["parameters"], source=f"{experiment}'s recorded parameters")
-    record = optimum_record(cfg, extras["validation_search"], search, experiment=experiment,
+    parameters = resolve(metrics["run"]["parameters"], source=f"{experiment}'s recorded parameters")
+    cfg = parameters.config
+    record = optimum_record(cfg, parameters.search, search, experiment=experiment,
                             commit=str(metrics["run"].get("git", {}).get("commit", "unknown")),
                             ratings_sha256=metrics["run"]["data"]["ratings_sha256"])
-    path = path_under(root, out or OPTIMUM_FILE.format(dataset=cfg.dataset))
+    path = path_under(root, out or OPTIMUM_FILE.format(dataset=cfg.data.dataset))
     header = (f"# The optimum of the study in {reports_dir}/{experiment} (every model searched by Optuna), which the "
-              f"default tier retrains without a search.\n# Written by `python -m arerec.report optimum --experiment "
+              f"default tier retrains without a search.\n# Written by `python -m arerec report optimum --experiment "
               f"{experiment}`; do not edit by hand: rebuild the study and write it again.\n")
     write_text_atomic(path, header + yaml.safe_dump(record, sort_keys=False, width=120))
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m arerec.report", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, text in (("run", "run the notebooks of an experiment into reports/ and rebuild the index"),
-                       ("data", "check the parameters and get the ratings file"),
-                       ("params", "check the parameters and print them merged"),
-                       ("check", "compare the rebuilt reports/<experiment>/metrics.json with the committed one"),
-                       ("index", "rebuild reports/index.html and reports/README.md"),
-                       ("optimum", "write params/optimum/<dataset>.yaml, the optimum of an experiment's study, which "
-                                   "the default tier retrains without a search")):
-        p = sub.add_parser(name, help=text, description=CHECK_DESCRIPTION if name == "check" else text)
-        p.add_argument("--reports-dir", default="reports", help="output folder, relative to --root (default: reports)")
-        p.add_argument("--root", default=".", help="repository root holding notebooks/ and params/ (default: .)")
-        if name == "optimum":
-            p.add_argument("--experiment", default="full", help="report folder whose study to commit (default: full)")
-            p.add_argument("--out", default=None, help="the file to write (default: params/optimum/<dataset>.yaml)")
-            continue
-        if name == "check":
-            p.add_argument("--experiment", default="base", help="report folder to compare (default: base)")
-            p.add_argument("--against", default="HEAD", metavar="COMMIT",
-                           help="git commit holding the committed metrics.json (default: HEAD)")
-            p.add_argument("--tolerance", type=float, default=TRAINED_TOLERANCE,
-                           help=f"absolute tolerance of every trained figure (default: {TRAINED_TOLERANCE})")
-        if name in ("index", "check"):
-            continue
-        p.add_argument("--params", default="base", help="params/NAME.yaml or a YAML path, layered over base and "
-                       "ablation (default: base)")
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
-        if name == "run":
-            p.add_argument("--experiment", default=None, help="report folder name (default: the params name)")
-            p.add_argument("--notebooks", default=",".join(NOTEBOOKS), help="comma-separated notebooks to run")
-            p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
-                           help=f"papermill execution timeout per cell, seconds (default: {DEFAULT_TIMEOUT_S})")
-    return parser
+# --------------------------------------------------------------------------------------------
+# ``python -m arerec report ...`` (arerec.cli builds the parser; these are its commands)
+# --------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    return run(",".join(args.params or ["base"]), root=args.root, reports_dir=args.reports_dir,
+               overrides=parse_set(args.set), experiment=args.experiment,
+               notebooks=[n for n in args.notebooks.split(",") if n], timeout=args.timeout)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        if args.command == "index":
-            index, _ = build_index(path_under(Path(args.root).resolve(), args.reports_dir))
-            print(index)
-            return 0
-        if args.command == "optimum":
-            path = write_optimum(Path(args.root).resolve(), args.reports_dir, args.experiment, args.out)
-            print(path)
-            return 0
-        if args.command == "check":
-            return check(args.experiment, root=args.root, reports_dir=args.reports_dir, against=args.against,
-                         tolerance=args.tolerance)
-        overrides = parse_set(args.set)
-        if args.command == "run":
-            return run(args.params, root=args.root, reports_dir=args.reports_dir, overrides=overrides,
-                       experiment=args.experiment, notebooks=[n for n in args.notebooks.split(",") if n],
-                       timeout=args.timeout)
-        root = Path(args.root).resolve()
-        cfg, extras = resolve(merge_parameters(params_files(args.params, root), overrides))
-        if args.command == "params":
-            print(json.dumps({**cfg.to_dict(), **extras}, indent=1, sort_keys=True))
-            return 0
-        record = get_data(cfg.replace(data_path=str(path_under(root, cfg.data_path))))
-        print(f"{record['ratings_file']} sha256 {record['ratings_sha256']}")
-        return 0
-    except ArerecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def cmd_params(args: argparse.Namespace) -> int:
+    """The merged parameters, grouped (booleans as booleans), as YAML: a group or a setting a line, a list or a
+    small mapping of plain values (a search range) on its line."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def mapping(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+        small = len(data) <= 4 and all(not isinstance(v, dict) for v in data.values())
+        return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=small)
+
+    Dumper.add_representer(dict, mapping)
+    Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
+                                                                                flow_style=True))
+    params = load(args.params or ["base"], Path(args.root).resolve(), parse_set(args.set))
+    print(yaml.dump(params.grouped(), Dumper=Dumper, sort_keys=False, width=120), end="")
+    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def cmd_data(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    cfg = load(args.params or ["base"], root, parse_set(args.set)).config
+    record = get_data(cfg.replace(data_path=str(path_under(root, cfg.data.data_path))))
+    print(f"{record['ratings_file']} sha256 {record['ratings_sha256']}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return check(args.experiment, root=args.root, reports_dir=args.reports_dir, against=args.against,
+                 tolerance=args.tolerance)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    index, _ = build_index(path_under(Path(args.root).resolve(), args.reports_dir))
+    print(index)
+    return 0
+
+
+def cmd_optimum(args: argparse.Namespace) -> int:
+    print(write_optimum(Path(args.root).resolve(), args.reports_dir, args.experiment, args.out))
+    return 0
+
+
+COMMANDS = {
+    "run": ("run the notebooks of an experiment into reports/ and rebuild the index", cmd_run),
+    "data": ("check the parameters and get the ratings file", cmd_data),
+    "params": ("check the parameters and print them merged, by group", cmd_params),
+    "check": ("compare the rebuilt reports/<experiment>/metrics.json with the committed one", cmd_check),
+    "index": ("rebuild reports/index.html and reports/README.md", cmd_index),
+    "optimum": ("write params/optimum/<dataset>.yaml, the optimum of an experiment's study, which the default tier "
+                "retrains without a search", cmd_optimum),
+}
+
+
+def description(name: str) -> str:
+    return CHECK_DESCRIPTION if name == "check" else COMMANDS[name][0]
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """The flags of one ``report`` command beside ``--reports_dir``, ``--root`` (and ``--params``, ``--set``)."""
+    if name == "optimum":
+        parser.add_argument("--experiment", default="full", help="report folder whose study to commit (default: full)")
+        parser.add_argument("--out", default=None, help="the file to write (default: params/optimum/<dataset>.yaml)")
+    if name == "check":
+        parser.add_argument("--experiment", default="base", help="report folder to compare (default: base)")
+        parser.add_argument("--against", default="HEAD", metavar="COMMIT",
+                            help="git commit holding the committed metrics.json (default: HEAD)")
+        parser.add_argument("--tolerance", type=float, default=TRAINED_TOLERANCE,
+                            help=f"absolute tolerance of every trained figure (default: {TRAINED_TOLERANCE})")
+    if name == "run":
+        parser.add_argument("--experiment", default=None, help="report folder name (default: the params name)")
+        parser.add_argument("--notebooks", default=",".join(NOTEBOOKS), help="comma-separated notebooks to run")
+        parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
+                            help=f"papermill execution timeout per cell, seconds (default: {DEFAULT_TIMEOUT_S})")

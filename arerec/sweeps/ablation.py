@@ -34,12 +34,12 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
 
     Entries that resolve to the same configuration are one variant (``{num_head: 2}`` is the base
     when the base has two heads); the base's label is 'base'. Runs live under ``model_path``
-    (default: ``base.model_path`` when ``epochs`` equals ``base.epochs``, so that the main runs
-    are re-used, else ``{base.model_path}/ablation``: a run's folder name does not hold its
+    (default: ``base.training.model_path`` when ``epochs`` equals ``base.training.epochs``, so that the main runs
+    are re-used, else ``{base.training.model_path}/ablation``: a run's folder name does not hold its
     epochs, so a run with another schedule must not share a folder with the main run).
     """
     if model_path is None:
-        model_path = Path(base.model_path) if epochs == base.epochs else Path(base.model_path) / "ablation"
+        model_path = Path(base.training.model_path) if epochs == base.training.epochs else Path(base.training.model_path) / "ablation"
     base = base.replace(epochs=epochs, model_path=str(model_path), load_model=0, model_name="",
                         load_weight_path="", do_train=1)
     variants: list[Variant] = []
@@ -48,7 +48,7 @@ def ablation_variants(base: Config, grid: Sequence[Mapping[str, Any]], epochs: i
         if any(v.cfg == cfg for v in variants):
             continue
         label = "base" if cfg == base else ", ".join(f"{k}={v}" for k, v in overrides.items())
-        if cfg.use_attention == 0 and base.use_attention == 1:
+        if cfg.model.use_attention == 0 and base.model.use_attention == 1:
             label += " (item-only)"
         variants.append(Variant(label, cfg, dict(overrides)))
     return variants
@@ -73,7 +73,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     from arerec.train.loop import train_or_load
 
     runs = [(n, variant, seed, variant.cfg.replace(seed=seed)) for n, variant in enumerate(variants, start=1)
-            for seed in (seeds if seeds is not None else [variant.cfg.seed])]
+            for seed in (seeds if seeds is not None else [variant.cfg.training.seed])]
     train_runs([cfg for *_, cfg in runs], executor)
     rows = []
     for n, variant, seed, cfg in runs:
@@ -85,20 +85,20 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
         result = train_or_load(cfg)
         if progress is not None:
             progress.done(result.seconds)
-        if cfg.protocol == "clean":  # scored on test once, at the epoch chosen on validation
-            scores = {c: float(result.final[c]) for c in metric_columns(cfg.topk) if c in result.final}
+        if cfg.data.protocol == "clean":  # scored on test once, at the epoch chosen on validation
+            scores = {c: float(result.final[c]) for c in metric_columns(cfg.evaluation.topk) if c in result.final}
             scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]),
                           at_cap=int(result.final.get("at_cap", 0)))
         else:
-            scores = final_metrics(result.history, cfg.topk)
+            scores = final_metrics(result.history, cfg.evaluation.topk)
         rows.append({
             "variant": variant.label,
             "seed": seed,
             "run": result.name,
-            "use_attention": cfg.use_attention,
-            "num_head": cfg.num_head if cfg.use_attention else np.nan,
-            "region_size": cfg.region_size,
-            "region_mode": cfg.region_mode,
+            "use_attention": cfg.model.use_attention,
+            "num_head": cfg.model.num_head if cfg.model.use_attention else np.nan,
+            "region_size": cfg.model.region_size,
+            "region_mode": cfg.model.region_mode,
             "epochs": int(result.history["epoch"].max()),
             **scores,
             "ndcg": scores[f"ndcg@{k}"],

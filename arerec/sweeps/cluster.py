@@ -248,7 +248,7 @@ def task_environment() -> dict[str, str]:
 
 def shipped(cfg: Config) -> Config:
     """``cfg`` with absolute ``model_path`` and ``data_path``: a task's working folder is not the driver's."""
-    return cfg.replace(model_path=str(Path(cfg.model_path).resolve()), data_path=str(Path(cfg.data_path).resolve()))
+    return cfg.replace(model_path=str(Path(cfg.training.model_path).resolve()), data_path=str(Path(cfg.data.data_path).resolve()))
 
 
 def write_markers(cfgs: Sequence[Config], token: str) -> dict[tuple[str, str], str]:
@@ -256,7 +256,7 @@ def write_markers(cfgs: Sequence[Config], token: str) -> dict[tuple[str, str], s
     markers = {}
     for cfg in cfgs:
         for setting in ("model_path", "data_path"):
-            folder = getattr(cfg, setting)
+            folder = cfg.to_dict()[setting]
             if (setting, folder) not in markers:
                 marker = Path(folder) / f".arerec-shared-{token}"
                 write_text_atomic(marker, f"written by the driver of a Ray sweep on {socket.gethostname()}, "
@@ -299,7 +299,8 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
         for cfg, (_, paths) in zip(cfgs, pending, strict=True):
             paths.root.parent.mkdir(parents=True, exist_ok=True)
             _pid_file(paths).unlink(missing_ok=True)  # from an earlier sweep that ended abruptly
-            mine = {setting: markers[setting, getattr(cfg, setting)] for setting in ("model_path", "data_path")}
+            flat = cfg.to_dict()
+            mine = {setting: markers[setting, flat[setting]] for setting in ("model_path", "data_path")}
             waiting[task.options(**options, name=f"train {paths.name}").remote(cfg.to_dict(), paths.name, mine, score_test)] = paths
         clock, said, last = time.perf_counter(), "", 0.0
         while waiting:
@@ -501,9 +502,9 @@ def run_task(cfg_values: dict[str, Any], name: str, markers: Mapping[str, str], 
         exp = load_experiment(cfg)
         if experiment_paths(exp).name != name:  # the name holds the data's max_seq: other data, another name
             raise SharedStorageError(f"on node {node_name()} the run the driver calls {name} is named "
-                                     f"{experiment_paths(exp).name}: its data under data_path {cfg.data_path!r} differ "
+                                     f"{experiment_paths(exp).name}: its data under data_path {cfg.data.data_path!r} differ "
                                      "from the driver's. Put data_path on storage every node sees, or set executor: local")
-        resumable = [p.name for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs]
+        resumable = [p.name for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.training.epochs]
         resumed_from = resumable[-1] if resumable and not is_finished(cfg, exp) else ""
         print(f"attempt {attempt} on {node_name()}, pid {os.getpid()}: "
               + (f"resuming from {resumed_from}" if resumed_from else "no checkpoint to resume from"), flush=True)

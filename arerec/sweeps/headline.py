@@ -507,8 +507,8 @@ DATASET_NAMES = {"ml-100k": "MovieLens-100K", "ml-1m": "MovieLens-1M", "syntheti
 
 def scope_line(cfg: Config, seeds: Sequence[int], split_sha256: str | None = None) -> str:
     """One line of what the verdicts cover: dataset, protocol, split and seeds."""
-    dataset = DATASET_NAMES.get(cfg.dataset, cfg.dataset)
-    test, val = int(round(cfg.test_ratio * 100)), int(round(cfg.val_ratio * 100))
+    dataset = DATASET_NAMES.get(cfg.data.dataset, cfg.data.dataset)
+    test, val = int(round(cfg.data.test_ratio * 100)), int(round(cfg.data.val_ratio * 100))
     split = f"split SHA-256 {split_sha256[:12]}, " if split_sha256 else ""
     return (f"Scope: {dataset}, clean protocol (per user, the last {test}% of their ratings in time are test and the "
             f"last {val}% of the rest validation; item sequences from training rows only, each row seeing only "
@@ -518,9 +518,10 @@ def scope_line(cfg: Config, seeds: Sequence[int], split_sha256: str | None = Non
 def planned_runs(extras: Mapping[str, Any]) -> int:
     """ARERec runs notebook 02 trains or loads: part 1, the search's ARERec trials, and part 2 (each tuned model
     per seed but the first, which is its best trial's run)."""
+    from arerec.sweeps.search_settings import SearchSettings
     from arerec.sweeps.spaces import ARERECS
-    from arerec.sweeps.tuning import planned_trials, settings
+    from arerec.sweeps.tuning import planned_trials
 
     schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
-    models = sum(m in ARERECS for m in settings(extras["validation_search"])["spaces"])
+    models = sum(m in ARERECS for m in SearchSettings.checked(extras["validation_search"]).spaces)
     return schedule + planned_trials(extras["validation_search"]) + models * len(extras["seeds"])

@@ -52,14 +52,14 @@ from typing import Any
 
 import pandas as pd
 
-from arerec.config import Config, lower_is_better, selection_metrics
+from arerec.config import Config, lower_is_better
 from arerec.errors import ConfigError
+from arerec.sweeps.search_settings import SearchSettings
 from arerec.sweeps.spaces import (
     ARERECS,
     Space,
     arerec_overrides,
     baseline_params,
-    check_space,
     parse_space,
     quiet_optuna,
     rounded,
@@ -67,97 +67,8 @@ from arerec.sweeps.spaces import (
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "successive_halving", "hyperband", "none")
-SETTINGS = {
-    "n_trials": "trials per searched model (the same for every model), >= 1",
-    "sampler": f"Optuna sampler, seeded: {' or '.join(SAMPLERS)}",
-    "n_startup_trials": "tpe: random trials before the sampler models the results (Dacrema et al. use 5), >= 0",
-    "pruner": f"Optuna pruner of ARERec trials: {', '.join(PRUNERS)}",
-    "pruner_startup_trials": "median: completed trials before the pruner stops any, >= 0",
-    "warmup_epochs": "epochs every ARERec trial trains before the pruner may stop it (median: its warm-up; "
-                     "successive_halving and hyperband: the first rung), an integer from 0 to max_epochs",
-    "reports_per_epoch": "validation figures an ARERec trial reports to the pruner per epoch, >= 1",
-    "max_epochs": "an ARERec trial's and tuned run's maximum epochs (early stopping should end them sooner)",
-    "patience": "epochs without improvement on validation before an ARERec run stops, >= 1",
-    "selection_metric": "validation figure that chooses ARERec's epochs and is its studies' objective",
-    "seed": "seed of the studies and of the trials' runs (the tuned headline's first seed re-uses the best trial)",
-    "spaces": "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces",
-}
-DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials": 5, "pruner": "median",
-                            "pruner_startup_trials": 5, "warmup_epochs": 2, "reports_per_epoch": 2, "max_epochs": 40,
-                            "patience": 3, "selection_metric": "val_loss", "seed": 0,
-                            "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
 EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
-
-
-# --------------------------------------------------------------------------------------------
-# Settings
-# --------------------------------------------------------------------------------------------
-def settings(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The search settings with defaults filled in; unknown keys fail naming the valid ones."""
-    merged = {**DEFAULTS, **(values or {})}
-    unknown = sorted(set(merged) - set(SETTINGS))
-    if unknown:
-        raise ConfigError(f"unknown validation_search setting(s) {unknown}; valid: "
-                          + "; ".join(f"{k} ({v})" for k, v in SETTINGS.items()))
-    return merged
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Raise ConfigError, before any training, for an unknown key or an impossible value of the search.
-
-    That is: an unknown setting, sampler or pruner; a trial budget below 1; a warm-up below 0 or beyond
-    ``max_epochs``; a patience below 1; an unknown model or parameter in a space; an empty range, low > high, a
-    log range with low <= 0; or a corner of a space that gives an impossible model
-    (:func:`arerec.sweeps.spaces.check_space`).
-    """
-    tune = settings(values)
-
-    def need(ok: bool, message: str) -> None:
-        if not ok:
-            raise ConfigError(f"validation_search: {message}")
-
-    def count(key: str, low: int, what: str = "") -> None:
-        need(_integer(tune[key]) and tune[key] >= low,
-             f"{key} must be an integer >= {low}{what}, received: {tune[key]!r}")
-
-    count("n_trials", 1, " (the trials each model gets)")
-    need(tune["sampler"] in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, received: {tune['sampler']!r}")
-    need(tune["pruner"] in PRUNERS, f"pruner must be one of {', '.join(PRUNERS)}, received: {tune['pruner']!r}")
-    for key in ("n_startup_trials", "pruner_startup_trials", "warmup_epochs"):
-        count(key, 0)
-    for key in ("reports_per_epoch", "max_epochs", "patience"):
-        count(key, 1)
-    need(tune["warmup_epochs"] <= tune["max_epochs"],
-         f"warmup_epochs must be at most max_epochs ({tune['max_epochs']}): the pruner would never act, received: "
-         f"{tune['warmup_epochs']!r}")
-    count("seed", 0)
-    need(tune["selection_metric"] in selection_metrics(base.topk),
-         f"selection_metric must be one of {', '.join(selection_metrics(base.topk))}, "
-         f"received: {tune['selection_metric']!r}")
-    need(isinstance(tune["spaces"], Mapping) and len(tune["spaces"]) >= 1,
-         f"spaces must be a non-empty mapping of model -> space, received: {tune['spaces']!r}")
-    for model, spec in tune["spaces"].items():
-        check_space(parse_space(model, spec), tuned_config(base, ARERECS.get(model, {}), tune))
-    return tune
-
-
-def spaces(tune: Mapping[str, Any]) -> dict[str, Space]:
-    return {model: parse_space(model, spec) for model, spec in tune["spaces"].items()}
-
-
-def tuned_config(base: Config, overrides: Mapping[str, Any], tune: Mapping[str, Any]) -> Config:
-    """``base`` under the clean protocol with ``overrides``, the search's schedule, early stopping and lean
-    checkpoints (a finished run keeps its chosen epoch's weights only)."""
-    return base.replace(protocol="clean", epochs=tune["max_epochs"], patience=tune["patience"],
-                        selection_metric=tune["selection_metric"], load_model=0, model_name="", load_weight_path="",
-                        do_train=1, checkpoint_policy="lean", **dict(overrides))
 
 
 def label(overrides: Mapping[str, Any]) -> str:
@@ -176,24 +87,24 @@ def _short(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Studies on disk
 # --------------------------------------------------------------------------------------------
-def study_key(base: Config, tune: Mapping[str, Any], model: str) -> str:
+def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     """What a study's trials depend on: its model, its parameters (with a categorical's choices and a range's scale,
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
     ``n_trials`` continues the same study) and the configuration it starts from."""
-    what = {"model": model, "space": parse_space(model, tune["spaces"][model]).key(),
-            "settings": {k: v for k, v in tune.items() if k not in ("n_trials", "spaces")},
+    what = {"model": model, "space": parse_space(model, tune.spaces[model]).key(),
+            "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces")},
             "base": base.replace(seed=0).to_dict()}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def study_path(base: Config, tune: Mapping[str, Any], model: str) -> Path:
-    return Path(base.model_path) / base.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
+def study_path(base: Config, tune: SearchSettings, model: str) -> Path:
+    return Path(base.training.model_path) / base.data.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
 
 
 _STARTED = ("COMPLETE", "PRUNED", "RUNNING")
 
 
-def trial_seeded_sampler(tune: Mapping[str, Any]):
+def trial_seeded_sampler(tune: SearchSettings):
     """The study's sampler: :class:`TrialSeededSampler` over TPE or random search (made here, where Optuna is
     imported, so that the module imports without it)."""
     optuna = quiet_optuna()
@@ -211,10 +122,10 @@ def trial_seeded_sampler(tune: Mapping[str, Any]):
 
         @staticmethod
         def _seeded(index: int):
-            seed = tune["seed"] * 100_003 + index
-            if tune["sampler"] == "random":
+            seed = tune.runs.seed * 100_003 + index
+            if tune.sampler == "random":
                 return optuna.samplers.RandomSampler(seed=seed)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune["n_startup_trials"])
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.n_startup_trials)
 
         def before_trial(self, study, trial) -> None:
             started = [t for t in study.get_trials(deepcopy=False)
@@ -240,22 +151,22 @@ def trial_seeded_sampler(tune: Mapping[str, Any]):
     return TrialSeededSampler()
 
 
-def _pruner(tune: Mapping[str, Any]):
+def _pruner(tune: SearchSettings):
     """The search's pruner; its first decision comes after ``warmup_epochs`` epochs of a trial."""
     optuna = quiet_optuna()
-    steps = tune["reports_per_epoch"]
-    warmup = tune["warmup_epochs"] * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
-    if tune["pruner"] == "median":  # pruned when its best so far is worse than the completed trials' median there
-        return optuna.pruners.MedianPruner(n_startup_trials=tune["pruner_startup_trials"], n_warmup_steps=warmup)
-    if tune["pruner"] == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports
+    steps = tune.reports_per_epoch
+    warmup = tune.warmup_epochs * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
+    if tune.pruner == "median":  # pruned when its best so far is worse than the completed trials' median there
+        return optuna.pruners.MedianPruner(n_startup_trials=tune.pruner_startup_trials, n_warmup_steps=warmup)
+    if tune.pruner == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
-    if tune["pruner"] == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune["max_epochs"] * steps,
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune.runs.epochs * steps,
                                               reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
-def open_study(path: Path, model: str, direction: str, tune: Mapping[str, Any]):
+def open_study(path: Path, model: str, direction: str, tune: SearchSettings):
     """The study stored at ``path`` (created when new), with the search's pruner."""
     optuna = quiet_optuna()
     from optuna.storages import JournalStorage
@@ -372,13 +283,13 @@ def _carry_over(study, trial) -> dict[int, float]:
     return values
 
 
-def _arerec_trial(study, trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> tuple[float, dict]:
+def _arerec_trial(study, trial, model: str, base: Config, tune: SearchSettings, space: Space) -> tuple[float, dict]:
     """Train (or resume, or load) one ARERec trial's run; its best validation figure."""
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 
     cfg = _trial_config(trial, model, base, tune, space)
-    reporter = _Reporter(trial, tune["reports_per_epoch"], tune["selection_metric"], _carry_over(study, trial))
+    reporter = _Reporter(trial, tune.reports_per_epoch, tune.runs.selection_metric, _carry_over(study, trial))
     try:
         result = train_or_load(cfg, score_test=False, monitor=reporter)
     finally:
@@ -391,23 +302,23 @@ def _arerec_trial(study, trial, model: str, base: Config, tune: Mapping[str, Any
     return float(final["val_score"]), attrs
 
 
-def _baseline_trial(trial, model: str, exp, space: Space, tune: Mapping[str, Any]) -> tuple[float, dict]:
+def _baseline_trial(trial, model: str, exp, space: Space, tune: SearchSettings) -> tuple[float, dict]:
     from arerec.evaluate.baselines import fit_predict
     from arerec.evaluate.scoring import score_ratings
 
     params = baseline_params(space.suggest(trial))
-    pred, _ = fit_predict(model, exp.prepared.train, exp.prepared.valid, seed=tune["seed"], params=params)
+    pred, _ = fit_predict(model, exp.prepared.train, exp.prepared.valid, seed=tune.runs.seed, params=params)
     scores = score_ratings(exp, pred, "valid")
-    k = max(exp.cfg.topk)
+    k = max(exp.cfg.evaluation.topk)
     attrs = {f"val_ndcg@{k}": scores[f"ndcg@{k}"], f"val_std_ndcg@{k}": scores[f"std_ndcg@{k}"],
              "val_mae": scores["mae"]}
     return float(scores["rmse"]), attrs
 
 
-def _objective(model: str, tune: Mapping[str, Any]) -> tuple[str, str]:
+def _objective(model: str, tune: SearchSettings) -> tuple[str, str]:
     """The study's objective and direction: ARERec's selection metric, or a baseline's validation RMSE."""
     if model in ARERECS:
-        metric = tune["selection_metric"]
+        metric = tune.runs.selection_metric
         return metric, "minimize" if lower_is_better(metric) else "maximize"
     return BASELINE_OBJECTIVE, "minimize"
 
@@ -436,7 +347,7 @@ def requeue_cut_off(study, trials: Sequence | None = None) -> list[int]:
     return [t.number for t in cut]
 
 
-def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], space: Space, exp, *,
+def _make_objective(study, model: str, base: Config, tune: SearchSettings, space: Space, exp, *,
                     task: str = "", progress=None):
     """The function ``study.optimize`` calls with each trial: its value, its figures as user attributes; a pruned
     trial records how far it got, loses its weights and is told PRUNED."""
@@ -450,7 +361,7 @@ def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], sp
         if task:
             trial.set_user_attr("task", task)
         if progress is not None:
-            progress.start(f"search {model}: trial {len(_finished(study)) + 1}/{tune['n_trials']}")
+            progress.start(f"search {model}: trial {len(_finished(study)) + 1}/{tune.n_trials}")
         space.suggest(trial)
         try:
             if is_arerec:
@@ -461,11 +372,11 @@ def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], sp
             steps = _frozen(study, trial.number).intermediate_values
             step = max(steps) if steps else 0
             paths = _trial_paths(trial, model, base, tune, space)
-            for key, val in {"epochs": round(step / tune["reports_per_epoch"], 2), "last_value": steps.get(step),
+            for key, val in {"epochs": round(step / tune.reports_per_epoch, 2), "last_value": steps.get(step),
                              "seconds": round(time.perf_counter() - t0, 1), "run": paths.name}.items():
                 trial.set_user_attr(key, val)
             discard_weights(paths)
-            log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
+            log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune.reports_per_epoch)
             if progress is not None:
                 progress.done(time.perf_counter() - t0)
             raise
@@ -478,7 +389,7 @@ def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], sp
     return objective
 
 
-def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, progress=None,
+def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progress=None,
               executor=None) -> StudyResult:
     """Run (or resume) ``model``'s study to ``n_trials`` finished trials; see the module docstring.
 
@@ -489,7 +400,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
     optuna = quiet_optuna()
     TrialState = optuna.trial.TrialState
 
-    space = spaces(tune)[model]
+    space = parse_space(model, tune.spaces[model])
     is_arerec = model in ARERECS
     objective, direction = _objective(model, tune)
     on_ray = is_arerec and executor is not None and executor.kind == "ray"
@@ -499,7 +410,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
     try:
         study = open_study(path, model, direction, tune)
         requeue_cut_off(study)
-        if len(_finished(study)) < tune["n_trials"]:
+        if len(_finished(study)) < tune.n_trials:
             if on_ray:
                 _trials_on_ray(study, path, model, base, tune, executor)
             else:
@@ -507,8 +418,8 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
                     else (lambda s, _t: None)
                 study.optimize(_make_objective(study, model, base, tune, space, exp, progress=progress),
                                callbacks=[optuna.study.MaxTrialsCallback(
-                                   tune["n_trials"], states=(TrialState.COMPLETE, TrialState.PRUNED)), keep])
-        trials = _finished(study)[: tune["n_trials"]]
+                                   tune.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), keep])
+        trials = _finished(study)[: tune.n_trials]
     finally:
         lock.release()
     rows = [_trial_row(t) for t in trials]
@@ -519,21 +430,21 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
                        time.perf_counter() - started, study)
 
 
-def _trials_on_ray(study, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
+def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSettings, executor) -> None:
     """Ray tasks of one trial each, ``workers`` at a time, until the study has ``n_trials`` finished trials."""
     from arerec.sweeps.cluster import run_calls_on_ray, shipped
 
     cfg = shipped(base)
     direction = _objective(model, tune)[1]
-    while (left := tune["n_trials"] - len(_finished(study))) > 0:
+    while (left := tune.n_trials - len(_finished(study))) > 0:
         calls = [(f"a trial of {model}", trial_task,
-                  {"journal": str(path), "model": model, "base": cfg.to_dict(), "tune": dict(tune),
+                  {"journal": str(path), "model": model, "base": cfg.to_dict(), "tune": tune.to_dict(),
                    "task": uuid.uuid4().hex}) for _ in range(min(left, executor.workers))]
         run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
         _keep_only_best(base, study.get_trials(deepcopy=False), direction)
 
 
-def trial_task(journal: str, model: str, base: Mapping[str, Any], tune: Mapping[str, Any], task: str) -> int:
+def trial_task(journal: str, model: str, base: Mapping[str, Any], settings: Mapping[str, Any], task: str) -> int:
     """One ARERec trial in a Ray worker: the study opened from its journal and one trial run through
     ``study.optimize``. A retry of this task (its worker died) first tells FAIL the trial its earlier attempt left
     running and enqueues it, so that trial runs again and resumes from its run's last checkpoint. Returns the
@@ -542,19 +453,20 @@ def trial_task(journal: str, model: str, base: Mapping[str, Any], tune: Mapping[
     TrialState = optuna.trial.TrialState
 
     cfg = Config.from_dict(base, source="a Ray task's configuration")
+    tune = SearchSettings.checked(settings)
     study = open_study(Path(journal), model, _objective(model, tune)[1], tune)
     mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.user_attrs.get("task") == task]
     if mine:
         requeue_cut_off(study, mine)
     ran: list[int] = []
-    study.optimize(_make_objective(study, model, cfg, tune, spaces(tune)[model], None, task=task), n_trials=1,
+    study.optimize(_make_objective(study, model, cfg, tune, parse_space(model, tune.spaces[model]), None, task=task), n_trials=1,
                    callbacks=[lambda _s, t: ran.append(t.number)])
     return ran[0]
 
 
-def _trial_config(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> Config:
+def _trial_config(trial, model: str, base: Config, tune: SearchSettings, space: Space) -> Config:
     params = {d.name: trial.params[d.name] for d in space.dimensions if d.name in trial.params}
-    return tuned_config(base, {**ARERECS[model], **arerec_overrides(params, base)}, tune).replace(seed=tune["seed"])
+    return tune.tuned_config(base, {**ARERECS[model], **arerec_overrides(params, base)})
 
 
 def _trial_paths(trial, model, base, tune, space):
@@ -594,7 +506,7 @@ def _keep_only_best(base: Config, trials: Sequence, direction: str) -> None:
 @dataclass
 class SearchResult:
     studies: dict[str, StudyResult]
-    tune: dict[str, Any]
+    tune: SearchSettings
 
     @property
     def searched(self) -> bool:
@@ -603,7 +515,7 @@ class SearchResult:
 
     def config(self, base: Config, model: str) -> Config:
         """An ARERec model's chosen configuration (clean protocol, early stopping, lean checkpoints)."""
-        return tuned_config(base, {**ARERECS[model], **self.studies[model].settings}, self.tune)
+        return self.tune.tuned_config(base, {**ARERECS[model], **self.studies[model].settings})
 
     def baseline_settings(self) -> dict[str, dict[str, Any]]:
         return {m: s.settings for m, s in self.studies.items() if m not in ARERECS}
@@ -651,8 +563,9 @@ class SearchResult:
         return {model: study.record() for model, study in self.studies.items()}
 
 
-def search(base: Config, values: Mapping[str, Any] | None, progress=None, exp=None, executor=None) -> SearchResult:
-    """Every model of ``values['spaces']`` searched with the same budget, one study each (ARERec's first).
+def search(base: Config, values: SearchSettings | Mapping[str, Any] | None, progress=None, exp=None,
+           executor=None) -> SearchResult:
+    """Every model of ``values.spaces`` searched with the same budget, one study each (ARERec's first).
 
     ``exp`` is the clean experiment whose training and validation rows the baselines use (default: ``base``'s
     under the clean protocol). ``executor`` ray runs ARERec's trials as Ray tasks (:func:`run_study`). Test is
@@ -660,20 +573,20 @@ def search(base: Config, values: Mapping[str, Any] | None, progress=None, exp=No
     """
     from arerec.data.inputs import load_experiment
 
-    tune = check(base, values)
+    tune = SearchSettings.checked(values).check(base)
     studies = {}
-    for model in tune["spaces"]:
+    for model in tune.spaces:
         if model not in ARERECS and exp is None:
-            exp = load_experiment(tuned_config(base, {}, tune))
+            exp = load_experiment(tune.tuned_config(base))
         studies[model] = run_study(model, base, tune, exp=exp, progress=progress, executor=executor)
         log.info("search %s: %d trials, chose %s", model, len(studies[model].trials), studies[model].chosen)
     return SearchResult(studies, tune)
 
 
-def planned_trials(values: Mapping[str, Any] | None) -> int:
+def planned_trials(values: SearchSettings | Mapping[str, Any] | None) -> int:
     """ARERec trials :func:`search` runs (for progress before it starts)."""
-    tune = settings(values)
-    return tune["n_trials"] * sum(model in ARERECS for model in tune["spaces"])
+    tune = SearchSettings.checked(values)
+    return tune.n_trials * sum(model in ARERECS for model in tune.spaces)
 
 
 # --------------------------------------------------------------------------------------------
@@ -693,10 +606,11 @@ def data_key(base: Config, ratings_sha256: str | None = None) -> dict[str, Any]:
     if ratings_sha256 is None:
         path = ratings_path(base)
         ratings_sha256 = sha256_file(path) if path.is_file() else None
-    return {**{k: getattr(base, k) for k in DATA_KEYS}, "ratings_sha256": ratings_sha256}
+    flat = base.to_dict()
+    return {**{k: flat[k] for k in DATA_KEYS}, "ratings_sha256": ratings_sha256}
 
 
-def optimum_record(base: Config, tune: Mapping[str, Any], search: Mapping[str, Any], *, experiment: str,
+def optimum_record(base: Config, tune: SearchSettings, search: Mapping[str, Any], *, experiment: str,
                    commit: str, ratings_sha256: str) -> dict[str, Any]:
     """The content of ``params/optimum/{dataset}.yaml``: each model's chosen parameters from a study
     (``search``: metrics.json's ``02_training.search``), the spaces and settings it searched, and the data it ran on."""
@@ -706,22 +620,24 @@ def optimum_record(base: Config, tune: Mapping[str, Any], search: Mapping[str, A
                       max((t["val_score"] for t in entry["trials"] if t["state"] == "complete"), default=None),
                       "n_trials": entry["n_trials"]} for model, entry in search.items()}
     return {"study": {"experiment": experiment, "commit": commit, "data": data_key(base, ratings_sha256),
-                      "settings": {k: v for k, v in tune.items() if k != "spaces"}, "spaces": dict(tune["spaces"])},
+                      "settings": {k: v for k, v in tune.to_dict().items() if k != "spaces"},
+                      "spaces": dict(tune.spaces)},
             "models": models}
 
 
-def committed(base: Config, tune: Mapping[str, Any], template: str) -> tuple[SearchResult | None, str]:
+def committed(base: Config, values: SearchSettings | Mapping[str, Any], template: str) -> tuple[SearchResult | None, str]:
     """The optimum a committed study found for this data (``template`` names its file, ``{dataset}`` filled in), as a
     search result without trials, and a sentence saying where the configurations came from. (None, why) when there
     is no such file, or it was found on other data: the notebook then runs the quick search."""
     import yaml
 
-    quick = f"a quick search of {tune['n_trials']} trials per model ran instead"
+    tune = SearchSettings.checked(values)
+    quick = f"a quick search of {tune.n_trials} trials per model ran instead"
     if not template:
-        return None, f"Every model was searched here ({tune['n_trials']} Optuna trials each)."
-    path = Path(template.format(dataset=base.dataset))
+        return None, f"Every model was searched here ({tune.n_trials} Optuna trials each)."
+    path = Path(template.format(dataset=base.data.dataset))
     if not path.is_file():
-        return None, f"No committed study for {base.dataset} ({path}): {quick}."
+        return None, f"No committed study for {base.data.dataset} ({path}): {quick}."
     record = yaml.safe_load(path.read_text())
     wanted, found = data_key(base), record["study"]["data"]
     differ = sorted(k for k in set(wanted) | set(found) if wanted.get(k) != found.get(k))
@@ -737,7 +653,7 @@ def committed(base: Config, tune: Mapping[str, Any], template: str) -> tuple[Sea
                                      source=str(path))
     study = record["study"]
     trials = min(e["n_trials"] for e in record["models"].values())
-    return SearchResult(studies, dict(tune)), (
+    return SearchResult(studies, tune), (
         f"No search here: every model is retrained at the optimum of the study committed in {path} ({trials} Optuna "
         f"trials per model, `make reproduce PARAMS={study['experiment']}` at {str(study['commit'])[:12]}), to "
         "convergence, on the same data.")
@@ -746,12 +662,12 @@ def committed(base: Config, tune: Mapping[str, Any], template: str) -> tuple[Sea
 # --------------------------------------------------------------------------------------------
 # What 03 and 04 read back
 # --------------------------------------------------------------------------------------------
-def fingerprint(base: Config, tune: Mapping[str, Any]) -> str:
+def fingerprint(base: Config, tune: SearchSettings) -> str:
     """What a recorded choice depends on: the search settings and the configuration it started from."""
-    return json.dumps({"tuning": dict(tune), "base": base.replace(seed=0).to_dict()}, sort_keys=True, default=str)
+    return json.dumps({"tuning": tune.to_dict(), "base": base.replace(seed=0).to_dict()}, sort_keys=True, default=str)
 
 
-def choice_record(base: Config, tune: Mapping[str, Any], result: SearchResult, model: str = "arerec") -> dict:
+def choice_record(base: Config, tune: SearchSettings, result: SearchResult, model: str = "arerec") -> dict:
     """``02_training.chosen`` in metrics.json: ARERec's chosen overrides, their label and the full configuration."""
     study = result.studies[model]
     cfg = result.config(base, model)
@@ -759,11 +675,11 @@ def choice_record(base: Config, tune: Mapping[str, Any], result: SearchResult, m
             "config": cfg.to_dict(), "search": fingerprint(base, tune)}
 
 
-def recorded_choice(base: Config, values: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None,
-                    progress=None, executor=None) -> dict[str, Any]:
+def recorded_choice(base: Config, values: SearchSettings | Mapping[str, Any] | None,
+                    recorded: Mapping[str, Any] | None, progress=None, executor=None) -> dict[str, Any]:
     """ARERec's chosen overrides as notebook 02 recorded them (``02_training.chosen``) for the same search;
     otherwise ARERec's study is run (or read back: a finished study trains nothing)."""
-    tune = check(base, values)
+    tune = SearchSettings.checked(values).check(base)
     if recorded and recorded.get("search") == fingerprint(base, tune):
         return dict(recorded["overrides"])
     return run_study("arerec", base, tune, progress=progress, executor=executor).settings

@@ -20,7 +20,7 @@ def epoch_arrays(exp: Experiment, split: str, shuffle: bool, epoch: int) -> tupl
     """
     arrays = exp.arrays(split)
     if shuffle:
-        order = np.random.default_rng([exp.cfg.seed, epoch]).permutation(len(arrays[0]))
+        order = np.random.default_rng([exp.cfg.training.seed, epoch]).permutation(len(arrays[0]))
         arrays = tuple(a[order] for a in arrays)
     return arrays
 
@@ -66,6 +66,6 @@ def id_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
     compiled step: no input pipeline thread competes with the step for the cores.
     """
     arrays = epoch_arrays(exp, split, shuffle, epoch)
-    size = exp.cfg.batch_size
+    size = exp.cfg.data.batch_size
     for start in range(0, len(arrays[0]), size):
         yield tuple(a[start:start + size] for a in arrays)

@@ -23,19 +23,19 @@ def set_seed(seed: int) -> None:
 
 def apply_memory_settings(cfg: Config) -> None:
     """The run's allocator setting (``mmap_threshold_mb``; see arerec/runtime.py)."""
-    if cfg.mmap_threshold_mb > 0 and not set_mmap_threshold(cfg.mmap_threshold_mb):
-        log.warning("mmap_threshold_mb=%d has no effect here: it needs glibc's mallopt", cfg.mmap_threshold_mb)
+    if cfg.training.mmap_threshold_mb > 0 and not set_mmap_threshold(cfg.training.mmap_threshold_mb):
+        log.warning("mmap_threshold_mb=%d has no effect here: it needs glibc's mallopt", cfg.training.mmap_threshold_mb)
 
 
 def build(exp: Experiment):
-    """The Keras model and its optimiser for an experiment, seeded by ``cfg.seed``, on the devices of its
+    """The Keras model and its optimiser for an experiment, seeded by ``cfg.training.seed``, on the devices of its
     ``distribution`` (arerec/train/distribution.py)."""
     from arerec.model.layers import build_model
     from arerec.model.optimizers import make_optimizer
     from arerec.train.distribution import configure, padded_rows
 
     configure(exp.cfg)
-    set_seed(exp.cfg.seed)
+    set_seed(exp.cfg.training.seed)
     model = build_model(
         exp.cfg,
         num_users=exp.prepared.num_users,
@@ -45,8 +45,8 @@ def build(exp: Experiment):
         max_seq=exp.tables.max_seq,
         lcu_rows=padded_rows(exp.tables.num_lcu),
     )
-    optimizer = make_optimizer(exp.cfg.optimizer, exp.cfg.lr, exp.cfg.update_mode, jit_compile=bool(exp.cfg.jit_compile),
-                               second_moment=exp.cfg.second_moment)
+    optimizer = make_optimizer(exp.cfg.training.optimizer, exp.cfg.training.lr, exp.cfg.training.update_mode, jit_compile=bool(exp.cfg.training.jit_compile),
+                               second_moment=exp.cfg.training.second_moment)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 

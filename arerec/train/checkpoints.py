@@ -30,7 +30,8 @@ def _fingerprint(exp: Experiment) -> str:
     keys = ("dataset", "emb_size", "region_size", "region_mode", "num_head", "use_attention", "optimizer", "update_mode",
             "test_ratio",
             "min_seq", "batch_size", "data_percent")
-    return json.dumps({**{k: getattr(exp.cfg, k) for k in keys}, "max_seq": exp.tables.max_seq,
+    flat = exp.cfg.to_dict()  # the flat form: switches as 0 and 1, as checkpoints written before the groups hold
+    return json.dumps({**{k: flat[k] for k in keys}, "max_seq": exp.tables.max_seq,
                        "num_lcu": exp.tables.num_lcu, "version": exp.prepared.version}, sort_keys=True)
 
 

@@ -43,10 +43,10 @@ def initialize_hosts(cfg: Config) -> bool:
     the same settings does nothing; other settings are an error: JAX cannot be re-initialised).
     """
     global _initialized
-    processes = cfg.num_processes or int(os.environ.get(ENV_PROCESSES, "0") or 0)
+    processes = cfg.devices.num_processes or int(os.environ.get(ENV_PROCESSES, "0") or 0)
     if processes <= 1:
         return False
-    wanted = (cfg.job_addresses or None, processes, cfg.process_id if cfg.process_id >= 0 else None)
+    wanted = (cfg.devices.job_addresses or None, processes, cfg.devices.process_id if cfg.devices.process_id >= 0 else None)
     if _initialized is not None:
         if _initialized != wanted:
             raise ConfigError(f"this process already joined a job as {_initialized}; it cannot join {wanted} "
@@ -75,14 +75,14 @@ def configure(cfg: Config):
     """Set the run's ``keras.distribution`` before its model is built; returns it, or None for ``none``."""
     import keras
 
-    if cfg.distribution == "none":
-        if cfg.num_processes > 1:
+    if cfg.devices.distribution == "none":
+        if cfg.devices.num_processes > 1:
             raise ConfigError("num_processes > 1 needs distribution 'data' or 'model': with 'none' every process "
                               "would train its own copy")
         keras.distribution.set_distribution(None)
         return None
     if _backend() != "jax":
-        raise ConfigError(f"distribution {cfg.distribution!r} needs KERAS_BACKEND=jax (keras.distribution is complete "
+        raise ConfigError(f"distribution {cfg.devices.distribution!r} needs KERAS_BACKEND=jax (keras.distribution is complete "
                           f"under JAX only); this process runs {_backend()}. Set KERAS_BACKEND=jax, or distribution 'none'")
     initialize_hosts(cfg)
     from keras import distribution as kd
@@ -90,16 +90,16 @@ def configure(cfg: Config):
     from arerec.model.layers import ARERec
 
     devices = kd.list_devices()
-    if cfg.distribution == "data":
+    if cfg.devices.distribution == "data":
         dist = kd.DataParallel(devices=devices)
     else:
-        model = cfg.model_axis or len(devices)
+        model = cfg.devices.model_axis or len(devices)
         if len(devices) % model:
             raise ConfigError(f"model_axis={model} does not divide the {len(devices)} devices; choose a divisor")
         mesh = kd.DeviceMesh((len(devices) // model, model), ("batch", "model"), devices=devices)
         dist = kd.ModelParallel(layout_map=ARERec.get_layout_map(mesh), batch_dim_name="batch")
     kd.set_distribution(dist)
-    log.info("distribution %s over %d devices", cfg.distribution, len(devices))
+    log.info("distribution %s over %d devices", cfg.devices.distribution, len(devices))
     return dist
 
 

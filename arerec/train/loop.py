@@ -66,8 +66,8 @@ def _last_row(history: pd.DataFrame) -> dict[str, Any]:
 
 
 def _verbosity(cfg: Config) -> int:
-    if cfg.verbose != "auto":
-        return int(cfg.verbose)
+    if cfg.training.verbose != "auto":
+        return int(cfg.training.verbose)
     return 1 if sys.stdout.isatty() else 2
 
 
@@ -145,7 +145,7 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     quiet_tensorflow()
 
     started = time.perf_counter()
-    if cfg.load_model or (not cfg.do_train and cfg.model_name):
+    if cfg.training.load_model or (not cfg.training.do_train and cfg.training.model_name):
         cfg = resolve_run_config(cfg)
     if exp is None or exp.cfg != cfg:
         exp = load_experiment(cfg)
@@ -173,15 +173,15 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
 
     start_epoch = 1
     history = read_results(paths)
-    lean = cfg.checkpoint_policy == "lean"  # only the latest checkpoint; best.ckpt without optimiser state
+    lean = cfg.training.checkpoint_policy == "lean"  # only the latest checkpoint; best.ckpt without optimiser state
 
-    if cfg.load_model or not cfg.do_train:
-        checkpoint = paths.weights / cfg.load_weight_path if cfg.load_weight_path else latest_checkpoint(paths)
-        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer if cfg.do_train else None) + 1
+    if cfg.training.load_model or not cfg.training.do_train:
+        checkpoint = paths.weights / cfg.training.load_weight_path if cfg.training.load_weight_path else latest_checkpoint(paths)
+        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer if cfg.training.do_train else None) + 1
         log.info("loaded %s: continuing at epoch %d", checkpoint, start_epoch)
         if not history.empty:
             history = history[history["epoch"] < start_epoch]
-        chosen = selection(history, cfg.selection_metric) if exp.clean and cfg.do_train else None
+        chosen = selection(history, cfg.training.selection_metric) if exp.clean and cfg.training.do_train else None
         if chosen is not None and chosen.best_epoch == start_epoch - 1:  # best.ckpt may hold a later, dropped epoch
             save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, start_epoch - 1)
     elif not history.empty:
@@ -193,10 +193,10 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         paths.root.mkdir(parents=True, exist_ok=True)
         for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
             stale.unlink()
-        if cfg.do_train:  # the epoch chosen may change: test is scored again at the end
+        if cfg.training.do_train:  # the epoch chosen may change: test is scored again at the end
             paths.test_metrics.unlink(missing_ok=True)
             paths.test_probs.unlink(missing_ok=True)
-        if cfg.do_train:  # a lean run that trains again is not finished until it says so again
+        if cfg.training.do_train:  # a lean run that trains again is not finished until it says so again
             paths.final_marker.unlink(missing_ok=True)
         write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
                                          "data_sha256": _data_fingerprint(exp), "keras_backend": backends.name()})
@@ -206,9 +206,9 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
     trainer = backends.current().make_trainer(model, optimizer, exp)
 
     rows: list[dict[Any, Any]] = history.to_dict("records")
-    last_epoch = cfg.epochs if cfg.do_train else start_epoch - 1
-    writer = _summary_writer(paths) if cfg.do_train and chief else None
-    steps = int(np.ceil(len(exp.prepared.train) / cfg.batch_size))
+    last_epoch = cfg.training.epochs if cfg.training.do_train else start_epoch - 1
+    writer = _summary_writer(paths) if cfg.training.do_train and chief else None
+    steps = int(np.ceil(len(exp.prepared.train) / cfg.data.batch_size))
     for epoch in range(start_epoch, last_epoch + 1):
         t0 = time.perf_counter()
         bar = keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
@@ -217,14 +217,14 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         at_steps = None
         if monitor is not None and exp.clean:
             per = monitor.reports_per_epoch
-            at_steps = {n: partial(_tell, monitor, model, exp, cfg.selection_metric, trainer, (epoch - 1) * per + k)
+            at_steps = {n: partial(_tell, monitor, model, exp, cfg.training.selection_metric, trainer, (epoch - 1) * per + k)
                         for k, n in enumerate(_report_points(steps, per), start=1)}
-        total, count = run_epoch(exp, trainer.step, epoch, shuffle=bool(cfg.shuffle),
+        total, count = run_epoch(exp, trainer.step, epoch, shuffle=bool(cfg.training.shuffle),
                                  on_step=None if bar is None else partial(_bar_update, bar), at_steps=at_steps)
         trainer.sync()
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
-        if cfg.do_eval or epoch == last_epoch or exp.clean:
+        if cfg.training.do_eval or epoch == last_epoch or exp.clean:
             probs = predict_probs(model, exp, exp.eval_split)
             val_ce = cross_entropy(probs, eval_labels)  # no L2 term: comparable across L2 rates
             row.update(val_loss=val_ce + trainer.regularization(), val_ce=val_ce,
@@ -233,39 +233,39 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         rows.append(row)
         stop = False
         if exp.clean:
-            chosen = best_so_far(pd.DataFrame(rows), cfg.selection_metric)
-            stop = chosen.exhausted(cfg.patience) and epoch < last_epoch
+            chosen = best_so_far(pd.DataFrame(rows), cfg.training.selection_metric)
+            stop = chosen.exhausted(cfg.training.patience) and epoch < last_epoch
             row.update(best_epoch=chosen.best_epoch, stopped_early=int(stop))
         history = pd.DataFrame(rows).reindex(columns=results_columns(cfg))
         if chief:
             write_results(paths, history)
         if writer is not None:
             writer(epoch, row)
-        if cfg.save_model and (epoch % cfg.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
+        if cfg.training.save_model and (epoch % cfg.training.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
             save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
             if lean and chief:  # the new one is written (atomically): the older ones can go
                 drop_checkpoints(paths, keep=paths.checkpoint(epoch))
         if exp.clean and row["best_epoch"] == epoch:
             save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, epoch)
         if verbose:
-            say(_epoch_line(row, last_epoch, max(cfg.topk)))
+            say(_epoch_line(row, last_epoch, max(cfg.evaluation.topk)))
         if monitor is not None and exp.clean:
-            monitor.report(epoch * monitor.reports_per_epoch, float(row[cfg.selection_metric]),
+            monitor.report(epoch * monitor.reports_per_epoch, float(row[cfg.training.selection_metric]),
                            final=stop or epoch == last_epoch)
         if stop:
-            say(f"early stop after epoch {epoch}: {cfg.selection_metric} on validation has not improved for "
-                f"{cfg.patience} epoch(s) since epoch {row['best_epoch']}")
+            say(f"early stop after epoch {epoch}: {cfg.training.selection_metric} on validation has not improved for "
+                f"{cfg.training.patience} epoch(s) since epoch {row['best_epoch']}")
             break
 
-    if cfg.do_train and lean and cfg.save_model and not history.empty:
+    if cfg.training.do_train and lean and cfg.training.save_model and not history.empty:
         _finish_lean(paths, exp, model, int(history["epoch"].max()))
-    if cfg.do_train and exp.clean and not score_test:
+    if cfg.training.do_train and exp.clean and not score_test:
         model, optimizer = build(exp)
         load_checkpoint(paths.best_checkpoint, exp, model)
         final = chosen_epoch(cfg, history)
-    elif cfg.do_train and exp.clean:
+    elif cfg.training.do_train and exp.clean:
         final, model = test_best_epoch(exp, paths, history)
-    elif cfg.do_train:
+    elif cfg.training.do_train:
         final = _last_row(history) if not history.empty else {}
     else:
         probs = predict_probs(model, exp)
@@ -376,15 +376,15 @@ def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool
 
 
 def _last_epoch(paths: RunPaths, cfg: Config, history: pd.DataFrame) -> int | None:
-    """The epoch a finished run ends at (``cfg.epochs``, or earlier when early stopping ended it); None while
+    """The epoch a finished run ends at (``cfg.training.epochs``, or earlier when early stopping ended it); None while
     it still has epochs to train."""
-    history = history[history["epoch"] <= cfg.epochs] if not history.empty else history
+    history = history[history["epoch"] <= cfg.training.epochs] if not history.empty else history
     done = set(history["epoch"]) if not history.empty else set()
-    if set(range(1, cfg.epochs + 1)) <= done and _has_weights(paths, cfg.epochs):
-        return cfg.epochs
-    if cfg.protocol == "clean" and cfg.patience > 0 and done == set(range(1, max(done, default=0) + 1)):
-        chosen = selection(history, cfg.selection_metric)
-        if chosen is not None and chosen.exhausted(cfg.patience) and _has_weights(paths, max(done)):
+    if set(range(1, cfg.training.epochs + 1)) <= done and _has_weights(paths, cfg.training.epochs):
+        return cfg.training.epochs
+    if cfg.data.protocol == "clean" and cfg.training.patience > 0 and done == set(range(1, max(done, default=0) + 1)):
+        chosen = selection(history, cfg.training.selection_metric)
+        if chosen is not None and chosen.exhausted(cfg.training.patience) and _has_weights(paths, max(done)):
             return max(done)
     return None
 
@@ -409,7 +409,7 @@ def train_or_load(cfg: Config, exp: Experiment | None = None, *, score_test: boo
     """Train ``cfg`` unless the same run already finished; resume a run that stopped part-way.
 
     A run counts as finished when its saved configuration and prepared data match, its results
-    CSV has every epoch up to ``cfg.epochs`` (or up to the epoch where early stopping ended it) and
+    CSV has every epoch up to ``cfg.training.epochs`` (or up to the epoch where early stopping ended it) and
     that epoch's checkpoint exists. Then the model is loaded and nothing is trained. A clean run
     loads its chosen epoch; its test metrics are computed once, when first asked for
     (``score_test``; see :func:`train`).
@@ -445,16 +445,16 @@ def _train_or_load_now(cfg: Config, exp: Experiment, *, score_test: bool, monito
                     load_checkpoint(paths.best_checkpoint, exp, model)
                     final = (json.loads(paths.test_metrics.read_text()) if score_test
                              else chosen_epoch(cfg, history))
-                if cfg.checkpoint_policy == "lean":  # one killed before it tidied up, or kept under 'every'
+                if cfg.training.checkpoint_policy == "lean":  # one killed before it tidied up, or kept under 'every'
                     _finish_lean(paths, exp, model, last)
                 return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
             model, _ = build(exp)
             load_checkpoint(paths.checkpoint(last), exp, model)
-            if cfg.checkpoint_policy == "lean":
+            if cfg.training.checkpoint_policy == "lean":
                 _finish_lean(paths, exp, model, last)
             return RunResult(paths.name, paths, history, _last_row(history), model, exp,
                              time.perf_counter() - started)
-        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.epochs and has_optimizer_state(p)]
+        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.training.epochs and has_optimizer_state(p)]
         if resumable:
             log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
             return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name),

@@ -18,7 +18,7 @@ def evaluate_probs(exp: Experiment, probs: np.ndarray, split: str = "test") -> d
     rows = exp.rows(split)
     return evaluate_predictions(
         rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float), probs,
-        exp.prepared.classes.astype(float), exp.cfg.topk, exp.cfg.hrcutoff,
+        exp.prepared.classes.astype(float), exp.cfg.evaluation.topk, exp.cfg.evaluation.hrcutoff,
     )
 
 

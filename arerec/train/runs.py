@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from arerec.config import DEFAULT_DROPOUT_RATES, DEFAULT_REGULARIZER_RATES, Config
+from arerec.config import Config, DropoutRates, L2Rates
 from arerec.data.inputs import Experiment
 from arerec.errors import CheckpointError, ConfigError
 from arerec.files import atomic_path
@@ -53,27 +53,27 @@ def model_name(cfg: Config, max_seq: int) -> str:
     from arerec.train.backends import name as backend_name
 
     name = (
-        f"{cfg.dataset}_{cfg.split_name}_bs{cfg.batch_size}_lr{cfg.lr}_emb{cfg.emb_size}"
-        f"_reg{cfg.region_size}_ms{max_seq}_op{cfg.optimizer}"
+        f"{cfg.data.dataset}_{cfg.data.split_name}_bs{cfg.data.batch_size}_lr{cfg.training.lr}_emb{cfg.model.emb_size}"
+        f"_reg{cfg.model.region_size}_ms{max_seq}_op{cfg.training.optimizer}"
     )
-    if cfg.use_attention:
-        name += f"_h{cfg.num_head}"
-    if cfg.use_dropout:
-        name += "_do" + _rates_tag(cfg.dropout, DEFAULT_DROPOUT_RATES)
-    if cfg.use_regularizer:
-        name += "_rz" + _rates_tag(cfg.regularizer, DEFAULT_REGULARIZER_RATES)
-    if cfg.table_l2 > 0:
-        name += f"_tl{cfg.table_l2}"
-    if cfg.region_mode != "reference":
+    if cfg.model.use_attention:
+        name += f"_h{cfg.model.num_head}"
+    if cfg.model.use_dropout:
+        name += "_do" + _rates_tag(cfg.model.dropout.as_list(), DropoutRates().as_list())
+    if cfg.model.use_regularizer:
+        name += "_rz" + _rates_tag(cfg.model.regularizer.as_list(), L2Rates().as_list())
+    if cfg.model.table_l2 > 0:
+        name += f"_tl{cfg.model.table_l2}"
+    if cfg.model.region_mode != "reference":
         name += "_win"
-    if cfg.update_mode != "dense":
-        name += f"_{cfg.update_mode}"
-    if cfg.second_moment != "elementwise":
+    if cfg.training.update_mode != "dense":
+        name += f"_{cfg.training.update_mode}"
+    if cfg.training.second_moment != "elementwise":
         name += "_rw"
-    if cfg.protocol != "reference":
-        name += f"_{cfg.protocol}"
-    if cfg.seed:
-        name += f"_s{cfg.seed}"
+    if cfg.data.protocol != "reference":
+        name += f"_{cfg.data.protocol}"
+    if cfg.training.seed:
+        name += f"_s{cfg.training.seed}"
     if backend_name() != "tensorflow":
         name += f"_{backend_name()}"
     return name
@@ -217,12 +217,12 @@ def discard_weights(paths: RunPaths) -> int:
 
 
 def run_paths(cfg: Config, name: str) -> RunPaths:
-    return RunPaths(Path(cfg.model_path) / cfg.dataset / name, name)
+    return RunPaths(Path(cfg.training.model_path) / cfg.data.dataset / name, name)
 
 
 def experiment_paths(exp: Experiment) -> RunPaths:
-    """Where a run of ``exp`` lives: ``cfg.model_name`` when given, else the name :func:`model_name` derives."""
-    return run_paths(exp.cfg, exp.cfg.model_name or model_name(exp.cfg, exp.tables.max_seq))
+    """Where a run of ``exp`` lives: ``cfg.training.model_name`` when given, else the name :func:`model_name` derives."""
+    return run_paths(exp.cfg, exp.cfg.training.model_name or model_name(exp.cfg, exp.tables.max_seq))
 
 
 def checkpoint_epoch(path: str | Path) -> int:
@@ -243,13 +243,13 @@ def latest_checkpoint(paths: RunPaths) -> Path:
 
 def resolve_run_config(cfg: Config) -> Config:
     """For resume or evaluate-only: the configuration saved with the run, plus schedule fields."""
-    name = cfg.model_name
+    name = cfg.training.model_name
     if not name:
         raise ConfigError("model_name is required with load_model=1 (the run to resume, under model_path/dataset/)")
-    root = Path(cfg.model_path) / cfg.dataset / name
+    root = Path(cfg.training.model_path) / cfg.data.dataset / name
     if not root.is_dir():
         raise CheckpointError(f"no run named {name!r} under {root.parent}; check --model_name and --dataset")
-    schedule = {k: getattr(cfg, k) for k in SCHEDULE_FIELDS}
+    schedule = {k: v for k, v in cfg.to_dict().items() if k in SCHEDULE_FIELDS}
     saved_path = root / "config.json"
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
@@ -261,13 +261,13 @@ def resolve_run_config(cfg: Config) -> Config:
 
 
 def results_columns(cfg: Config) -> list[str]:
-    ks = list(cfg.topk)
+    ks = list(cfg.evaluation.topk)
     columns = (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
                + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks]
                + ["majority_share"]  # the share of rows given the most frequent argmax class (1: collapsed)
                + ["val_ce"]  # val_loss without any L2 term: comparable across L2 rates
                + ["seconds", "eval_seconds"])
-    if cfg.protocol == "clean":  # the epoch chosen so far on validation, and whether the run stopped there
+    if cfg.data.protocol == "clean":  # the epoch chosen so far on validation, and whether the run stopped there
         columns += ["best_epoch", "stopped_early"]
     return columns
 

@@ -103,7 +103,7 @@ def test_synthetic_is_deterministic_per_seed():
 
 def test_synthetic_shape_columns_ranges():
     cfg = Config()
-    df = datasets.make_synthetic(cfg.synthetic_users, cfg.synthetic_items, cfg.synthetic_ratings, cfg.synthetic_seed)
+    df = datasets.make_synthetic(cfg.data.synthetic_users, cfg.data.synthetic_items, cfg.data.synthetic_ratings, cfg.data.synthetic_seed)
     assert list(df.columns) == HEADER.split(",")
     assert len(df) == 4000
     assert all(str(t) == "int64" for t in df.dtypes)

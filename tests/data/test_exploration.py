@@ -94,11 +94,11 @@ def test_split_sizes_uses_the_reference_split(tiny_cfg):
     from arerec.data.split import split_rows
 
     ratings = exploration.load_ratings(tiny_cfg)
-    assert len(ratings) == tiny_cfg.synthetic_ratings and ensure_ratings(tiny_cfg).is_file()
+    assert len(ratings) == tiny_cfg.data.synthetic_ratings and ensure_ratings(tiny_cfg).is_file()
     split = split_rows(tiny_cfg, ratings)
     sizes = exploration.split_sizes(split).set_index("stage")
     assert sizes.loc["ratings file", "rows"] == len(ratings)
-    assert sizes.loc["train", "rows"] == len(split.train) and sizes.loc["train", "rows"] % tiny_cfg.batch_size == 0
+    assert sizes.loc["train", "rows"] == len(split.train) and sizes.loc["train", "rows"] % tiny_cfg.data.batch_size == 0
     assert sizes.loc["test", "users"] == split.test["userId"].nunique()
     assert np.isnan(sizes.loc["ratings file", "share_of_kept_rows"]) and sizes.loc["after min_seq", "share_of_kept_rows"] == 1
     assert (sizes["share_of_kept_rows"].dropna() <= 1).all() and sizes.loc["ratings file", "share_of_ratings_file"] == 1

@@ -21,7 +21,7 @@ def test_max_seq_modes(tmp_path):
     write_ratings(tmp_path, "toy", ROWS)
     cfg = small_cfg(tmp_path)
     prepare.prepare(cfg)
-    prepared = prepare.load_prepared(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    prepared = prepare.load_prepared(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
     assert inputs.resolve_max_seq(cfg, prepared) == 2  # int(mean of 4, 2, 2)
     assert inputs.resolve_max_seq(cfg.replace(max_seq_mode="max"), prepared) == 4
     assert inputs.resolve_max_seq(cfg.replace(max_seq=3), prepared) == 3

@@ -60,7 +60,7 @@ def test_load_prepared_and_details(tmp_path):
     write_ratings(tmp_path, "toy", ROWS)
     cfg = small_cfg(tmp_path)
     prepare.prepare(cfg)
-    prepared = prepare.load_prepared(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    prepared = prepare.load_prepared(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
     assert prepared.num_items == 3 and prepared.num_users == 4
     assert prepared.classes.tolist() == sorted(prepared.train["rating"].unique().tolist())
     d = prepare.details(prepared)
@@ -75,7 +75,7 @@ def test_fractional_ratings_and_string_ids(tmp_path):
     write_ratings(tmp_path, "half", rows)
     cfg = small_cfg(tmp_path, dataset="half")
     prepare.prepare(cfg)
-    prepared = prepare.load_prepared(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    prepared = prepare.load_prepared(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
     assert set(prepared.classes.tolist()) <= {0.5, 1.0, 1.5, 2.0, 2.5}
     assert prepared.num_users == 4
 
@@ -91,7 +91,7 @@ def test_real_ml100k_matches_the_reference(ml100k_cfg):
     report = prepare.prepare(ml100k_cfg)
     assert report.version == "ml-100k_8020_minseq20_bs128_dper1.0"
     assert (report.train_rows, report.test_rows) == (75_904, 18_944)
-    prepared = prepare.load_prepared(ml100k_cfg.data_path, "ml-100k", report.version)
+    prepared = prepare.load_prepared(ml100k_cfg.data.data_path, "ml-100k", report.version)
     d = prepare.details(prepared)
     assert (d["train_users"], d["train_items"]) == (943, 939)
     assert (d["seq_min"], int(d["seq_mean"]), d["seq_max"]) == (20, 101, 583)
@@ -130,9 +130,9 @@ def test_a_data_version_is_prepared_by_one_process_at_a_time(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_VERSION, json.dumps(cfg.to_dict()), "2"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    with pytest.raises(BusyError, match=rf"^data version {cfg.derived_data_version} is in use by pid {holder.pid} "):
+    with pytest.raises(BusyError, match=rf"^data version {cfg.data.derived_data_version} is in use by pid {holder.pid} "):
         prepare.prepare(cfg)  # `python -m arerec prepare`: at once
-    assert not any(p.is_file() for p in prepare.version_paths(cfg.data_path, cfg.dataset, cfg.derived_data_version)
+    assert not any(p.is_file() for p in prepare.version_paths(cfg.data.data_path, cfg.data.dataset, cfg.data.derived_data_version)
                    .values())  # nothing written
     started = time.perf_counter()
     experiment = inputs.load_experiment(cfg)  # a run that needs the data waits, then prepares it

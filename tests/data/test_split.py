@@ -35,7 +35,7 @@ def test_clean_protocol_sees_no_test_interaction_and_no_later_neighbour(tmp_path
     cfg = Config(data_path=str(tmp_path), dataset="synthetic", min_seq=5, batch_size=16, protocol="clean",
                  val_ratio=0.2)
     split = split_clean(cfg, ratings)
-    assert cfg.derived_data_version.endswith("_clean20")
+    assert cfg.data.derived_data_version.endswith("_clean20")
     test_pairs = set(zip(split.test["userId"], split.test["itemId"], strict=True))
     valid_pairs = set(zip(split.valid["userId"], split.valid["itemId"], strict=True))
     # item sequences hold training interactions only

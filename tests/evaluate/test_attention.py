@@ -139,12 +139,12 @@ def test_weights_of_a_real_model_and_the_target_user(tiny_cfg):
                                   [["userId", "itemId", "rating"]].reset_index(drop=True), check_dtype=False)
     weights = attention.attention_for(model, exp, rows, batch_size=4)  # several batches
     neighbours = exp.tables.neighbours[rows["itemId"]]
-    assert weights.shape == (10, tiny_cfg.num_head, exp.tables.max_seq)
+    assert weights.shape == (10, tiny_cfg.model.num_head, exp.tables.max_seq)
     np.testing.assert_allclose((weights * (neighbours != 0)[:, None, :]).sum(axis=2), 1.0, rtol=1e-5)
 
     pair = attention.pair_attention(exp, rows.iloc[0], weights[0])
     n = int((neighbours[0] != 0).sum())
-    assert pair.weights.shape == (tiny_cfg.num_head, n) and len(pair.neighbours) == n
+    assert pair.weights.shape == (tiny_cfg.model.num_head, n) and len(pair.neighbours) == n
     if pair.target_position is not None:
         assert pair.neighbours[pair.target_position] == rows["userId"].iloc[0]
 
@@ -184,7 +184,7 @@ def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     pair = attention.pair_attention(exp, rows.iloc[first], weights[first])
     n = int((neighbours[first] != 0).sum())
     np.testing.assert_array_equal(pair.neighbours, neighbours[first, :n])
-    assert pair.weights.shape == (exp.cfg.num_head, n)
+    assert pair.weights.shape == (exp.cfg.model.num_head, n)
     with pytest.raises(DataError, match="seq_end"):
         attention.neighbours_for(exp, rows.drop(columns="seq_end"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from arerec.config import load_yaml_layers
+from arerec.config import Config, load_layers, read_yaml_mapping
 from arerec.errors import ConfigError
 from arerec.report import parameters
 from arerec.report.parameters import resolve
@@ -15,7 +15,11 @@ def test_layers_are_base_then_ablation_then_the_experiment():
     files = parameters.params_files("ci", REPO)
     assert [f.name for f in files] == ["base.yaml", "ablation.yaml", "ci.yaml"]
     assert [f.name for f in parameters.params_files("base", REPO)] == ["base.yaml", "ablation.yaml"]
-    assert [f.name for f in parameters.params_files(str(REPO / "params" / "ml-1m.yaml"), REPO)][-1] == "ml-1m.yaml"
+    # a YAML path is that one file; a name after the tier is its file alone
+    assert parameters.params_files(str(REPO / "params" / "ml-1m.yaml"), REPO) == [REPO / "params" / "ml-1m.yaml"]
+    assert [f.name for f in parameters.params_files("ci,cluster", REPO)] == ["base.yaml", "ablation.yaml", "ci.yaml",
+                                                                             "cluster.yaml"]
+    assert parameters.params_files(["ci", "cluster"], REPO) == parameters.params_files("ci,cluster", REPO)
 
 
 def test_a_missing_params_file_lists_the_available_ones():
@@ -25,27 +29,42 @@ def test_a_missing_params_file_lists_the_available_ones():
 
 @pytest.mark.parametrize("name", ["base", "ci", "ml-1m", "full"])
 def test_every_params_file_resolves(name):
-    cfg, extras = resolve(parameters.merge_parameters(parameters.params_files(name, REPO)))
-    assert cfg.lr > 0 and extras["validation_search"]["n_trials"] >= 1 and "arerec" in extras["validation_search"]["spaces"]
-    if name in ("base", "full"):  # the tuned headline of make reproduce: at least 3 seeds, tuned baselines
-        assert len(extras["seeds"]) >= 3 and extras["baselines"]
+    params = resolve(parameters.merge_parameters(parameters.params_files(name, REPO)))
+    assert params.config.training.lr > 0 and params.search.n_trials >= 1 and "arerec" in params.search.spaces
+    assert params.report.seeds and params.report.baselines  # the tuned headline: its seeds and tuned baselines
+    assert parameters.load(name, REPO) == params  # the one loader gives the same
 
 
 def test_base_yaml_holds_the_papers_hyper_parameters():
-    cfg, extras = resolve(parameters.merge_parameters(parameters.params_files("base", REPO)))
-    assert (cfg.dataset, cfg.min_seq, cfg.test_ratio, cfg.batch_size, cfg.lr) == ("ml-100k", 20, 0.2, 128, 0.0001)
-    assert (cfg.emb_size, cfg.region_size, cfg.use_attention, cfg.num_head, cfg.max_seq) == (64, 7, 1, 2, 0)
-    ml1m, _ = resolve(parameters.merge_parameters(parameters.params_files("ml-1m", REPO)))
-    assert (ml1m.dataset, ml1m.max_seq) == ("ml-1m", 327)
+    params = parameters.load("base", REPO)
+    cfg, extras = params.config, params.extras
+    assert (cfg.data.dataset, cfg.data.min_seq, cfg.data.test_ratio, cfg.data.batch_size, cfg.training.lr) == ("ml-100k", 20, 0.2, 128, 0.0001)
+    assert (cfg.model.emb_size, cfg.model.region_size, cfg.model.use_attention, cfg.model.num_head, cfg.model.max_seq) == (64, 7, 1, 2, 0)
+    ml1m = parameters.load("ml-1m", REPO).config
+    assert (ml1m.data.dataset, ml1m.model.max_seq) == ("ml-1m", 327)
     assert extras["ablation_grid"][0] == {"use_attention": 0}
-    assert cfg.sort_kind == "stable" and cfg.derived_data_version.endswith("_stable")  # the same split on any CPU
+    assert cfg.data.sort_kind == "stable" and cfg.data.derived_data_version.endswith("_stable")  # the same split on any CPU
 
 
-def test_base_and_ml1m_params_also_work_with_the_cli_loader():
-    from arerec.report.parameters import EXTRAS  # the CLI skips the notebook-only keys, as here
-
-    cfg = load_yaml_layers([REPO / "params" / "base.yaml", REPO / "params" / "ml-1m.yaml"], ignore=EXTRAS)
-    assert cfg.dataset == "ml-1m"
+def test_every_params_file_loads_alone_and_as_a_tier():
+    """Every key users write in params/*.yaml is read, on its own (`--params params/X.yaml`) and as a tier over base
+    and ablation (`--params X`)."""
+    paths = sorted((REPO / "params").glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"base", "ablation", "ci", "full", "ml-1m", "cluster"}
+    for path in paths:
+        tier = parameters.load(path.stem, REPO).to_dict()
+        written = read_yaml_mapping(path)
+        for key, value in written.items():  # every key read, the last layer winning (a mapping deeply: its keys win)
+            if key != "validation_search":
+                assert tier[key].items() >= value.items() if isinstance(value, dict) else tier[key] == value, key
+        if path.stem == "ml-1m":  # a layer over base: its row-wise second moments need base's lazy updates
+            with pytest.raises(ConfigError, match="second_moment 'rowwise' needs update_mode 'lazy'"):
+                parameters.load(str(path), REPO)
+        else:
+            assert parameters.load(str(path), REPO).to_dict().items() >= {
+                k: v for k, v in written.items() if k not in ("validation_search", "hrcutoff")}.items()
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in .*ci.yaml: .*'seeds' \(did you mean 'seed'\?\)"):
+        load_layers(Config, [REPO / "params" / "ci.yaml"])  # a run's configuration alone has no notebook settings
 
 
 def test_later_layers_and_overrides_win(tmp_path):
@@ -61,7 +80,7 @@ def test_an_unknown_key_in_a_file_or_override_names_the_valid_keys(tmp_path):
         parameters.merge_parameters([tmp_path / "bad.yaml"])
     assert "bad.yaml: 'region_sise' (did you mean 'region_size'?)" in str(error.value)
     assert "Valid keys:" in str(error.value) and "attention_rows" in str(error.value)
-    with pytest.raises(ConfigError, match="--set overrides: 'bogus'"):
+    with pytest.raises(ConfigError, match="the overrides: 'bogus'"):
         parameters.merge_parameters([], {"bogus": 1})
 
 
@@ -77,27 +96,33 @@ def test_parse_set_reads_values_as_yaml():
     [
         ({"experiment": "a/b"}, "experiment must be a folder name"),
         ({"ablation_seeds": []}, "ablation_seeds must be a non-empty list"),
-        ({"validation_search": {"n_trials": 0}}, "validation_search: n_trials must be an integer >= 1"),
-        ({"validation_search": {"sampler": "cmaes"}}, "sampler must be one of tpe, random"),
-        ({"validation_search": {"pruner": "asha"}}, "pruner must be one of median"),
+        ({"validation_search": {"n_trials": 0}}, "validation_search.n_trials must be >= 1, received: 0"),
+        ({"validation_search": {"sampler": "cmaes"}}, "validation_search.sampler must be 'tpe' or 'random'"),
+        ({"validation_search": {"pruner": "asha"}}, "validation_search.pruner must be 'median', "),
         ({"validation_search": {"spaces": {"arerec": {"lr": {"low": 0.1, "high": 0.01}}}}}, "`low <= high` must hold"),
         ({"validation_search": {"spaces": {"arerec": {"learning_rate": {"low": 0.1, "high": 1}}}}},
          "unknown parameter(s) ['learning_rate']"),
         ({"validation_search": {"spaces": {"biased_mf": {"n_factors": {"choices": []}}}}}, "an empty range"),
         ({"validation_search": {"spaces": {"arerec": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}}},
          "`low > 0` must hold for `log=True`"),
-        ({"validation_search": {"patience": -1}}, "validation_search: patience must be an integer >= 1"),
-        ({"validation_search": {"selection_metric": "auc"}}, "selection_metric must be one of val_loss, rmse, mae"),
+        ({"validation_search": {"patience": -1}}, "validation_search.patience must be >= 1, received: -1"),
+        ({"validation_search": {"max_epochs": 0}}, "validation_search.max_epochs must be >= 1, received: 0"),
+        ({"validation_search": {"selection_metric": "auc"}},
+         "validation_search.selection_metric must be one of val_loss, rmse, mae"),
         ({"validation_search": {"budget": 3}}, "unknown validation_search setting(s) ['budget']; valid: n_trials"),
-        ({"validation_search": {"pruner": "asha"}}, "pruner must be one of median, successive_halving, hyperband, none"),
-        ({"validation_search": {"warmup_epochs": -2}}, "warmup_epochs must be an integer >= 0, received: -2"),
+        ({"validation_search": {"pruner": "asha"}},
+         "pruner must be 'median', 'successive_halving', 'hyperband' or 'none', received: 'asha'"),
+        ({"validation_search": {"warmup_epochs": -2}}, "validation_search.warmup_epochs must be >= 0, received: -2"),
+        ({"validation_search": {"warmup_epochs": 9, "max_epochs": 8}}, "warmup_epochs must be at most max_epochs (8)"),
         ({"collapse_share": 0}, "collapse_share must be a share in (0, 1]"),
         ({"collapse_share": 1.2}, "collapse_share must be a share in (0, 1]"),
-        ({"workers": 0}, "workers must be an integer >= 1"),
-        ({"baselines": ["item_mean", "nope"]}, "unknown baseline(s) ['nope']"),
+        ({"workers": 0}, "workers must be >= 1, received: 0"),
+        ({"baselines": ["item_mean", "nope"]}, "baselines must name baselines: unknown ['nope']"),
+        ({"seeds": [0, 0]}, "seeds must be a non-empty list of distinct integers >= 0, received: [0, 0]"),
+        ({"protocols": ["leaky"]}, "protocols[0] must be 'reference' or 'clean', received: 'leaky'"),
         ({"ablation_grid": [{"num_head": 3}]}, "ablation_grid entry 0 {'num_head': 3}: emb_size must be divisible"),
         ({"ablation_grid": [{"num_heads": 1}]}, "unknown key(s) in replace(): 'num_heads'"),
-        ({"ablation_grid": []}, "ablation_grid must be a non-empty list"),
+        ({"ablation_grid": []}, "ablation_grid must not be empty, received: []"),
         ({"emb_size": 10, "num_head": 3}, "emb_size must be divisible by num_head"),
     ],
 )
@@ -112,8 +137,7 @@ def test_a_partial_nested_layer_keeps_the_layers_below_it(tmp_path):
                                           "      emb_size: {choices: [16, 32]}\n")
     files = [*parameters.params_files("base", REPO), tmp_path / "partial.yaml"]
     below = parameters.merge_parameters(parameters.params_files("base", REPO))["validation_search"]
-    _, extras = resolve(parameters.merge_parameters(files))
-    search = extras["validation_search"]
+    search = resolve(parameters.merge_parameters(files)).search.to_dict()
     assert search["n_trials"] == 7 and search["spaces"]["arerec"]["emb_size"] == {"choices": [16, 32]}
     # every other parameter of arerec's space, every other model's space and every other setting are kept
     assert {k: v for k, v in search["spaces"]["arerec"].items() if k != "emb_size"} == {
@@ -132,4 +156,4 @@ def test_bad_yaml_and_a_non_mapping_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         parameters.merge_parameters([tmp_path / "bad.yaml"])
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping of key: value, received list"):
-        load_yaml_layers([tmp_path / "list.yaml"])
+        load_layers(Config, [tmp_path / "list.yaml"])

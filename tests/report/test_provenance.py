@@ -20,7 +20,7 @@ def test_data_provenance_records_the_checksum(tmp_path):
     # sha256 of the file's bytes, computed independently of arerec.files
 
     expected = hashlib.sha256(b"userId,itemId,rating,timestamp\n1,2,3,4\n").hexdigest()
-    assert record == {"dataset": "mine", "data_version": cfg.resolved_data_version,
+    assert record == {"dataset": "mine", "data_version": cfg.data.resolved_data_version,
                       "ratings_file": str(tmp_path / "mine" / "mine_ratings.csv"), "ratings_sha256": expected}
 
 

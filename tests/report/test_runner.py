@@ -58,7 +58,7 @@ def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, mo
     data_path = tmp_path / "Data"
     overrides = {"data_path": str(data_path), "dataset": "toy"}
     monkeypatch.setattr(runner, "kernel_available", lambda name="arerec": True)
-    monkeypatch.setattr(runner, "get_data", lambda cfg: {"dataset": cfg.dataset, "data_version": cfg.resolved_data_version,
+    monkeypatch.setattr(runner, "get_data", lambda cfg: {"dataset": cfg.data.dataset, "data_version": cfg.data.resolved_data_version,
                                                           "ratings_file": str(data_path / "toy" / "toy_ratings.csv")})
     expected: dict[str, dict[str, str]] = {}
 

@@ -16,12 +16,12 @@ def test_ablation_variants_dedupe_label_and_move_runs_aside(tmp_path):
     grid = [{"use_attention": 0}, {"use_attention": 1}, {"num_head": 1}, {"num_head": 2}, {"region_size": 3}]
     variants = ablation.ablation_variants(base, grid, epochs=1)
     assert [v.label for v in variants] == ["base", "use_attention=0 (item-only)", "num_head=1", "region_size=3"]
-    assert all(v.cfg.epochs == 1 for v in variants)
-    assert all(Path(v.cfg.model_path) == tmp_path / "Model" / "ablation" for v in variants)
+    assert all(v.cfg.training.epochs == 1 for v in variants)
+    assert all(Path(v.cfg.training.model_path) == tmp_path / "Model" / "ablation" for v in variants)
     assert variants[2].cfg == base.replace(epochs=1, model_path=str(tmp_path / "Model" / "ablation"), num_head=1)
     # with the main runs' epochs the variants share their folder, so the base run is re-used
     same = ablation.ablation_variants(base, grid, epochs=5)
-    assert all(Path(v.cfg.model_path) == tmp_path / "Model" for v in same) and same[0].cfg == base
+    assert all(Path(v.cfg.training.model_path) == tmp_path / "Model" for v in same) and same[0].cfg == base
 
 
 @pytest.mark.slow

@@ -95,10 +95,10 @@ def test_an_unreachable_address_names_it_and_the_fix(tmp_path):
 def test_a_task_that_cannot_see_the_drivers_marker_names_the_folder_and_the_node(tmp_path):
     cfg = cluster.shipped(tiny_config(tmp_path))
     seen = cluster.write_markers([cfg], "seen")
-    assert Path(seen["model_path", cfg.model_path]).is_file() and Path(seen["data_path", cfg.data_path]).is_file()
+    assert Path(seen["model_path", cfg.training.model_path]).is_file() and Path(seen["data_path", cfg.data.data_path]).is_file()
     missing = str(tmp_path / "elsewhere" / ".arerec-shared-x")  # as on a node that mounts another disk there
     with pytest.raises(SharedStorageError) as error:
-        cluster.run_task(cfg.to_dict(), "a_run", {"data_path": seen["data_path", cfg.data_path], "model_path": missing})
+        cluster.run_task(cfg.to_dict(), "a_run", {"data_path": seen["data_path", cfg.data.data_path], "model_path": missing})
     message = str(error.value)
     assert "model_path must be shared storage that every node" in message and missing in message
     assert f"node {cluster.node_name()}" in message and "executor: local" in message
@@ -188,7 +188,7 @@ def test_a_node_that_cannot_see_model_path_stops_the_sweep_with_the_fix(ray_inst
 
 def compare_args(tmp_path: Path, *extra: str) -> list[str]:
     cfg = tiny_config(tmp_path)
-    return ["compare", "--seeds", "0", "--data_path", cfg.data_path, "--model_path", cfg.model_path,
+    return ["compare", "--seeds", "0", "--data_path", cfg.data.data_path, "--model_path", cfg.training.model_path,
             "--dataset", "synthetic", "--synthetic_users", "40", "--synthetic_items", "16", "--synthetic_ratings", "500",
             "--min_seq", "5", "--batch_size", "16", "--emb_size", "8", "--region_size", "3", "--lr", "0.01",
             "--epochs", "1", "--topk", "3", "5", "--verbose", "0", *extra]

@@ -50,7 +50,7 @@ def test_sampled_values_map_to_config_slots(tmp_path):
     assert overrides["use_regularizer"] == 1 and overrides["regularizer"] == [2.35e-6] * 5
     off = spaces.arerec_overrides({"dropout_lcu": 0.0, "l2_weights": 0.0}, base)
     assert off["use_dropout"] == 0 and off["use_regularizer"] == 0
-    assert base.replace(**overrides).dropout == overrides["dropout"]
+    assert base.replace(**overrides).model.dropout.as_list() == overrides["dropout"]
 
 
 def test_edges_are_the_outer_share_of_a_range_on_its_own_scale():

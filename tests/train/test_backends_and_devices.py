@@ -178,9 +178,9 @@ def test_two_processes_of_two_devices_reach_the_losses_of_one_process(tmp_path, 
         np.testing.assert_allclose(out["history"]["val_loss"], single["history"]["val_loss"], atol=TOLERANCE)
     # process 0 wrote the run (its tables gathered from both processes); it loads on one device
     name = outputs[0]["name"]
-    written = runs.read_results(runs.RunPaths(tmp_path / "Model" / cfg.dataset / name, name))
+    written = runs.read_results(runs.RunPaths(tmp_path / "Model" / cfg.data.dataset / name, name))
     np.testing.assert_allclose(written["loss"], single["history"]["loss"], atol=TOLERANCE)
-    assert [p.name for p in (tmp_path / "Model" / cfg.dataset / name / "weight").glob("*.ckpt")] == ["cp-0001.ckpt"]
+    assert [p.name for p in (tmp_path / "Model" / cfg.data.dataset / name / "weight").glob("*.ckpt")] == ["cp-0001.ckpt"]
 
 
 def test_distribution_settings_are_checked(tmp_path):

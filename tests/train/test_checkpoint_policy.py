@@ -39,7 +39,7 @@ def _spy_saves(monkeypatch) -> list[tuple[str, list[str]]]:
 
 
 def test_every_is_the_default_and_lean_keeps_the_name(tmp_path):
-    assert tiny_config(tmp_path).checkpoint_policy == "every"
+    assert tiny_config(tmp_path).training.checkpoint_policy == "every"
     exp = load_experiment(tiny_config(tmp_path))
     lean = load_experiment(tiny_config(tmp_path, checkpoint_policy="lean"))
     assert experiment_paths(exp).name == experiment_paths(lean).name

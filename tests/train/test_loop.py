@@ -60,7 +60,7 @@ def test_resume_restores_the_saved_configuration(tmp_path):
     first = loop.train(tiny_config(tmp_path, epochs=1, lr=0.02))
     # A resumed run takes the saved hyper-parameters, not the command line's defaults.
     resumed = loop.train(tiny_config(tmp_path, epochs=2, lr=0.5, load_model=1, model_name=first.name))
-    assert resumed.experiment.cfg.lr == 0.02
+    assert resumed.experiment.cfg.training.lr == 0.02
     assert resumed.history["epoch"].tolist() == [1, 2]
 
 
@@ -174,7 +174,7 @@ def test_early_stopping_stops_restores_the_best_epoch_and_says_so(tmp_path):
     history = result.history
     best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     last = int(history["epoch"].max())
-    assert last == best + cfg.patience < cfg.epochs  # stopped early, patience epochs after the best
+    assert last == best + cfg.training.patience < cfg.training.epochs  # stopped early, patience epochs after the best
     assert history["stopped_early"].tolist() == [0] * (last - 1) + [1]
     assert history["best_epoch"].iloc[-1] == best
     assert result.final["best_epoch"] == best and result.final["stopped_early"] == 1

@@ -66,7 +66,7 @@ def test_table_l2_zero_is_the_step_without_it(tmp_path, mode):
     """table_l2 = 0 adds nothing to the step: the same tables, bit for bit, as a run that never heard of it."""
     _, _, zero = _steps(tmp_path / "a", 0.0, 3, **mode)
     exp = load_experiment(tiny_config(tmp_path / "b", lr=1e-3, **mode))
-    assert exp.cfg.table_l2 == 0.0  # the default
+    assert exp.cfg.model.table_l2 == 0.0  # the default
     _, _, default = _steps(tmp_path / "b", 0.0, 3, **mode)
     for name in TABLE_LAYERS:
         for a, b in zip(zero[-1][name], default[-1][name], strict=True):

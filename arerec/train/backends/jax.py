@@ -71,7 +71,7 @@ class Trainer:
         gather = gather_ops(exp, constant=_constant())
         self._place = _placer()
         loss_fn = keras.losses.SparseCategoricalCrossentropy()
-        table_l2 = exp.cfg.table_l2
+        table_l2 = exp.cfg.model.table_l2
         if table_l2 > 0:  # the table layers collect their lookups' squared norms (arerec.model.layers.RowSquares)
             from arerec.model.layers import start_squares, take_squares
 

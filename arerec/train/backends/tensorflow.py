@@ -54,7 +54,7 @@ def make_batches(exp: Experiment, split: str, *, shuffle: bool, epoch: int = 0):
     from arerec.train.batches import epoch_arrays
 
     gather = batch_gather(exp)
-    ds = tf.data.Dataset.from_tensor_slices(epoch_arrays(exp, split, shuffle, epoch)).batch(exp.cfg.batch_size)
+    ds = tf.data.Dataset.from_tensor_slices(epoch_arrays(exp, split, shuffle, epoch)).batch(exp.cfg.data.batch_size)
     # Fixed parallelism and no autotuning: the map is one gather per batch, and tf.data's autotune
     # thread held the end of an epoch until its next wake-up (measured: a 46 s epoch ended at 82 s).
     options = tf.data.Options()
@@ -117,8 +117,8 @@ class Trainer:
     """The training step of a run (see :mod:`arerec.train.backends`)."""
 
     def __init__(self, model, optimizer, exp: Experiment):
-        self.step = make_train_step(model, optimizer, jit_compile=bool(exp.cfg.jit_compile), gather=batch_gather(exp),
-                                    table_l2=exp.cfg.table_l2)
+        self.step = make_train_step(model, optimizer, jit_compile=bool(exp.cfg.training.jit_compile), gather=batch_gather(exp),
+                                    table_l2=exp.cfg.model.table_l2)
         self._reg_loss = _regularization(model)
 
     def sync(self) -> None:
