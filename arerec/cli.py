@@ -117,8 +117,9 @@ class _ListFlag(argparse.Action):
 # --------------------------------------------------------------------------------------------
 def add_setting_flags(parser: argparse.ArgumentParser, groups: Sequence[str]) -> None:
     """A flag per key of ``groups`` of :class:`~arerec.report.parameters.Parameters` that a command line can hold
-    (a mapping, such as an ablation grid, cannot): ``--KEY``, its meaning and default in the help. The value goes to
-    the configuration as typed (``--use_attention 1``, ``--lr 1e-3``), which checks it."""
+    (a mapping, such as an ablation grid, cannot): ``--KEY``, its meaning and default in the help. A number is read
+    as its field's type (argparse names a malformed one); the configuration checks every value (``--use_attention
+    1``: a switch takes 1 or 0, or true or false)."""
     from arerec.config import Slots
     from arerec.report.parameters import Parameters
 
@@ -136,6 +137,8 @@ def add_setting_flags(parser: argparse.ArgumentParser, groups: Sequence[str]) ->
                 kwargs.update(action=_ListFlag, element=element, metavar="VALUE")
             elif get_origin(annotation) is dict:
                 continue
+            elif annotation in (int, float):
+                kwargs["type"] = annotation
             parser.add_argument(f"--{key}", **kwargs)
 
 

@@ -30,10 +30,12 @@ def test_help_lists_the_original_commands():
 def test_every_config_field_is_a_flag():
     parser = cli.build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
-    flags = {a.dest for a in train._actions}
+    flags = {option for a in train._actions for option in a.option_strings}
     from arerec.config import Config
 
-    assert set(Config.field_names()) <= flags
+    assert {f"--{key}" for key in Config.field_names()} <= flags
+    compare = parser._subparsers._group_actions[0].choices["compare"]
+    assert {"--executor", "--workers", "--ray_num_gpus"} <= {o for a in compare._actions for o in a.option_strings}
 
 
 def test_bad_parameter_is_one_line_without_traceback(tmp_path):
@@ -166,10 +168,11 @@ def test_list_flags_in_string_form_reach_the_config():
     args = cli.build_parser().parse_args([
         "train", "--topk", "[3,5,7,10]", "--dropout", "[0, 0, 0, 0.5, 0.5, 0, 0, 0, 0.1]",
         "--regularizer", "0.01,0.02", "0.03", "[0.04]", "0.05"])
-    cfg = cli._config_from(args)
+    cfg = cli.config_from(args)
     assert cfg.evaluation.topk == [3, 5, 7, 10]
-    assert cfg.model.dropout == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.1]
-    assert cfg.model.regularizer == [0.01, 0.02, 0.03, 0.04, 0.05]
+    assert cfg.model.dropout.as_list() == [0.0, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.1]
+    assert cfg.model.dropout.user_rating_vector == 0.1  # the ninth slot
+    assert cfg.model.regularizer.as_list() == [0.01, 0.02, 0.03, 0.04, 0.05]
 
 
 def test_score_with_the_original_topk_string_through_run(tmp_path, capsys):

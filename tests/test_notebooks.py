@@ -104,13 +104,12 @@ def test_committed_notebook_is_clean_and_thin(path):
 def test_parameter_defaults_are_those_of_params_base_yaml(path):
     nb = load(path)
     values, expected = defaults(nb), base_values()
-    parameters.check_parameter_keys(values, source=path.name)
-    parameters.resolve(values)
+    parameters.resolve(values, source=path.name)  # every key known, every value valid
     for key, value in values.items():
         if key in expected:
             assert value == expected[key], f"{key} = {value!r}, params gives {expected[key]!r}"
         else:  # not in params/base.yaml: then it is the Config default
-            assert value == getattr(Config(), key), key
+            assert value == Config().to_dict()[key], key
     if path.stem != "01_data_exploration":  # training notebooks: the whole configuration, as make reproduce
         base_keys = yaml.safe_load((REPO / "params" / "base.yaml").read_text())
         assert set(base_keys) <= set(values), sorted(set(base_keys) - set(values))
@@ -126,8 +125,8 @@ needs_kernel = pytest.mark.skipif(
 
 
 def run_reports(tmp: Path, reports_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "arerec.report", "run", "--params", "ci", "--root", str(REPO),
-               "--reports-dir", str(reports_dir), "--set", f"data_path={tmp / 'Data'}/",
+    command = [sys.executable, "-m", "arerec", "report", "run", "--params", "ci", "--root", str(REPO),
+               "--reports_dir", str(reports_dir), "--set", f"data_path={tmp / 'Data'}/",
                "--set", f"model_path={tmp / 'Model'}/", "--timeout", "600", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
 
@@ -326,8 +325,8 @@ def test_a_notebook_runs_under_jax(tmp_path):
     """CI's JAX subset: 04_attention alone trains its runs (the search, the seed schedule, the tuned model) and
     scores them under KERAS_BACKEND=jax, in the notebook's kernel, whatever backend the suite runs."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    command = [sys.executable, "-m", "arerec.report", "run", "--params", "ci", "--root", str(REPO),
-               "--reports-dir", str(tmp_path / "reports"), "--notebooks", "04_attention",
+    command = [sys.executable, "-m", "arerec", "report", "run", "--params", "ci", "--root", str(REPO),
+               "--reports_dir", str(tmp_path / "reports"), "--notebooks", "04_attention",
                "--set", f"data_path={tmp_path / 'Data'}/", "--set", f"model_path={tmp_path / 'Model'}/",
                # a search of one trial and fewer sampled rows
                "--set", "validation_search={n_trials: 1, max_epochs: 2}",

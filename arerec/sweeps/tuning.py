@@ -71,6 +71,12 @@ BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RM
 EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
 
 
+def check(base: Config, values: SearchSettings | Mapping[str, Any] | None) -> SearchSettings:
+    """``values`` (settings, or their flat mapping) as the search's settings, checked against ``base`` before any
+    training: ConfigError for an unknown key or an impossible value (:meth:`SearchSettings.check`)."""
+    return SearchSettings.checked(values).check(base)
+
+
 def label(overrides: Mapping[str, Any]) -> str:
     """A short, readable name of a configuration: ``lr=0.003, emb_size=32``."""
     if not overrides:
@@ -438,7 +444,7 @@ def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSett
     direction = _objective(model, tune)[1]
     while (left := tune.n_trials - len(_finished(study))) > 0:
         calls = [(f"a trial of {model}", trial_task,
-                  {"journal": str(path), "model": model, "base": cfg.to_dict(), "tune": tune.to_dict(),
+                  {"journal": str(path), "model": model, "base": cfg.to_dict(), "settings": tune.to_dict(),
                    "task": uuid.uuid4().hex}) for _ in range(min(left, executor.workers))]
         run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
         _keep_only_best(base, study.get_trials(deepcopy=False), direction)
@@ -573,7 +579,7 @@ def search(base: Config, values: SearchSettings | Mapping[str, Any] | None, prog
     """
     from arerec.data.inputs import load_experiment
 
-    tune = SearchSettings.checked(values).check(base)
+    tune = check(base, values)
     studies = {}
     for model in tune.spaces:
         if model not in ARERECS and exp is None:
@@ -679,7 +685,7 @@ def recorded_choice(base: Config, values: SearchSettings | Mapping[str, Any] | N
                     recorded: Mapping[str, Any] | None, progress=None, executor=None) -> dict[str, Any]:
     """ARERec's chosen overrides as notebook 02 recorded them (``02_training.chosen``) for the same search;
     otherwise ARERec's study is run (or read back: a finished study trains nothing)."""
-    tune = SearchSettings.checked(values).check(base)
+    tune = check(base, values)
     if recorded and recorded.get("search") == fingerprint(base, tune):
         return dict(recorded["overrides"])
     return run_study("arerec", base, tune, progress=progress, executor=executor).settings

@@ -7,8 +7,9 @@ import json
 import pytest
 from conftest import git_in
 
+from arerec import cli
 from arerec.errors import ComparisonError
-from arerec.report import check, runner
+from arerec.report import check
 
 
 def committed() -> dict:
@@ -142,27 +143,27 @@ def test_check_compares_with_the_copy_committed_in_git(tmp_path, capsys):
     rebuilt = committed()
     rebuilt["run"]["seconds"] = 1.0
     (folder / "metrics.json").write_text(json.dumps(rebuilt))
-    assert runner.main(["check", "--root", str(tmp_path)]) == 0
+    assert cli.main(["report", "check", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("reports/base/metrics.json rebuilt, against HEAD:reports/base/metrics.json committed")
     assert out.endswith("REPRODUCED\n")
 
     rebuilt["02_training"]["headline_summary"][0]["ndcg@10"] += 0.03
     (folder / "metrics.json").write_text(json.dumps(rebuilt))
-    assert runner.main(["check", "--root", str(tmp_path)]) == 1
+    assert cli.main(["report", "check", "--root", str(tmp_path)]) == 1
     assert "NOT REPRODUCED: 1 of 5 trained figures beyond ±0.02" in capsys.readouterr().out
-    assert runner.main(["check", "--root", str(tmp_path), "--tolerance", "0.05"]) == 0
+    assert cli.main(["report", "check", "--root", str(tmp_path), "--tolerance", "0.05"]) == 0
 
     for args, message in (
         (["--experiment", "ci"], "no rebuilt metrics.json at "),
         (["--against", "no-such-commit"], "git cannot read commit 'no-such-commit'"),
     ):
         capsys.readouterr()
-        assert runner.main(["check", "--root", str(tmp_path), *args]) == 2
+        assert cli.main(["report", "check", "--root", str(tmp_path), *args]) == 2
         assert message in capsys.readouterr().err
     (tmp_path / "reports" / "new").mkdir()
     (tmp_path / "reports" / "new" / "metrics.json").write_text("{}")
-    assert runner.main(["check", "--root", str(tmp_path), "--experiment", "new"]) == 2
+    assert cli.main(["report", "check", "--root", str(tmp_path), "--experiment", "new"]) == 2
     assert "git has no committed copy of reports/new/metrics.json in 'HEAD'" in capsys.readouterr().err
     outside = tmp_path / "elsewhere"
     (outside / "reports" / "base").mkdir(parents=True)
@@ -203,7 +204,7 @@ def test_a_setting_an_older_kit_did_not_record_is_no_difference_at_its_default(t
     git("add", ".")
     git("commit", "-q", "-m", "reports of an older kit")
     (folder / "metrics.json").write_text(json.dumps(new))
-    assert runner.main(["check", "--root", str(tmp_path)]) == 0
+    assert cli.main(["report", "check", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "settings: " in out and ", 0 differ, 0 of them in what was computed" in out
     assert out.endswith("REPRODUCED\n")

@@ -51,7 +51,8 @@ def test_start_builds_the_config_extras_and_folder(tmp_path):
     assert nb.cfg == Config(dataset="synthetic", epochs=1)
     assert nb.extras["attention_pairs"] == 2
     assert nb.extras["ablation_seeds"] == parameters.EXTRAS["ablation_seeds"].default
-    assert nb.extras["validation_search"]["n_trials"] == parameters.EXTRAS["validation_search"].default["n_trials"]  # filled in and checked
+    assert nb.extras["validation_search"].n_trials == parameters.EXTRAS["validation_search"].default["n_trials"]  # filled in and checked
+    assert nb.params.report.attention_pairs == 2 and nb.params.config == nb.cfg
     assert nb.folder == tmp_path / "demo" and nb.folder.is_dir()
 
 
@@ -66,7 +67,7 @@ def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
 
 
 def test_figure_table_record_and_finish_write_their_files(tmp_path):
-    nb = notebook.Notebook("01_data_exploration", Config(data_path=str(tmp_path / "Data")), {}, tmp_path / "exp")
+    nb = notebook.Notebook("01_data_exploration", parameters.Parameters(data_path=str(tmp_path / "Data")), tmp_path / "exp")
     fig = Figure()
     fig.subplots().plot([1, 2], [3, 4])
     nb.figure(fig, "line")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+import yaml
 from conftest import REPO
 
+from arerec import cli
 from arerec.data.prepare import version_paths
 from arerec.errors import ConfigError
 from arerec.report import runner
@@ -15,7 +17,7 @@ from arerec.report import runner
 def test_the_experiment_is_named_after_its_params_file(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "kernel_available", lambda name="arerec": True)
     monkeypatch.setattr(runner, "get_data", lambda cfg: (_ for _ in ()).throw(ConfigError("stop here")))
-    for params, name in (("base", "base"), ("ci", "ci"), (str(REPO / "params" / "ml-1m.yaml"), "ml-1m")):
+    for params, name in (("base", "base"), ("ci", "ci"), ("ml-1m", "ml-1m")):
         assert runner.run(params, root=REPO, reports_dir=str(tmp_path)) == 1
         assert (tmp_path / name / "metrics.json").is_file()
     assert runner.run("ci", root=REPO, reports_dir=str(tmp_path), experiment="other") == 1
@@ -26,12 +28,12 @@ def test_the_experiment_is_named_after_its_params_file(tmp_path, monkeypatch):
 
 
 def test_the_runner_refuses_bad_parameters_before_running_anything(tmp_path, capsys):
-    code = runner.main(["run", "--params", "ci", "--root", str(REPO), "--reports-dir", str(tmp_path),
+    code = cli.main(["report", "run", "--params", "ci", "--root", str(REPO), "--reports_dir", str(tmp_path),
                          "--set", "num_heads=4"])
     assert code == 2
     assert "'num_heads' (did you mean 'num_head'?)" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
-    code = runner.main(["run", "--params", "ci", "--root", str(REPO), "--reports-dir", str(tmp_path),
+    code = cli.main(["report", "run", "--params", "ci", "--root", str(REPO), "--reports_dir", str(tmp_path),
                          "--set", "emb_size=10", "--set", "num_head=4"])
     assert code == 2 and "emb_size must be divisible by num_head" in capsys.readouterr().err
 
@@ -48,10 +50,13 @@ def test_notebook_error_reads_the_first_error_output(tmp_path):
 
 
 def test_the_params_command_prints_the_merged_parameters(capsys):
-    assert runner.main(["params", "--params", "ci", "--root", str(REPO)]) == 0
-    merged = json.loads(capsys.readouterr().out)
-    assert (merged["dataset"], merged["sort_kind"], merged["split_seed"]) == ("synthetic", "stable", 32)
-    assert "protocols" in merged  # the notebook extras beside the Config fields
+    assert cli.main(["report", "params", "--params", "ci", "--root", str(REPO)]) == 0
+    merged = yaml.safe_load(capsys.readouterr().out)  # grouped, as the configuration is
+    assert list(merged) == ["data", "model", "training", "evaluation", "devices", "search", "report", "execution"]
+    assert (merged["data"]["dataset"], merged["data"]["sort_kind"], merged["data"]["split_seed"]) == (
+        "synthetic", "stable", 32)
+    assert merged["model"]["use_attention"] is True and merged["model"]["dropout"]["k_ui"] == 0.5
+    assert merged["search"]["max_epochs"] == 3 and "protocols" in merged["report"]
 
 
 def test_the_runner_records_the_sha256_of_every_prepared_split_file(tmp_path, monkeypatch):
@@ -113,7 +118,7 @@ def test_the_optimum_command_commits_a_studys_choice_and_refuses_one_without_a_s
                                    "data": {"ratings_sha256": "a" * 64}})
     update_metrics(folder, "02_training", {"search": search})
     out = tmp_path / "params" / "optimum" / "synthetic.yaml"
-    assert runner.main(["optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 0
+    assert cli.main(["report", "optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# The optimum of the study in reports/full")
     record = yaml.safe_load(text)
@@ -122,5 +127,5 @@ def test_the_optimum_command_commits_a_studys_choice_and_refuses_one_without_a_s
     assert record["study"]["commit"] == "f" * 40 and record["study"]["data"]["ratings_sha256"] == "a" * 64
     assert record["study"]["spaces"] == parameters["validation_search"]["spaces"]
     update_metrics(folder, "02_training", {"search": {"arerec": {**search["arerec"], "source": str(out)}}})
-    assert runner.main(["optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 2
+    assert cli.main(["report", "optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 2
     assert "holds no study searched there" in capsys.readouterr().err

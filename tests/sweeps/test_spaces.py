@@ -82,13 +82,14 @@ def test_a_natural_bound_is_named_and_not_an_edge():
 
 def test_a_widened_range_keeps_the_study_but_new_choices_do_not(tmp_path):
     from arerec.sweeps import tuning
+    from arerec.sweeps.search_settings import SearchSettings
 
     base = tiny_config(tmp_path)
     values = {"spaces": {"arerec": {"lr": {"low": 1e-3, "high": 1e-2, "log": True}, "emb_size": {"choices": [8, 16]}}}}
     wider = {"spaces": {"arerec": {"lr": {"low": 1e-5, "high": 3e-2, "log": True}, "emb_size": {"choices": [8, 16]}}}}
     more = {"spaces": {"arerec": {"lr": {"low": 1e-3, "high": 1e-2, "log": True}, "emb_size": {"choices": [8, 16, 32]}}}}
-    key = tuning.study_key(base, tuning.settings(values), "arerec")
-    assert tuning.study_key(base, tuning.settings(wider), "arerec") == key
-    assert tuning.study_key(base, tuning.settings({**values, "n_trials": 50}), "arerec") == key
-    assert tuning.study_key(base, tuning.settings(more), "arerec") != key
-    assert tuning.study_key(base, tuning.settings({**values, "warmup_epochs": 1}), "arerec") != key
+    key = tuning.study_key(base, SearchSettings.checked(values), "arerec")
+    assert tuning.study_key(base, SearchSettings.checked(wider), "arerec") == key
+    assert tuning.study_key(base, SearchSettings.checked({**values, "n_trials": 50}), "arerec") == key
+    assert tuning.study_key(base, SearchSettings.checked(more), "arerec") != key
+    assert tuning.study_key(base, SearchSettings.checked({**values, "warmup_epochs": 1}), "arerec") != key

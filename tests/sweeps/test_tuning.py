@@ -37,17 +37,18 @@ def _table(result, model: str = "arerec") -> list[tuple]:
 
 @pytest.mark.parametrize("values, fragment", [
     ({"n_trials": 0}, "n_trials must be an integer >= 1"),
-    ({"sampler": "grid"}, "sampler must be one of tpe, random, received: 'grid'"),
-    ({"pruner": "asha"}, "pruner must be one of median, successive_halving, hyperband, none, received: 'asha'"),
+    ({"sampler": "grid"}, "validation_search.sampler must be 'tpe' or 'random', received: 'grid'"),
+    ({"pruner": "asha"}, "validation_search.pruner must be 'median', 'successive_halving', 'hyperband' or 'none', "
+                         "received: 'asha'"),
     ({"budget": 3}, "unknown validation_search setting(s) ['budget']; valid: n_trials"),
     ({"spaces": {}}, "spaces must be a non-empty mapping"),
     ({"spaces": {"arerec": {"lr": {"low": 0, "high": 1, "log": True}}}}, "`low > 0` must hold for `log=True`"),
     ({"spaces": {"arerec": {"region": {"low": 1, "high": 3}}}}, "unknown parameter(s) ['region']"),
     ({"selection_metric": "auc"}, "selection_metric must be one of val_loss, rmse"),
-    ({"warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, received: -1"),
+    ({"warmup_epochs": -1}, "validation_search.warmup_epochs must be >= 0, received: -1"),
     ({"warmup_epochs": 4}, "warmup_epochs must be at most max_epochs (3)"),
-    ({"patience": 0}, "patience must be an integer >= 1, received: 0"),
-    ({"pruner_startup_trials": 1.5}, "pruner_startup_trials must be an integer >= 0"),
+    ({"patience": 0}, "validation_search.patience must be >= 1, received: 0"),
+    ({"pruner_startup_trials": 1.5}, "validation_search.pruner_startup_trials must be an integer, received: 1.5"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
     with pytest.raises(ConfigError) as error:
