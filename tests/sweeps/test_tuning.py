@@ -36,7 +36,7 @@ def _table(result, model: str = "arerec") -> list[tuple]:
 
 
 @pytest.mark.parametrize("values, fragment", [
-    ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+    ({"n_trials": 0}, "validation_search.n_trials must be >= 1, received: 0"),
     ({"sampler": "grid"}, "validation_search.sampler must be 'tpe' or 'random', received: 'grid'"),
     ({"pruner": "asha"}, "validation_search.pruner must be 'median', 'successive_halving', 'hyperband' or 'none', "
                          "received: 'asha'"),
