@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.arerec-dev-installed
 BACKEND ?= cpu
 PARAMS ?= base
 PYTEST_ARGS ?=
-# test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_cluster.py keeps its one
+# test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_executors.py keeps its one
 # Ray instance): 373 s instead of 672 s on 2 cores (docs/performance.md). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 REPORTS ?= reports
@@ -37,7 +37,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml arerec/report/kernel.py arerec/runtime.py
+$(STAMP): pyproject.toml arerec/report/kernel.py arerec/malloc_tuning.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND)]'
@@ -49,7 +49,7 @@ $(DEV_STAMP): $(STAMP)
 	@touch $@
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check arerec tests

@@ -204,8 +204,8 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
                           f"python -m arerec.bench.epochs (docs/backends.md)")
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
+    from arerec.malloc_tuning import allocator_settings
     from arerec.report.provenance import git_state
-    from arerec.runtime import allocator_settings
 
     record: dict[str, Any] = {"name": name, "data": data, "machine": machine(), "versions": versions(),
                               "git": git_state(Path(__file__).resolve().parents[2]),  # the repository root

@@ -5,6 +5,6 @@
 - ``optimizers``: Keras Adam (the reference's dense update) and the row-sparse LazyAdam.
 """
 
-from arerec.installs import require_keras
+from arerec.backend_check import require_keras
 
 require_keras()  # before layers.py imports Keras: a missing backend is an error that names the extra to install

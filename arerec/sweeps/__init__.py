@@ -1,7 +1,7 @@
 """Many runs: seeds and variants, worker processes, the validation search, the headline and the ablation.
 
 - ``seeds``: every variant of a configuration under every seed, trained or loaded, one row per run;
-- ``cluster``: where a sweep's unfinished runs train first: here (``executor: local``) or as Ray tasks (``ray``);
+- ``executors``: where a sweep's unfinished runs train first: here (``executor: local``) or as Ray tasks (``ray``);
 - ``parallel``: a sweep's unfinished runs trained several at a time, each in a worker process;
 - ``tuning``: hyper-parameters chosen on validation by successive halving (test is never read);
 - ``headline``: ARERec and the baselines under both protocols over seeds, and the paper's claims as verdicts;

@@ -55,7 +55,7 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0,
     A sweep's loop (:func:`arerec.sweeps.seeds.run_seeds`, the ablation) then loads them instead of training them.
     With ``workers`` <= 1, or fewer than two runs to train, it does nothing and the loop trains
     them one by one. Each worker is ``python -m arerec.sweeps.parallel --worker CONFIG`` under the
-    allocator settings of arerec/runtime.py; its output goes to ``{run folder}.log`` beside the run
+    allocator settings of arerec/malloc_tuning.py; its output goes to ``{run folder}.log`` beside the run
     folder. Data are prepared here first, so workers never prepare the same version at once.
     ``score_test`` False: a clean run's test figures are not computed (the validation search's runs).
 
@@ -75,7 +75,7 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0,
 def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, poll_s: float = 1.0, *,
                   score_test: bool = True) -> list[str]:
     """:func:`train_in_parallel` for runs already known to be unfinished (:func:`unfinished_runs`)."""
-    from arerec.runtime import tuned_environment
+    from arerec.malloc_tuning import tuned_environment
     from arerec.sweeps.progress import pool_line
 
     if workers <= 1 or len(pending) < 2:

@@ -403,7 +403,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
 
 
 def _trials_on_ray(batch: Sequence, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
-    from arerec.sweeps.cluster import run_calls_on_ray, shipped
+    from arerec.sweeps.executors import run_calls_on_ray, shipped
 
     cfg = shipped(base)
     calls = [(f"trial {trial.number} of {model}", trial_task,
