@@ -3,13 +3,18 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Two installs, each with its stamp: `make setup` (reproduce, lab, data, check, bench) the base and the CPU backend,
-# `.[cpu]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the tests use).
-STAMP := $(VENV)/.arerec-installed
-DEV_STAMP := $(VENV)/.arerec-dev-installed
-# the backend extra `make setup` installs: cpu (TensorFlow on CPU), or in a fresh VENV on an NVIDIA GPU cuda
-# (TensorFlow with CUDA) or jax-cuda (then KERAS_BACKEND=jax); README, "Install"
+# the backend extra `make setup` installs: cpu (TensorFlow on CPU), jax (JAX on CPU, then KERAS_BACKEND=jax), or on an
+# NVIDIA GPU cuda (TensorFlow with CUDA) or jax-cuda; README, "Install"
 BACKEND ?= cpu
+BACKENDS := cpu cuda jax jax-cuda
+# tensorflow-cpu and tensorflow[and-cuda] both own the `tensorflow` package: a venv holds one or the other
+CLASHES_cpu := cuda
+CLASHES_cuda := cpu
+# Two installs, each with its stamp per backend: `make setup` (reproduce, lab, data, check, bench) the base and the
+# backend, `.[$(BACKEND)]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the
+# tests use). `make setup BACKEND=jax` after a CPU setup installs the jax extra beside it.
+STAMP := $(VENV)/.arerec-installed-$(BACKEND)
+DEV_STAMP := $(VENV)/.arerec-dev-installed-$(BACKEND)
 PARAMS ?= base
 PYTEST_ARGS ?=
 # test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_executors.py keeps its one
@@ -38,6 +43,10 @@ help:
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml arerec/report/kernel.py arerec/malloc_tuning.py
+	@$(if $(filter $(BACKEND),$(BACKENDS)),:,echo "BACKEND=$(BACKEND) is not a backend extra of pyproject.toml: use one of $(BACKENDS) (README, \"Install\")" >&2; exit 2)
+	@for other in $(CLASHES_$(BACKEND)); do if test -e $(VENV)/.arerec-installed-$$other; then \
+		echo "BACKEND=$(BACKEND): $(VENV) holds BACKEND=$$other, and the two TensorFlow builds own the same package. Keep to it (make ... BACKEND=$$other) or use another venv: make setup BACKEND=$(BACKEND) VENV=.venv-$(BACKEND)" >&2; \
+		exit 2; fi; done
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND)]'
