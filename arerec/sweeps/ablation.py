@@ -84,7 +84,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
             progress.start(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
         result = train_or_load(cfg)
         if progress is not None:
-            progress.done(result.seconds)
+            progress.done()
         if cfg.protocol == "clean":  # scored on test once, at the epoch chosen on validation
             scores = {c: float(result.final[c]) for c in metric_columns(cfg.topk) if c in result.final}
             scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]))

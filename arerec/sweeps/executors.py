@@ -285,7 +285,7 @@ def _remote(fn, executor: Executor):
 def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor, *, score_test: bool,
                   poll_s: float) -> list[RunOutcome]:
     """One Ray task per run of ``pending``; waits for all of them, printing progress (see :func:`train_runs`)."""
-    from arerec.sweeps.progress import pool_line
+    from arerec.sweeps.progress import PoolProgress
 
     ray, task, options = _remote(run_task, executor)
     cfgs = [shipped(cfg) for cfg, _ in pending]
@@ -301,11 +301,12 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
             _pid_file(paths).unlink(missing_ok=True)  # from an earlier sweep that ended abruptly
             mine = {setting: markers[setting, getattr(cfg, setting)] for setting in ("model_path", "data_path")}
             waiting[task.options(**options, name=f"train {paths.name}").remote(cfg.to_dict(), paths.name, mine, score_test)] = paths
-        clock, said, last = time.perf_counter(), "", 0.0
+        progress, said, last = PoolProgress("ray", len(pending)), "", 0.0
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1, timeout=poll_s)
             for ref in ready:
                 paths = waiting.pop(ref)
+                progress.done()
                 outcome, failure = _collect(ray, ref, paths, executor)
                 if failure is not None:
                     failures.append(failure)
@@ -315,12 +316,12 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
                     say(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
                         f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})")
             running = sum(_pid_file(p).is_file() for p in waiting.values())
-            line = pool_line("ray", len(outcomes) + len(failures), running, len(waiting) - running,
-                             time.perf_counter() - clock)
+            line = progress.line(running, len(waiting) - running)
             counts = line.split(" (")[0]
             if counts != said or time.perf_counter() - last >= REPORT_EVERY_S:
                 say("  " + line)
                 said, last = counts, time.perf_counter()
+        progress.close()
     finally:
         for ref in waiting:  # interrupted: stop what is still queued or running (finished epochs are kept)
             ray.cancel(ref, force=True)

@@ -389,7 +389,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
             if is_arerec:  # only the best completed trial keeps its weights
                 _keep_only_best(base, study.get_trials(deepcopy=False), direction)
             if progress is not None:
-                progress.done(time.perf_counter() - t0)
+                progress.done()
         trials = [t for t in study.get_trials(deepcopy=False)
                   if t.state in (TrialState.COMPLETE, TrialState.PRUNED)][: tune["n_trials"]]
     finally:
