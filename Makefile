@@ -37,7 +37,7 @@ help:
 	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
-	@echo "make lint        ruff and mypy over the package ([tool.mypy] in pyproject.toml)"
+	@echo "make lint        ruff and mypy over the package and scripts ([tool.mypy] in pyproject.toml)"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
 
 setup: $(STAMP)
@@ -61,7 +61,7 @@ test: $(DEV_STAMP)
 	$(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check arerec tests
+	$(BIN)/ruff check arerec tests scripts
 	$(BIN)/mypy
 
 # Kernels start in the repository root, as under `make reproduce` (papermill --cwd), so the
