@@ -129,17 +129,17 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     epoch_runs = []
     report_every = max(1, steps_per_epoch // 10)
 
-    def progress(done: int, loss: float, *, n: int, steps) -> None:
-        steps.update(1)
+    def progress(done: int, loss: float, *, n: int, counted) -> None:
+        counted.update(1)
         if done % report_every == 0 and done < steps_per_epoch:
-            elapsed, left = clock(steps)
+            elapsed, left = clock(counted)
             log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
                      int(epoch), done, steps_per_epoch, elapsed, left)
 
     for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
         t0 = time.perf_counter()
-        with counter(steps_per_epoch) as steps:
-            run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, steps=steps))
+        with counter(steps_per_epoch) as counted:
+            run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, counted=counted))
         epoch_runs.append(time.perf_counter() - t0)
         log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
     if epoch_runs:
