@@ -175,31 +175,49 @@ def test_every_notebook_runs_on_ci_params(ci_run):
     # part 2: one study per model with the same budget, on validation only; the chosen configuration of each
     search = training["search"]
     assert set(search) == {"arerec", "arerec_attention_off", "user_item_bias", "biased_mf", "item_knn", "user_knn"}
+    assert search["arerec"]["epochs_reached"]["1"] == 2 and search["arerec"]["pruned_before_one_epoch"] == 0
     for model, study in search.items():
         assert study["n_trials"] == len(study["trials"]) == 2, model  # params/ci.yaml: n_trials 2 for every model
         assert all(t["state"] in ("complete", "pruned") and set(t) >= {"params", "state", "epochs", "val_score"}
                    for t in study["trials"]), model
         assert study["chosen"] in [t["params"] for t in study["trials"] if t["state"] == "complete"], model
         assert set(study["edges"]) <= set(study["chosen"]) and set(study["edges"].values()) <= {"low", "high"}
+        assert not set(study["edges"]) & set(study["natural_edges"]), model
     chosen = training["chosen"]
     assert chosen["config"]["protocol"] == "clean" and chosen["config"]["patience"] == 1
     assert chosen["config"]["lr"] == search["arerec"]["chosen"]["lr"]
-    summary = training["headline_summary"]  # ARERec tuned on and off, and 6 tuned baselines, over 2 seeds
-    assert len(summary) == 2 + 6 and all(row["n"] == 2 for row in summary)
-    assert {"ARERec (tuned)", "ARERec, attention off (tuned)", "global_mean", "user_knn"} == \
+    summary = training["headline_summary"]  # ARERec tuned on and off and windowed, and 8 baselines, over 2 seeds
+    assert len(summary) == 3 + 8 and all(row["n"] == 2 for row in summary)
+    assert {"ARERec (tuned)", "ARERec, attention off (tuned)", "ARERec, windowed region", "global_mean", "global_mode",
+            "item_mode", "user_knn"} == \
         {row["model"] for row in summary} - {"item_mean", "user_item_bias", "biased_mf", "item_knn"}
     for row in summary:
         assert all(in_range(row[f"{m}@5"], 0, 1) for m in ("hr", "ndcg", "std_ndcg")), row["model"]
         assert in_range(row["rmse"], 0.1, 4) and row["rmse_ci"] >= 0, row["model"]
     arerec = [row for row in training["runs"] if row["kind"] == "ARERec"]
-    assert len(arerec) == 4 and all(1 <= row["best_epoch"] <= row["epochs_trained"] <= 3 for row in arerec)
-    verdicts = training["verdicts"]  # 2 claims x faithful NDCG, standard NDCG and RMSE
-    assert len(verdicts) == 6 and all(set(v) >= {"claim", "metric", "a", "b", "verdict"} for v in verdicts)
+    assert len(arerec) == 6 and all(1 <= row["best_epoch"] <= row["epochs_trained"] <= 3 for row in arerec)
+    assert len(training["run_ends"]) == 6 and all({"stopped early", "at cap"} <= set(r) for r in training["run_ends"])
+    # every tuned model's majority class; the floors never count as collapsed
+    shares = training["majority_class"]
+    assert set(shares) >= {"ARERec (tuned)", "global_mean", "item_mode"} and not shares["global_mean"]["collapsed"]
+    assert all(in_range(s["largest_share"], 0, 1) for s in shares.values())
+    # one family: the best baseline, attention, item mean, global mean (3 metrics each), item mode, the region (2)
+    verdicts = training["verdicts"]
+    assert all(set(v) >= {"claim", "metric", "a", "b", "verdict"} for v in verdicts)
     assert {v["metric"] for v in verdicts} == {"ndcg@5", "std_ndcg@5", "rmse"}
-    judged = [v for v in verdicts if v["verdict"] != "left out"]
-    assert all(v["verdict"] in ("supported", "not supported", "not resolved by 2 seeds") for v in judged)
+    assert sum("windowed region" in v["claim"] for v in verdicts) == 2
+    judged = [v for v in verdicts if "p_holm" in v.get("user_test", {})]
+    assert judged and all(v["family"] == len(judged) for v in judged)
+    for v in judged:
+        test = v["user_test"]
+        assert test["n_users"] > 0 and 0 <= test["p_value"] <= test["p_holm"] <= 1
+        assert test["ci_low"] <= test["mean_diff"] <= test["ci_high"]
+        assert v["verdict"] in ("supported", "not supported") or v["verdict"].startswith("not resolved")
+    for v in verdicts:
+        if str(v["verdict"]).startswith("not judged"):
+            assert "predicts" in v["verdict"] and "% of test rows" in v["verdict"]
     for v in verdicts:  # the baseline of a claim is the one best on validation for its metric
-        if v["b"] != "ARERec, attention off (tuned)" and v["verdict"] != "left out":
+        if v["claim"].startswith("ARERec beats the best baseline") and v["verdict"] != "left out":
             assert v["b"] == training["best_on_validation"][v["metric"]]
     assert training["provenance"]["wall_seconds"] > 0
 
@@ -208,7 +226,8 @@ def test_every_notebook_runs_on_ci_params(ci_run):
                                                            "region_mode=window"]
     assert all(v["n"] == 1 and in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) for v in ablation["summary"])
     assert len(ablation["runs"]) == 3 and all(1 <= v["best_epoch"] <= v["epochs"] <= 3 for v in ablation["runs"])
-    assert [v["verdict"] for v in ablation["verdicts"]] == ["not resolved by 1 seed"] * 2
+    assert [v["claim"] for v in ablation["region_verdicts"]] == [v["claim"] for v in verdicts
+                                                                 if "windowed region" in v["claim"]]
 
     attention = metrics["04_attention"]
     assert attention["heads"] == 2 and attention["similarity"]["pairs"] > 0
@@ -229,14 +248,15 @@ def test_figures_tables_and_html_are_written(ci_run):
     folder = tmp / "reports" / "ci"
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
                 "leakage", "learning_curves", "headline", "run_curves", "verdicts", "search_history_arerec",
-                "confusion_matrix_seed_run", "ablation",
+                "confusion_matrix_seed_run", "confusion_matrices_tuned", "ablation",
                 "attention_uniformity", "attention_pairs", "attention_by_position",
                 "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 2000, name
     for name in ("headline", "headline_summary", "headline_runs", "seed_schedule", "seed_run_vs_original", "search_trials",
-                 "search_budget", "search_chosen", "baselines_on_validation", "paired", "chosen_epochs", "confusion_matrix_seed_run", "ablation",
+                 "search_budget", "search_chosen", "baselines_on_validation", "verdicts", "chosen_epochs",
+                 "confusion_matrices", "majority_class_by_model", "confusion_matrix_seed_run", "ablation",
                  "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
     for name in notebook.NOTEBOOKS:

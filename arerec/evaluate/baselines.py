@@ -19,6 +19,10 @@ Two are our own, because Surprise has no algorithm for them:
 - ``item_mean`` (``r_hat = mu + sum_{v in R(i)} (r_vi - mu) / (n_i + shrinkage)``, the plain
   item mean when ``shrinkage = 0``): Surprise has no item-mean predictor. ``BaselineOnly``'s
   ``b_i`` is damped and fitted jointly with ``b_u``, and ``KNNWithMeans`` adds a neighbour term.
+- ``global_mode`` and ``item_mode``: the most frequent training rating, overall or per item (an unseen item gets the
+  global mode; a tie goes to the rating nearest the item's mean, then to the lower). They are the class floors of
+  the faithful metric, which scores ARERec's argmax class: a model that has learned nothing per item predicts the
+  global mode, the class prior, for every row (issue 29).
 
 ``mu`` is the mean training rating, ``R(i)`` the users who rated item ``i`` and ``n_i = |R(i)|``.
 In the kNN models ``b_ui`` is the ALS baseline of ``user_item_bias``, and the neighbours are the
@@ -143,6 +147,27 @@ def _item_mean(train: pd.DataFrame, test: pd.DataFrame, params: Params) -> np.nd
     return mu + test["itemId"].map(offset).fillna(0.0).to_numpy(np.float64)  # an unseen item gets mu
 
 
+def _modes(ratings: pd.DataFrame, by: str | None) -> pd.Series:
+    """The modal rating per ``by`` group (one value for None): the most frequent, then the one nearest the group's
+    mean rating, then the lower. Stable sorts only, so every machine picks the same mode."""
+    key = ratings[by] if by is not None else pd.Series(0, index=ratings.index)
+    frame = pd.DataFrame({"group": key.to_numpy(), "rating": ratings["rating"].to_numpy(np.float64)})
+    counts = frame.groupby(["group", "rating"], sort=True).size().rename("count").reset_index()
+    counts["distance"] = (counts["rating"] - counts["group"].map(frame.groupby("group")["rating"].mean())).abs()
+    counts = counts.sort_values(["group", "count", "distance", "rating"], ascending=[True, False, True, True],
+                                kind="stable")
+    return counts.drop_duplicates("group").set_index("group")["rating"]
+
+
+def _global_mode(train: pd.DataFrame, test: pd.DataFrame, params: Params) -> np.ndarray:
+    return np.full(len(test), float(_modes(train, None).iloc[0]))
+
+
+def _item_mode(train: pd.DataFrame, test: pd.DataFrame, params: Params) -> np.ndarray:
+    fallback = float(_modes(train, None).iloc[0])
+    return test["itemId"].map(_modes(train, "itemId")).fillna(fallback).to_numpy(np.float64)
+
+
 # --- Surprise's algorithms ------------------------------------------------------------------
 
 
@@ -188,6 +213,8 @@ class Baseline:
 
 BASELINES: dict[str, Baseline] = {
     "global_mean": Baseline("arerec (Surprise has no global-mean predictor)", predict_own=_global_mean),
+    "global_mode": Baseline("arerec: the most frequent training rating (the class prior)", predict_own=_global_mode),
+    "item_mode": Baseline("arerec: each item's most frequent training rating", predict_own=_item_mode),
     "item_mean": Baseline(
         "arerec (Surprise has no item-mean predictor)",
         {"shrinkage": Param(0.0, "pseudo-count of mu ratings added to every item (0: the plain item mean)")},

@@ -34,6 +34,7 @@ class _UserGroups:
     codes: np.ndarray  # [N] int64
     counts: np.ndarray  # [U] test rows per user
     starts: np.ndarray  # [U] first index of each user in any (user, key)-sorted order
+    uniques: np.ndarray  # [U] the user ids, in code order
 
     @property
     def n_users(self) -> int:
@@ -45,7 +46,7 @@ def _group_users(users: Sequence | np.ndarray) -> _UserGroups:
     codes = codes.astype(np.int64, copy=False)
     counts = np.bincount(codes, minlength=len(uniques))
     starts = np.cumsum(counts) - counts
-    return _UserGroups(codes=codes, counts=counts, starts=starts)
+    return _UserGroups(codes=codes, counts=counts, starts=starts, uniques=np.asarray(uniques))
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,15 @@ def faithful_hr_ndcg(
 def _faithful(
     groups: _UserGroups, true: np.ndarray, pred: np.ndarray, ks: list[int], hrcutoff: float, ideal: _Ranking
 ) -> dict[str, float]:
+    per_user = _faithful_per_user(groups, true, pred, ks, hrcutoff, ideal)
+    return {name: _nanmean(values) for name, values in per_user.items()}
+
+
+def _faithful_per_user(
+    groups: _UserGroups, true: np.ndarray, pred: np.ndarray, ks: list[int], hrcutoff: float, ideal: _Ranking
+) -> dict[str, np.ndarray]:
+    """Each user's faithful HR@k and NDCG@k ([U] arrays in code order), NaN for a user with fewer than k rows (or
+    none relevant, for HR): the reference's mean over users is the nanmean of these."""
     codes = groups.codes
     pred_position = _rank_within_user(groups, pred).position
     ideal_true = true[ideal.order]  # [N] ideal ratings; user u's list starts at starts[u]
@@ -189,7 +199,7 @@ def _faithful(
     discount = np.empty(len(true))
     discount[ideal.order] = 1.0 / np.log2(rank_sorted + 1.0)  # [N] by row
 
-    result: dict[str, float] = {}
+    result: dict[str, np.ndarray] = {}
     for k in ks:
         qualifies = groups.counts >= k  # [U]
         in_ideal = ideal.position < k  # [N]
@@ -209,8 +219,8 @@ def _faithful(
         dcg = np.bincount(codes[hit_rows], weights=odd_gain * discount[hit_rows], minlength=groups.n_users)
         ndcg_per_user = _ratio(dcg, idcg)
 
-        result[f"hr@{k}"] = _nanmean(hr_per_user[qualifies])
-        result[f"ndcg@{k}"] = _nanmean(ndcg_per_user[qualifies])
+        result[f"hr@{k}"] = np.where(qualifies, hr_per_user, np.nan)
+        result[f"ndcg@{k}"] = np.where(qualifies, ndcg_per_user, np.nan)
     return result
 
 
@@ -324,6 +334,13 @@ def _tie_aware(
     groups: _UserGroups, true: np.ndarray, score: np.ndarray, ks: list[int], ideal: _Ranking
 ) -> dict[int, float]:
     """Tie-aware NDCG@k for several k, sharing the sorts; see :func:`tie_aware_ndcg`."""
+    return {k: _nanmean(values) for k, values in _tie_aware_per_user(groups, true, score, ks, ideal).items()}
+
+
+def _tie_aware_per_user(
+    groups: _UserGroups, true: np.ndarray, score: np.ndarray, ks: list[int], ideal: _Ranking
+) -> dict[int, np.ndarray]:
+    """Each user's tie-aware NDCG@k ([U] arrays in code order; NaN where the user's IDCG is 0)."""
     codes = groups.codes
     n = len(true)
     gain = _gain(true)
@@ -340,7 +357,7 @@ def _tie_aware(
     tie_end = tie_start + tie_size  # [T]
     ideal_weight = gain / np.log2(ideal.position + 2.0)  # [N] each row's term of the untruncated IDCG
 
-    result: dict[int, float] = {}
+    result: dict[int, np.ndarray] = {}
     for k in ks:
         # cumulative_discount[m] = sum of the discounts of positions 0..m-1, for m <= k
         cumulative_discount = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
@@ -350,7 +367,7 @@ def _tie_aware(
         dcg = np.bincount(tie_user, weights=tie_mean_gain * group_discount, minlength=groups.n_users)
         in_ideal = ideal.position < k
         idcg = np.bincount(codes[in_ideal], weights=ideal_weight[in_ideal], minlength=groups.n_users)
-        result[k] = _nanmean(_ratio(dcg, idcg))
+        result[k] = _ratio(dcg, idcg)
     return result
 
 
@@ -392,6 +409,39 @@ def evaluate_predictions(
     result.update({f"std_ndcg@{k}": value for k, value in std_ndcg.items()})
     logger.debug("evaluated %d rows of %d users: %s", len(true), groups.n_users, result)
     return {name: float(value) for name, value in result.items()}
+
+
+def per_user_metrics(
+    users: Sequence | np.ndarray,
+    true_ratings: Sequence | np.ndarray,
+    classes_predicted: Sequence | np.ndarray,
+    scores: Sequence | np.ndarray,
+    topk: Iterable[int] = DEFAULT_TOPK,
+    hrcutoff: float = DEFAULT_HRCUTOFF,
+) -> pd.DataFrame:
+    """Each user's metrics, one row per user (indexed by user id, in first-seen order): the faithful ``hr@k`` and
+    ``ndcg@k`` of the predicted classes (NaN for a user with fewer than k test rows, as the reference skips them),
+    the tie-aware ``std_ndcg@k`` and the user's ``rmse`` and ``mae`` of ``scores`` (a continuous rating: ARERec's
+    expected rating, a baseline's prediction), and ``n`` rows.
+
+    The nanmean of a faithful or standard NDCG column is what :func:`evaluate_predictions` reports; a user's RMSE is
+    over that user's rows, so their mean is not the RMSE over all rows. A test over users (:mod:`arerec.evaluate.claims`)
+    pairs two models' rows of this table.
+    """
+    users = _as_1d("users", users)
+    true = _as_float_1d("true_ratings", true_ratings, len(users))
+    pred = _as_float_1d("classes_predicted", classes_predicted, len(users))
+    score = _as_float_1d("scores", scores, len(users))
+    ks = _check_topk(topk)
+    groups = _group_users(users)
+    ideal = _rank_within_user(groups, true)
+    columns: dict[str, np.ndarray] = {"n": groups.counts.astype(np.int64)}
+    columns.update(_faithful_per_user(groups, true, pred, ks, hrcutoff, ideal))
+    columns.update({f"std_ndcg@{k}": v for k, v in _tie_aware_per_user(groups, true, score, ks, ideal).items()})
+    error = score - true
+    columns["rmse"] = np.sqrt(np.bincount(groups.codes, weights=error**2) / groups.counts)
+    columns["mae"] = np.bincount(groups.codes, weights=np.abs(error)) / groups.counts
+    return pd.DataFrame(columns, index=pd.Index(groups.uniques, name="user"))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ import pandas as pd
 
 from arerec.errors import DataError
 from arerec.evaluate.baselines import ratings_to_probs, run_baselines
-from arerec.evaluate.metrics import argmax_rating, evaluate_predictions, tie_aware_ndcg
+from arerec.evaluate.metrics import (
+    argmax_rating,
+    evaluate_predictions,
+    expected_rating,
+    per_user_metrics,
+    tie_aware_ndcg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +105,34 @@ def confusion(exp, probs: np.ndarray, split: str = "test") -> pd.DataFrame:
 
 def _label(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def predicted_classes(exp, probs: np.ndarray | None = None, pred: np.ndarray | None = None) -> np.ndarray:
+    """The rating class each test row is given: ARERec's argmax of ``probs``, or a baseline's ``pred`` at its
+    nearest class (what the faithful metric scores)."""
+    classes = exp.prepared.classes.astype(float)
+    if probs is not None:
+        return argmax_rating(probs, classes)
+    return argmax_rating(ratings_to_probs(np.asarray(pred, dtype=float), classes), classes)
+
+
+def per_user(exp, probs: np.ndarray | None = None, pred: np.ndarray | None = None, split: str = "test") -> pd.DataFrame:
+    """Each user's metrics on ``split`` (:func:`arerec.evaluate.metrics.per_user_metrics`): of ARERec's ``probs``
+    (argmax class; expected rating) or of a baseline's continuous ``pred`` (nearest class; the prediction itself),
+    as :func:`score_ratings` and the training loop score them."""
+    rows = getattr(exp.prepared, split)
+    classes = exp.prepared.classes.astype(float)
+    scores = expected_rating(probs, classes) if probs is not None else np.asarray(pred, dtype=float)
+    return per_user_metrics(rows["userId"].to_numpy(), rows["rating"].to_numpy(dtype=float),
+                            predicted_classes(exp, probs, pred), scores, exp.cfg.topk, exp.cfg.hrcutoff)
+
+
+def confusion_counts(exp, predicted: np.ndarray, split: str = "test") -> pd.DataFrame:
+    """Long form of a confusion matrix: one row per (true, predicted) rating class with its count, every pair of
+    classes present (zeros included)."""
+    classes = exp.prepared.classes.astype(float)
+    true = getattr(exp.prepared, split)["rating"].to_numpy(dtype=float)
+    table = pd.crosstab(pd.Categorical(true, categories=classes), pd.Categorical(predicted, categories=classes),
+                        dropna=False)
+    return pd.DataFrame([{"true": float(t), "predicted": float(p), "count": int(table.loc[t, p])}
+                         for t in classes for p in classes])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -95,29 +95,9 @@ def verdict(runs: pd.DataFrame, claim: str, a: str | None, b: str | None, metric
     else:
         word = f"not resolved by {n} seed{'s' if n != 1 else ''}"
     return {**entry, "verdict": word, "numbers": numbers, "mean_a": mean_a, "mean_b": mean_b, "mean_diff": mean,
-            "ci": half, "n": n}
+            "ci": half, "n": n, "diffs": p["diffs"]}
 
 
 def _percent(confidence: float) -> str:
     """'95%', '99.17%': a confidence level with the digits it needs."""
     return f"{confidence * 100:.4g}%"
-
-
-def verdict_lines(verdicts: Sequence[Mapping[str, object]]) -> list[str]:
-    """One readable line per verdict: 'claim: verdict (numbers)'."""
-    lines = []
-    for v in verdicts:
-        detail = v.get("numbers") or v.get("why", "")
-        lines.append(f"{v['claim']}: {str(v['verdict']).upper()} ({detail})")
-    return lines
-
-
-def differences_table(verdicts: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """The judged verdicts (those with a paired difference) as rows for
-    :func:`arerec.report.plots.paired_differences`: label ("a − b"), metric, mean_diff, ci,
-    lower_is_better, verdict and claim. Verdicts left out have no difference and no row."""
-    rows = [{"label": f"{v['a']} − {v['b']}", "metric": v["metric"], "mean_diff": float(v["mean_diff"]),  # type: ignore[arg-type]
-             "ci": float(v["ci"]), "lower_is_better": lower_is_better(str(v["metric"])),  # type: ignore[arg-type]
-             "verdict": v["verdict"], "claim": v["claim"]}
-            for v in verdicts if v.get("mean_diff") is not None and v.get("verdict") != "left out"]
-    return pd.DataFrame(rows, columns=["label", "metric", "mean_diff", "ci", "lower_is_better", "verdict", "claim"])

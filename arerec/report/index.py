@@ -278,7 +278,7 @@ def _verdicts(exp: ExperimentReport) -> list[dict[str, Any]]:
     Each entry has claim, metric, a, b and verdict, and either mean_diff, ci and n (judged) or why (left
     out); older records also carry a 'numbers' sentence. A missing side is never shown as a Python None.
     """
-    entries = [*_as_list(exp.training.get("verdicts")), *_as_list(exp.metrics.get("03_ablation", {}).get("verdicts"))]
+    entries = _as_list(exp.training.get("verdicts"))  # 03's region claim is judged in 02, in the one family
     return [{**v, "detail": verdict_detail(v)} for v in entries if isinstance(v, Mapping) and "claim" in v]
 
 
@@ -297,7 +297,14 @@ def verdict_detail(v: Mapping[str, Any]) -> str:
         seeds = f", {n} seed{'s' if n != 1 else ''})" if n is not None else ")"
         means = (f"{a} {float(v['mean_a']):.4f} vs {b} {float(v['mean_b']):.4f}; "
                  if v.get("mean_a") is not None and v.get("mean_b") is not None else f"{a} − {b}: ")
-        return f"{means}paired difference in {v.get('metric', '')} {mean:+.4f}{interval}{seeds}"
+        text = f"{means}paired difference in {v.get('metric', '')} {mean:+.4f}{interval}{seeds}"
+        test = v.get("user_test")
+        if isinstance(test, Mapping) and test.get("p_value") is not None:
+            holm = f", Holm p {float(test['p_holm']):.2g}" if test.get("p_holm") is not None else ""
+            text += (f"; over {test.get('n_users')} users {float(test['mean_diff']):+.4f} (95% CI "
+                     f"{float(test['ci_low']):+.4f} to {float(test['ci_high']):+.4f}), Wilcoxon p "
+                     f"{float(test['p_value']):.2g}{holm}")
+        return text
     why = str(v.get("why") or v.get("numbers") or "")
     return why.replace("no rows for None", "this experiment has no such run").replace("None", "–")
 

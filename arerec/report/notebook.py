@@ -128,6 +128,10 @@ class Notebook:
             _show_markdown(f"*{shown.shape[1]} of {frame.shape[1]} columns shown; all of them in "
                            f"[tables/{name}.csv](tables/{name}.csv).*")
 
+    def say(self, text: str) -> None:
+        """Show ``text`` (Markdown) on the page as prose: claims, verdicts and notes read as sentences that wrap."""
+        _show_markdown(text)
+
     def recorded(self, section: str) -> dict[str, Any]:
         """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""
         return read_metrics(self.folder).get(section, {})

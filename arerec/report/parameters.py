@@ -19,6 +19,7 @@ from typing import Any
 from arerec.config import Config, check_keys, merge_yaml_layers, read_yaml_mapping
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import BASELINES
+from arerec.evaluate.claims import check_threshold
 from arerec.sweeps.executors import EXECUTORS, from_extras
 from arerec.sweeps.headline import DEFAULT_VARIANTS
 from arerec.sweeps.tuning import DEFAULTS as TUNING_DEFAULTS
@@ -40,9 +41,11 @@ EXTRAS: dict[str, Extra] = {
         [10, 25, 50, 101, 200, 327], "01: max_seq values of the truncation table (the model's own is added)"
     ),
     "baselines": Extra(
-        ["global_mean", "item_mean", "user_item_bias", "biased_mf", "item_knn", "user_knn"],
+        ["global_mean", "global_mode", "item_mean", "item_mode", "user_item_bias", "biased_mf", "item_knn", "user_knn"],
         "02: rating baselines scored beside ARERec on the same split",
     ),
+    "collapse_share": Extra(0.95, "02: a model whose test predictions fall in one class for at least this share of "
+                            "the rows on a seed has collapsed: its claims are not judged (arerec.evaluate.claims)"),
     "ablation_grid": Extra(
         [{"use_attention": 0}, {"use_attention": 1}, {"num_head": 1}, {"num_head": 2}, {"num_head": 4},
          {"region_size": 1}, {"region_size": 3}, {"region_size": 7}],
@@ -126,6 +129,7 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
     need(isinstance(schedule_baselines, list) and all(n in BASELINES for n in schedule_baselines),
          f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
     extras["validation_search"] = check_tuning(cfg, extras["validation_search"])
+    extras["collapse_share"] = check_threshold(extras["collapse_share"])
     from_extras(extras)  # executor, ray_address, ray_num_cpus, ray_num_gpus: ConfigError naming the valid values
     protocols = extras["protocols"]
     need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},

@@ -8,12 +8,15 @@ to ``nb.figure(fig, name)``, which saves it as a PNG and shows that PNG once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from arerec.config import lower_is_better
 
 TARGET_COLOUR = "crimson"
 
@@ -225,48 +228,66 @@ def seed_run_curves(histories: pd.DataFrame, original: pd.DataFrame, k: int) -> 
     return fig
 
 
-def paired_differences(table: pd.DataFrame, title: str) -> Figure:
-    """The verdicts as a forest plot: one row per (claim, metric), the mean paired difference with its
-    95% CI, a zero line, and the better side of zero named.
+VERDICT_COLOURS = {"supported": "#1a7f37", "not supported": "#b42318"}  # anything else (not resolved, not judged): grey
 
-    ``table``: columns label (what is compared, "A − B"), metric, mean_diff, ci (95% half-width; NaN
-    without an interval), lower_is_better (bool) and verdict. Each metric has its own panel (their
-    scales differ); a difference is drawn so that right of zero is always better for A.
+
+def _verdict_colour(word: str) -> str:
+    return next((c for w, c in VERDICT_COLOURS.items() if word == w), "#6e6e6e")
+
+
+def claim_differences(table: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> Figure:
+    """The claims as a forest plot, one panel per metric, one row per claim, with the table's sign (a − b): the mean
+    difference over users with its bootstrap 95% interval (circle, thick) and the mean per-seed difference with its
+    95% interval (square, thin), coloured by the claim's verdict; each axis says which side is better for a.
+
+    ``table``: :func:`arerec.sweeps.headline.verdict_table` rows (claims left out have no difference and no row;
+    not judged ones are drawn grey). ``names``: metric key -> the name shown.
     """
+    table = table[table["user_mean_diff"].notna() | table["mean_diff"].notna()].reset_index(drop=True)
     metrics = list(dict.fromkeys(table["metric"]))
-    rows = max(table.groupby("metric").size().max(), 1)
-    fig, axes = _figure(5.2 * len(metrics), 0.55 * rows + 1.9, ncols=len(metrics))
-    for ax, metric in zip(axes, metrics, strict=True):
+    rows = max(int(table.groupby("metric").size().max()) if len(table) else 1, 1)
+    fig, axes = _figure(5.6 * max(len(metrics), 1), 0.62 * rows + 2.1, ncols=max(len(metrics), 1))
+    for ax, metric in zip(axes, metrics, strict=False):
         part = table[table["metric"] == metric].reset_index(drop=True)
-        lower = bool(part["lower_is_better"].iloc[0])
-        sign = -1.0 if lower else 1.0  # right of zero = better for the first model of the label
-        diff = sign * part["mean_diff"].to_numpy(dtype=float)
-        ci = part["ci"].to_numpy(dtype=float)
         y = np.arange(len(part))
-        for n in range(len(part)):
-            word = str(part["verdict"][n])
-            colour = "#1a7f37" if word.startswith("support") else ("#b42318" if word.startswith("not supported")
-                                                                   else "#555555")  # not resolved: grey
-            if np.isfinite(ci[n]):
-                ax.errorbar(diff[n], y[n], xerr=ci[n], fmt="o", color=colour, capsize=4, elinewidth=1.5)
-            else:
-                ax.plot(diff[n], y[n], marker="D", color=colour, linestyle="none")
-            shown = f"{part['mean_diff'][n]:+.3f}" + (f" ± {ci[n]:.3f}" if np.isfinite(ci[n]) else " (no CI)")
-            ax.annotate(f"{shown}\n{part['verdict'][n]}", (diff[n], y[n]), xytext=(0, 7),
-                        textcoords="offset points", ha="center", fontsize=7)
+        for n, row in part.iterrows():
+            colour = _verdict_colour(str(row["verdict"]))
+            users = (row["user_mean_diff"], row["user_ci_low"], row["user_ci_high"])
+            if np.isfinite(users[0]):
+                err = [[users[0] - users[1]], [users[2] - users[0]]] if np.isfinite(users[1]) else None
+                ax.errorbar(users[0], y[n] - 0.12, xerr=err, fmt="o", color=colour, capsize=3, elinewidth=2.2)
+            if np.isfinite(row["mean_diff"]):
+                err = row["ci"] if np.isfinite(row["ci"]) else None
+                ax.errorbar(row["mean_diff"], y[n] + 0.14, xerr=err, fmt="s", color=colour, capsize=2,
+                            elinewidth=0.9, markersize=4, alpha=0.85)
         ax.axvline(0.0, color="black", linewidth=1)
-        ax.set_yticks(y, [_wrapped(label, 30) for label in part["label"]], fontsize=8)
-        ax.set_ylim(len(part) - 0.4, -0.8)
-        span = np.nanmax(np.abs(np.concatenate([diff + np.nan_to_num(ci), diff - np.nan_to_num(ci)]))) or 1.0
-        ax.set_xlim(-1.35 * span, 1.35 * span)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))  # labels that do not run into each other
+        labels = [f"{a} − {b}\n{_verdict_short(str(v))}, Holm p {_p(p)}"
+                  for a, b, v, p in zip(part["a"], part["b"], part["verdict"], part["p_holm"], strict=True)]
+        ax.set_yticks(y, [_wrapped(label, 44) for label in labels], fontsize=7.5)
+        ax.set_ylim(len(part) - 0.5, -0.6)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # few labels: they never run together
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         ax.tick_params(axis="x", labelsize=8)
-        better = "lower" if lower else "higher"
-        ax.set_xlabel(f"difference in {metric} ({better} is better)\n← first model worse · first model better →",
-                      fontsize=8)
-        ax.set_title(metric, fontsize=10)
-    fig.suptitle(f"{title}\nmean paired difference over seeds, 95% CI", fontsize=10)
+        shown = (names or {}).get(metric, metric)
+        lower = lower_is_better(metric)
+        ax.set_xlabel(f"a − b in {shown}\n{'← a better (lower)' if lower else 'a better (higher) →'}", fontsize=8)
+        ax.set_title(shown, fontsize=10)
+    fig.suptitle(f"{title}\n● over users (bootstrap 95% CI)   ■ over seeds (95% CI); green supported, red not "
+                 "supported, grey not resolved or not judged", fontsize=9)
     return fig
+
+
+def _verdict_short(word: str) -> str:
+    if word.startswith("not judged"):
+        return "not judged (collapsed)"
+    return "not resolved" if word.startswith("not resolved") else word
+
+
+def _p(value: Any) -> str:
+    value = float(value) if value is not None else float("nan")
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.2g}" if value >= 1e-3 else "< 0.001"
 
 
 def _wrapped(text: str, width: int) -> str:
@@ -382,6 +403,32 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
     ax.set_ylabel("true rating")
     ax.set_title("Confusion matrix (row shares)")
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    return fig
+
+
+def confusion_matrices(counts: pd.DataFrame, models: Sequence[str], title: str) -> Figure:
+    """One confusion matrix per model (``counts``: model, seed, true, predicted, count; summed over seeds), as row
+    shares with the share of all rows each predicted class takes written under its column."""
+    fig, axes = _figure(3.6 * len(models), 3.9, ncols=len(models))
+    for ax, model in zip(axes, models, strict=True):
+        part = counts[counts["model"] == model]
+        table = part.pivot_table(index="true", columns="predicted", values="count", aggfunc="sum").sort_index()
+        table = table.reindex(columns=table.index, fill_value=0)
+        values = table.to_numpy(dtype=float)
+        shares = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), share in np.ndenumerate(shares):
+            ax.text(j, i, f"{share:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if share > 0.5 else "black")
+        labels = [f"{r:g}" for r in table.index]
+        column_share = values.sum(axis=0) / max(values.sum(), 1)
+        ax.set_xticks(range(len(labels)), [f"{lab}\n{c:.0%}" for lab, c in zip(labels, column_share, strict=True)],
+                      fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("predicted class (share of all rows)", fontsize=8)
+        ax.set_ylabel("true rating", fontsize=8)
+        ax.set_title(_wrapped(model, 28), fontsize=9)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

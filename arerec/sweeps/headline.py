@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from arerec.config import Config
-from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict, verdict_lines  # noqa: F401 (re-exported)
+from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict  # noqa: F401 (re-exported)
 from arerec.files import write_csv_atomic
 from arerec.sweeps.executors import Executor, RunOutcome, train_runs
 
@@ -150,21 +151,6 @@ def at_prior(runs: pd.DataFrame, k: int, reference: str = "global_mean") -> pd.S
                      index=arerec.index)
 
 
-def prior_note(runs: pd.DataFrame, k: int) -> str:
-    """A sentence naming the tuned ARERec models whose every run scores exactly as the global mean (faithful
-    NDCG@k): they predict the majority class, so a claim about them measures the search, not the model."""
-    if "global_mean" not in set(runs["model"]):
-        return ""
-    stuck = at_prior(runs, k)
-    arerec = runs.loc[stuck.index]
-    models = [m for m in dict.fromkeys(arerec["model"]) if stuck[arerec["model"] == m].all()]
-    if not models:
-        return ""
-    return (f"{' and '.join(models)}: every seed scores exactly as the global mean on faithful NDCG@{k}, so it "
-            "predicts the majority class for every row; a verdict against it says that the search found no better "
-            "configuration within its budget, not what the model can do.")
-
-
 def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None) -> str:
     """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures).
 
@@ -264,38 +250,96 @@ def beside_original(histories: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 TUNED = "ARERec (tuned)"
 TUNED_OFF = "ARERec, attention off (tuned)"
+WINDOW = "ARERec, windowed region"  # the tuned ARERec's configuration with the paper's windowed region
+
+
+@dataclass
+class Outcome:
+    """The tuned headline's test results: ``runs`` one row per (model, seed) with its test metrics (ARERec at its
+    epoch chosen on validation); ``users`` one row per (model, seed, user) with that user's metrics
+    (:func:`arerec.evaluate.metrics.per_user_metrics`), for the tests over users; ``shares`` per (model, seed) the
+    most predicted class and its share of the test rows, for the collapse rule; ``confusion`` per (model, seed) the
+    counts of (true, predicted) ratings."""
+
+    runs: pd.DataFrame
+    users: pd.DataFrame
+    shares: pd.DataFrame
+    confusion: pd.DataFrame
 
 
 def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequence[str] = (),
             baseline_settings: Mapping[str, Mapping] | None = None, progress=None,
-            out: str | Path | None = None, executor: Executor | None = None) -> pd.DataFrame:
+            out: str | Path | None = None, executor: Executor | None = None) -> Outcome:
     """Each tuned ARERec model of ``configs`` (label -> its own chosen configuration: clean protocol, early
-    stopping) over ``seeds``, and the tuned baselines, one row per (model, seed), on test.
+    stopping) over ``seeds``, and the tuned baselines, scored on test (:class:`Outcome`).
 
     Each run is scored on test once, at its epoch chosen on validation. Baselines are fitted on the training
     rows with ``baseline_settings`` (chosen on validation) and scored on the same test rows (the clean split
     does not depend on the batch size or any model setting). The unfinished ARERec runs first train with
-    ``executor`` (:func:`arerec.sweeps.executors.train_runs`); the loop then loads them.
+    ``executor`` (:func:`arerec.sweeps.executors.train_runs`); the loop then loads them. ``out``: the runs table's CSV.
     """
     from arerec.data.inputs import load_experiment
-    from arerec.evaluate.scoring import baseline_metrics
+    from arerec.evaluate.baselines import run_baselines
     from arerec.sweeps.seeds import run_seeds, sweep
+    from arerec.train.loop import test_probabilities
 
     train_runs([run_cfg for label, cfg in configs.items() for _, _, run_cfg in sweep(cfg, seeds, {label: {}})],
                executor)
     frames = [run_seeds(cfg, seeds, {label: {}}, columns={"protocol": "clean", "kind": "ARERec"},
                         progress=progress).rename(columns={"variant": "model", "model_name": "run"})
               for label, cfg in configs.items()]
-    if baselines:
-        exp = load_experiment(next(iter(configs.values())))
-        frames.append(pd.DataFrame([
-            {"protocol": "clean", "kind": "baseline", "model": name, "seed": seed, **values}
-            for seed in seeds
-            for name, values in baseline_metrics(exp, baselines, seed, settings=baseline_settings).items()]))
+    exp = load_experiment(next(iter(configs.values())))
+    details = [_details(exp, label, seed, probs=test_probabilities(cfg.replace(seed=seed)))
+               for label, cfg in configs.items() for seed in seeds]
+    for seed in seeds:
+        predictions = run_baselines(exp.prepared.train, exp.prepared.test, names=list(baselines), seed=seed,
+                                    settings=baseline_settings) if baselines else {}
+        for name, pred in predictions.items():
+            details.append(_details(exp, name, seed, pred=pred))
+    frames.append(pd.DataFrame([{"protocol": "clean", "kind": "baseline", "model": d["model"], "seed": d["seed"],
+                                 **d["scores"]} for d in details if d["model"] not in configs]))
     table = pd.concat(frames, ignore_index=True)
+    shares = pd.DataFrame([{"model": d["model"], "seed": d["seed"], "majority_class": d["share"][0],
+                            "majority_share": d["share"][1]} for d in details])
+    table = table.merge(shares, on=["model", "seed"], how="left")
     if out is not None:
         write_csv_atomic(out, table)
-    return table
+    return Outcome(table, pd.concat([d["users"] for d in details], ignore_index=True), shares,
+                   pd.concat([d["confusion"] for d in details], ignore_index=True))
+
+
+def _details(exp, model: str, seed: int, probs=None, pred=None) -> dict[str, Any]:
+    """One run's (or baseline's) scores, per-user metrics, majority class and confusion counts on test."""
+    from arerec.evaluate.claims import class_shares
+    from arerec.evaluate.scoring import confusion_counts, per_user, predicted_classes, score_ratings
+
+    scores = score_ratings(exp, pred) if pred is not None else {}
+    classes = predicted_classes(exp, probs=probs, pred=pred)
+    users = per_user(exp, probs=probs, pred=pred).reset_index().assign(model=model, seed=seed)
+    return {"model": model, "seed": seed, "scores": scores, "users": users, "share": class_shares(classes),
+            "confusion": confusion_counts(exp, classes).assign(model=model, seed=seed)}
+
+
+def run_ends(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per ARERec run: its chosen epoch, the epochs it trained and how it ended, early stopping (converged) or at
+    its cap while still improving (not converged: the study is not finished while a chosen run ends there)."""
+    arerec = runs[runs["kind"] == "ARERec"]
+    ends = arerec[["model", "seed", "best_epoch", "epochs_trained"]].copy()
+    ends["stopped early"] = arerec["stopped_early"].astype(bool).to_numpy()
+    ends["at cap"] = arerec["at_cap"].fillna(0).astype(bool).to_numpy() if "at_cap" in arerec else False
+    return ends.reset_index(drop=True)
+
+
+def ends_note(ends: pd.DataFrame, cap: int) -> str:
+    """One sentence on how the ARERec runs ended."""
+    capped = ends[ends["at cap"]]
+    if capped.empty:
+        return (f"Every one of the {len(ends)} ARERec runs above stopped early: its validation figure stopped improving "
+                f"before the cap of {cap} epochs.")
+    names = "; ".join(f"{m}, seed {s}" for m, s in zip(capped["model"], capped["seed"], strict=True))
+    return (f"**{len(capped)} of {len(ends)} ARERec runs ended at the cap of {cap} epochs while still improving** "
+            f"({names}): they have not converged, so the study is not finished. Raise `validation_search.max_epochs` "
+            "and run again (finished epochs are kept).")
 
 
 def run_histories(cfg: Config, runs: pd.DataFrame) -> pd.DataFrame:
@@ -341,54 +385,111 @@ def claim_metrics(k: int) -> list[tuple[str, str]]:
     return [(f"ndcg@{k}", f"faithful NDCG@{k}"), (f"std_ndcg@{k}", f"standard NDCG@{k}"), ("rmse", "RMSE")]
 
 
-def paired_table(runs: pd.DataFrame, verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per verdict that was judged: exactly its two rows and metric, the mean of the per-seed
-    differences (a - b) with its 95% CI, and each seed's difference."""
-    rows = []
-    for v in verdicts:
-        if v["verdict"] == "left out":
-            continue
-        p = paired(runs, str(v["a"]), str(v["b"]), str(v["metric"]))
-        rows.append({"claim": v["claim"], "a": v["a"], "b": v["b"], "metric": v["metric"], "n": p["n"],
-                     "mean_diff": p["mean_diff"], "ci": p["ci"], "verdict": v["verdict"],
-                     "per_seed": ", ".join(f"{d:+.4f}" for d in p["diffs"])})
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------------------------
 # Part 3: the paper's claims as verdicts
 # --------------------------------------------------------------------------------------------
-def optimum_verdicts(runs: pd.DataFrame, k: int, best: Mapping[str, str | None]) -> list[dict[str, object]]:
-    """The paper's claims that the tuned headline (part 2) can answer, on faithful NDCG@k, standard NDCG@k and
-    RMSE: ARERec against the baseline that was best on validation for that metric (``best``: metric -> name,
-    :func:`best_on_validation`), and attention on against attention off, each tuned on its own.
+def claim_family(k: int, best: Mapping[str, str | None], window: bool = False) -> list:
+    """Every claim the reports judge, as one family (:func:`arerec.evaluate.claims.judge`): on faithful NDCG@k,
+    standard NDCG@k and RMSE, ARERec against the baseline that was best on validation for that metric (``best``:
+    metric -> name, :func:`best_on_validation`), attention on against attention off (each tuned on its own), ARERec
+    against the item mean and the global mean; on faithful NDCG@k, which scores classes, ARERec against the item
+    mode (the class floor of an argmax model); and with ``window`` the paper's windowed region against the code's
+    region at ARERec's tuned configuration (faithful NDCG@k and RMSE, the ablation's claim). A claim that repeats
+    another's two sides and metric (the best baseline may be the item mean) is kept once."""
+    from arerec.evaluate.claims import Claim
 
-    Each verdict also says what it is under a Bonferroni correction for the number of claims tested
-    (``verdict_bonferroni``: every interval at 1 - 0.05 / m, so that all m hold together at 95%).
-    """
-    claims_ = []
-    for metric, words in claim_metrics(k):
-        claims_.append((f"ARERec beats the best baseline ({words})", TUNED, best.get(metric), metric))
-    for metric, words in claim_metrics(k):
-        claims_.append((f"Attention beats attention off ({words})", TUNED, TUNED_OFF, metric))
-    judged = [verdict(runs, claim, a, b, metric) for claim, a, b, metric in claims_]
-    m = sum(v["verdict"] != "left out" for v in judged)
-    for v, (claim, a, b, metric) in zip(judged, claims_, strict=True):
-        if v["verdict"] != "left out" and m > 1:
-            v["verdict_bonferroni"] = verdict(runs, claim, a, b, metric, confidence=1 - 0.05 / m)["verdict"]
-    return judged
+    family = [Claim(f"ARERec beats the best baseline ({words})", TUNED, best.get(metric), metric)
+              for metric, words in claim_metrics(k)]
+    family += [Claim(f"Attention beats attention off ({words})", TUNED, TUNED_OFF, metric)
+               for metric, words in claim_metrics(k)]
+    for floor, name in (("item_mean", "the item mean"), ("global_mean", "the global mean")):
+        family += [Claim(f"ARERec beats {name} ({words})", TUNED, floor, metric) for metric, words in claim_metrics(k)]
+    family.append(Claim(f"ARERec beats the item mode (faithful NDCG@{k})", TUNED, "item_mode", f"ndcg@{k}"))
+    if window:
+        family += [Claim(f"The paper's windowed region beats the code's region ({words})", WINDOW, TUNED, metric)
+                   for metric, words in claim_metrics(k) if metric != f"std_ndcg@{k}"]
+    seen: set[tuple] = set()
+    kept = []
+    for claim in family:
+        if (claim.a, claim.b, claim.metric) not in seen:
+            seen.add((claim.a, claim.b, claim.metric))
+            kept.append(claim)
+    return kept
 
 
-def family_note(verdicts: Sequence[Mapping[str, Any]]) -> str:
-    """What testing several claims at once means for reading their 95% intervals."""
-    m = sum(v["verdict"] != "left out" for v in verdicts)
-    if m <= 1:
-        return f"{m} claim tested."
-    chance = 1 - 0.95**m
-    return (f"{m} claims were tested, each with a 95% interval. Were every claim's true difference zero, the chance "
-            f"that at least one interval still excluded zero would be up to {chance:.0%} (for independent claims), "
-            f"so read a single 'supported' or 'not supported' with care. The Bonferroni column holds every interval "
-            f"at {1 - 0.05 / m:.2%} instead, which keeps all {m} right together at least 95% of the time.")
+def verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per claim: its sides and metric, the per-seed mean difference a - b with its 95% interval and
+    verdict, the test over users (users, mean difference, bootstrap 95% interval, Wilcoxon p, Holm-adjusted p and
+    verdict), and the claim's verdict."""
+    rows = []
+    for v in verdicts:
+        test = v.get("user_test") or {}
+        rows.append({"claim": v["claim"], "a": v["a"], "b": v["b"], "metric": v["metric"], "seeds": v.get("n"),
+                     "mean_diff": v.get("mean_diff"), "ci": v.get("ci"), "verdict_seeds": v.get("verdict_seeds"),
+                     "users": test.get("n_users"), "user_mean_diff": test.get("mean_diff"),
+                     "user_ci_low": test.get("ci_low"), "user_ci_high": test.get("ci_high"),
+                     "p_value": test.get("p_value"), "p_holm": test.get("p_holm"),
+                     "verdict_users": v.get("verdict_users"), "verdict": v["verdict"],
+                     "per_seed": ", ".join(f"{d:+.4f}" for d in v.get("diffs", []))})
+    return pd.DataFrame(rows)
+
+
+def verdict_markdown(verdicts: Sequence[Mapping[str, Any]]) -> str:
+    """The verdicts as a Markdown list: the claim and its verdict in words, then the numbers over seeds and over
+    users."""
+    lines = []
+    for v in verdicts:
+        head = f"- **{v['claim']}**: {v['verdict']}."
+        if v["verdict"] == "left out":
+            lines.append(f"{head} {v.get('why', '')}")
+            continue
+        test = v.get("user_test") or {}
+        seeds = (f"over {v['n']} seeds {v['a']} {v['mean_a']:.4f} vs {v['b']} {v['mean_b']:.4f}, paired difference "
+                 f"{_signed(v['mean_diff'])}" + (f" ± {v['ci']:.4f}" if np.isfinite(v["ci"]) else " (no interval)"))
+        users = (f"over {test['n_users']} users {_signed(test['mean_diff'])} (95% CI {_signed(test['ci_low'])} to "
+                 f"{_signed(test['ci_high'])}), Wilcoxon p {_p(test['p_value'])}"
+                 + (f", Holm p {_p(test['p_holm'])}" if "p_holm" in test else "")) if test else ""
+        lines.append(f"{head} {seeds}; {users}." if users else f"{head} {seeds}.")
+    return "\n".join(lines)
+
+
+def _signed(value: float) -> str:
+    """A difference with 4 decimals and its sign; a non-zero value that rounds to zero is not shown as -0.0000."""
+    text = f"{value:+.4f}"
+    return text.replace("-0.0000", "−0.0000 (rounds to 0)") if text == "-0.0000" else text.replace("-", "−")
+
+
+def _p(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else (f"{value:.2g}" if value >= 1e-4 else "< 0.0001")
+
+
+def shares_table(shares: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Per model: its most predicted class on test, the smallest and largest share of the rows it takes over the
+    seeds, and whether the model collapsed (a share of ``threshold`` or more on a seed; never a floor)."""
+    from arerec.evaluate.claims import FLOORS
+
+    rows = []
+    for model, part in shares.groupby("model", sort=False):
+        worst = part.sort_values(["majority_share", "seed"], ascending=[False, True], kind="stable").iloc[0]
+        rows.append({"model": model, "most predicted class": worst["majority_class"],
+                     "share (lowest seed)": float(part["majority_share"].min()),
+                     "share (highest seed)": float(worst["majority_share"]),
+                     "collapsed": "floor: one class by construction" if model in FLOORS
+                     else ("yes" if worst["majority_share"] >= threshold else "no")})
+    return pd.DataFrame(rows)
+
+
+def shares_record(shares: pd.DataFrame, threshold: float) -> dict[str, dict[str, Any]]:
+    """``02_training.majority_class`` in metrics.json: per model, its most predicted class and share on each seed,
+    the largest share, and whether it collapsed (never for the floors, which predict one class by construction)."""
+    from arerec.evaluate.claims import FLOORS
+
+    record = {}
+    for model, rows in shares.groupby("model", sort=False):
+        worst = float(rows["majority_share"].max())
+        record[str(model)] = {"per_seed": rows[["seed", "majority_class", "majority_share"]].to_dict("records"),
+                              "largest_share": worst, "collapsed": model not in FLOORS and worst >= threshold}
+    return record
 
 
 def split_digest(exp) -> str:

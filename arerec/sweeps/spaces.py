@@ -1,10 +1,15 @@
-"""Search spaces: what each model's hyper-parameter search may vary, checked before any training.
+"""Search spaces: what each model's hyper-parameter search may vary, as Optuna distributions, checked before any
+training.
 
 A space maps a parameter to its range, as written in ``params/*.yaml`` (``validation_search.spaces``)::
 
-    lr: {low: 0.0003, high: 0.03, log: true}      # a number: low <= x <= high, on a log scale
-    region_size: {low: 3, high: 11, step: 2}       # an integer field: 3, 5, ..., 11
-    emb_size: {choices: [16, 32, 64, 128]}         # a categorical choice
+    lr: {low: 0.00001, high: 0.03, log: true}      # FloatDistribution(1e-5, 0.03, log=True)
+    region_size: {low: 1, high: 21, step: 2}       # IntDistribution(1, 21, step=2): 1, 3, ..., 21
+    emb_size: {choices: [8, 16, 32, 64, 128]}      # CategoricalDistribution
+
+Each range becomes one of Optuna's distributions (:mod:`optuna.distributions`), which validate the numbers
+(low <= high, low > 0 on a log scale, step > 0 and not with log); this module adds what they do not check: the
+keys of the mapping, integer bounds for integer parameters, a step that divides the range, and an empty range.
 
 Every model has its own parameters:
 
@@ -17,14 +22,17 @@ Every model has its own parameters:
 - A rating baseline: its own hyper-parameters (:data:`arerec.evaluate.baselines.BASELINES`).
 
 Sampled numbers are rounded to 3 significant digits before they reach a model, so that run names and tables
-stay readable. :meth:`Dimension.edge` says when a chosen value sits on an edge of its range, which the report
-flags: the optimum may lie outside it.
+stay readable. :meth:`Dimension.edge` says when a chosen value sits on an edge of its range: the optimum may lie
+outside it, and the range should be widened. An edge that is a *natural bound* (:data:`NATURAL_BOUNDS`: dropout
+0, one head, a region of one row, min_support 1, shrinkage 0, an L2 rate of 1e-8 or less, which is effectively
+none) has nothing beyond it: it is named as such, not flagged.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +44,7 @@ from arerec.errors import ConfigError
 ARERECS: dict[str, dict[str, Any]] = {"arerec": {}, "arerec_attention_off": {"use_attention": 0}}
 
 # ARERec's searchable parameters: name -> (type, meaning).
-ARERE_PARAMS: dict[str, tuple[type, str]] = {
+ARERE_SEARCH_PARAMS: dict[str, tuple[type, str]] = {
     "lr": (float, "learning rate"),
     "emb_size": (int, "embedding size d"),
     "region_size": (int, "rows R of each local context unit"),
@@ -54,6 +62,16 @@ DROPOUT_GROUPS = {
     "dropout_hidden": ("neighbour_profile", "item_profile", "neighbour_rating", "user_rating_vector"),
 }
 EDGE_SHARE = 0.05  # a value in the outer 5% of its range (on its scale) sits on an edge
+# Low edges with nothing below them: parameter -> (the bound: a range whose low is at or below it ends there, why).
+NATURAL_BOUNDS: dict[str, tuple[float, str]] = {
+    **{group: (0.0, "no dropout") for group in DROPOUT_GROUPS},
+    "num_head": (1, "one head"),
+    "region_size": (1, "a region of one row"),
+    "min_support": (1, "one common rating"),
+    "shrinkage": (0.0, "no shrinkage"),
+    "l2_weights": (1e-8, "effectively no L2"),
+    "table_l2": (1e-8, "effectively no L2"),
+}
 
 
 def _is_number(value: Any) -> bool:
@@ -65,17 +83,69 @@ def rounded(value: Any) -> Any:
     return float(f"{value:.3g}") if isinstance(value, float) else value
 
 
+def quiet_optuna():
+    """Optuna, imported without the noise it would put on a report page: its INFO log lines, its experimental
+    warnings, and tqdm's "IProgress not found" warning (Optuna imports ``tqdm.auto``, which in a Jupyter kernel
+    without ipywidgets warns that it falls back to the plain bar; the kit shows no Optuna bar)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def _distribution(where: str, kind: type, spec: Mapping[str, Any]):
+    """The Optuna distribution of one parameter's ``spec``; ConfigError naming ``where`` for what is wrong."""
+    distributions = quiet_optuna().distributions
+    CategoricalDistribution, FloatDistribution, IntDistribution = (
+        distributions.CategoricalDistribution, distributions.FloatDistribution, distributions.IntDistribution)
+
+    if "choices" in spec:
+        choices = spec["choices"]
+        if set(spec) != {"choices"}:
+            raise ConfigError(f"{where}: choices cannot be combined with low/high/log/step")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}: choices must be a non-empty list (an empty range), received: {choices!r}")
+        if len(set(map(repr, choices))) != len(choices):
+            raise ConfigError(f"{where}: choices repeat a value: {choices!r}")
+        return CategoricalDistribution(choices)
+    if kind is str:
+        raise ConfigError(f"{where} takes names, so it needs choices: [...], received: {dict(spec)!r}")
+    if "low" not in spec or "high" not in spec:
+        raise ConfigError(f"{where} needs both low and high (or choices), received: {dict(spec)!r}")
+    low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
+    if not (_is_number(low) and _is_number(high)) or not (step is None or _is_number(step)):
+        raise ConfigError(f"{where}: low, high and step must be numbers, received: {dict(spec)!r}")
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}: log must be true or false, received: {log!r}")
+    if low == high:
+        raise ConfigError(f"{where}: low == high ({low!r}) is an empty range: fix the value in the params instead, "
+                          "or widen the range")
+    if kind is int and not all(float(v).is_integer() for v in (low, high, 1 if step is None else step)):
+        raise ConfigError(f"{where} is an integer parameter: low and high must be integers (and step), received: "
+                          f"low={low!r}, high={high!r}")
+    if step is not None and step > 0 and not math.isclose((high - low) / step, round((high - low) / step), abs_tol=1e-9):
+        raise ConfigError(f"{where}: step {step!r} does not divide {low!r} to {high!r} (Optuna would end the range "
+                          "short of high): make high - low a multiple of step")
+    made: Any
+    try:
+        if kind is int:
+            made = IntDistribution(int(low), int(high), log=log, step=int(step or 1))
+        else:
+            made = FloatDistribution(float(low), float(high), log=log, step=None if step is None else float(step))
+    except ValueError as exc:  # Optuna's own check: low <= high, low > 0 on a log scale, step > 0, no step with log
+        raise ConfigError(f"{where}: {exc}") from None
+    return made
+
+
 @dataclass(frozen=True)
 class Dimension:
-    """One parameter's range: ``low``..``high`` (``log``, ``step``) or ``choices``."""
+    """One parameter's range: an Optuna distribution under the parameter's name."""
 
     name: str
-    kind: type  # int, float or str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple = ()
+    distribution: Any  # optuna.distributions.BaseDistribution
 
     @classmethod
     def parse(cls, model: str, name: str, kind: type, spec: Any) -> Dimension:
@@ -86,79 +156,70 @@ class Dimension:
         unknown = sorted(set(spec) - {"low", "high", "log", "step", "choices"})
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: low, high, log, step, choices")
-        if "choices" in spec:
-            choices = spec["choices"]
-            if set(spec) != {"choices"}:
-                raise ConfigError(f"{where}: choices cannot be combined with low/high/log/step")
-            if not isinstance(choices, list) or not choices:
-                raise ConfigError(f"{where}: choices must be a non-empty list (an empty range), received: {choices!r}")
-            if len(set(map(repr, choices))) != len(choices):
-                raise ConfigError(f"{where}: choices repeat a value: {choices!r}")
-            return cls(name, kind, choices=tuple(choices))
-        if kind is str:
-            raise ConfigError(f"{where} takes names, so it needs choices: [...], received: {spec!r}")
-        if "low" not in spec or "high" not in spec:
-            raise ConfigError(f"{where} needs both low and high (or choices), received: {spec!r}")
-        low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
-        if not (_is_number(low) and _is_number(high)):
-            raise ConfigError(f"{where}: low and high must be numbers, received: low={low!r}, high={high!r}")
-        if kind is int and not (float(low).is_integer() and float(high).is_integer()):
-            raise ConfigError(f"{where} is an integer parameter: low and high must be integers, "
-                              f"received: low={low!r}, high={high!r}")
-        if low > high:
-            raise ConfigError(f"{where}: low must be <= high, received: low={low!r}, high={high!r}")
-        if low == high:
-            raise ConfigError(f"{where}: low == high ({low!r}) is an empty range: fix the value in the params "
-                              "instead, or widen the range")
-        if not isinstance(log, bool):
-            raise ConfigError(f"{where}: log must be true or false, received: {log!r}")
-        if log and low <= 0:
-            raise ConfigError(f"{where}: a log range needs low > 0, received: low={low!r}")
-        if step is not None:
-            if log:
-                raise ConfigError(f"{where}: step cannot be combined with log")
-            if not _is_number(step) or step <= 0 or (kind is int and not float(step).is_integer()):
-                raise ConfigError(f"{where}: step must be a number > 0 (an integer for an integer parameter), "
-                                  f"received: {step!r}")
-        if kind is int:
-            low, high, step = int(low), int(high), (int(step) if step is not None else None)
-        return cls(name, kind, float(low) if kind is float else low, float(high) if kind is float else high,
-                   log, step)
+        return cls(name, _distribution(where, kind, spec))
+
+    @property
+    def choices(self) -> tuple:
+        return tuple(getattr(self.distribution, "choices", ()))
 
     # --- sampling ---------------------------------------------------------------------------
     def suggest(self, trial) -> Any:
-        """The value an Optuna trial suggests (from storage when the trial already has it)."""
+        """The value an Optuna trial suggests (from storage when the trial already has it, or was enqueued)."""
+        d = self.distribution
         if self.choices:
             return trial.suggest_categorical(self.name, list(self.choices))
-        if self.kind is int:
-            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        if isinstance(d, quiet_optuna().distributions.IntDistribution):
+            return trial.suggest_int(self.name, d.low, d.high, step=d.step, log=d.log)
+        return trial.suggest_float(self.name, d.low, d.high, step=d.step, log=d.log)
 
     def corners(self) -> list[Any]:
         """The values at the range's ends (every choice of a categorical)."""
-        return list(self.choices) if self.choices else [self.low, self.high]
+        return list(self.choices) if self.choices else [self.distribution.low, self.distribution.high]
+
+    def key(self) -> Any:
+        """What a study's trials depend on beyond its bounds: a categorical's choices (Optuna cannot change them
+        within a study), a number range's scale and step. Bounds are left out, so a widened range continues the
+        same study."""
+        d = self.distribution
+        return list(self.choices) if self.choices else {"log": d.log, "step": d.step}
 
     # --- where a value sits -----------------------------------------------------------------
-    def edge(self, value: Any) -> str | None:
-        """'low' or 'high' when ``value`` sits on that edge of the range (the first or last choice of an
-        ordered categorical; the outer 5% of a numeric range, on its log scale when ``log``); else None."""
+    def _ends(self) -> tuple[float, float] | None:
         if self.choices:
             if len(self.choices) < 2 or not all(_is_number(c) for c in self.choices):
                 return None
-            ordered = sorted(self.choices)
-            return "low" if value == ordered[0] else "high" if value == ordered[-1] else None
-        assert self.low is not None and self.high is not None  # a numeric range
-        low, high = float(self.low), float(self.high)
-        scale = math.log if self.log else float
+            return float(min(self.choices)), float(max(self.choices))
+        return float(self.distribution.low), float(self.distribution.high)
+
+    def edge(self, value: Any) -> str | None:
+        """'low' or 'high' when ``value`` sits on that edge of the range (the first or last choice of an ordered
+        categorical; the outer 5% of a numeric range, on its log scale when ``log``); else None. A natural bound
+        counts as an edge here; :meth:`natural` tells it apart."""
+        ends = self._ends()
+        if ends is None or not _is_number(value):
+            return None
+        low, high = ends
+        if self.choices:
+            return "low" if value == low else "high" if value == high else None
+        scale = math.log if self.distribution.log else float
         lo, hi, x = scale(low), scale(high), scale(max(min(float(value), high), low))
         share = (x - lo) / (hi - lo)
         return "low" if share <= EDGE_SHARE else "high" if share >= 1 - EDGE_SHARE else None
 
+    def natural(self, side: str | None) -> str | None:
+        """Why ``side`` of this range is a natural bound (nothing lies beyond it), or None."""
+        bound = NATURAL_BOUNDS.get(self.name)
+        ends = self._ends()
+        if side != "low" or bound is None or ends is None or ends[0] > bound[0]:
+            return None
+        return bound[1]
+
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
-        text = f"{self.low:g} to {self.high:g}"
-        return text + (" (log scale)" if self.log else f" (step {self.step:g})" if self.step else "")
+        d = self.distribution
+        text = f"{d.low:g} to {d.high:g}"
+        return text + (" (log scale)" if d.log else f" (step {d.step:g})" if d.step not in (None, 1) else "")
 
 
 @dataclass(frozen=True)
@@ -171,10 +232,20 @@ class Space:
     def suggest(self, trial) -> dict[str, Any]:
         return {d.name: d.suggest(trial) for d in self.dimensions}
 
+    def _sides(self, params: Mapping[str, Any]) -> dict[str, tuple[str, str | None]]:
+        found = {d.name: (d.edge(params[d.name]), d) for d in self.dimensions if d.name in params}
+        return {name: (side, d.natural(side)) for name, (side, d) in found.items() if side}
+
     def edges(self, params: Mapping[str, Any]) -> dict[str, str]:
-        """Each chosen parameter that sits on an edge of its range: name -> 'low' or 'high'."""
-        found = {d.name: d.edge(params[d.name]) for d in self.dimensions if d.name in params}
-        return {name: side for name, side in found.items() if side}
+        """Each chosen parameter that sits on an edge of its range that is not a natural bound: name -> side."""
+        return {name: side for name, (side, why) in self._sides(params).items() if why is None}
+
+    def natural_edges(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """Each chosen parameter on a natural bound: name -> 'low: <why>' (dropout 0, one head, ...)."""
+        return {name: f"{side}: {why}" for name, (side, why) in self._sides(params).items() if why is not None}
+
+    def key(self) -> dict[str, Any]:
+        return {d.name: d.key() for d in self.dimensions}
 
     def table(self) -> list[dict[str, str]]:
         return [{"model": self.model, "parameter": d.name, "range": d.describe()} for d in self.dimensions]
@@ -185,7 +256,7 @@ def model_params(model: str) -> dict[str, type]:
     from arerec.evaluate.baselines import BASELINES
 
     if model in ARERECS:
-        return {name: kind for name, (kind, _) in ARERE_PARAMS.items()}
+        return {name: kind for name, (kind, _) in ARERE_SEARCH_PARAMS.items()}
     if model in BASELINES:
         return {name: param.kind for name, param in BASELINES[model].params.items()}
     raise ConfigError(f"validation_search.spaces: unknown model {model!r}; valid: "
@@ -216,7 +287,7 @@ def arerec_overrides(params: Mapping[str, Any], base: Config) -> dict[str, Any]:
     overrides = {name: value for name, value in values.items() if name in Config.field_names()}
     unknown = sorted(set(values) - set(overrides) - set(DROPOUT_GROUPS) - {"l2_weights"})
     if unknown:
-        raise ConfigError(f"ARERec parameter(s) {unknown} set no Config field; valid: {', '.join(ARERE_PARAMS)}")
+        raise ConfigError(f"ARERec parameter(s) {unknown} set no Config field; valid: {', '.join(ARERE_SEARCH_PARAMS)}")
     groups = [g for g in DROPOUT_GROUPS if g in values]
     if groups:
         rates = [0.0] * len(DROPOUT_SLOTS)

@@ -4,29 +4,37 @@
 (:mod:`arerec.sweeps.spaces`)::
 
     validation_search:
-      n_trials: 4               # trials per searched model: ARERec, ARERec with attention off, each baseline
+      n_trials: 35              # trials per searched model: ARERec, ARERec with attention off, each baseline
       sampler: tpe              # seeded TPE (its first n_startup_trials are random), or random
       n_startup_trials: 5
       pruner: median            # median, successive_halving, hyperband or none (ARERec trials only)
+      pruner_startup_trials: 5  # median: completed trials before it stops any
+      warmup_epochs: 2          # epochs every ARERec trial trains before the pruner may stop it
       reports_per_epoch: 2      # validation figures reported to the pruner per epoch
-      max_epochs: 8             # each ARERec trial trains to its validation optimum (early stopping) ...
-      patience: 1
+      max_epochs: 40            # each ARERec trial trains to its validation optimum (early stopping) ...
+      patience: 3
       selection_metric: val_ce  # ... on this validation figure, which is also the study's objective
       seed: 0
-      spaces: {arerec: {lr: {low: 0.0003, high: 0.03, log: true}, ...}, biased_mf: {...}, ...}
+      spaces: {arerec: {lr: {low: 0.00001, high: 0.03, log: true}, ...}, biased_mf: {...}, ...}
 
 An ARERec trial is a run like any other (:func:`arerec.train.loop.train_or_load`, clean protocol, the search's
 seed), trained with ``checkpoint_policy: lean``: it reports its validation figure ``reports_per_epoch`` times an
-epoch, and the pruner stops it when it falls behind the completed trials. A pruned trial's weights are deleted
-at once, a completed one's once a better trial completes, so the study keeps only the best trial's weights: that
-run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on validation
-(RMSE, the objective; its faithful and standard NDCG are kept beside it).
+epoch, and once it has trained ``warmup_epochs`` epochs the pruner may stop it when it falls behind the completed
+trials (docs/decisions.md says why the median pruner, and what successive halving did instead). A trial the pruner
+lets through trains until its validation figure has not improved for ``patience`` epochs. A pruned trial's weights
+are deleted at once, a completed one's once a better trial completes, so the study keeps only the best trial's
+weights: that run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
+validation (RMSE, the objective; its faithful and standard NDCG are kept beside it).
 
-Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs, named after
-what it searches, so an interrupted search resumes where it stopped: finished trials are read, not trained
-again, and a trial that was cut off resumes from its run's last checkpoint. The sampler is seeded per trial
-(the search's seed and the trial's number), so a resumed study draws what an uninterrupted one would. Only
-one process may run a study at a time (a lock beside its journal). Test is never read.
+Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs, named after what
+it searches, so an interrupted search resumes where it stopped, through Optuna's public API: finished trials are
+read, not trained again; a trial that was cut off (its process killed, or an error) is told FAIL and its
+parameters enqueued (``study.enqueue_trial``), so the next trial is the same one again, and it resumes from its
+run's last checkpoint with the validation figures it had reported. The study's one sampler seeds itself before each
+trial from the search's seed and the number of trials started before it (:class:`TrialSeededSampler`), so a resumed
+study draws what an uninterrupted one would. A range widened later continues the same study (its bounds are not
+part of the study's name; a categorical's choices are, as Optuna cannot change them within a study). Only one
+process may run a study at a time (a lock beside its journal). Test is never read.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import json
 import logging
 import math
 import time
-import warnings
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +61,7 @@ from arerec.sweeps.spaces import (
     baseline_params,
     check_space,
     parse_space,
+    quiet_optuna,
     rounded,
 )
 
@@ -65,17 +74,22 @@ SETTINGS = {
     "sampler": f"Optuna sampler, seeded: {' or '.join(SAMPLERS)}",
     "n_startup_trials": "tpe: random trials before the sampler models the results (Dacrema et al. use 5), >= 0",
     "pruner": f"Optuna pruner of ARERec trials: {', '.join(PRUNERS)}",
+    "pruner_startup_trials": "median: completed trials before the pruner stops any, >= 0",
+    "warmup_epochs": "epochs every ARERec trial trains before the pruner may stop it (median: its warm-up; "
+                     "successive_halving and hyperband: the first rung), an integer from 0 to max_epochs",
     "reports_per_epoch": "validation figures an ARERec trial reports to the pruner per epoch, >= 1",
-    "max_epochs": "an ARERec trial's and tuned run's maximum epochs (early stopping usually ends them sooner)",
+    "max_epochs": "an ARERec trial's and tuned run's maximum epochs (early stopping should end them sooner)",
     "patience": "epochs without improvement on validation before an ARERec run stops, >= 1",
     "selection_metric": "validation figure that chooses ARERec's epochs and is its studies' objective",
     "seed": "seed of the studies and of the trials' runs (the tuned headline's first seed re-uses the best trial)",
     "spaces": "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces",
 }
 DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials": 5, "pruner": "median",
-                            "reports_per_epoch": 2, "max_epochs": 8, "patience": 1, "selection_metric": "val_loss",
-                            "seed": 0, "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
+                            "pruner_startup_trials": 5, "warmup_epochs": 2, "reports_per_epoch": 2, "max_epochs": 40,
+                            "patience": 3, "selection_metric": "val_loss", "seed": 0,
+                            "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
+EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,9 +112,10 @@ def _integer(value: Any) -> bool:
 def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
     """Raise ConfigError, before any training, for an unknown key or an impossible value of the search.
 
-    That is: an unknown setting, sampler or pruner; a trial budget below 1; an unknown model or parameter in a
-    space; an empty range, low > high, a log range with low <= 0; or a corner of a space that gives an
-    impossible model (:func:`arerec.sweeps.spaces.check_space`).
+    That is: an unknown setting, sampler or pruner; a trial budget below 1; a warm-up below 0 or beyond
+    ``max_epochs``; a patience below 1; an unknown model or parameter in a space; an empty range, low > high, a
+    log range with low <= 0; or a corner of a space that gives an impossible model
+    (:func:`arerec.sweeps.spaces.check_space`).
     """
     tune = settings(values)
 
@@ -108,19 +123,21 @@ def check(base: Config, values: Mapping[str, Any] | None) -> dict[str, Any]:
         if not ok:
             raise ConfigError(f"validation_search: {message}")
 
-    need(_integer(tune["n_trials"]) and tune["n_trials"] >= 1,
-         f"n_trials must be an integer >= 1 (the trials each model gets), received: {tune['n_trials']!r}")
+    def count(key: str, low: int, what: str = "") -> None:
+        need(_integer(tune[key]) and tune[key] >= low,
+             f"{key} must be an integer >= {low}{what}, received: {tune[key]!r}")
+
+    count("n_trials", 1, " (the trials each model gets)")
     need(tune["sampler"] in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, received: {tune['sampler']!r}")
     need(tune["pruner"] in PRUNERS, f"pruner must be one of {', '.join(PRUNERS)}, received: {tune['pruner']!r}")
-    need(_integer(tune["n_startup_trials"]) and tune["n_startup_trials"] >= 0,
-         f"n_startup_trials must be an integer >= 0, received: {tune['n_startup_trials']!r}")
-    need(_integer(tune["reports_per_epoch"]) and tune["reports_per_epoch"] >= 1,
-         f"reports_per_epoch must be an integer >= 1, received: {tune['reports_per_epoch']!r}")
-    need(_integer(tune["max_epochs"]) and tune["max_epochs"] >= 1,
-         f"max_epochs must be an integer >= 1, received: {tune['max_epochs']!r}")
-    need(_integer(tune["patience"]) and tune["patience"] >= 1,
-         f"patience must be an integer >= 1, received: {tune['patience']!r}")
-    need(_integer(tune["seed"]) and tune["seed"] >= 0, f"seed must be an integer >= 0, received: {tune['seed']!r}")
+    for key in ("n_startup_trials", "pruner_startup_trials", "warmup_epochs"):
+        count(key, 0)
+    for key in ("reports_per_epoch", "max_epochs", "patience"):
+        count(key, 1)
+    need(tune["warmup_epochs"] <= tune["max_epochs"],
+         f"warmup_epochs must be at most max_epochs ({tune['max_epochs']}): the pruner would never act, received: "
+         f"{tune['warmup_epochs']!r}")
+    count("seed", 0)
     need(tune["selection_metric"] in selection_metrics(base.topk),
          f"selection_metric must be one of {', '.join(selection_metrics(base.topk))}, "
          f"received: {tune['selection_metric']!r}")
@@ -160,9 +177,10 @@ def _short(value: Any) -> str:
 # Studies on disk
 # --------------------------------------------------------------------------------------------
 def study_key(base: Config, tune: Mapping[str, Any], model: str) -> str:
-    """What a study's trials depend on: its model and space, the search's settings except the budget (so a
-    larger ``n_trials`` continues the same study) and the configuration it starts from."""
-    what = {"model": model, "space": tune["spaces"][model],
+    """What a study's trials depend on: its model, its parameters (with a categorical's choices and a range's scale,
+    not its bounds: a widened range continues the study), the search's settings except the budget (a larger
+    ``n_trials`` continues the same study) and the configuration it starts from."""
+    what = {"model": model, "space": parse_space(model, tune["spaces"][model]).key(),
             "settings": {k: v for k, v in tune.items() if k not in ("n_trials", "spaces")},
             "base": base.replace(seed=0).to_dict()}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -172,38 +190,67 @@ def study_path(base: Config, tune: Mapping[str, Any], model: str) -> Path:
     return Path(base.model_path) / base.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
 
 
-def quiet_optuna():
-    """Optuna, imported without the noise it would put on a report page: its INFO log lines, its experimental
-    warnings, and tqdm's "IProgress not found" warning (Optuna imports ``tqdm.auto``, which in a Jupyter kernel
-    without ipywidgets warns that it falls back to the plain bar; the kit shows no Optuna bar)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna
+_STARTED = ("COMPLETE", "PRUNED", "RUNNING")
 
 
-def _sampler(tune: Mapping[str, Any], number: int):
-    """The sampler for trial ``number``: seeded by the search's seed and the number, so the draw depends only
-    on the study's stored trials, never on what this process drew before (a resumed study draws the same)."""
+def trial_seeded_sampler(tune: Mapping[str, Any]):
+    """The study's sampler: :class:`TrialSeededSampler` over TPE or random search (made here, where Optuna is
+    imported, so that the module imports without it)."""
     optuna = quiet_optuna()
-    seed = tune["seed"] * 100_003 + number
-    if tune["sampler"] == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune["n_startup_trials"])
+
+    class TrialSeededSampler(optuna.samplers.BaseSampler):  # type: ignore[name-defined]
+        """One sampler per study that seeds its TPE (or random) draw before each trial from the search's seed and
+        the number of trials started before this one (complete, pruned or running; a failed trial, which is
+        enqueued again, does not count). A resumed study's next draw then depends only on its stored trials, never
+        on what the process drew before, so it is the draw of an uninterrupted study; trials started at once on a
+        cluster get different seeds. Optuna's samplers keep their random state in memory only, so this is how a
+        seeded study stays reproducible across processes."""
+
+        def __init__(self) -> None:
+            self._inner = self._seeded(0)
+
+        @staticmethod
+        def _seeded(index: int):
+            seed = tune["seed"] * 100_003 + index
+            if tune["sampler"] == "random":
+                return optuna.samplers.RandomSampler(seed=seed)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune["n_startup_trials"])
+
+        def before_trial(self, study, trial) -> None:
+            started = [t for t in study.get_trials(deepcopy=False)
+                       if t.state.name in _STARTED and t.number != trial.number]
+            self._inner = self._seeded(len(started))
+            self._inner.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study, trial):
+            return self._inner.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self._inner.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values) -> None:
+            self._inner.after_trial(study, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self._inner.reseed_rng()
+
+    return TrialSeededSampler()
 
 
 def _pruner(tune: Mapping[str, Any]):
+    """The search's pruner; its first decision comes after ``warmup_epochs`` epochs of a trial."""
     optuna = quiet_optuna()
     steps = tune["reports_per_epoch"]
-    if tune["pruner"] == "median":  # a trial is pruned when worse than the median of the completed ones
-        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
-    if tune["pruner"] == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    warmup = tune["warmup_epochs"] * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
+    if tune["pruner"] == "median":  # pruned when its best so far is worse than the completed trials' median there
+        return optuna.pruners.MedianPruner(n_startup_trials=tune["pruner_startup_trials"], n_warmup_steps=warmup)
+    if tune["pruner"] == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
     if tune["pruner"] == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune["max_epochs"] * steps,
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune["max_epochs"] * steps,
                                               reduction_factor=3)
     return optuna.pruners.NopPruner()
 
@@ -217,7 +264,7 @@ def open_study(path: Path, model: str, direction: str, tune: Mapping[str, Any]):
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     return optuna.create_study(study_name=model, storage=storage, direction=direction, pruner=_pruner(tune),
-                               load_if_exists=True)
+                               sampler=trial_seeded_sampler(tune), load_if_exists=True)
 
 
 def _study_lock(path: Path):
@@ -252,16 +299,32 @@ class StudyResult:
 
     @property
     def edges(self) -> dict[str, str]:
+        """Chosen parameters on an edge of their range that is not a natural bound: the range should be wider."""
         return self.space.edges(self.chosen)
+
+    @property
+    def natural_edges(self) -> dict[str, str]:
+        return self.space.natural_edges(self.chosen)
+
+    def epochs_reached(self) -> dict[str, int] | None:
+        """ARERec: how many trials trained at least 1, 2, 4, 8, ... epochs (None for a baseline)."""
+        epochs = [t.get("epochs") for t in self.trials]
+        if not self.trials or any(e is None for e in epochs):
+            return None
+        return {str(n): sum(float(e or 0) >= n for e in epochs) for n in EPOCHS_REACHED}
 
     def record(self) -> dict[str, Any]:
         """``02_training.search[model]`` in metrics.json."""
-        pruned = sum(t["state"] == "pruned" for t in self.trials)
-        return {"trials": self.trials, "n_trials": len(self.trials), "pruned": pruned,
-                "epochs": round(sum(t.get("epochs") or 0 for t in self.trials), 2),
+        pruned = [t for t in self.trials if t["state"] == "pruned"]
+        reached = self.epochs_reached()
+        return {"trials": self.trials, "n_trials": len(self.trials), "pruned": len(pruned),
+                "pruned_before_one_epoch": sum((t.get("epochs") or 0) < 1 for t in pruned),
+                "epochs": round(sum(t.get("epochs") or 0 for t in self.trials), 2) if reached is not None else None,
+                "epochs_reached": reached,
                 "seconds": round(sum(t.get("seconds") or 0 for t in self.trials), 1),
                 "objective": self.objective, "direction": self.direction, "chosen": self.chosen,
-                "settings": self.settings, "edges": self.edges, "space": self.space.table()}
+                "settings": self.settings, "edges": self.edges, "natural_edges": self.natural_edges,
+                "space": self.space.table()}
 
 
 def _trial_row(trial) -> dict[str, Any]:
@@ -271,40 +334,58 @@ def _trial_row(trial) -> dict[str, Any]:
             "epochs": attrs.get("epochs"), "best_epoch": attrs.get("best_epoch"),
             "val_score": trial.value if trial.value is not None else attrs.get("last_value"),
             **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
-            "seconds": attrs.get("seconds"), "run": attrs.get("run", "")}
+            "stopped_early": attrs.get("stopped_early"), "at_cap": attrs.get("at_cap"),
+            "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds"), "run": attrs.get("run", "")}
 
 
 class _Reporter:
     """Reports an ARERec trial's validation figure to its study ``reports_per_epoch`` times an epoch and
     raises ``optuna.TrialPruned`` when the pruner says so (:func:`arerec.train.loop.train`'s ``monitor``)."""
 
-    def __init__(self, trial, reports_per_epoch: int, metric: str) -> None:
+    def __init__(self, trial, reports_per_epoch: int, metric: str, reported: Mapping[int, float]) -> None:
         self.trial, self.reports_per_epoch, self.metric = trial, reports_per_epoch, metric
+        self.reported = set(reported)  # steps a cut-off attempt reported (carried over): a resumed run repeats them
         self._pruned = quiet_optuna().TrialPruned  # looked up once, not at every report
 
     def report(self, step: int, value: float, *, final: bool = False) -> None:
-        with warnings.catch_warnings():  # a resumed trial reports again the steps it reported before it was cut off
-            warnings.simplefilter("ignore")
+        if step not in self.reported:
             self.trial.report(float(value), step)
+            self.reported.add(step)
         if not final and self.trial.should_prune():
             raise self._pruned(f"pruned at step {step} ({self.metric} {value:.4f})")
 
 
-def _arerec_trial(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> tuple[float, dict]:
+def _frozen(study, number: int):
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+
+
+def _carry_over(study, trial) -> dict[int, float]:
+    """A trial that resumes a cut-off one (``resumes``, set when it was enqueued) takes over the validation
+    figures that one reported, so the pruner sees the whole curve. Returns them."""
+    resumes = _frozen(study, trial.number).user_attrs.get("resumes")
+    if resumes is None:
+        return {}
+    values = dict(_frozen(study, int(resumes)).intermediate_values)
+    for step, value in sorted(values.items()):
+        trial.report(value, step)
+    return values
+
+
+def _arerec_trial(study, trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> tuple[float, dict]:
     """Train (or resume, or load) one ARERec trial's run; its best validation figure."""
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 
-    space.suggest(trial)  # stored already when the driver drew it: then read back
     cfg = _trial_config(trial, model, base, tune, space)
-    reporter = _Reporter(trial, tune["reports_per_epoch"], tune["selection_metric"])
+    reporter = _Reporter(trial, tune["reports_per_epoch"], tune["selection_metric"], _carry_over(study, trial))
     try:
         result = train_or_load(cfg, score_test=False, monitor=reporter)
     finally:
         free_models()
     final = result.final
     attrs = {"epochs": int(final["epochs_trained"]), "best_epoch": int(final["best_epoch"]), "run": result.name,
-             "val_loss": float(final["val_loss"])}
+             "val_loss": float(final["val_loss"]), "stopped_early": bool(final["stopped_early"]),
+             "at_cap": bool(final["at_cap"])}
     del result
     return float(final["val_score"]), attrs
 
@@ -330,38 +411,82 @@ def _objective(model: str, tune: Mapping[str, Any]) -> tuple[str, str]:
     return BASELINE_OBJECTIVE, "minimize"
 
 
-def _next_trials(study, tune: Mapping[str, Any], space: Space, wanted: int) -> list:
-    """The trials to run now: those a killed process left running (resumed as they are), else up to ``wanted``
-    new ones, each drawn at once by the sampler seeded for its number."""
-    optuna = quiet_optuna()
-    TrialState = optuna.trial.TrialState
+def _finished(study) -> list:
+    TrialState = quiet_optuna().trial.TrialState
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
 
-    trials = study.get_trials(deepcopy=False)
-    stale = [optuna.trial.Trial(study, t._trial_id) for t in trials if t.state == TrialState.RUNNING]
-    for trial in stale:
-        log.info("%s: trial %d was interrupted: it goes on from its run's last checkpoint", study.study_name,
-                 trial.number)
-        study.sampler = _sampler(tune, trial.number)  # for a parameter it had not drawn yet
+
+def requeue_cut_off(study, trials: Sequence | None = None) -> list[int]:
+    """Tell FAIL every trial that a killed process left running (all of ``trials``, default: every running one;
+    the caller holds the study), and enqueue the parameters of each failed trial not enqueued again yet, so that the
+    next trial the study runs is that one again. Returns the numbers enqueued."""
+    TrialState = quiet_optuna().trial.TrialState
+
+    everything = study.get_trials(deepcopy=False)
+    running = [t for t in everything if t.state == TrialState.RUNNING] if trials is None else list(trials)
+    for t in running:
+        study.tell(t.number, state=TrialState.FAIL)
+    again = {t.user_attrs.get("resumes") for t in everything}
+    cut = [t for t in everything if (t.state == TrialState.FAIL or t in running) and t.number not in again]
+    for t in cut:
+        log.info("%s: trial %d was cut off: it runs again and goes on from its run's last checkpoint",
+                 study.study_name, t.number)
+        study.enqueue_trial(dict(t.params), user_attrs={"resumes": t.number})
+    return [t.number for t in cut]
+
+
+def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], space: Space, exp, *,
+                    task: str = "", progress=None):
+    """The function ``study.optimize`` calls with each trial: its value, its figures as user attributes; a pruned
+    trial records how far it got, loses its weights and is told PRUNED."""
+    optuna = quiet_optuna()
+    is_arerec = model in ARERECS
+
+    def objective(trial) -> float:
+        from arerec.train.runs import discard_weights
+
+        t0 = time.perf_counter()
+        if task:
+            trial.set_user_attr("task", task)
+        if progress is not None:
+            progress.start(f"search {model}: trial {len(_finished(study)) + 1}/{tune['n_trials']}")
         space.suggest(trial)
-    if stale:
-        return stale
-    fresh = []
-    for number in range(len(trials), len(trials) + wanted):
-        study.sampler = _sampler(tune, number)
-        trial = study.ask()
-        space.suggest(trial)
-        fresh.append(trial)
-    return fresh
+        try:
+            if is_arerec:
+                value, attrs = _arerec_trial(study, trial, model, base, tune, space)
+            else:
+                value, attrs = _baseline_trial(trial, model, exp, space, tune)
+        except optuna.TrialPruned:
+            steps = _frozen(study, trial.number).intermediate_values
+            step = max(steps) if steps else 0
+            paths = _trial_paths(trial, model, base, tune, space)
+            for key, val in {"epochs": round(step / tune["reports_per_epoch"], 2), "last_value": steps.get(step),
+                             "seconds": round(time.perf_counter() - t0, 1), "run": paths.name}.items():
+                trial.set_user_attr(key, val)
+            discard_weights(paths)
+            log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
+            if progress is not None:
+                progress.done()
+            raise
+        for key, val in {**attrs, "seconds": round(time.perf_counter() - t0, 1)}.items():
+            trial.set_user_attr(key, val)
+        if progress is not None:
+            progress.done()
+        return value
+
+    return objective
 
 
 def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, progress=None,
               executor=None) -> StudyResult:
     """Run (or resume) ``model``'s study to ``n_trials`` finished trials; see the module docstring.
 
-    With ``executor`` ray, ARERec's trials are Ray tasks (``workers`` at a time; 1 keeps the order, so the same
-    trials as here), each reporting to the study's journal, which must be on storage every node sees.
+    Here: ``study.optimize`` with a ``MaxTrialsCallback`` over complete and pruned trials. With ``executor`` ray,
+    ARERec's trials are Ray tasks (``workers`` at a time; 1 keeps the order, so the same trials as here), each
+    running one trial of the study from its journal, which must be on storage every node sees.
     """
-    TrialState = quiet_optuna().trial.TrialState
+    optuna = quiet_optuna()
+    TrialState = optuna.trial.TrialState
 
     space = spaces(tune)[model]
     is_arerec = model in ARERECS
@@ -372,26 +497,17 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
     started = time.perf_counter()
     try:
         study = open_study(path, model, direction, tune)
-        while True:
-            finished = [t for t in study.get_trials(deepcopy=False)
-                        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-            left = tune["n_trials"] - len(finished)
-            if left <= 0:
-                break
-            batch = _next_trials(study, tune, space, min(left, executor.workers if on_ray else 1))
-            if progress is not None:
-                progress.start(f"search {model}: trial {len(finished) + 1}/{tune['n_trials']}")
-            t0 = time.perf_counter()
+        requeue_cut_off(study)
+        if len(_finished(study)) < tune["n_trials"]:
             if on_ray:
-                _trials_on_ray(batch, path, model, base, tune, executor)
+                _trials_on_ray(study, path, model, base, tune, executor)
             else:
-                _one_trial(study, batch[0], model, base, tune, space, exp, is_arerec, t0)
-            if is_arerec:  # only the best completed trial keeps its weights
-                _keep_only_best(base, study.get_trials(deepcopy=False), direction)
-            if progress is not None:
-                progress.done()
-        trials = [t for t in study.get_trials(deepcopy=False)
-                  if t.state in (TrialState.COMPLETE, TrialState.PRUNED)][: tune["n_trials"]]
+                keep = (lambda s, _t: _keep_only_best(base, s.get_trials(deepcopy=False), direction)) if is_arerec \
+                    else (lambda s, _t: None)
+                study.optimize(_make_objective(study, model, base, tune, space, exp, progress=progress),
+                               callbacks=[optuna.study.MaxTrialsCallback(
+                                   tune["n_trials"], states=(TrialState.COMPLETE, TrialState.PRUNED)), keep])
+        trials = _finished(study)[: tune["n_trials"]]
     finally:
         lock.release()
     rows = [_trial_row(t) for t in trials]
@@ -402,55 +518,37 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
                        time.perf_counter() - started, study)
 
 
-def _trials_on_ray(batch: Sequence, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
+def _trials_on_ray(study, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
+    """Ray tasks of one trial each, ``workers`` at a time, until the study has ``n_trials`` finished trials."""
     from arerec.sweeps.executors import run_calls_on_ray, shipped
 
     cfg = shipped(base)
-    calls = [(f"trial {trial.number} of {model}", trial_task,
-              {"journal": str(path), "model": model, "trial_id": trial._trial_id, "base": cfg.to_dict(),
-               "tune": dict(tune)}) for trial in batch]
-    run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
+    direction = _objective(model, tune)[1]
+    while (left := tune["n_trials"] - len(_finished(study))) > 0:
+        calls = [(f"a trial of {model}", trial_task,
+                  {"journal": str(path), "model": model, "base": cfg.to_dict(), "tune": dict(tune),
+                   "task": uuid.uuid4().hex}) for _ in range(min(left, executor.workers))]
+        run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
+        _keep_only_best(base, study.get_trials(deepcopy=False), direction)
 
 
-def trial_task(journal: str, model: str, trial_id: int, base: Mapping[str, Any], tune: Mapping[str, Any]) -> int:
-    """One ARERec trial in a Ray worker: the study opened from its journal, the trial run (or resumed from its run's
-    last checkpoint, when an earlier attempt's worker died) and told. Returns the trial's number."""
+def trial_task(journal: str, model: str, base: Mapping[str, Any], tune: Mapping[str, Any], task: str) -> int:
+    """One ARERec trial in a Ray worker: the study opened from its journal and one trial run through
+    ``study.optimize``. A retry of this task (its worker died) first tells FAIL the trial its earlier attempt left
+    running and enqueues it, so that trial runs again and resumes from its run's last checkpoint. Returns the
+    number of the trial run."""
     optuna = quiet_optuna()
+    TrialState = optuna.trial.TrialState
 
     cfg = Config.from_dict(base, source="a Ray task's configuration")
     study = open_study(Path(journal), model, _objective(model, tune)[1], tune)
-    trial = optuna.trial.Trial(study, trial_id)
-    _one_trial(study, trial, model, cfg, tune, spaces(tune)[model], None, True, time.perf_counter())
-    return trial.number
-
-
-def _one_trial(study, trial, model, base, tune, space, exp, is_arerec, t0) -> None:
-    """Run ``trial`` and tell the study how it ended (complete or pruned); an error leaves it running, to resume."""
-    optuna = quiet_optuna()
-
-    from arerec.train.runs import discard_weights
-
-    try:
-        if is_arerec:
-            value, attrs = _arerec_trial(trial, model, base, tune, space)
-        else:
-            value, attrs = _baseline_trial(trial, model, exp, space, tune)
-    except optuna.TrialPruned:
-        steps = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number).intermediate_values
-        step = max(steps) if steps else 0
-        trial.set_user_attr("epochs", round(step / tune["reports_per_epoch"], 2))
-        trial.set_user_attr("last_value", steps.get(step))
-        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
-        paths = _trial_paths(trial, model, base, tune, space)
-        trial.set_user_attr("run", paths.name)
-        discard_weights(paths)
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
-        return
-    for key, val in attrs.items():
-        trial.set_user_attr(key, val)
-    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
-    study.tell(trial, value)
+    mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.user_attrs.get("task") == task]
+    if mine:
+        requeue_cut_off(study, mine)
+    ran: list[int] = []
+    study.optimize(_make_objective(study, model, cfg, tune, spaces(tune)[model], None, task=task), n_trials=1,
+                   callbacks=[lambda _s, t: ran.append(t.number)])
+    return ran[0]
 
 
 def _trial_config(trial, model: str, base: Config, tune: Mapping[str, Any], space: Space) -> Config:
@@ -517,25 +615,30 @@ class SearchResult:
         return pd.DataFrame(rows)
 
     def budget_table(self) -> pd.DataFrame:
-        """Per model: trials, pruned trials, epochs and seconds, the objective and the best validation score."""
+        """Per model: trials, pruned trials (and those pruned before one epoch), the trials that reached 1, 2, 4,
+        8, ... epochs, the epochs and seconds in all, the objective and the best validation score."""
         rows = []
         for model, study in self.studies.items():
             rec = study.record()
             best = [t["val_score"] for t in study.trials if t["state"] == "complete"]
             pick = min if study.direction == "minimize" else max
+            reached = {f"reached {n} epochs": c for n, c in (rec["epochs_reached"] or {}).items()}
             rows.append({"model": model, "trials": rec["n_trials"], "pruned": rec["pruned"],
-                         "epochs": rec["epochs"] if model in ARERECS else None, "seconds": rec["seconds"],
+                         "pruned before 1 epoch": rec["pruned_before_one_epoch"] if model in ARERECS else None,
+                         **reached, "epochs": rec["epochs"], "seconds": rec["seconds"],
                          "objective": study.objective, "best_val_score": pick(best) if best else math.nan})
         return pd.DataFrame(rows)
 
     def chosen_table(self) -> pd.DataFrame:
-        """Per model and parameter: the range searched, the chosen value, and whether it sits on an edge."""
+        """Per model and parameter: the range searched, the chosen value, and whether it sits on an edge (or on a
+        natural bound, which has nothing beyond it)."""
         rows = []
         for model, study in self.studies.items():
-            edges = study.edges
+            edges, natural = study.edges, study.natural_edges
             for d in study.space.dimensions:
                 rows.append({"model": model, "parameter": d.name, "range": d.describe(),
-                             "chosen": study.chosen.get(d.name), "on edge": edges.get(d.name, "")})
+                             "chosen": study.chosen.get(d.name), "on edge": edges.get(d.name, ""),
+                             "natural bound": natural.get(d.name, "")})
         return pd.DataFrame(rows)
 
     def records(self) -> dict[str, Any]:

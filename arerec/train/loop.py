@@ -24,7 +24,7 @@ from arerec.config import Config
 from arerec.console import say
 from arerec.data.inputs import Experiment, load_experiment
 from arerec.errors import BusyError, CheckpointError
-from arerec.files import sha256_file, write_json_atomic
+from arerec.files import atomic_path, sha256_file, write_json_atomic
 from arerec.locks import exclusive
 from arerec.train import backends
 from arerec.train.batches import id_batches
@@ -193,8 +193,9 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         paths.root.mkdir(parents=True, exist_ok=True)
         for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
             stale.unlink()
-        if cfg.do_train and paths.test_metrics.is_file():  # the epoch chosen may change: test is scored again at the end
-            paths.test_metrics.unlink()
+        if cfg.do_train:  # the epoch chosen may change: test is scored again at the end
+            paths.test_metrics.unlink(missing_ok=True)
+            paths.test_probs.unlink(missing_ok=True)
         if cfg.do_train:  # a lean run that trains again is not finished until it says so again
             paths.final_marker.unlink(missing_ok=True)
         write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
@@ -313,9 +314,32 @@ def score_test_at_chosen_epoch(exp: Experiment, paths: RunPaths, history: pd.Dat
         raise CheckpointError(f"{paths.best_checkpoint} holds epoch {epoch}, but the results CSV chooses epoch "
                               f"{final['best_epoch']}: train the run again (delete {paths.root})")
     if is_chief():
+        _write_probs(paths, probs)
         write_json_atomic(paths.test_metrics, final)
     log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
     return final, model
+
+
+def _write_probs(paths: RunPaths, probs: np.ndarray) -> None:
+    with atomic_path(paths.test_probs) as tmp, open(tmp, "wb") as out:
+        np.save(out, np.asarray(probs))
+
+
+def test_probabilities(cfg: Config) -> np.ndarray:
+    """A finished clean run's class probabilities for the test rows at its chosen epoch ([N, C], test-file order):
+    read from ``test_probs.npy``, or (a run scored before the kit kept them) predicted once from its chosen
+    weights and kept. Trains the run first when it has not finished (:func:`train_or_load`)."""
+    exp = load_experiment(cfg)
+    paths = experiment_paths(exp)
+    if paths.test_probs.is_file() and paths.test_metrics.is_file():
+        probs = np.load(paths.test_probs)
+        if probs.shape[0] == len(exp.prepared.test):
+            return probs
+    result = train_or_load(cfg, exp)
+    probs = predict_probs(result.model, exp, "test")
+    if is_chief():
+        _write_probs(paths, probs)
+    return np.asarray(probs)
 
 
 def _finish_lean(paths: RunPaths, exp: Experiment, model, last: int) -> None:

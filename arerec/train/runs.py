@@ -162,6 +162,12 @@ class RunPaths:
         return self.root / "test_metrics.json"
 
     @property
+    def test_probs(self) -> Path:
+        """Clean protocol: the chosen epoch's class probabilities for the test rows ([N, C] in test-file order, as
+        predicted), written with ``test_metrics.json``: what a test over users and a confusion matrix read."""
+        return self.root / "test_probs.npy"
+
+    @property
     def final_marker(self) -> Path:
         """``checkpoint_policy: lean``: written once the run finished and kept only its chosen epoch's weights."""
         return self.weights / "final.json"

@@ -63,10 +63,15 @@ def best_so_far(history: pd.DataFrame, metric: str) -> Selection:
 
 
 def chosen_epoch(cfg: Config, history: pd.DataFrame) -> dict[str, Any]:
-    """Clean protocol: the epoch chosen on validation and how the run ended (no test figure)."""
+    """Clean protocol: the epoch chosen on validation and how the run ended: early stopping, or at its cap
+    (``epochs``) while still improving (no test figure)."""
     chosen = best_so_far(history, cfg.selection_metric)
     row = history.loc[history["epoch"] == chosen.best_epoch].iloc[0]
+    trained = int(history["epoch"].max())
     return {"best_epoch": chosen.best_epoch, "selected_by": f"validation {cfg.selection_metric}",
             "val_score": chosen.best_value, "val_loss": float(row["val_loss"]),
-            "epochs_trained": int(history["epoch"].max()),
-            "stopped_early": int(chosen.exhausted(cfg.patience) and int(history["epoch"].max()) < cfg.epochs)}
+            "epochs_trained": trained,
+            "stopped_early": int(chosen.exhausted(cfg.patience) and trained < cfg.epochs),
+            # ended at its last allowed epoch still improving (the best epoch within patience of it): the optimum
+            # may lie beyond the cap, so the run has not converged
+            "at_cap": int(trained >= cfg.epochs and not chosen.exhausted(max(cfg.patience, 1)))}

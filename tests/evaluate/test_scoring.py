@@ -74,3 +74,26 @@ def test_confusion_counts_every_class_even_when_never_predicted():
     assert table.loc["5", "5"] == 1 and table.loc["3", "3"] == 1 and table.loc["1", "1"] == 1
     assert table.loc["4", "4"] == 1 and table.loc["2", "4"] == 1
     assert table.to_numpy().sum() == 5 and table["2"].sum() == 0
+
+
+def test_per_user_metrics_average_to_the_scores_of_the_whole_split():
+    rng = np.random.default_rng(4)
+    users = np.repeat(np.arange(12), 6)
+    test = pd.DataFrame({"userId": users, "itemId": np.tile(np.arange(6), 12),
+                         "rating": rng.integers(1, 6, size=len(users)).astype(float)})
+    exp = fake_experiment(test, topk=(2, 5))
+    pred = rng.uniform(1, 5, size=len(test))
+    whole, per = scoring.score_ratings(exp, pred), scoring.per_user(exp, pred=pred)
+    assert len(per) == 12 and per["n"].eq(6).all()
+    for key in ("ndcg@2", "ndcg@5", "hr@5", "std_ndcg@5"):
+        assert per[key].mean() == pytest.approx(whole[key])  # the split's figure is the mean over users
+    assert np.sqrt((per["rmse"] ** 2 * per["n"]).sum() / per["n"].sum()) == pytest.approx(whole["rmse"])
+    probs = rng.dirichlet(np.ones(5), size=len(test))
+    reference = evaluate_predictions(test["userId"], test["rating"], probs, [1, 2, 3, 4, 5], [2, 5], 3.0)
+    by_user = scoring.per_user(exp, probs=probs)
+    assert by_user["ndcg@5"].mean() == pytest.approx(reference["ndcg@5"])
+    assert by_user["std_ndcg@2"].mean() == pytest.approx(reference["std_ndcg@2"])
+    classes = scoring.predicted_classes(exp, probs=probs)
+    counts = scoring.confusion_counts(exp, classes)
+    assert len(counts) == 25 and counts["count"].sum() == len(test)
+    assert counts.query("true == predicted")["count"].sum() / len(test) == pytest.approx(reference["accuracy"])

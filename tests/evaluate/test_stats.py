@@ -21,14 +21,3 @@ def test_summarise_seeds_groups_and_formats():
     assert table["n"].tolist() == [3, 2]
     assert table["rmse"].tolist() == [2.0, 0.5] and table["rmse_ci"].iloc[1] == 0.0
     assert format_mean_ci(2.0, 2.4841) == "2.000 ± 2.484" and format_mean_ci(0.5, np.nan) == "0.500"
-
-
-def test_differences_table_keeps_the_judged_verdicts_for_the_forest_plot():
-    from arerec.evaluate.stats import differences_table
-
-    verdicts = [{"claim": "c1", "metric": "rmse", "a": "A", "b": "B", "verdict": "supported", "mean_diff": -0.1,
-                 "ci": 0.02, "n": 3},
-                {"claim": "c2", "metric": "ndcg@10", "a": None, "b": "base", "verdict": "left out", "why": "no rows"}]
-    table = differences_table(verdicts)
-    assert table.to_dict("records") == [{"label": "A − B", "metric": "rmse", "mean_diff": -0.1, "ci": 0.02,
-                                         "lower_is_better": True, "verdict": "supported", "claim": "c1"}]

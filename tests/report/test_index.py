@@ -100,7 +100,7 @@ def test_an_old_left_out_verdict_shows_no_python_value_and_the_search_is_optiona
     base, full = tmp_path / "base", tmp_path / "full"
     for folder, grid in ((base, [{"use_attention": 0}]), (full, [{"use_attention": 0}, {"region_mode": "window"}])):
         _experiment(folder, "ok", parameters={"dataset": "ml-100k", "ablation_grid": grid, "seeds": [0, 1, 2]})
-    update_metrics(base, "03_ablation", {"verdicts": [
+    update_metrics(base, "02_training", {"verdicts": [
         {"claim": "The windowed region beats the code's region", "metric": "rmse", "a": None, "b": "base",
          "verdict": "left out", "why": "no rows for None"}]})
     update_metrics(full, "02_training", {"k": 10, "search": {

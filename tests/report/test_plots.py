@@ -240,21 +240,23 @@ def test_seed_run_curves_put_each_seed_beside_the_original():
     assert "seeds 0, 1" in fig.get_suptitle() and "6 epochs" in fig.get_suptitle()
 
 
-def test_paired_differences_is_a_forest_plot_with_the_better_side_to_the_right():
-    table = pd.DataFrame({"label": ["ARERec (tuned) − biased MF (tuned)", "ARERec − attention off"],
+def test_the_claims_forest_keeps_the_tables_sign_and_says_which_side_is_better():
+    table = pd.DataFrame({"claim": ["ARERec beats biased MF (RMSE)", "attention beats off (RMSE)"],
+                          "a": ["ARERec (tuned)", "ARERec (tuned)"], "b": ["biased_mf", "off"],
                           "metric": ["rmse", "rmse"], "mean_diff": [0.094, -0.02], "ci": [0.01, np.nan],
-                          "lower_is_better": [True, True], "verdict": ["not supported", "supported"]})
-    fig = plots.paired_differences(table, "The paper's claims")
+                          "user_mean_diff": [0.09, -0.021], "user_ci_low": [0.08, -0.03], "user_ci_high": [0.1, -0.012],
+                          "p_holm": [1e-6, 0.02], "verdict": ["not supported", "supported"]})
+    fig = plots.claim_differences(table, "The paper's claims", {"rmse": "RMSE"})
     ax = fig.axes[0]
-    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "-" and
-            len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]] == [0.0]  # zero line
-    bar = ax.containers[0]
-    assert list(bar.lines[0].get_xdata()) == pytest.approx([-0.094])  # lower is better: drawn as -diff
-    np.testing.assert_allclose(sorted(bar.lines[2][0].get_segments()[0][:, 0]), [-0.104, -0.084])
-    assert "lower is better" in ax.get_xlabel() and "first model better →" in ax.get_xlabel()
-    texts = [t.get_text() for t in ax.texts]
-    assert "+0.094 ± 0.010\nnot supported" in texts and "-0.020 (no CI)\nsupported" in texts
-    assert ax.get_xlim()[0] < -0.104 and ax.get_xlim()[1] > 0.104
+    users = ax.containers[0]
+    assert list(users.lines[0].get_xdata()) == pytest.approx([0.09])  # a − b as the table has it, not flipped
+    np.testing.assert_allclose(sorted(users.lines[2][0].get_segments()[0][:, 0]), [0.08, 0.1])
+    assert "← a better (lower)" in ax.get_xlabel() and ax.get_title() == "RMSE"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0].startswith("ARERec (tuned) − biased_mf") and "Holm p < 0.001" in labels[0]
+    assert "supported, Holm p 0.02" in labels[1]
+    ndcg = plots.claim_differences(table.assign(metric="ndcg@10"), "t", {"ndcg@10": "faithful NDCG@10"}).axes[0]
+    assert "a better (higher) →" in ndcg.get_xlabel()
 
 
 def test_headline_points_sit_on_an_axis_fitted_to_the_gap():

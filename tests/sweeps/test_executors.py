@@ -229,7 +229,7 @@ def test_a_search_on_ray_gives_the_local_trials_and_a_killed_trial_resumes_from_
         return tiny_config(tmp_path / folder, synthetic_ratings=640, test_ratio=0.3)
 
     def table(result):
-        return [(t["number"], t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
+        return [(t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
                 for t in result.studies["arerec"].trials]
 
     local = tuning.search(base("local"), values)
@@ -258,6 +258,8 @@ def test_a_search_on_ray_gives_the_local_trials_and_a_killed_trial_resumes_from_
     assert killed["pid"] != os.getpid()  # a worker died, not the driver
     # the same trials as the local search: parameters, states, epochs and validation scores to 10 digits
     assert table(on_ray) == table(local) and len(table(on_ray)) == 2
+    # the retried task told the killed trial FAIL and ran it again (Optuna's enqueue_trial), as trial 1
+    assert [(t["number"], t["resumes"]) for t in on_ray.studies["arerec"].trials] == [(1, 0), (2, None)]
     # the killed trial's run resumed from cp-0001: each epoch trained once, epoch 1 by the killed worker
     trial = next(t for t in on_ray.studies["arerec"].trials if t["run"] == killed["run"])
     history = read_results(run_paths(base("ray"), trial["run"]))

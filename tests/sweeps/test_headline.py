@@ -106,42 +106,64 @@ def test_paired_differences_remove_what_the_seed_does_to_both():
     assert pair["mean_diff"] == pytest.approx(0.02) and pair["ci"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_the_paired_table_shows_exactly_the_verdicts_comparisons():
+def test_the_family_holds_every_claim_once():
+    family = headline.claim_family(10, {"rmse": "biased_mf", "ndcg@10": "item_mean", "std_ndcg@10": "user_knn"},
+                                   window=True)
+    sides = [(c.a, c.b, c.metric) for c in family]
+    assert len(sides) == len(set(sides))
+    # the best baseline on faithful NDCG is the item mean: that comparison is kept once, under the best baseline
+    assert [c.text for c in family if (c.b, c.metric) == ("item_mean", "ndcg@10")] == [
+        "ARERec beats the best baseline (faithful NDCG@10)"]
+    assert (headline.TUNED, "item_mode", "ndcg@10") in sides and (headline.TUNED, "global_mean", "rmse") in sides
+    assert [(c.a, c.b, c.metric) for c in family if c.a == headline.WINDOW] == [
+        (headline.WINDOW, headline.TUNED, "ndcg@10"), (headline.WINDOW, headline.TUNED, "rmse")]
+    assert len(family) == 3 + 3 + 3 + 3 + 1 + 2 - 1
+    assert not any(c.a == headline.WINDOW for c in headline.claim_family(10, {}, window=False))
+
+
+def test_the_verdict_table_and_its_prose_show_both_tests():
+    from arerec.evaluate import claims
+
     runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
-    verdicts = headline.optimum_verdicts(runs, 10, BEST)
-    table = headline.paired_table(runs, verdicts)
-    assert list(zip(table["a"], table["b"], table["metric"], strict=True)) == [
-        (v["a"], v["b"], v["metric"]) for v in verdicts]
-    assert table.set_index(["b", "metric"]).loc[("biased_mf", "rmse"), "per_seed"] == "+0.0410, +0.0500, +0.0608"
-    # the standard-NDCG claim is judged against the baseline best on validation for it, not on test
-    assert table.set_index(["b", "metric"]).loc[("item_mean", "std_ndcg@10"), "mean_diff"] < 0
+    rng = np.random.default_rng(0)
+    users = pd.concat([pd.DataFrame({"model": m, "seed": s, "user": range(30),
+                                     "rmse": r + rng.normal(0, 0.01, 30)})
+                       for m, r in ((headline.TUNED, 1.0), (headline.TUNED_OFF, 1.02), ("biased_mf", 0.95))
+                       for s in range(3)])
+    shares = pd.DataFrame({"model": [headline.TUNED, headline.TUNED_OFF, "biased_mf"], "seed": 0,
+                           "majority_class": 4.0, "majority_share": [0.5, 0.5, 0.6]})
+    family = [claims.Claim("Attention beats attention off (RMSE)", headline.TUNED, headline.TUNED_OFF, "rmse"),
+              claims.Claim("ARERec beats the best baseline (RMSE)", headline.TUNED, "biased_mf", "rmse"),
+              claims.Claim("ARERec beats nothing", headline.TUNED, None, "rmse")]
+    verdicts = claims.judge(family, runs, users, shares)
+    table = headline.verdict_table(verdicts)
+    assert table["verdict"].tolist() == ["supported", "not supported", "left out"]
+    assert table.loc[1, "per_seed"] == "+0.0410, +0.0500, +0.0608" and table.loc[1, "users"] == 30
+    assert (table["p_holm"].iloc[:2] >= table["p_value"].iloc[:2]).all() and np.isnan(table.loc[2, "p_value"])
+    text = headline.verdict_markdown(verdicts)
+    assert text.startswith("- **Attention beats attention off (RMSE)**: supported. over 3 seeds")
+    assert "over 30 users −0.01" in text and "(95% CI −0.0" in text and "Holm p" in text and "- **ARERec beats nothing**: left out." in text
+    assert "None" not in text
 
 
-def test_verdicts_follow_the_paired_interval_on_three_metrics():
-    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
-    verdicts = headline.optimum_verdicts(runs, 10, BEST)
-    assert {v["metric"] for v in verdicts} == {"rmse", "ndcg@10", "std_ndcg@10"} and len(verdicts) == 6
-    by_claim = {v["claim"]: v for v in verdicts}
-    rmse = by_claim["ARERec beats the best baseline (RMSE)"]
-    assert rmse["verdict"] == "not supported" and rmse["b"] == "biased_mf"  # ARERec is worse on every seed
-    assert by_claim["ARERec beats the best baseline (faithful NDCG@10)"]["verdict"] == "supported"
-    assert by_claim["Attention beats attention off (RMSE)"]["verdict"] == "supported"  # off is worse on every seed
-    assert by_claim["Attention beats attention off (standard NDCG@10)"]["verdict"] == "supported"
-    # equal on every seed: no spread, no interval away from 0
-    assert by_claim["Attention beats attention off (faithful NDCG@10)"]["verdict"] == "not resolved by 3 seeds"
-    assert "paired difference" in rmse["numbers"] and "(95% CI, 3 seeds)" in rmse["numbers"]
-    assert all("verdict_bonferroni" in v for v in verdicts)
-    note = headline.family_note(verdicts)
-    assert "6 claims" in note and "26%" in note and "99.17%" in note
+def test_how_each_run_ended_is_flagged_and_said():
+    runs = pd.DataFrame({"model": ["A", "A", "B"], "kind": "ARERec", "seed": [0, 1, 0], "best_epoch": [5, 9, 3],
+                         "epochs_trained": [8, 12, 6], "stopped_early": [1, 0, 1], "at_cap": [0, 1, 0]})
+    ends = headline.run_ends(runs)
+    assert ends["at cap"].tolist() == [False, True, False] and ends["stopped early"].tolist() == [True, False, True]
+    assert headline.ends_note(ends, 12).startswith("**1 of 3 ARERec runs ended at the cap of 12 epochs")
+    assert "A, seed 1" in headline.ends_note(ends, 12)
+    assert headline.ends_note(ends[~ends["at cap"]], 12).startswith("Every one of the 2 ARERec runs above stopped early")
 
 
-def test_the_bonferroni_verdict_is_judged_on_a_wider_interval():
-    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05)
-    runs.loc[(runs["model"] == headline.TUNED_OFF) & (runs["seed"] == 1), "rmse"] += 0.005  # spread in the difference
-    wide = headline.verdict(runs, "c", headline.TUNED, headline.TUNED_OFF, "rmse", confidence=0.999)
-    narrow = headline.verdict(runs, "c", headline.TUNED, headline.TUNED_OFF, "rmse")
-    assert narrow["verdict"] == "supported" and wide["verdict"] == "not resolved by 3 seeds"
-    assert wide["ci"] > narrow["ci"] and "(100% CI" not in wide["numbers"]
+def test_the_majority_class_per_model_names_collapse_but_not_the_floors():
+    shares = pd.DataFrame({"model": ["A", "A", "global_mean", "B"], "seed": [0, 1, 0, 0],
+                           "majority_class": [4.0, 4.0, 4.0, 3.0], "majority_share": [0.9, 0.97, 1.0, 0.5]})
+    table = headline.shares_table(shares, 0.95).set_index("model")
+    assert table.loc["A", "collapsed"] == "yes" and table.loc["A", "share (lowest seed)"] == 0.9
+    assert table.loc["global_mean", "collapsed"].startswith("floor") and table.loc["B", "collapsed"] == "no"
+    record = headline.shares_record(shares, 0.95)
+    assert record["A"]["collapsed"] and not record["global_mean"]["collapsed"] and record["A"]["largest_share"] == 0.97
 
 
 def test_the_best_baseline_is_chosen_on_validation_scores():
@@ -161,8 +183,6 @@ def test_a_verdict_with_one_seed_is_not_resolved_and_one_without_a_side_is_left_
     assert same["verdict"] == "left out" and "same row" in same["why"]
     missing = headline.verdict(runs[runs["kind"] == "ARERec"], "c", headline.TUNED, None, "rmse")
     assert missing["verdict"] == "left out" and missing["why"] == "no runs to compare (no model chosen)"
-    assert "None" not in headline.verdict_lines([missing])[0]
-    assert headline.verdict_lines([same])[0].startswith("c: LEFT OUT (both sides are the same row")
 
 
 def test_the_scope_line_names_dataset_protocol_split_and_seeds(tmp_path):
@@ -190,12 +210,27 @@ def test_the_seed_run_sits_beside_the_original_figures():
     assert table.loc[1, "seeds"] == 2
 
 
-def test_a_tuned_model_at_the_class_prior_is_named():
-    runs = _tuned_runs(off_shift=0.02, baseline_rmse=1.05).assign(protocol="clean")
-    prior = runs[runs["model"] == "item_mean"].assign(model="global_mean")
-    runs = pd.concat([runs, prior], ignore_index=True)
-    runs.loc[runs["model"] == headline.TUNED_OFF, "ndcg@10"] = 0.55  # the global mean's, on every seed
-    note = headline.prior_note(runs, 10)
-    assert note.startswith(f"{headline.TUNED_OFF}: every seed scores exactly as the global mean")
-    assert headline.TUNED + " and" not in note
-    assert headline.prior_note(runs[runs["model"] != "global_mean"], 10) == ""
+@pytest.mark.slow
+def test_the_optimum_scores_every_run_per_user_with_its_classes_and_confusion(tmp_path):
+    from arerec.train.runs import run_paths
+
+    cfg = tiny_config(tmp_path, epochs=2, synthetic_ratings=640, test_ratio=0.3, protocol="clean", patience=1,
+                      selection_metric="val_ce", checkpoint_policy="lean")
+    configs = {headline.TUNED: cfg, headline.TUNED_OFF: cfg.replace(use_attention=0)}
+    outcome = headline.optimum(configs, [0, 1], ["global_mean", "item_mode"])
+    runs, users = outcome.runs, outcome.users
+    assert sorted(set(runs["model"])) == sorted([headline.TUNED, headline.TUNED_OFF, "global_mean", "item_mode"])
+    assert len(runs) == 8 and runs["majority_share"].between(0, 1).all()
+    assert runs.loc[runs["model"] == "global_mean", "majority_share"].eq(1.0).all()
+    for _, row in runs.iterrows():  # a run's figure is the mean of its users'
+        mine = users[(users["model"] == row["model"]) & (users["seed"] == row["seed"])]
+        assert mine["ndcg@3"].mean() == pytest.approx(row["ndcg@3"]) and mine["std_ndcg@3"].mean() == \
+            pytest.approx(row["std_ndcg@3"])
+        counts = outcome.confusion[(outcome.confusion["model"] == row["model"]) &
+                                   (outcome.confusion["seed"] == row["seed"])]
+        assert counts.query("true == predicted")["count"].sum() / counts["count"].sum() == \
+            pytest.approx(row["accuracy"])
+    arerec = runs[runs["kind"] == "ARERec"]
+    assert all((run_paths(cfg, r).test_probs).is_file() for r in arerec["run"])
+    again = headline.optimum(configs, [0, 1], ["global_mean", "item_mode"])  # read back, not predicted again
+    pd.testing.assert_frame_equal(again.users, users)

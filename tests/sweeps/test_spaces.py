@@ -11,10 +11,12 @@ from arerec.sweeps import spaces
 @pytest.mark.parametrize("model, spec, fragment", [
     ("arerec", {"lrr": {"low": 0.1, "high": 1.0}}, "unknown parameter(s) ['lrr']; valid for arerec: lr, emb_size"),
     ("biased_mf", {"k": {"low": 1, "high": 3}}, "valid for biased_mf: n_factors, n_epochs, lr_all"),
-    ("arerec", {"lr": {"low": 0.1, "high": 0.01}}, "low must be <= high, received: low=0.1, high=0.01"),
+    ("arerec", {"lr": {"low": 0.1, "high": 0.01}}, "lr: `low <= high` must hold, but got (low=0.1, high=0.01)"),
     ("arerec", {"lr": {"low": 0.1, "high": 0.1}}, "low == high (0.1) is an empty range"),
     ("arerec", {"emb_size": {"choices": []}}, "choices must be a non-empty list (an empty range)"),
-    ("arerec", {"lr": {"low": 0.0, "high": 0.1, "log": True}}, "a log range needs low > 0, received: low=0.0"),
+    ("arerec", {"lr": {"low": 0.0, "high": 0.1, "log": True}}, "`low > 0` must hold for `log=True`"),
+    ("arerec", {"lr": {"low": 0.1, "high": 0.2, "log": True, "step": 0.1}}, "`step` is not supported when `log`"),
+    ("arerec", {"region_size": {"low": 1, "high": 20, "step": 2}}, "step 2 does not divide 1 to 20"),
     ("arerec", {"emb_size": {"low": 8.5, "high": 16}}, "is an integer parameter: low and high must be integers"),
     ("arerec", {"lr": {"low": 0.1}}, "needs both low and high"),
     ("arerec", {"lr": {"low": 0.01, "high": 0.1, "scale": "log"}}, "unknown key(s) ['scale']"),
@@ -60,3 +62,33 @@ def test_edges_are_the_outer_share_of_a_range_on_its_own_scale():
     space = spaces.Space("arerec", (lr, emb))
     assert space.edges({"lr": 1e-3, "emb_size": 64}) == {"emb_size": "high"}
     assert lr.describe() == "0.0001 to 0.01 (log scale)" and emb.describe() == "one of 32, 16, 64"
+
+
+def test_a_natural_bound_is_named_and_not_an_edge():
+    space = spaces.parse_space("arerec", {
+        "dropout_lcu": {"low": 0.0, "high": 0.75, "step": 0.125}, "num_head": {"choices": [1, 2, 4]},
+        "table_l2": {"low": 1e-9, "high": 0.1, "log": True}, "lr": {"low": 1e-5, "high": 0.03, "log": True},
+        "region_size": {"low": 3, "high": 11, "step": 2}})
+    chosen = {"dropout_lcu": 0.0, "num_head": 1, "table_l2": 1e-9, "lr": 1e-5, "region_size": 3}
+    assert space.edges(chosen) == {"lr": "low", "region_size": "low"}  # 3 is not a natural bound: 1 is
+    assert space.natural_edges(chosen) == {"dropout_lcu": "low: no dropout", "num_head": "low: one head",
+                                           "table_l2": "low: effectively no L2"}
+    high = {"dropout_lcu": 0.75, "num_head": 4, "table_l2": 0.1, "lr": 0.03, "region_size": 11}
+    assert space.edges(high) == dict.fromkeys(high, "high") and space.natural_edges(high) == {}
+    # an L2 range that stops above 1e-8 has a real low edge
+    l2 = spaces.parse_space("arerec", {"l2_weights": {"low": 1e-6, "high": 1e-3, "log": True}})
+    assert l2.edges({"l2_weights": 1e-6}) == {"l2_weights": "low"}
+
+
+def test_a_widened_range_keeps_the_study_but_new_choices_do_not(tmp_path):
+    from arerec.sweeps import tuning
+
+    base = tiny_config(tmp_path)
+    values = {"spaces": {"arerec": {"lr": {"low": 1e-3, "high": 1e-2, "log": True}, "emb_size": {"choices": [8, 16]}}}}
+    wider = {"spaces": {"arerec": {"lr": {"low": 1e-5, "high": 3e-2, "log": True}, "emb_size": {"choices": [8, 16]}}}}
+    more = {"spaces": {"arerec": {"lr": {"low": 1e-3, "high": 1e-2, "log": True}, "emb_size": {"choices": [8, 16, 32]}}}}
+    key = tuning.study_key(base, tuning.settings(values), "arerec")
+    assert tuning.study_key(base, tuning.settings(wider), "arerec") == key
+    assert tuning.study_key(base, tuning.settings({**values, "n_trials": 50}), "arerec") == key
+    assert tuning.study_key(base, tuning.settings(more), "arerec") != key
+    assert tuning.study_key(base, tuning.settings({**values, "warmup_epochs": 1}), "arerec") != key

@@ -41,9 +41,13 @@ def _table(result, model: str = "arerec") -> list[tuple]:
     ({"pruner": "asha"}, "pruner must be one of median, successive_halving, hyperband, none, received: 'asha'"),
     ({"budget": 3}, "unknown validation_search setting(s) ['budget']; valid: n_trials"),
     ({"spaces": {}}, "spaces must be a non-empty mapping"),
-    ({"spaces": {"arerec": {"lr": {"low": 0, "high": 1, "log": True}}}}, "a log range needs low > 0"),
+    ({"spaces": {"arerec": {"lr": {"low": 0, "high": 1, "log": True}}}}, "`low > 0` must hold for `log=True`"),
     ({"spaces": {"arerec": {"region": {"low": 1, "high": 3}}}}, "unknown parameter(s) ['region']"),
     ({"selection_metric": "auc"}, "selection_metric must be one of val_loss, rmse"),
+    ({"warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, received: -1"),
+    ({"warmup_epochs": 4}, "warmup_epochs must be at most max_epochs (3)"),
+    ({"patience": 0}, "patience must be an integer >= 1, received: 0"),
+    ({"pruner_startup_trials": 1.5}, "pruner_startup_trials must be an integer >= 0"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
     with pytest.raises(ConfigError) as error:
@@ -107,8 +111,9 @@ KILLED_SEARCH = textwrap.dedent("""
 
         loop.save_checkpoint = saving
     result = tuning.search(base, {values!r})
-    print("TABLE", [(t["number"], t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
+    print("TABLE", [(t["params"], t["state"], t["epochs"], round(t["val_score"], 10))
                     for t in result.studies["arerec"].trials], flush=True)
+    print("RESUMES", [(t["number"], t["resumes"]) for t in result.studies["arerec"].trials], flush=True)
 """)
 
 
@@ -132,6 +137,17 @@ def test_a_search_killed_with_sigkill_in_a_trial_resumes_it(tmp_path):
     killed.wait(timeout=30)
     time.sleep(0.5)
     assert killed.returncode == -signal.SIGKILL
+    import pandas as pd
+
+    cut = max((tmp_path / "B").rglob("result_*"), key=lambda p: p.stat().st_mtime)  # the trial that was cut off
+    epoch1 = pd.read_csv(cut)["seconds"].tolist()
+    assert len(epoch1) == 1
     again = subprocess.run(script(str(tmp_path / "B"), False), capture_output=True, text=True, env=env, check=True)
     table = [line for line in whole.stdout.splitlines() if line.startswith("TABLE")]
+    # the same trials, parameters, states, epochs and scores as the uninterrupted search (Optuna's public API:
+    # the cut-off trial 1 was told FAIL and enqueued again, so it ran as trial 2, and the draw after it is the same)
     assert table and table == [line for line in again.stdout.splitlines() if line.startswith("TABLE")]
+    assert [line for line in again.stdout.splitlines() if line.startswith("RESUMES")] == \
+        ["RESUMES [(0, None), (2, 1), (3, None)]"]
+    # ... and its run went on from its checkpoint: epoch 1 is the killed process's own row, not trained again
+    assert pd.read_csv(cut)["seconds"].tolist()[0] == epoch1[0]
