@@ -213,13 +213,13 @@ class Baseline:
 
 BASELINES: dict[str, Baseline] = {
     "global_mean": Baseline("arerec (Surprise has no global-mean predictor)", predict_own=_global_mean),
-    "global_mode": Baseline("arerec: the most frequent training rating (the class prior)", predict_own=_global_mode),
-    "item_mode": Baseline("arerec: each item's most frequent training rating", predict_own=_item_mode),
     "item_mean": Baseline(
         "arerec (Surprise has no item-mean predictor)",
         {"shrinkage": Param(0.0, "pseudo-count of mu ratings added to every item (0: the plain item mean)")},
         predict_own=_item_mean,
     ),
+    "global_mode": Baseline("arerec: the most frequent training rating (the class prior)", predict_own=_global_mode),
+    "item_mode": Baseline("arerec: each item's most frequent training rating", predict_own=_item_mode),
     "user_item_bias": Baseline("surprise.BaselineOnly (ALS)", _als_params(), build_surprise=_baseline_only),
     "biased_mf": Baseline("surprise.SVD (biased, SGD)", _SVD_PARAMS, build_surprise=_svd),
     "item_knn": Baseline("surprise.KNNBaseline (item-based)", _KNN_PARAMS, build_surprise=_knn_baseline(False)),

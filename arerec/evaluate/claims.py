@@ -12,7 +12,8 @@ Every claim the reports judge forms one family (:func:`judge`): the users' p-val
 method (:func:`holm`), which keeps the chance of any false "supported" or "not supported" at 5% for the whole
 family. A claim is **supported** when both tests put ``a`` ahead (the per-seed interval on ``a``'s side, and the
 Holm-adjusted p below 0.05 with the mean difference over users on ``a``'s side), **not supported** when both put
-``b`` ahead, and **not resolved** otherwise, saying which test did not decide.
+``b`` ahead, and **not resolved** otherwise, saying which test did not decide. With one seed there is no interval
+over seeds, and the test over users decides alone (the default tier's quick look).
 
 **Collapse.** A model whose argmax (ARERec) or nearest rating class (a baseline) falls in one class for at least
 ``collapse_share`` (95% by default) of the test rows on some seed predicts the class prior, not what a user thinks of
@@ -189,7 +190,8 @@ def judge(claims: Sequence[Claim], runs: pd.DataFrame, users: pd.DataFrame, shar
     for v, p in zip(family, holm([v["user_test"]["p_value"] for v in family]), strict=True):
         v["user_test"]["p_holm"] = p
         v["verdict_users"] = _user_verdict(v["user_test"], str(v["metric"]), p)
-        v["verdict"] = _combined(str(v["verdict_seeds"]), v["verdict_users"])
+        v["verdict"] = (_combined(str(v["verdict_seeds"]), v["verdict_users"]) if (v.get("n") or 0) >= 2
+                        else v["verdict_users"])  # one seed has no interval: the users decide alone
         v["family"] = len(family)
     return judged
 
@@ -215,7 +217,7 @@ def family_note(verdicts: Sequence[Mapping[str, Any]]) -> str:
     text = (f"{m} claims form one family: each is judged over seeds (95% interval of the paired per-seed differences) "
             f"and over users (Wilcoxon signed-rank test, its p-value adjusted by Holm's method over all {m}, with a "
             "seeded bootstrap 95% interval of the mean per-user difference). A claim is supported or not supported "
-            "only when both agree.")
+            "only when both agree; with one seed, the test over users decides alone.")
     if out:
         text += f" {out} claim{'s are' if out > 1 else ' is'} not judged: a side predicts one class for most rows."
     if left:

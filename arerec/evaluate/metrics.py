@@ -280,8 +280,10 @@ def rating_metrics(
 
     Returns:
         ``rmse`` and ``mae`` of :func:`expected_rating`, ``accuracy`` (the share of rows whose
-        :func:`argmax_rating` equals the true rating) and ``rmse_argmax`` (RMSE of the argmax
-        rating), as plain floats; NaN for empty input.
+        :func:`argmax_rating` equals the true rating), ``rmse_argmax`` (RMSE of the argmax
+        rating) and ``majority_share`` (the share of rows given the most frequent argmax class: 1.0 for a model
+        that predicts one class for every row, the collapse of :mod:`arerec.evaluate.claims`), as plain floats;
+        NaN for empty input.
     """
     probs, classes = _check_probs(probs, classes)
     true = _as_float_1d("true_ratings", true_ratings, probs.shape[0])
@@ -293,6 +295,7 @@ def rating_metrics(
         "mae": float(np.mean(np.abs(expected - true))) if n else float("nan"),
         "accuracy": float(np.mean(np.isclose(argmax, true, rtol=0.0, atol=1e-9))) if n else float("nan"),
         "rmse_argmax": _rmse(argmax - true),
+        "majority_share": float(np.unique(argmax, return_counts=True)[1].max() / n) if n else float("nan"),
     }
 
 

@@ -43,7 +43,7 @@ def metric_columns(topk: Sequence[int]) -> list[str]:
     """Faithful metrics first (HR@k, NDCG@k), then the standard ones."""
     ks = list(topk)
     return ([f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
-            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks])
+            + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks] + ["majority_share"])
 
 
 def score_ratings(exp, pred: np.ndarray, split: str = "test") -> dict[str, float]:

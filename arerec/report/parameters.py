@@ -44,6 +44,9 @@ EXTRAS: dict[str, Extra] = {
         ["global_mean", "global_mode", "item_mean", "item_mode", "user_item_bias", "biased_mf", "item_knn", "user_knn"],
         "02: rating baselines scored beside ARERec on the same split",
     ),
+    "committed_optimum": Extra("params/optimum/{dataset}.yaml",
+                               "02: the file of a committed study's optimum ({dataset} filled in); when it exists for "
+                               "this data, every model is retrained at it without a search; '' always searches"),
     "collapse_share": Extra(0.95, "02: a model whose test predictions fall in one class for at least this share of "
                             "the rows on a seed has collapsed: its claims are not judged (arerec.evaluate.claims)"),
     "ablation_grid": Extra(
@@ -130,6 +133,8 @@ def _check_extras(cfg: Config, extras: dict[str, Any]) -> dict[str, Any]:
          f"schedule_baselines must be a list of baseline names ({', '.join(BASELINES)}), received: {schedule_baselines!r}")
     extras["validation_search"] = check_tuning(cfg, extras["validation_search"])
     extras["collapse_share"] = check_threshold(extras["collapse_share"])
+    need(isinstance(extras["committed_optimum"], str),
+         f"committed_optimum must be a file path (or '' to always search), received: {extras['committed_optimum']!r}")
     from_extras(extras)  # executor, ray_address, ray_num_cpus, ray_num_gpus: ConfigError naming the valid values
     protocols = extras["protocols"]
     need(isinstance(protocols, list) and len(protocols) >= 1 and set(protocols) <= {"reference", "clean"},

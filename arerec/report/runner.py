@@ -302,6 +302,31 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
     return 0
 
 
+def write_optimum(root: Path, reports_dir: str, experiment: str, out: str | None = None) -> Path:
+    """``params/optimum/<dataset>.yaml`` from ``reports/<experiment>/metrics.json``: each model's chosen
+    parameters, the spaces and settings of the study, and the data it ran on (:func:`arerec.sweeps.tuning.committed`)."""
+    import yaml
+
+    from arerec.report.metrics_json import read_metrics
+    from arerec.sweeps.tuning import OPTIMUM_FILE, optimum_record
+
+    metrics = read_metrics(path_under(root, reports_dir) / experiment)
+    search = metrics.get("02_training", {}).get("search")
+    if not search or any(entry.get("source", "searched here") != "searched here" for entry in search.values()):
+        raise ConfigError(f"{reports_dir}/{experiment}/metrics.json holds no study searched there: run `make reproduce "
+                          f"PARAMS={experiment}` first (a tier that retrains a committed optimum has none to commit)")
+    cfg, extras = resolve(metrics["run"]["parameters"], source=f"{experiment}'s recorded parameters")
+    record = optimum_record(cfg, extras["validation_search"], search, experiment=experiment,
+                            commit=str(metrics["run"].get("git", {}).get("commit", "unknown")),
+                            ratings_sha256=metrics["run"]["data"]["ratings_sha256"])
+    path = path_under(root, out or OPTIMUM_FILE.format(dataset=cfg.dataset))
+    header = (f"# The optimum of the study in {reports_dir}/{experiment} (every model searched by Optuna), which the "
+              f"default tier retrains without a search.\n# Written by `python -m arerec.report optimum --experiment "
+              f"{experiment}`; do not edit by hand: rebuild the study and write it again.\n")
+    write_text_atomic(path, header + yaml.safe_dump(record, sort_keys=False, width=120))
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m arerec.report", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -309,10 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
                        ("data", "check the parameters and get the ratings file"),
                        ("params", "check the parameters and print them merged"),
                        ("check", "compare the rebuilt reports/<experiment>/metrics.json with the committed one"),
-                       ("index", "rebuild reports/index.html and reports/README.md")):
+                       ("index", "rebuild reports/index.html and reports/README.md"),
+                       ("optimum", "write params/optimum/<dataset>.yaml, the optimum of an experiment's study, which "
+                                   "the default tier retrains without a search")):
         p = sub.add_parser(name, help=text, description=CHECK_DESCRIPTION if name == "check" else text)
         p.add_argument("--reports-dir", default="reports", help="output folder, relative to --root (default: reports)")
         p.add_argument("--root", default=".", help="repository root holding notebooks/ and params/ (default: .)")
+        if name == "optimum":
+            p.add_argument("--experiment", default="full", help="report folder whose study to commit (default: full)")
+            p.add_argument("--out", default=None, help="the file to write (default: params/optimum/<dataset>.yaml)")
+            continue
         if name == "check":
             p.add_argument("--experiment", default="base", help="report folder to compare (default: base)")
             p.add_argument("--against", default="HEAD", metavar="COMMIT",
@@ -340,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "index":
             index, _ = build_index(path_under(Path(args.root).resolve(), args.reports_dir))
             print(index)
+            return 0
+        if args.command == "optimum":
+            path = write_optimum(Path(args.root).resolve(), args.reports_dir, args.experiment, args.out)
+            print(path)
             return 0
         if args.command == "check":
             return check(args.experiment, root=args.root, reports_dir=args.reports_dir, against=args.against,

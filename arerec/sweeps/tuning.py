@@ -296,6 +296,7 @@ class StudyResult:
     settings: dict[str, Any]  # what the chosen parameters give: Config overrides (ARERec) or a baseline's params
     seconds: float = 0.0
     study: Any = field(default=None, repr=False)
+    source: str = "searched here"  # or the committed study's file, whose optimum is retrained without a search
 
     @property
     def edges(self) -> dict[str, str]:
@@ -324,7 +325,7 @@ class StudyResult:
                 "seconds": round(sum(t.get("seconds") or 0 for t in self.trials), 1),
                 "objective": self.objective, "direction": self.direction, "chosen": self.chosen,
                 "settings": self.settings, "edges": self.edges, "natural_edges": self.natural_edges,
-                "space": self.space.table()}
+                "space": self.space.table(), "source": self.source}
 
 
 def _trial_row(trial) -> dict[str, Any]:
@@ -595,6 +596,11 @@ class SearchResult:
     studies: dict[str, StudyResult]
     tune: dict[str, Any]
 
+    @property
+    def searched(self) -> bool:
+        """True when the studies ran here (they have trials); False for a committed study's optimum."""
+        return any(study.trials for study in self.studies.values())
+
     def config(self, base: Config, model: str) -> Config:
         """An ARERec model's chosen configuration (clean protocol, early stopping, lean checkpoints)."""
         return tuned_config(base, {**ARERECS[model], **self.studies[model].settings}, self.tune)
@@ -668,6 +674,73 @@ def planned_trials(values: Mapping[str, Any] | None) -> int:
     """ARERec trials :func:`search` runs (for progress before it starts)."""
     tune = settings(values)
     return tune["n_trials"] * sum(model in ARERECS for model in tune["spaces"])
+
+
+# --------------------------------------------------------------------------------------------
+# A committed study's optimum (the default tier retrains at it, with no search)
+# --------------------------------------------------------------------------------------------
+OPTIMUM_FILE = "params/optimum/{dataset}.yaml"
+DATA_KEYS = ("dataset", "min_seq", "test_ratio", "val_ratio", "data_percent", "sort_kind", "split_seed", "max_seq",
+             "max_seq_mode", "topk", "hrcutoff")
+
+
+def data_key(base: Config, ratings_sha256: str | None = None) -> dict[str, Any]:
+    """What a committed optimum applies to: the dataset, its ratings file's SHA-256 (read from the file unless
+    given) and the split settings."""
+    from arerec.data.ratings import ratings_path
+    from arerec.files import sha256_file
+
+    if ratings_sha256 is None:
+        path = ratings_path(base)
+        ratings_sha256 = sha256_file(path) if path.is_file() else None
+    return {**{k: getattr(base, k) for k in DATA_KEYS}, "ratings_sha256": ratings_sha256}
+
+
+def optimum_record(base: Config, tune: Mapping[str, Any], search: Mapping[str, Any], *, experiment: str,
+                   commit: str, ratings_sha256: str) -> dict[str, Any]:
+    """The content of ``params/optimum/{dataset}.yaml``: each model's chosen parameters from a study
+    (``search``: metrics.json's ``02_training.search``), the spaces and settings it searched, and the data it ran on."""
+    models = {model: {"chosen": dict(entry["chosen"]), "objective": entry["objective"],
+                      "best_val_score": min((t["val_score"] for t in entry["trials"] if t["state"] == "complete"),
+                                            default=None) if entry["direction"] == "minimize" else
+                      max((t["val_score"] for t in entry["trials"] if t["state"] == "complete"), default=None),
+                      "n_trials": entry["n_trials"]} for model, entry in search.items()}
+    return {"study": {"experiment": experiment, "commit": commit, "data": data_key(base, ratings_sha256),
+                      "settings": {k: v for k, v in tune.items() if k != "spaces"}, "spaces": dict(tune["spaces"])},
+            "models": models}
+
+
+def committed(base: Config, tune: Mapping[str, Any], template: str) -> tuple[SearchResult | None, str]:
+    """The optimum a committed study found for this data (``template`` names its file, ``{dataset}`` filled in), as a
+    search result without trials, and a sentence saying where the configurations came from. (None, why) when there
+    is no such file, or it was found on other data: the notebook then runs the quick search."""
+    import yaml
+
+    quick = f"a quick search of {tune['n_trials']} trials per model ran instead"
+    if not template:
+        return None, f"Every model was searched here ({tune['n_trials']} Optuna trials each)."
+    path = Path(template.format(dataset=base.dataset))
+    if not path.is_file():
+        return None, f"No committed study for {base.dataset} ({path}): {quick}."
+    record = yaml.safe_load(path.read_text())
+    wanted, found = data_key(base), record["study"]["data"]
+    differ = sorted(k for k in set(wanted) | set(found) if wanted.get(k) != found.get(k))
+    if differ:
+        return None, (f"The committed study {path} ran on other data ({', '.join(differ)} differ): {quick}.")
+    studies = {}
+    for model, entry in record["models"].items():
+        space = parse_space(model, record["study"]["spaces"][model])
+        objective, direction = _objective(model, tune)
+        chosen = {k: rounded(v) for k, v in entry["chosen"].items()}
+        settings = arerec_overrides(chosen, base) if model in ARERECS else baseline_params(chosen)
+        studies[model] = StudyResult(model, space, entry["objective"], direction, [], chosen, settings,
+                                     source=str(path))
+    study = record["study"]
+    trials = min(e["n_trials"] for e in record["models"].values())
+    return SearchResult(studies, dict(tune)), (
+        f"No search here: every model is retrained at the optimum of the study committed in {path} ({trials} Optuna "
+        f"trials per model, `make reproduce PARAMS={study['experiment']}` at {str(study['commit'])[:12]}), to "
+        "convergence, on the same data.")
 
 
 # --------------------------------------------------------------------------------------------

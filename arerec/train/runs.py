@@ -264,6 +264,7 @@ def results_columns(cfg: Config) -> list[str]:
     ks = list(cfg.topk)
     columns = (["epoch", "loss", "val_loss"] + [f"hr@{k}" for k in ks] + [f"ndcg@{k}" for k in ks]
                + ["rmse", "mae", "accuracy", "rmse_argmax"] + [f"std_ndcg@{k}" for k in ks]
+               + ["majority_share"]  # the share of rows given the most frequent argmax class (1: collapsed)
                + ["val_ce"]  # val_loss without any L2 term: comparable across L2 rates
                + ["seconds", "eval_seconds"])
     if cfg.protocol == "clean":  # the epoch chosen so far on validation, and whether the run stopped there

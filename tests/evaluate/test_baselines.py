@@ -276,7 +276,8 @@ def test_clip_to_range():
 
 
 def test_baselines_registry_names_and_backends():
-    assert list(bl.BASELINES) == ["global_mean", "item_mean", "user_item_bias", "biased_mf", "item_knn", "user_knn"]
+    assert list(bl.BASELINES) == ["global_mean", "item_mean", "global_mode", "item_mode", "user_item_bias", "biased_mf",
+                                  "item_knn", "user_knn"]
     assert [n for n, spec in bl.BASELINES.items() if spec.build_surprise is not None] == SURPRISE_BACKED
 
 
@@ -310,3 +311,15 @@ def test_run_baselines_rejects_unknown_names_and_missing_columns():
 
 
 # --- grids and tuning -----------------------------------------------------------------------
+
+
+def test_the_modes_are_the_most_frequent_training_rating_with_a_stable_tie_rule():
+    train = pd.DataFrame({"userId": [1, 2, 3, 4, 5, 6, 7], "itemId": [1, 1, 1, 2, 2, 3, 3],
+                          "rating": [5.0, 5.0, 3.0, 4.0, 2.0, 1.0, 2.0]})
+    test = pd.DataFrame({"userId": [1, 2, 3, 4], "itemId": [1, 2, 3, 9], "rating": [5.0, 4.0, 1.0, 2.0]})
+    item, _ = bl.fit_predict("item_mode", train, test)
+    # item 1: 5 twice; item 2: 4 and 2 once each, both 1 from the mean 3, so the lower; item 3: 1 and 2 once
+    # each, both 0.5 from the mean 1.5: the lower. Overall 5 and 2 are seen twice each; 2 is nearer the mean 22/7,
+    # so the global mode is 2, which an unseen item gets
+    np.testing.assert_array_equal(item, [5.0, 2.0, 1.0, 2.0])
+    np.testing.assert_array_equal(bl.fit_predict("global_mode", train, test)[0], [2.0] * 4)

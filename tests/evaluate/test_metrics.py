@@ -240,6 +240,8 @@ def test_rating_metrics_by_hand():
     assert got["mae"] == pytest.approx(0.45)
     assert got["accuracy"] == 0.5
     assert got["rmse_argmax"] == pytest.approx(math.sqrt(0.5))
+    assert got["majority_share"] == 0.5  # classes 3 and 1, one row each
+    assert rating_metrics([3, 2, 1], np.array([[0, 0, 1.0]] * 3), CLASSES)["majority_share"] == 1.0  # one class
 
 
 def test_rating_metrics_rejects_mismatched_classes():
@@ -257,7 +259,7 @@ def test_evaluate_predictions_combines_everything():
     pred = [3, 5, 4]
     probs = np.eye(5)[np.array(pred) - 1]  # one-hot: argmax and expected rating both equal pred
     got = evaluate_predictions(["a"] * 3, [5, 4, 3], probs, classes, topk=(3,), hrcutoff=3)
-    assert set(got) == {"hr@3", "ndcg@3", "rmse", "mae", "accuracy", "rmse_argmax", "std_ndcg@3"}
+    assert set(got) == {"hr@3", "ndcg@3", "rmse", "mae", "accuracy", "rmse_argmax", "majority_share", "std_ndcg@3"}
     assert all(type(v) is float for v in got.values())
     assert got["hr@3"] == 1.0
     assert got["ndcg@3"] == pytest.approx(0.7746989345664829)

@@ -96,3 +96,31 @@ def test_exported_pages_fetch_no_script_or_style_sheet(tmp_path):
     remote = re.findall(r"<script[^>]*\bsrc=[\"']?https?://[^\"' >]+|<link[^>]*\bhref=[\"']?https?://[^\"' >]+", page)
     assert remote == []
     assert not re.search(r"@import\s+(url\()?[\"']?https?://", page)
+
+
+def test_the_optimum_command_commits_a_studys_choice_and_refuses_one_without_a_study(tmp_path, capsys):
+    import yaml
+
+    from arerec.report.metrics_json import update_metrics
+    from arerec.report.parameters import merge_parameters, params_files
+
+    parameters = merge_parameters(params_files("ci", REPO))
+    trial = {"params": {"lr": 0.01}, "state": "complete", "epochs": 2, "val_score": 1.4}
+    search = {"arerec": {"trials": [trial, {**trial, "val_score": 1.5}], "n_trials": 2, "chosen": {"lr": 0.01},
+                         "objective": "val_ce", "direction": "minimize", "source": "searched here"}}
+    folder = tmp_path / "reports" / "full"
+    update_metrics(folder, "run", {"parameters": parameters, "git": {"commit": "f" * 40},
+                                   "data": {"ratings_sha256": "a" * 64}})
+    update_metrics(folder, "02_training", {"search": search})
+    out = tmp_path / "params" / "optimum" / "synthetic.yaml"
+    assert runner.main(["optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# The optimum of the study in reports/full")
+    record = yaml.safe_load(text)
+    assert record["models"]["arerec"] == {"chosen": {"lr": 0.01}, "objective": "val_ce", "best_val_score": 1.4,
+                                          "n_trials": 2}
+    assert record["study"]["commit"] == "f" * 40 and record["study"]["data"]["ratings_sha256"] == "a" * 64
+    assert record["study"]["spaces"] == parameters["validation_search"]["spaces"]
+    update_metrics(folder, "02_training", {"search": {"arerec": {**search["arerec"], "source": str(out)}}})
+    assert runner.main(["optimum", "--root", str(tmp_path), "--experiment", "full", "--out", str(out)]) == 2
+    assert "holds no study searched there" in capsys.readouterr().err

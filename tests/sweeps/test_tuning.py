@@ -151,3 +151,36 @@ def test_a_search_killed_with_sigkill_in_a_trial_resumes_it(tmp_path):
         ["RESUMES [(0, None), (2, 1), (3, None)]"]
     # ... and its run went on from its checkpoint: epoch 1 is the killed process's own row, not trained again
     assert pd.read_csv(cut)["seconds"].tolist()[0] == epoch1[0]
+
+
+@pytest.mark.slow
+def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_data(tmp_path):
+    import yaml
+
+    from arerec.data.ratings import ratings_path
+    from arerec.files import sha256_file
+
+    base = _base(tmp_path)
+    values = {**VALUES, "n_trials": 2}
+    tune = tuning.check(base, values)
+    result = tuning.search(base, values)
+    loop.train_or_load(result.config(base, "arerec").replace(seed=0))  # the data exist now
+    record = tuning.optimum_record(base, tune, result.records(), experiment="full", commit="abc123",
+                                   ratings_sha256=sha256_file(ratings_path(base)))
+    path = tmp_path / "optimum" / "synthetic.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(record))
+    template = str(tmp_path / "optimum" / "{dataset}.yaml")
+    committed, why = tuning.committed(base, tune, template)
+    assert committed is not None and not committed.searched and "No search here" in why and "2 Optuna trials" in why
+    for model in ("arerec", "item_knn"):
+        assert committed.studies[model].chosen == result.studies[model].chosen
+        assert committed.studies[model].settings == result.studies[model].settings
+        assert committed.studies[model].record()["source"] == str(path)
+    assert committed.config(base, "arerec") == result.config(base, "arerec")
+    assert committed.baseline_settings() == result.baseline_settings()
+    # other data (another min_seq), no file, or searching on purpose: the quick search runs instead
+    other, why = tuning.committed(base.replace(min_seq=4), tune, template)
+    assert other is None and "ran on other data (min_seq differ)" in why
+    assert tuning.committed(base, tune, str(tmp_path / "none" / "{dataset}.yaml"))[0] is None
+    assert tuning.committed(base, tune, "")[1].startswith("Every model was searched here")

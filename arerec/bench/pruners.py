@@ -1,0 +1,137 @@
+"""The search's pruner against an alternative, replayed on the same learning curves.
+
+A study keeps every trial's validation figures as it reported them (Optuna's intermediate values, ``reports_per_epoch``
+an epoch). This replays those curves, trial by trial in the study's order, through a pruner in a fresh in-memory study:
+the pruner sees what it would have seen, and says where it would have stopped each trial. Replaying the study's own
+pruner gives back its own decisions (a check of the replay); replaying another says what that one would have done
+with the same trials::
+
+    python -m arerec.bench.pruners --journal Model/ml-100k/search/arerec-<key>.journal \
+        --reports_per_epoch 2 --out reports/bench/pruners-arerec.json
+
+What a replay cannot know: a trial that the study's pruner stopped, but the other would have let go on, has no figures
+beyond where it was stopped; it is counted as going on past the record, and its final value is unknown. And with
+another pruner, TPE would have drawn other trials after the first decision that differs: the replay compares the two
+pruners' decisions on the same trials, not two whole studies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arerec.files import write_json_atomic
+from arerec.sweeps.spaces import quiet_optuna
+
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One finished trial as its study recorded it."""
+
+    number: int
+    state: str  # complete or pruned
+    values: dict[int, float]  # step -> validation figure
+    value: float | None  # a complete trial's objective
+
+
+def read_curves(journal: str | Path, study_name: str | None = None) -> tuple[list[Curve], str]:
+    """The finished trials of the study stored in ``journal`` (its only study, or ``study_name``) and its direction."""
+    optuna = quiet_optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    storage = JournalStorage(JournalFileBackend(str(journal), lock_obj=JournalFileOpenLock(str(journal))))
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    study = optuna.load_study(study_name=study_name or names[0], storage=storage)
+    finished = [t for t in study.get_trials(deepcopy=False)
+                if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    curves = [Curve(t.number, t.state.name.lower(), dict(t.intermediate_values), t.value) for t in finished]
+    return curves, study.direction.name.lower()
+
+
+def make_pruner(name: str, *, warmup_epochs: int, reports_per_epoch: int, max_epochs: int, startup_trials: int = 5):
+    """The pruner ``name`` as :mod:`arerec.sweeps.tuning` builds it."""
+    from arerec.sweeps.tuning import _pruner
+
+    return _pruner({"pruner": name, "warmup_epochs": warmup_epochs, "reports_per_epoch": reports_per_epoch,
+                    "max_epochs": max_epochs, "pruner_startup_trials": startup_trials})
+
+
+def replay(curves: Sequence[Curve], pruner, direction: str, reports_per_epoch: int) -> list[dict[str, Any]]:
+    """Each curve through ``pruner``, in order: where it stops the trial (epochs), or that it lets it finish (a
+    complete trial), or that it lets it go on past its record (one the study's own pruner stopped)."""
+    optuna = quiet_optuna()
+    study = optuna.create_study(direction=direction, pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    rows = []
+    for curve in curves:
+        trial = study.ask()
+        stopped = None
+        for step in sorted(curve.values):
+            trial.report(curve.values[step], step)
+            if trial.should_prune():
+                stopped = step
+                break
+        last = max(curve.values, default=0)
+        if stopped is not None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            outcome, epochs = "pruned", stopped / reports_per_epoch
+        elif curve.state == "complete":
+            study.tell(trial, curve.value)
+            outcome, epochs = "complete", last / reports_per_epoch
+        else:  # the study's pruner stopped it here; this one would not have: what followed is unknown
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            outcome, epochs = "beyond the record", last / reports_per_epoch
+        rows.append({"number": curve.number, "recorded": curve.state, "outcome": outcome, "epochs": epochs})
+    return rows
+
+
+def summary(rows: Sequence[Mapping[str, Any]], curves: Sequence[Curve], direction: str) -> dict[str, Any]:
+    """Trials stopped before 1 and 2 epochs, epochs in all (a lower bound when some go past the record), and whether
+    the study's best trial completes."""
+    complete = [c for c in curves if c.state == "complete" and c.value is not None]
+    pick = min if direction == "minimize" else max
+    best = pick(complete, key=lambda c: float(c.value or 0.0)) if complete else None
+    outcome = {r["number"]: r["outcome"] for r in rows}
+    return {"trials": len(rows), "pruned": sum(r["outcome"] == "pruned" for r in rows),
+            "pruned_before_1_epoch": sum(r["outcome"] == "pruned" and r["epochs"] < 1 for r in rows),
+            "pruned_before_2_epochs": sum(r["outcome"] == "pruned" and r["epochs"] < 2 for r in rows),
+            "beyond_the_record": sum(r["outcome"] == "beyond the record" for r in rows),
+            "epochs_at_least": round(sum(r["epochs"] for r in rows), 2),
+            "best_trial": best.number if best else None,
+            "best_trial_completes": outcome.get(best.number) == "complete" if best else None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m arerec.bench.pruners", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--journal", required=True, help="a study's journal file (Model/<dataset>/search/*.journal)")
+    parser.add_argument("--pruners", nargs="+", default=["median", "successive_halving"], choices=PRUNERS)
+    parser.add_argument("--warmup_epochs", type=int, default=2, help="median's warm-up; the other pruners' first rung")
+    parser.add_argument("--alternative_warmup_epochs", type=int, default=1,
+                        help="the first rung of successive_halving and hyperband (default: 1 epoch)")
+    parser.add_argument("--reports_per_epoch", type=int, default=2)
+    parser.add_argument("--max_epochs", type=int, default=40)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    curves, direction = read_curves(args.journal)
+    result: dict[str, Any] = {"command": "python -m arerec.bench.pruners " + " ".join(argv or []),
+                              "journal": str(args.journal), "direction": direction, "pruners": {}}
+    for name in args.pruners:
+        warmup = args.warmup_epochs if name == "median" else args.alternative_warmup_epochs
+        pruner = make_pruner(name, warmup_epochs=warmup, reports_per_epoch=args.reports_per_epoch,
+                             max_epochs=args.max_epochs)
+        rows = replay(curves, pruner, direction, args.reports_per_epoch)
+        result["pruners"][name] = {"warmup_epochs": warmup, **summary(rows, curves, direction), "trials_by": rows}
+    write_json_atomic(args.out, result)
+    print(json.dumps({name: {k: v for k, v in entry.items() if k != "trials_by"}
+                      for name, entry in result["pruners"].items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
