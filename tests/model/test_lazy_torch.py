@@ -1,0 +1,81 @@
+"""arerec.model.lazy.torch and the PyTorch trainer's row-sparse gather, under KERAS_BACKEND=torch: SparseLazyAdam
+against the NumPy lazy Adam (tests/model/lazy_reference.py); tests/model/test_optimizers.py compares it with
+TensorFlow's LazyAdam from the TensorFlow suite."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_config
+from lazy_reference import lazy_adam, small_case
+
+if keras.backend.backend() != "torch":
+    pytest.skip("PyTorch's own code path: run with KERAS_BACKEND=torch (make test-torch)", allow_module_level=True)
+
+import torch  # noqa: E402
+
+from arerec.data.inputs import load_experiment  # noqa: E402
+from arerec.model.layers import table_layers  # noqa: E402
+from arerec.model.lazy.torch import SparseLazyAdam  # noqa: E402
+from arerec.train import backends, build  # noqa: E402
+from arerec.train.backends.torch import sparse_gather  # noqa: E402
+from arerec.train.batches import id_batches  # noqa: E402
+
+
+def _sparse_steps(start, steps, rowwise):
+    """SparseLazyAdam on the gradients of sum(values * table[rows]) per step, as the trainer makes them."""
+    table = keras.Variable(start.copy(), name="table")
+    optimizer = SparseLazyAdam(learning_rate=0.1, rowwise=rowwise)
+    optimizer.build([table])
+    for rows, values in steps:
+        table.value.grad = None
+        (sparse_gather(table, torch.tensor(rows)) * torch.tensor(values)).sum().backward()
+        assert table.value.grad.is_sparse
+        optimizer.apply([table.value.grad], [table])
+    return table, optimizer
+
+
+@pytest.mark.parametrize("rank, rowwise", [(2, False), (3, False), (3, True)])
+def test_sparse_lazy_adam_is_the_numpy_lazy_adam(rank, rowwise):
+    start, steps = small_case(rank)
+    table, optimizer = _sparse_steps(start, steps, rowwise)
+    w, m, v = lazy_adam(start, steps, rowwise=rowwise and rank >= 3)
+    for got, expected in zip((table, optimizer._momentums[0], optimizer._velocities[0]), (w, m, v), strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected, rtol=1e-5, atol=1e-6)  # float32
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(table)[[2, 3]], start[[2, 3]])  # never gathered
+
+
+def test_a_dense_gradient_gets_the_masked_update():
+    """A dense gradient (no sparse gather) moves only its non-zero rows, as MaskedLazyAdam does."""
+    start, steps = small_case()
+    table = keras.Variable(start.copy(), name="table")
+    optimizer = SparseLazyAdam(learning_rate=0.1)
+    for rows, values in steps:
+        dense = np.zeros_like(start)
+        np.add.at(dense, rows, values)
+        optimizer.apply([torch.tensor(dense)], [table])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(table), lazy_adam(start, steps)[0], rtol=1e-5, atol=1e-7)
+
+
+def test_the_gather_gives_the_rows_and_the_dense_gradient_as_sparse_rows():
+    start, _ = small_case()
+    ids = torch.tensor([[1, 4], [1, 0]])
+    sparse_table, dense_table = keras.Variable(start.copy()), keras.Variable(start.copy())
+    weights = torch.arange(2 * 2 * 2 * 3, dtype=torch.float32).reshape(2, 2, 2, 3)
+    rows = sparse_gather(sparse_table, ids)
+    np.testing.assert_array_equal(rows.detach().numpy(), start[ids.numpy()])
+    (rows * weights).sum().backward()
+    (keras.ops.take(dense_table, ids, axis=0) * weights).sum().backward()
+    sparse = sparse_table.value.grad
+    assert sparse.is_sparse and sparse._indices().tolist() == [[1, 4, 1, 0]]  # one entry per lookup
+    np.testing.assert_array_equal(sparse.to_dense().numpy(), dense_table.value.grad.numpy())
+
+
+@pytest.mark.parametrize("mode, sparse", [("lazy", True), ("dense", False)])
+def test_the_trainer_gives_the_tables_sparse_gradients_in_the_fast_mode_only(tmp_path, mode, sparse):
+    exp = load_experiment(tiny_config(tmp_path, update_mode=mode))
+    model, optimizer = build.build(exp)
+    trainer = backends.current().make_trainer(model, optimizer, exp)
+    trainer.step(*next(id_batches(exp, "train", shuffle=False)))
+    tables = {id(layer.trainable_variables[0]) for layer in table_layers(model)}
+    for variable in model.trainable_variables:
+        assert variable.value.grad.is_sparse == (sparse and id(variable) in tables), variable.path
