@@ -12,6 +12,8 @@ gradients are dense and Keras Adam updates every row, as the reference does.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import torch
@@ -49,40 +51,63 @@ def sparse_gather(table, ids):
     return _RowGather.apply(table.value, ops.convert_to_tensor(ids).long())
 
 
+def make_train_step(model, optimizer, jit_compile: bool = False, table_l2: float = 0.0):
+    """``step(inputs, labels) -> loss``: cross-entropy (+ L2) on integer labels, back-propagated, and the optimiser's
+    update of the variables in place.
+
+    With :class:`~arerec.model.lazy.torch.SparseLazyAdam` (``update_mode: lazy``) the four table layers gather with
+    :func:`sparse_gather`, so that their gradients are row-sparse and only the gathered rows are updated;
+    ``jit_compile`` then compiles the optimiser's row maths with ``torch.compile`` (:func:`compiled_rows_update`).
+    ``table_l2`` as :func:`arerec.train.backends.tensorflow.make_train_step`.
+    """
+    from arerec.model.layers import start_squares, table_layers, take_squares
+    from arerec.model.lazy.torch import SparseLazyAdam
+
+    variables = list(model.trainable_variables)
+    if isinstance(optimizer, SparseLazyAdam):
+        for layer in table_layers(model):
+            layer.row_gather = sparse_gather
+        if jit_compile:
+            optimizer.rows_update = compiled_rows_update()
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    tables = start_squares(model) if table_l2 > 0 else []
+
+    def step(inputs, labels):
+        for variable in variables:
+            variable.value.grad = None
+        probs = model(inputs, training=True)
+        loss = loss_fn(labels, probs) + sum(model.losses, start=0.0)
+        if table_l2 > 0:  # L2 on the rows this batch looked up; 0: the step without it
+            loss = loss + table_l2 * take_squares(tables) / labels.shape[0]
+        loss.backward()
+        with torch.no_grad():
+            optimizer.apply([variable.value.grad for variable in variables], variables)
+        return loss.detach()
+
+    return step
+
+
+@functools.cache
+def compiled_rows_update():
+    """:func:`arerec.model.lazy.torch.rows_update` under ``torch.compile``: one fused pass over the gathered rows
+    instead of a pass per operation. Compiled once per process and shape rank (the distinct rows' count is dynamic
+    after the first batches)."""
+    from arerec.model.lazy.torch import rows_update
+
+    return torch.compile(rows_update)
+
+
 class Trainer:
     """The training step of a run (see :mod:`arerec.train.backends`)."""
 
     def __init__(self, model, optimizer, exp: Experiment):
-        from arerec.model.layers import start_squares, table_layers, take_squares
-
-        self.model, self.optimizer = model, optimizer
-        self._variables = list(model.trainable_variables)
+        self.model = model
         self._gather = gather_ops(exp)
-        loss_fn = keras.losses.SparseCategoricalCrossentropy()
-        table_l2 = exp.cfg.table_l2
-        if exp.cfg.update_mode == "lazy":  # the tables' gradients row-sparse, for SparseLazyAdam
-            for layer in table_layers(model):
-                layer.row_gather = sparse_gather
-        tables = start_squares(model) if table_l2 > 0 else []
-
-        def loss_of(inputs, labels):
-            probs = model(inputs, training=True)
-            loss = loss_fn(labels, probs) + sum(model.losses, start=0.0)
-            if table_l2 > 0:  # L2 on the rows this batch looked up; 0: the step without it
-                loss = loss + table_l2 * take_squares(tables) / labels.shape[0]
-            return loss
-
-        self._loss_of = loss_of
+        self._step = make_train_step(model, optimizer, jit_compile=bool(exp.cfg.jit_compile), table_l2=exp.cfg.table_l2)
 
     def step(self, users, items, labels, ends):
         users, items, labels, ends = (ops.convert_to_tensor(a) for a in (users, items, labels, ends))
-        for variable in self._variables:
-            variable.value.grad = None
-        loss = self._loss_of(self._gather(users, items, ends), labels)
-        loss.backward()
-        with torch.no_grad():
-            self.optimizer.apply([variable.value.grad for variable in self._variables], self._variables)
-        return loss.detach()
+        return self._step(self._gather(users, items, ends), labels)
 
     def sync(self) -> None:
         """Nothing to do: the optimiser updates the variables in place."""
