@@ -79,3 +79,46 @@ def test_the_trainer_gives_the_tables_sparse_gradients_in_the_fast_mode_only(tmp
     tables = {id(layer.trainable_variables[0]) for layer in table_layers(model)}
     for variable in model.trainable_variables:
         assert variable.value.grad.is_sparse == (sparse and id(variable) in tables), variable.path
+
+
+def _rows_args(rowwise: bool):
+    """Arguments of arerec.model.lazy.torch.rows_update for 5 distinct rows of a [rows, 3, 4] table."""
+    gen = torch.Generator().manual_seed(0)
+    values, m, w = (torch.randn(5, 3, 4, generator=gen) for _ in range(3))
+    v = torch.rand(5, 3, generator=gen) if rowwise else torch.rand(5, 3, 4, generator=gen)
+    return values, m, v, w, torch.tensor(0.9), torch.tensor(0.999), 1e-7, torch.tensor(0.01), rowwise
+
+
+@pytest.mark.parametrize("rowwise", [False, True])
+def test_the_compiled_row_update_is_the_eager_one(rowwise):
+    from arerec.model.lazy.torch import rows_update
+    from arerec.train.backends.torch import compiled_rows_update
+
+    args = _rows_args(rowwise)
+    for got, expected in zip(compiled_rows_update()(*args), rows_update(*args), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_a_row_update_that_cannot_be_compiled_says_so_and_runs_eagerly(monkeypatch, caplog):
+    from arerec.model.lazy.torch import rows_update
+    from arerec.train.backends import torch as torch_backend
+
+    def no_compiler(fn):
+        def fail(*args):
+            raise RuntimeError("InductorError: no C++ compiler found")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    torch_backend.compiled_rows_update.cache_clear()
+    try:
+        update = torch_backend.compiled_rows_update()
+    finally:
+        torch_backend.compiled_rows_update.cache_clear()
+    args = _rows_args(True)
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            for got, expected in zip(update(*args), rows_update(*args), strict=True):
+                torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    warnings = [r.getMessage() for r in caplog.records if "could not compile" in r.getMessage()]
+    assert len(warnings) == 1 and "no C++ compiler" in warnings[0] and "jit_compile 0" in warnings[0]

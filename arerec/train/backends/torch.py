@@ -13,6 +13,7 @@ gradients are dense and Keras Adam updates every row, as the reference does.
 from __future__ import annotations
 
 import functools
+import logging
 
 import keras
 import numpy as np
@@ -21,6 +22,8 @@ from keras import ops
 
 from arerec.data.inputs import Experiment
 from arerec.train.batches import gather_ops, id_batches
+
+log = logging.getLogger(__name__)
 
 
 class _RowGather(torch.autograd.Function):
@@ -90,11 +93,27 @@ def make_train_step(model, optimizer, jit_compile: bool = False, table_l2: float
 @functools.cache
 def compiled_rows_update():
     """:func:`arerec.model.lazy.torch.rows_update` under ``torch.compile``: one fused pass over the gathered rows
-    instead of a pass per operation. Compiled once per process and shape rank (the distinct rows' count is dynamic
-    after the first batches)."""
+    instead of a pass per operation (the same numbers). Compiled once per process and shape rank (the distinct rows'
+    count is dynamic after the first batches). Where it cannot be compiled (Inductor needs a C++ compiler on a CPU)
+    it says so once and runs eagerly."""
     from arerec.model.lazy.torch import rows_update
 
-    return torch.compile(rows_update)
+    compiled = torch.compile(rows_update)
+    eager = False
+
+    def update(*args):
+        nonlocal eager
+        if not eager:
+            try:
+                return compiled(*args)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager maths are the same
+                eager = True
+                log.warning("torch.compile could not compile the lazy Adam's row update (%s: %s); it runs eagerly, "
+                            "slower, with the same numbers. Install a C++ compiler (g++) for Inductor, or set "
+                            "jit_compile 0 to skip the attempt", type(exc).__name__, str(exc).splitlines()[0][:200])
+        return rows_update(*args)
+
+    return update
 
 
 class Trainer:
