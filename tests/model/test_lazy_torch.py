@@ -12,6 +12,7 @@ if keras.backend.backend() != "torch":
     pytest.skip("PyTorch's own code path: run with KERAS_BACKEND=torch (make test-torch)", allow_module_level=True)
 
 import torch  # noqa: E402
+from torch_lazy import sparse_steps  # noqa: E402
 
 from arerec.data.inputs import load_experiment  # noqa: E402
 from arerec.model.layers import table_layers  # noqa: E402
@@ -21,23 +22,10 @@ from arerec.train.backends.torch import sparse_gather  # noqa: E402
 from arerec.train.batches import id_batches  # noqa: E402
 
 
-def _sparse_steps(start, steps, rowwise):
-    """SparseLazyAdam on the gradients of sum(values * table[rows]) per step, as the trainer makes them."""
-    table = keras.Variable(start.copy(), name="table")
-    optimizer = SparseLazyAdam(learning_rate=0.1, rowwise=rowwise)
-    optimizer.build([table])
-    for rows, values in steps:
-        table.value.grad = None
-        (sparse_gather(table, torch.tensor(rows)) * torch.tensor(values)).sum().backward()
-        assert table.value.grad.is_sparse
-        optimizer.apply([table.value.grad], [table])
-    return table, optimizer
-
-
 @pytest.mark.parametrize("rank, rowwise", [(2, False), (3, False), (3, True)])
 def test_sparse_lazy_adam_is_the_numpy_lazy_adam(rank, rowwise):
     start, steps = small_case(rank)
-    table, optimizer = _sparse_steps(start, steps, rowwise)
+    table, optimizer = sparse_steps(start, steps, rowwise)
     w, m, v = lazy_adam(start, steps, rowwise=rowwise and rank >= 3)
     for got, expected in zip((table, optimizer._momentums[0], optimizer._velocities[0]), (w, m, v), strict=True):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(got), expected, rtol=1e-5, atol=1e-6)  # float32

@@ -218,20 +218,12 @@ CASES = [(2, False), (3, True)]  # an embedding table; an LCU table with row-wis
 TORCH_LAZY = """
     import json, sys
     sys.path.insert(0, {here!r})
-    import keras, torch
+    import keras
     from lazy_reference import small_case
-    from arerec.model.lazy.torch import SparseLazyAdam
-    from arerec.train.backends.torch import sparse_gather
+    from torch_lazy import sparse_steps
     out = []
     for rank, rowwise in {cases!r}:
-        start, steps = small_case(rank)
-        table = keras.Variable(start.copy(), name="table")
-        optimizer = SparseLazyAdam(learning_rate=0.1, rowwise=rowwise)
-        optimizer.build([table])
-        for rows, values in steps:
-            table.value.grad = None
-            (sparse_gather(table, torch.tensor(rows)) * torch.tensor(values)).sum().backward()
-            optimizer.apply([table.value.grad], [table])
+        table, optimizer = sparse_steps(*small_case(rank), rowwise)
         out.append([keras.ops.convert_to_numpy(v).tolist() for v in optimizer.variables + [table]])
     print(json.dumps(out))
 """
