@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.arerec-installed
 DEV_STAMP := $(VENV)/.arerec-dev-installed
 # the backend extra `make setup` installs: cpu (TensorFlow on CPU), torch (PyTorch on CPU; then KERAS_BACKEND=torch), or
-# in a fresh VENV on an NVIDIA GPU cuda (TensorFlow with CUDA), jax-cuda or torch-cuda; README, "Install"
-BACKEND ?= cpu
+# in a fresh VENV on an NVIDIA GPU cuda (TensorFlow with CUDA), jax-cuda or torch-cuda; README, "Install".
+# KERAS_BACKEND=torch alone (`KERAS_BACKEND=torch make reproduce` in a fresh clone) chooses torch.
+BACKEND ?= $(if $(filter torch,$(KERAS_BACKEND)),torch,cpu)
 PARAMS ?= base
 PYTEST_ARGS ?=
 # test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_cluster.py keeps its one
