@@ -259,7 +259,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from arerec.evaluate.stats import format_mean_ci
-    from arerec.sweeps.cluster import from_extras, train_runs
+    from arerec.sweeps.executors import from_extras, train_runs
     from arerec.sweeps.seeds import run_seeds, summarise, sweep
 
     params = parameters_from(args)

@@ -3,8 +3,10 @@ are found again only if it stays byte for byte what it was for the same settings
 
 A study that runs for hours today is continued, and its runs are loaded, by a later version of the kit only when
 ``json.dumps(cfg.replace(seed=0).to_dict(), sort_keys=True, default=str)`` (the study key's and the fingerprint's
-``base``), the run names and the search settings' form are unchanged. The digests below were computed at ae005b7,
-before the configuration was split into groups; a change to any of them is a change to the keys of every run and
+``base``), the run names and the search settings' form are unchanged. The digests below were computed with the
+code before the configuration was split into groups: the configurations' at ae005b7, the search's fingerprints and
+study keys at cf63a79 (main, whose params/ablation.yaml moved to successive halving after ae005b7; the
+configurations' digests were the same there). A change to any of them is a change to the keys of every run and
 study on disk, and must not happen by accident.
 """
 
@@ -44,18 +46,18 @@ CONFIG_SHA256 = {
     "ml-1m": "b90188c8539b1f2a36d367f400d289c5a092d87b0f4f073238d2710c5b25e873",
 }
 FINGERPRINT_SHA256 = {
-    "base": "d17525318523e577c64abf1fab66d796297d6af60987bfe5a2d21f68ff434f3d",
-    "full": "266f76eeaf8dd3705675baf189dea24a9e2966b1ff12e19a5257b8353f753703",
+    "base": "630f032c57894a4067ec676d7c196ff104c692e7ac7244f0edcbf9de36cc9f55",
+    "full": "01de21dabddf48940b93239bc1fd744be21dd771c019215d57fee4ecfc7ca788",
     "ci": "a4307703f6dfe16a053027a808c44c0bb80ecf83f19bc6df673b5b2063d5a30c",
-    "ml-1m": "6df47d508a7ac6c2de4228c01442ea77845be6bcc9521767ad532e5ea5dadff9",
+    "ml-1m": "7674eefa52c1f613a04457b128fd4ac3e674d22e7d20301f7f77ef18a7a1c253",
 }
 STUDY_KEYS = {
-    "base": {"arerec": "9b7e1f0060fd", "arerec_attention_off": "ea81f66f47c8", "user_item_bias": "af35b7d1d949",
-             "biased_mf": "1e3697c2dec6", "item_knn": "0af0e32eb5f6", "user_knn": "620baa11dd53"},
+    "base": {"arerec": "e7e5329a3ca5", "arerec_attention_off": "6be6b62c6bfc", "user_item_bias": "8f533f95ae7a",
+             "biased_mf": "c124c9ffefb4", "item_knn": "f7e89a6c37c3", "user_knn": "a4ed6014330a"},
     "ci": {"arerec": "efcf61a1957b", "arerec_attention_off": "21a24bba904c", "user_item_bias": "12f841a63313",
-           "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
-    "ml-1m": {"arerec": "a5de7e986e6a", "arerec_attention_off": "a137315aaba1", "user_item_bias": "7f816cbf0ebb",
-              "biased_mf": "371fdbfd2339", "item_knn": "51d28974d505", "user_knn": "2a82a1535591"},
+             "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
+    "ml-1m": {"arerec": "ce46accabc75", "arerec_attention_off": "6c81724d7c2d", "user_item_bias": "9baa43f4396a",
+             "biased_mf": "4929a5ae8719", "item_knn": "108271dc2209", "user_knn": "088539ecd821"},
 }
 STUDY_KEYS["full"] = STUDY_KEYS["base"]  # a larger budget continues the same studies
 RUN_NAMES = {

@@ -46,7 +46,7 @@ from arerec.config import (
 )
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import BASELINES
-from arerec.sweeps.cluster import EXECUTORS, from_extras
+from arerec.sweeps.executors import EXECUTORS, from_extras
 from arerec.sweeps.headline import DEFAULT_VARIANTS
 from arerec.sweeps.search_settings import KEY_RENAMES, SearchSettings
 

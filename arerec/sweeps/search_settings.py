@@ -53,7 +53,7 @@ class SearchSettings(Group):
     n_startup_trials: NonNegative = Field(
         5, description="tpe: random trials before the sampler models the results (Dacrema et al. use 5), >= 0")
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = Field(
-        "median", description=f"Optuna pruner of ARERec trials: {', '.join(PRUNERS)}")
+        "successive_halving", description=f"Optuna pruner of ARERec trials: {', '.join(PRUNERS)}")
     pruner_startup_trials: NonNegative = Field(5, description="median: completed trials before the pruner stops "
                                                "any, >= 0")
     warmup_epochs: NonNegative = Field(

@@ -33,6 +33,12 @@ def test_every_params_file_resolves(name):
     assert params.config.training.lr > 0 and params.search.n_trials >= 1 and "arerec" in params.search.spaces
     assert params.report.seeds and params.report.baselines  # the tuned headline: its seeds and tuned baselines
     assert parameters.load(name, REPO) == params  # the one loader gives the same
+    report, search = params.report, params.search
+    if name == "full":  # the study: 5 seeds, every baseline, and a search of its own
+        assert len(report.seeds) == 5 and report.baselines and report.committed_optimum == ""
+        assert search.n_trials >= 35
+    if name == "base":  # the quick look: one seed, judged over users, at the committed study's optimum
+        assert report.seeds == [0] and report.committed_optimum == "params/optimum/{dataset}.yaml"
 
 
 def test_base_yaml_holds_the_papers_hyper_parameters():

@@ -1,4 +1,4 @@
-"""arerec.installs: without the Keras backend installed, an error that names the extra to install."""
+"""arerec.backend_check: without the Keras backend installed, an error that names the extra to install."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import builtins
 
 import pytest
 
+from arerec.backend_check import require_keras
 from arerec.errors import BackendMissingError
-from arerec.installs import require_keras
 
 
 def without(monkeypatch, module: str) -> None:
@@ -33,6 +33,13 @@ def test_a_missing_backend_names_the_extras_that_install_it(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     with pytest.raises(BackendMissingError, match=r"'jax' is not installed \(KERAS_BACKEND=jax; .*'\.\[jax\]'"):
         require_keras()
+    without(monkeypatch, "torch")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(BackendMissingError) as error:
+        require_keras()
+    message = str(error.value)
+    assert message.startswith("Keras' backend 'torch' is not installed (KERAS_BACKEND=torch; ") and "\n" not in message
+    assert "`pip install -e '.[torch]'" in message and "whl/cpu" in message and "'.[torch-cuda]'" in message
 
 
 def test_another_missing_module_is_not_hidden(monkeypatch):
