@@ -93,19 +93,19 @@ lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.root_dir="$(CURDIR)" $(LAB_ROOT)
 
 data: setup
-	$(BIN)/python -m arerec.report data --params $(PARAMS)
+	$(BIN)/python -m arerec report data --params $(PARAMS)
 
 # The runner (arerec/report/runner.py) checks the layered params, gets the data, runs the four notebooks
 # with papermill into $(REPORTS)/<experiment>/ and rebuilds $(REPORTS)/index.html; it exits
 # non-zero, naming the notebook, when one fails.
 reproduce: setup
-	$(BIN)/python -m arerec.report run --params $(PARAMS) --reports-dir $(REPORTS) --timeout $(TIMEOUT)
+	$(BIN)/python -m arerec report run --params $(PARAMS) --reports_dir $(REPORTS) --timeout $(TIMEOUT)
 
 # Compares the rebuilt $(REPORTS)/<experiment>/metrics.json with its copy in git ($(AGAINST), default HEAD), figure by
 # figure: deterministic figures must be identical, trained ones (TRAINED_PATTERNS in arerec/report/check.py) within
 # TRAINED_TOLERANCE. Prints REPRODUCED or NOT REPRODUCED and exits 0 only for the first. EXPERIMENT defaults to PARAMS.
 check: setup
-	$(BIN)/python -m arerec.report check --experiment $(or $(EXPERIMENT),$(firstword $(subst $(comma), ,$(PARAMS)))) --reports-dir $(REPORTS) \
+	$(BIN)/python -m arerec report check --experiment $(or $(EXPERIMENT),$(firstword $(subst $(comma), ,$(PARAMS)))) --reports_dir $(REPORTS) \
 		--against $(or $(AGAINST),HEAD)
 
 # Times the training step, an epoch, evaluation and preparation per update mode (measured: 9 min on
