@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -52,7 +53,7 @@ def rule_error(message: str) -> PydanticCustomError:
 # pydantic's own error types, in words
 _PHRASES = {
     "greater_than_equal": "must be >= {ge}", "greater_than": "must be > {gt}", "less_than": "must be < {lt}",
-    "less_than_equal": "must be <= {le}", "literal_error": "must be {expected}", "int_parsing": "must be an integer",
+    "less_than_equal": "must be <= {le}", "literal_error": "must be one of {choices}", "int_parsing": "must be an integer",
     "int_from_float": "must be an integer", "int_type": "must be an integer", "float_parsing": "must be a number",
     "float_type": "must be a number", "bool_parsing": "must be true or false (1 or 0)",
     "bool_type": "must be true or false (1 or 0)", "string_type": "must be text", "list_type": "must be a list",
@@ -75,7 +76,10 @@ def describe(exc: ValidationError, keyed: Mapping[str, str] | None = None, flat:
             lines.append(error["msg"])
             continue
         phrase = error["msg"] if error["type"] == FIELD_ERROR else _PHRASES.get(error["type"], error["msg"])
-        phrase = phrase.format(**error.get("ctx", {})) if error["type"] in _PHRASES else phrase
+        context = dict(error.get("ctx", {}))
+        if error["type"] == "literal_error":  # "'every' or 'lean'" -> every, lean
+            context["choices"] = ", ".join(re.findall(r"'([^']*)'", str(context.get("expected", ""))))
+        phrase = phrase.format(**context) if error["type"] in _PHRASES else phrase
         received = "" if error["type"] in ("missing", "extra_forbidden") else f", received: {error['input']!r}"
         key = _key(error["loc"], keyed, flat)
         key = f"{prefix}.{key}" if prefix else key

@@ -45,7 +45,7 @@ CASES = {
     "data_percent outside (0,1]": (GOOD_HEADER + "1,2,3,4\n", ["--data_percent", "0"],
                                    "data_percent must be in (0, 1]"),
     "max_seq <= 0 with no mode": (GOOD_HEADER + "1,2,3,4\n", ["--max_seq", "0", "--max_seq_mode", "none"],
-                                  "max_seq_mode must be 'mean' or 'max', received: 'none'"),
+                                  "max_seq_mode must be one of mean, max, received: 'none'"),
     "emb_size not divisible by num_head": (GOOD_HEADER + "1,2,3,4\n", ["--emb_size", "10", "--num_head", "3"],
                                            "emb_size must be divisible by num_head"),
 }

@@ -38,12 +38,12 @@ def test_a_stable_sort_names_its_own_data_version_and_quicksort_keeps_the_refere
         ({"data_percent": 1.5}, "data_percent must be in (0, 1], received: 1.5"),
         ({"emb_size": 10, "num_head": 3}, "emb_size must be divisible by num_head"),
         ({"region_size": 0}, "region_size must be >= 1, received: 0"),
-        ({"max_seq": 0, "max_seq_mode": "median"}, "max_seq_mode must be 'mean' or 'max', received: 'median'"),
+        ({"max_seq": 0, "max_seq_mode": "median"}, "max_seq_mode must be one of mean, max, received: 'median'"),
         ({"dropout": [0.1] * 3}, "dropout must have 9 values"),
-        ({"optimizer": "sgd"}, "optimizer must be 'adam' or 'rmsprop'"),
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, rmsprop"),
         ({"optimizer": "rmsprop", "update_mode": "lazy"}, "update_mode 'lazy' needs optimizer 'adam'"),
         ({"second_moment": "rowwise"}, "second_moment 'rowwise' needs update_mode 'lazy'"),
-        ({"second_moment": "diagonal"}, "second_moment must be 'elementwise' or 'rowwise'"),
+        ({"second_moment": "diagonal"}, "second_moment must be one of elementwise, rowwise"),
         ({"epochs": 1.5}, "epochs must be an integer, received: 1.5"),
         ({"mmap_threshold_mb": -1}, "mmap_threshold_mb must be >= 0, received: -1"),
         ({"dropout": [0.5] * 8 + [1.0]}, "dropout.user_rating_vector must be in [0, 1), received: 1.0"),
@@ -107,13 +107,13 @@ BAD_VALUES = {
     "synthetic_seed": (2**32, "synthetic_seed must be in 0..4294967295"), "region_size": (0, "region_size must be >= 1"),
     "emb_size": (0, "emb_size must be >= 1"), "use_attention": (2, "use_attention must be true or false (1 or 0)"),
     "num_head": (0, "num_head must be >= 1"), "max_seq": ("long", "max_seq must be an integer"),
-    "max_seq_mode": ("median", "max_seq_mode must be 'mean' or 'max'"), "region_mode": ("x", "region_mode must be"),
+    "max_seq_mode": ("median", "max_seq_mode must be one of mean, max"), "region_mode": ("x", "region_mode must be"),
     "use_dropout": (2, "use_dropout must be true or false"), "dropout": ([0.5], "dropout must have 9 values"),
     "use_regularizer": (2, "use_regularizer must be true or false"), "regularizer": ([-1] * 5, "regularizer.q must be >= 0"),
     "model_path": (" ", "model_path must not be empty"), "epochs": (-1, "epochs must be >= 0"), "lr": (0, "lr must be > 0"),
     "optimizer": ("sgd", "optimizer must be"), "update_mode": ("x", "update_mode must be"),
     "second_moment": ("x", "second_moment must be"), "jit_compile": (2, "jit_compile must be true or false"),
-    "mmap_threshold_mb": (-1, "mmap_threshold_mb must be >= 0"), "distribution": ("x", "distribution must be 'none', "),
+    "mmap_threshold_mb": (-1, "mmap_threshold_mb must be >= 0"), "distribution": ("x", "distribution must be one of none, data, model"),
     "model_axis": (-1, "model_axis must be >= 0"), "job_addresses": ("host", "job_addresses must be the coordinator's"),
     "num_processes": (-1, "num_processes must be >= 0"), "process_id": (-2, "process_id must be >= -1"),
     "save_checkpoints_epochs": (0, "save_checkpoints_epochs must be >= 1"),
@@ -181,4 +181,4 @@ def test_several_errors_are_named_at_once():
     with pytest.raises(ConfigError) as err:
         Config(min_seq=0, lr=-1, optimizer="sgd")
     assert str(err.value) == ("min_seq must be >= 1, received: 0; lr must be > 0, received: -1; "
-                              "optimizer must be 'adam' or 'rmsprop', received: 'sgd'")
+                              "optimizer must be one of adam, rmsprop, received: 'sgd'")

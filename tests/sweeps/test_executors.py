@@ -200,7 +200,7 @@ def test_compare_refuses_a_bad_executor_before_training(tmp_path, capsys):
     from arerec import cli
 
     assert cli.main(compare_args(tmp_path, "--executor", "slurm")) == 2
-    assert "error: executor must be 'local' or 'ray', received: 'slurm'" in capsys.readouterr().err
+    assert "error: executor must be one of local, ray, received: 'slurm'" in capsys.readouterr().err
     assert not (tmp_path / "Model").exists()
 
 

@@ -37,8 +37,8 @@ def _table(result, model: str = "arerec") -> list[tuple]:
 
 @pytest.mark.parametrize("values, fragment", [
     ({"n_trials": 0}, "validation_search.n_trials must be >= 1, received: 0"),
-    ({"sampler": "grid"}, "validation_search.sampler must be 'tpe' or 'random', received: 'grid'"),
-    ({"pruner": "asha"}, "validation_search.pruner must be 'median', 'successive_halving', 'hyperband' or 'none', "
+    ({"sampler": "grid"}, "validation_search.sampler must be one of tpe, random, received: 'grid'"),
+    ({"pruner": "asha"}, "validation_search.pruner must be one of median, successive_halving, hyperband, none, "
                          "received: 'asha'"),
     ({"budget": 3}, "unknown validation_search setting(s) ['budget']; valid: n_trials"),
     ({"spaces": {}}, "spaces must be a non-empty mapping"),
