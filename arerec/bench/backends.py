@@ -178,8 +178,28 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
         batches = [({k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}, keras.ops.convert_to_tensor(labels))
                    for inputs, labels in batches]
 
-    timings: dict[str, float] = {}  # median seconds per step
-    runs_s: dict[str, list[float]] = {}  # each repetition's
+    timings, runs_s = _time_steps(model, loss_fn, backend, batches, warmup, repeats, steps)
+    steps_per_epoch = int(np.ceil(shape["train_rows"] / batch_size))
+    return {
+        "shape": shape_name, **shape, "batch_size": batch_size, "warmup": warmup, "repeats": repeats,
+        "steps_per_repeat": steps, "optimizer": "keras Adam (dense: every row, the reference's)",
+        "backend": keras.backend.backend(), "devices": _devices(), "keras": keras.__version__,
+        "python": platform.python_version(), "model_params": int(model.count_params()),
+        **timings, **runs_s, "steps_per_epoch": steps_per_epoch,
+        "epoch_estimated_s": timings["train_step_s"] * steps_per_epoch,
+        "train_step_over_forward_backward": timings["train_step_s"] / timings["forward_backward_s"],
+        **({"jitted_train_step_over_forward_backward": timings["jitted_train_step_s"] / timings["forward_backward_s"],
+            "jitted_epoch_estimated_s": timings["jitted_train_step_s"] * steps_per_epoch}
+           if "jitted_train_step_s" in timings else {}),
+    }
+
+
+def _time_steps(model, loss_fn, backend: str, batches: list, warmup: int, repeats: int,
+                steps: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median seconds per step (``{name}_s``) and each repetition's (``{name}_runs_s``): forward, forward+backward,
+    Keras' train step, and the backend's own steps (JAX: a jitted one; PyTorch: the kit's lazy step)."""
+    timings: dict[str, float] = {}
+    runs_s: dict[str, list[float]] = {}
     for name, fn in (("forward", _forward(model, loss_fn)), ("forward_backward", _forward_backward(model, loss_fn)),
                      ("train_step", lambda inputs, labels: model.train_on_batch(inputs, labels, return_dict=True))):
         median, runs = median_step(fn, batches, warmup, repeats, steps)
@@ -194,19 +214,7 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
         median, runs = median_step(make(), batches, warmup, repeats, steps)
         timings[f"{name}_s"], runs_s[f"{name}_runs_s"] = median, runs
         print(f"{name}: {median * 1000:.2f} ms per step", file=sys.stderr, flush=True)
-    steps_per_epoch = int(np.ceil(shape["train_rows"] / batch_size))
-    return {
-        "shape": shape_name, **shape, "batch_size": batch_size, "warmup": warmup, "repeats": repeats,
-        "steps_per_repeat": steps, "optimizer": "keras Adam (dense: every row, the reference's)",
-        "backend": keras.backend.backend(), "devices": _devices(), "keras": keras.__version__,
-        "python": platform.python_version(), "model_params": int(model.count_params()),
-        **timings, **runs_s, "steps_per_epoch": steps_per_epoch,
-        "epoch_estimated_s": timings["train_step_s"] * steps_per_epoch,
-        "train_step_over_forward_backward": timings["train_step_s"] / timings["forward_backward_s"],
-        **({"jitted_train_step_over_forward_backward": timings["jitted_train_step_s"] / timings["forward_backward_s"],
-            "jitted_epoch_estimated_s": timings["jitted_train_step_s"] * steps_per_epoch}
-           if "jitted_train_step_s" in timings else {}),
-    }
+    return timings, runs_s
 
 
 def _devices() -> list[str]:

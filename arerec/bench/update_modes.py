@@ -77,21 +77,56 @@ def peak_rss_mb() -> float:
 # Worker: one update mode, in its own process
 # --------------------------------------------------------------------------------------------
 def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int) -> dict[str, Any]:
+    """One update mode's figures (in its own process): forward, forward+backward and the train step, median over
+    ``repeats`` x ``steps``; ``epoch`` full epochs; prediction and metrics; model and optimiser sizes, peak memory."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     from arerec.bench.timing import median_step
     from arerec.data.inputs import load_experiment
-    from arerec.sweeps.progress import clock, counter
     from arerec.train.backends.tensorflow import batch_gather, make_train_step
     from arerec.train.batches import id_batches
     from arerec.train.build import apply_memory_settings, build
-    from arerec.train.loop import run_epoch
-    from arerec.train.predict import evaluate_probs, predict_probs
 
     exp = load_experiment(cfg, prepare_if_missing=False)
     apply_memory_settings(cfg)
     model, optimizer = build(exp)
+    forward, forward_backward = _loss_functions(model)
+    # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
+    gather = batch_gather(exp)
+    step = make_train_step(model, optimizer, jit_compile=bool(cfg.training.jit_compile), gather=gather)
+    needed = warmup + repeats * steps
+    row_batches = list(itertools.islice(id_batches(exp, "train", shuffle=True, epoch=1), needed))
+    batches = [(gather(users, items, ends), labels) for users, items, labels, ends in row_batches]  # the same rows
+    result: dict[str, Any] = {"update_mode": cfg.training.update_mode, "jit_compile": int(cfg.training.jit_compile),
+                              "second_moment": cfg.training.second_moment, "batch_size": cfg.data.batch_size,
+                              "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
+                              "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
+    for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
+                             ("train_step", step, row_batches)):
+        median, runs = median_step(fn, inputs, warmup, repeats, steps)
+        result[f"{name}_s"] = median
+        result[f"{name}_runs_s"] = runs
+        log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.training.update_mode, name, median, repeats, steps)
+    steps_per_epoch = int(np.ceil(len(exp.prepared.train) / cfg.data.batch_size))
+    result["steps_per_epoch"] = steps_per_epoch
+    result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
+    epoch_runs = _time_epochs(exp, step, int(epoch), steps_per_epoch)
+    if epoch_runs:
+        result["epoch_s"] = statistics.median(epoch_runs)
+        result["epoch_runs_s"] = epoch_runs
+        result["samples_per_s"] = len(exp.prepared.train) / result["epoch_s"]
+        log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.training.update_mode, result["epoch_s"],
+                 len(epoch_runs), result["samples_per_s"])
+    result.update(_scoring_and_sizes(exp, model, optimizer))
+    result["devices"] = [d.device_type + ":" + d.name for d in tf.config.list_physical_devices()]
+    return result
+
+
+def _loss_functions(model):
+    """The forward pass and forward+backward of ``model`` as compiled TensorFlow functions of (inputs, labels)."""
+    import tensorflow as tf
+
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables
 
@@ -107,59 +142,45 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
         return loss + tf.add_n([tf.reduce_sum(g.values if isinstance(g, tf.IndexedSlices) else g)[None]
                                 for g in grads])[0] * 0.0
 
-    # the step as training runs it: it takes a batch's row ids and gathers its inputs itself
-    gather = batch_gather(exp)
-    step = make_train_step(model, optimizer, jit_compile=bool(cfg.training.jit_compile), gather=gather)
-    needed = warmup + repeats * steps
-    row_batches = list(itertools.islice(id_batches(exp, "train", shuffle=True, epoch=1), needed))
-    batches = [(gather(users, items, ends), labels) for users, items, labels, ends in row_batches]  # the same rows
-    result: dict[str, Any] = {"update_mode": cfg.training.update_mode, "jit_compile": cfg.training.jit_compile,
-                              "second_moment": cfg.training.second_moment, "batch_size": cfg.data.batch_size,
-                              "max_seq": exp.tables.max_seq, "num_lcu": exp.tables.num_lcu,
-                              "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
-    for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
-                             ("train_step", step, row_batches)):
-        median, runs = median_step(fn, inputs, warmup, repeats, steps)
-        result[f"{name}_s"] = median
-        result[f"{name}_runs_s"] = runs
-        log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.training.update_mode, name, median, repeats, steps)
-    steps_per_epoch = int(np.ceil(len(exp.prepared.train) / cfg.data.batch_size))
-    result["steps_per_epoch"] = steps_per_epoch
-    result["epoch_estimated_s"] = result["train_step_s"] * steps_per_epoch
-    epoch_runs = []
-    report_every = max(1, steps_per_epoch // 10)
+    return forward, forward_backward
+
+
+def _time_epochs(exp, step, epochs: int, steps_per_epoch: int) -> list[float]:
+    """Seconds of each of ``epochs`` full epochs as training runs them (each a new shuffle), logged with an ETA."""
+    from arerec.sweeps.progress import clock, counter
+    from arerec.train.loop import run_epoch
+
+    mode, runs, report_every = exp.cfg.training.update_mode, [], max(1, steps_per_epoch // 10)
 
     def progress(done: int, loss: float, *, n: int, counted) -> None:
         counted.update(1)
         if done % report_every == 0 and done < steps_per_epoch:
             elapsed, left = clock(counted)
-            log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.training.update_mode, n + 1,
-                     int(epoch), done, steps_per_epoch, elapsed, left)
+            log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", mode, n + 1, epochs, done,
+                     steps_per_epoch, elapsed, left)
 
-    for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
+    for n in range(epochs):
         t0 = time.perf_counter()
         with counter(steps_per_epoch) as counted:
             run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, counted=counted))
-        epoch_runs.append(time.perf_counter() - t0)
-        log.info("%s epoch %d/%d: %.1f s", cfg.training.update_mode, n + 1, int(epoch), epoch_runs[-1])
-    if epoch_runs:
-        result["epoch_s"] = statistics.median(epoch_runs)
-        result["epoch_runs_s"] = epoch_runs
-        result["samples_per_s"] = len(exp.prepared.train) / result["epoch_s"]
-        log.info("%s epoch: %.1f s, the median of %d (%.0f samples/s)", cfg.training.update_mode, result["epoch_s"],
-                 len(epoch_runs), result["samples_per_s"])
+        runs.append(time.perf_counter() - t0)
+        log.info("%s epoch %d/%d: %.1f s", mode, n + 1, epochs, runs[-1])
+    return runs
+
+
+def _scoring_and_sizes(exp, model, optimizer) -> dict[str, Any]:
+    """Prediction and metrics times over the test rows; model and optimiser state sizes; peak memory so far."""
+    from arerec.train.predict import evaluate_probs, predict_probs
+
     t0 = time.perf_counter()
     probs = predict_probs(model, exp)
-    result["predict_s"] = time.perf_counter() - t0
+    predict_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluate_probs(exp, probs)
-    result["metrics_s"] = time.perf_counter() - t0
-    result["model_mb"] = sum(np.prod(v.shape) * 4 for v in model.variables) / 2**20
-    result["optimizer_mb"] = sum(np.prod(v.shape) * 4 for v in optimizer.variables) / 2**20
-    result["model_params"] = int(model.count_params())
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["devices"] = [d.device_type + ":" + d.name for d in tf.config.list_physical_devices()]
-    return result
+    return {"predict_s": predict_s, "metrics_s": time.perf_counter() - t0,
+            "model_mb": sum(np.prod(v.shape) * 4 for v in model.variables) / 2**20,
+            "optimizer_mb": sum(np.prod(v.shape) * 4 for v in optimizer.variables) / 2**20,
+            "model_params": int(model.count_params()), "peak_rss_mb": peak_rss_mb()}
 
 
 # --------------------------------------------------------------------------------------------

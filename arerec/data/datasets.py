@@ -367,17 +367,7 @@ def make_synthetic(n_users: int = 120, n_items: int = 60, n_ratings: int = 4000,
 
     users, items = _sample_pairs(rng_pairs, n_users, n_items, n_ratings)
     g = group[users]
-
-    # time: each item lives for a while; each group's ratings of it cluster in the group's own window
-    release = _T0 + rng_time.uniform(0.0, 0.5, n_items) * _SPAN_S
-    life = rng_time.uniform(0.3, 0.5, n_items) * _SPAN_S
-    slot = rng_time.permuted(np.tile(np.arange(n_groups), (n_items, 1)), axis=1)  # slot[item, group]
-    centre = release[items] + (slot[items, g] + 0.5) / n_groups * life[items]
-    when = centre + rng_time.normal(0.0, 1.0, n_ratings) * 0.3 * life[items] / n_groups
-    off = rng_time.random(n_ratings) < _OFF_TREND
-    when[off] = release[items[off]] + rng_time.random(int(off.sum())) * life[items[off]]
-    when = np.clip(when, release[items], release[items] + life[items])
-
+    when = _rating_times(rng_time, items, g, n_groups, n_items)
     quality = rng_rating.normal(0.0, _QUALITY_SD, n_items)
     affinity = rng_rating.normal(0.0, _AFFINITY_SD, (n_groups, n_items))
     bias = rng_rating.normal(0.0, _USER_BIAS_SD, n_users)
@@ -393,6 +383,21 @@ def make_synthetic(n_users: int = 120, n_items: int = 60, n_ratings: int = 4000,
         }
     )
     return frame.sort_values(["timestamp", "userId", "itemId"], kind="stable").reset_index(drop=True)
+
+
+def _rating_times(rng: np.random.Generator, items: np.ndarray, g: np.ndarray, n_groups: int,
+                  n_items: int) -> np.ndarray:
+    """When each rating was made: each item lives for a while; each group's ratings of it cluster in the group's
+    own window of that life, but for a share :data:`_OFF_TREND` made at any time in it."""
+    n_ratings = len(items)
+    release = _T0 + rng.uniform(0.0, 0.5, n_items) * _SPAN_S
+    life = rng.uniform(0.3, 0.5, n_items) * _SPAN_S
+    slot = rng.permuted(np.tile(np.arange(n_groups), (n_items, 1)), axis=1)  # slot[item, group]
+    centre = release[items] + (slot[items, g] + 0.5) / n_groups * life[items]
+    when = centre + rng.normal(0.0, 1.0, n_ratings) * 0.3 * life[items] / n_groups
+    off = rng.random(n_ratings) < _OFF_TREND
+    when[off] = release[items[off]] + rng.random(int(off.sum())) * life[items[off]]
+    return np.clip(when, release[items], release[items] + life[items])
 
 
 def _floors(n_users: int, n_items: int, n_ratings: int) -> tuple[int, int]:

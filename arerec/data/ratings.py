@@ -25,13 +25,9 @@ def ratings_path(cfg: Config) -> Path:
     return cfg.data.dataset_dir / f"{cfg.data.dataset}_ratings.csv"
 
 
-def read_ratings_csv(path: str | Path) -> pd.DataFrame:
-    """Read a ratings CSV (user, item, rating, timestamp with a header row) and check it.
-
-    User and item ids are kept as they are (ints or strings); rating and timestamp must be
-    numbers. Every problem raises :class:`DataError` naming the file, the row and the fix.
-    """
-    path = Path(path)
+def _read_four_columns(path: Path) -> pd.DataFrame:
+    """The file's rows as text ids and raw values under :data:`RATING_COLUMNS`; DataError for a missing or empty
+    file, one that is not CSV, or one without four columns."""
     if not path.is_file():
         raise DataError(f"ratings file not found: {path} (expected a CSV with columns user,item,rating,timestamp)")
     try:
@@ -48,6 +44,17 @@ def read_ratings_csv(path: str | Path) -> pd.DataFrame:
     if len(df) == 0:
         raise DataError(f"{path}: has a header but no rows")
     df.columns = RATING_COLUMNS
+    return df
+
+
+def read_ratings_csv(path: str | Path) -> pd.DataFrame:
+    """Read a ratings CSV (user, item, rating, timestamp with a header row) and check it.
+
+    User and item ids are kept as they are (ints or strings); rating and timestamp must be
+    numbers. Every problem raises :class:`DataError` naming the file, the row and the fix.
+    """
+    path = Path(path)
+    df = _read_four_columns(path)
     for column in ("userId", "itemId"):
         missing = df[column].isna()
         if missing.any():

@@ -369,10 +369,11 @@ def build_model(
     d = cfg.model.emb_size
     rates = cfg.model.dropout if cfg.model.use_dropout else DropoutRates(**dict.fromkeys(DROPOUT_SLOTS, 0.0))
     l2 = cfg.model.regularizer if cfg.model.use_regularizer else L2Rates(**dict.fromkeys(REGULARIZER_SLOTS, 0.0))
-    user_in = keras.Input(shape=(), dtype="int32", name="user")
-    item_in = keras.Input(shape=(), dtype="int32", name="item")
-    neigh_in = keras.Input(shape=(max_seq,), dtype="int32", name="neighbours")
-    lcu_in = keras.Input(shape=(max_seq,), dtype="int32", name="lcu")
+    inputs = {"user": keras.Input(shape=(), dtype="int32", name="user"),
+              "item": keras.Input(shape=(), dtype="int32", name="item"),
+              "neighbours": keras.Input(shape=(max_seq,), dtype="int32", name="neighbours"),
+              "lcu": keras.Input(shape=(max_seq,), dtype="int32", name="lcu")}
+    user_in, item_in, neigh_in = inputs["user"], inputs["item"], inputs["neighbours"]
 
     user_table = TableEmbedding(num_users + 1, d, name="user_embedding")
     item_table = TableEmbedding(num_items + 1, d, name="item_embedding")
@@ -383,26 +384,31 @@ def build_model(
     e_item = _dropout(rates.item_emb, "drop_item_emb")(item_table(item_in))  # [B, d]
 
     if cfg.model.use_attention:
-        attention = NeighbourAttention(d, cfg.model.num_head, regularizer_rates=(l2.q, l2.k, l2.v, l2.concat), name="neighbour_attention")
+        attention = NeighbourAttention(d, cfg.model.num_head, regularizer_rates=(l2.q, l2.k, l2.v, l2.concat),
+                                       name="neighbour_attention")
         e_neigh, weights = attention(e_user, e_neigh, mask)  # [B, L, d], [B, H, L]
     else:
         weights = None  # the target user never enters the model: an item-only model
 
-    k_iu = RegionEmbedding(num_lcu, cfg.model.region_size, d, dropout=rates.k_iu, mode=cfg.model.region_mode,
-                           rows=lcu_rows, name="k_iu")
-    k_ui = RegionEmbedding(num_lcu, cfg.model.region_size, d, dropout=rates.k_ui, rows=lcu_rows, name="k_ui")
+    lcu_tables = {"num_lcu": num_lcu, "region_size": cfg.model.region_size, "emb_size": d, "rows": lcu_rows}
+    pooled = _local_ratings(cfg, rates, lcu_tables, inputs["lcu"], e_neigh, e_item, mask)  # [B, R]
+    probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2.fc), name="classifier")(pooled)
+    model = ARERec(inputs, probs, name="arerec")
+    model.attention_model = keras.Model(inputs, weights, name="arerec_attention") if weights is not None else None
+    return model
+
+
+def _local_ratings(cfg: Config, rates: DropoutRates, tables: dict, lcu_in, e_neigh, e_item, mask):
+    """The region embeddings of the neighbours (K_IU) and of the item (K_UI), their LCU profiles, the neighbours'
+    ratings and the rating vector max-pooled over them: [B, R]."""
+    k_iu = RegionEmbedding(**tables, dropout=rates.k_iu, mode=cfg.model.region_mode, name="k_iu")
+    k_ui = RegionEmbedding(**tables, dropout=rates.k_ui, name="k_ui")
     user_profile = _dropout(rates.neighbour_profile, "drop_neighbour_profile")(k_iu(lcu_in, e_neigh))  # [B, L, R]
     item_profile = _dropout(rates.item_profile, "drop_item_profile")(k_ui(lcu_in, e_item))  # [B, L, R]
     rating = NeighbourRating(name="neighbour_rating")(user_profile, item_profile, mask)  # [B, L, R]
     rating = _dropout(rates.neighbour_rating, "drop_neighbour_rating")(rating)
     pooled = layers.GlobalMaxPooling1D(name="max_pool")(rating)  # [B, R]
-    pooled = _dropout(rates.user_rating_vector, "drop_user_rating_vector")(pooled)
-    probs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=_l2(l2.fc), name="classifier")(pooled)
-
-    inputs = {"user": user_in, "item": item_in, "neighbours": neigh_in, "lcu": lcu_in}
-    model = ARERec(inputs, probs, name="arerec")
-    model.attention_model = keras.Model(inputs, weights, name="arerec_attention") if weights is not None else None
-    return model
+    return _dropout(rates.user_rating_vector, "drop_user_rating_vector")(pooled)
 
 
 def attention_weights(model: keras.Model, inputs: dict) -> keras.KerasTensor | None:

@@ -1,6 +1,6 @@
 """Did I reproduce it? The rebuilt ``metrics.json`` against the copy committed in git, figure by figure.
 
-``python -m arerec.report check --experiment base`` (``make check``) compares the rebuilt
+``python -m arerec report check --experiment base`` (``make check``) compares the rebuilt
 ``{reports_dir}/{experiment}/metrics.json`` with git's copy (:func:`compare_metrics`): deterministic
 figures must be identical, trained ones (:data:`TRAINED_PATTERNS`) within :data:`TRAINED_TOLERANCE`.
 
@@ -457,7 +457,7 @@ def check(experiment: str = "base", *, root: str | Path = ".", reports_dir: str 
     rebuilt_path = path_under(root, reports_dir) / experiment / "metrics.json"
     if not rebuilt_path.is_file():
         raise ComparisonError(f"no rebuilt metrics.json at {rebuilt_path}: run `make reproduce` (or "
-                              "`python -m arerec.report run`) for this experiment first")
+                              "`python -m arerec report run`) for this experiment first")
     rebuilt = _parse_metrics(rebuilt_path.read_text(), str(rebuilt_path))
     if not rebuilt_path.resolve().is_relative_to(root):
         raise ComparisonError(f"{rebuilt_path} is outside the repository root {root}: git holds no copy of it")

@@ -515,7 +515,7 @@ pre{font-size:.8em;background:#f7f7f7;padding:.5em;overflow:auto}
 """
 
 
-REBUILD = ("Built by `make reproduce PARAMS=<experiment>` (python -m arerec.report run), which rebuilds "
+REBUILD = ("Built by `make reproduce PARAMS=<experiment>` (python -m arerec report run), which rebuilds "
            "reports/<experiment>/ and this index (reports/index.html and reports/README.md) from params/ and the "
            "data; other folders here, such as reports/bench/ and reports/compare/, come from other commands and "
            "are not rebuilt by it.")

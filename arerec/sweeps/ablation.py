@@ -85,29 +85,34 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
         result = train_or_load(cfg)
         if progress is not None:
             progress.done()
-        if cfg.data.protocol == "clean":  # scored on test once, at the epoch chosen on validation
-            scores = {c: float(result.final[c]) for c in metric_columns(cfg.evaluation.topk) if c in result.final}
-            scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]),
-                          at_cap=int(result.final.get("at_cap", 0)))
-        else:
-            scores = final_metrics(result.history, cfg.evaluation.topk)
-        rows.append({
-            "variant": variant.label,
-            "seed": seed,
-            "run": result.name,
-            "use_attention": cfg.model.use_attention,
-            "num_head": cfg.model.num_head if cfg.model.use_attention else np.nan,
-            "region_size": cfg.model.region_size,
-            "region_mode": cfg.model.region_mode,
-            "epochs": int(result.history["epoch"].max()),
-            **scores,
-            "ndcg": scores[f"ndcg@{k}"],
-            "train_seconds": round(float(result.history["seconds"].sum()), 1),
-            "seconds": round(result.seconds, 1),
-        })
+        rows.append(_row(variant, seed, cfg, result, k))
         del result  # the LCU tables are large: keep one model in memory at a time
         free_models()
     return pd.DataFrame(rows)
+
+
+def _row(variant: Variant, seed: int, cfg: Config, result, k: int) -> dict[str, Any]:
+    """One run of the ablation table: its variant's key settings, its test metrics and times."""
+    if cfg.data.protocol == "clean":  # scored on test once, at the epoch chosen on validation
+        scores = {c: float(result.final[c]) for c in metric_columns(cfg.evaluation.topk) if c in result.final}
+        scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]),
+                      at_cap=int(result.final.get("at_cap", 0)))
+    else:
+        scores = final_metrics(result.history, cfg.evaluation.topk)
+    return {
+        "variant": variant.label,
+        "seed": seed,
+        "run": result.name,
+        "use_attention": int(cfg.model.use_attention),  # 0 or 1, as the tables have always held it
+        "num_head": cfg.model.num_head if cfg.model.use_attention else np.nan,
+        "region_size": cfg.model.region_size,
+        "region_mode": cfg.model.region_mode,
+        "epochs": int(result.history["epoch"].max()),
+        **scores,
+        "ndcg": scores[f"ndcg@{k}"],
+        "train_seconds": round(float(result.history["seconds"].sum()), 1),
+        "seconds": round(result.seconds, 1),
+    }
 
 
 def summarise_ablation(results: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -302,26 +302,8 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
             flat = cfg.to_dict()
             mine = {setting: markers[setting, flat[setting]] for setting in ("model_path", "data_path")}
             waiting[task.options(**options, name=f"train {paths.name}").remote(cfg.to_dict(), paths.name, mine, score_test)] = paths
-        progress, said, last = PoolProgress("ray", len(pending)), "", 0.0
-        while waiting:
-            ready, _ = ray.wait(list(waiting), num_returns=1, timeout=poll_s)
-            for ref in ready:
-                paths = waiting.pop(ref)
-                progress.done()
-                outcome, failure = _collect(ray, ref, paths, executor)
-                if failure is not None:
-                    failures.append(failure)
-                    say(f"  FAILED {paths.name}: {failure}")
-                if outcome is not None:
-                    outcomes.append(outcome)
-                    say(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
-                        f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})")
-            running = sum(_pid_file(p).is_file() for p in waiting.values())
-            line = progress.line(running, len(waiting) - running)
-            counts = line.split(" (")[0]
-            if counts != said or time.perf_counter() - last >= REPORT_EVERY_S:
-                say("  " + line)
-                said, last = counts, time.perf_counter()
+        progress = PoolProgress("ray", len(pending))
+        _wait_for_tasks(ray, waiting, executor, progress, outcomes, failures, poll_s)
         progress.close()
     finally:
         for ref in waiting:  # interrupted: stop what is still queued or running (finished epochs are kept)
@@ -338,6 +320,32 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
                            + "; ".join(str(f) for f in failures)
                            + ". Fix the cause and run the sweep again: finished runs are kept, part-way ones resume.")
     return outcomes
+
+
+def _wait_for_tasks(ray, waiting: dict[Any, RunPaths], executor: Executor, progress, outcomes: list[RunOutcome],
+                    failures: list[ArerecError], poll_s: float) -> None:
+    """Until every task of ``waiting`` has ended: each outcome or failure collected and said, and the pool's counts
+    said when they change (or every :data:`REPORT_EVERY_S`)."""
+    said, last = "", 0.0
+    while waiting:
+        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=poll_s)
+        for ref in ready:
+            paths = waiting.pop(ref)
+            progress.done()
+            outcome, failure = _collect(ray, ref, paths, executor)
+            if failure is not None:
+                failures.append(failure)
+                say(f"  FAILED {paths.name}: {failure}")
+            if outcome is not None:
+                outcomes.append(outcome)
+                say(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
+                    f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})")
+        running = sum(_pid_file(p).is_file() for p in waiting.values())
+        line = progress.line(running, len(waiting) - running)
+        counts = line.split(" (")[0]
+        if counts != said or time.perf_counter() - last >= REPORT_EVERY_S:
+            say("  " + line)
+            said, last = counts, time.perf_counter()
 
 
 def _collect(ray, ref, paths: RunPaths, executor: Executor) -> tuple[RunOutcome | None, ArerecError | None]:

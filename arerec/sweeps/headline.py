@@ -187,21 +187,28 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
         if said:
             sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
     if runs is not None and "global_mean" in set(runs["model"]):
-        stuck = at_prior(runs, k)
-        arerec = runs.loc[stuck.index]
-        for protocol in dict.fromkeys(arerec["protocol"]):
-            mine = stuck[arerec["protocol"] == protocol]
-            if mine.any():
-                sentences.append(
-                    f"Under the {protocol} protocol {int(mine.sum())} of {len(mine)} ARERec runs score exactly as the "
-                    f"global mean: after {epochs} epoch(s) they still predict the majority class for every row, so "
-                    "those comparisons measure the training schedule more than the model.")
+        sentences += _at_prior_sentences(runs, k, epochs)
     if set(summary["protocol"]) >= {"reference", "clean"}:
         ref, clean = (_cell(summary, p, faithful, f"ndcg@{k}") for p in ("reference", "clean"))
         sentences.append(f"{faithful}'s faithful NDCG@{k} is {ref[0]:.3f} under the reference protocol and "
                          f"{clean[0]:.3f} under the clean one: the two protocols score different test rows, so "
                          "compare models within a protocol, not across.")
     return " ".join(sentences)
+
+
+def _at_prior_sentences(runs: pd.DataFrame, k: int, epochs: int) -> list[str]:
+    """Per protocol, how many ARERec runs still score exactly as the global mean (:func:`at_prior`)."""
+    stuck = at_prior(runs, k)
+    arerec = runs.loc[stuck.index]
+    sentences = []
+    for protocol in dict.fromkeys(arerec["protocol"]):
+        mine = stuck[arerec["protocol"] == protocol]
+        if mine.any():
+            sentences.append(
+                f"Under the {protocol} protocol {int(mine.sum())} of {len(mine)} ARERec runs score exactly as the "
+                f"global mean: after {epochs} epoch(s) they still predict the majority class for every row, so "
+                "those comparisons measure the training schedule more than the model.")
+    return sentences
 
 
 # --------------------------------------------------------------------------------------------

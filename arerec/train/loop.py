@@ -1,8 +1,12 @@
-"""The training loop: the compiled step, an epoch, :func:`train` as ``run.py`` does it, and
-:func:`train_or_load`, which re-uses a finished run and resumes one that stopped part-way.
+"""The training loop: an epoch, :func:`train` as ``run.py`` does it, and :func:`train_or_load`, which re-uses a
+finished run and resumes one that stopped part-way.
 
-Clean protocol: each epoch is scored on validation, the best epoch kept and restored, and test
-scored once at the end (:func:`score_test_at_chosen_epoch`).
+:func:`train` is an epoch loop over named steps (:mod:`arerec.train.steps`): where the run starts
+(:class:`~arerec.train.steps.Resume`), then per epoch the backend's trainer and the epoch's scores, handed to the
+early stopping, the results log, the checkpoint policy, the epoch's log line and a search's pruning report, each a
+Keras callback; then the run's final scores (:class:`~arerec.train.steps.FinalScore`). Clean protocol: each epoch is
+scored on validation, the best epoch kept and restored, and test scored once at the end
+(:func:`~arerec.train.steps.score_test_at_chosen_epoch`).
 """
 
 from __future__ import annotations
@@ -10,21 +14,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from arerec.config import Config
-from arerec.console import say
 from arerec.data.inputs import Experiment, load_experiment
-from arerec.errors import BusyError, CheckpointError
-from arerec.files import atomic_path, sha256_file, write_json_atomic
+from arerec.errors import BusyError
 from arerec.locks import exclusive
 from arerec.train import backends
 from arerec.train.batches import id_batches
@@ -36,16 +37,25 @@ from arerec.train.runs import (
     SCHEDULE_FIELDS,
     RunPaths,
     checkpoint_epoch,
-    drop_checkpoints,
     experiment_paths,
     final_epoch,
-    latest_checkpoint,
     read_results,
     resolve_run_config,
-    results_columns,
-    write_results,
 )
-from arerec.train.selection import best_so_far, chosen_epoch, selection
+from arerec.train.selection import chosen_epoch, selection
+from arerec.train.steps import (
+    FinalScore,
+    Monitor,
+    Resume,
+    RunState,
+    Step,
+    data_fingerprint,
+    finish_lean,
+    loop_steps,
+    score_test_at_chosen_epoch,
+    steps_per_epoch,
+    write_probs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +73,6 @@ class RunResult:
 
 def _last_row(history: pd.DataFrame) -> dict[str, Any]:
     return {str(key): value for key, value in history.iloc[-1].items()}
-
-
-def _verbosity(cfg: Config) -> int:
-    if cfg.training.verbose != "auto":
-        return int(cfg.training.verbose)
-    return 1 if sys.stdout.isatty() else 2
-
-
-def _epoch_line(row: dict, last_epoch: int, k: int) -> str:
-    line = f"epoch {row['epoch']}/{last_epoch} - {row['seconds']:.1f}s - loss {row['loss']:.4f}"
-    if "val_loss" in row:
-        line += (f" - val_loss {row['val_loss']:.4f} - hr@{k} {row[f'hr@{k}']:.4f} - ndcg@{k} {row[f'ndcg@{k}']:.4f}"
-                 f" - rmse {row['rmse']:.4f} (eval {row['eval_seconds']:.1f}s)")
-    return line
-
-
-def _bar_update(bar, done: int, loss: float) -> None:
-    bar.update(done, [("loss", loss)])
 
 
 def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, on_step=None,
@@ -101,30 +93,6 @@ def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, 
         if at_steps and len(losses) in at_steps:
             at_steps[len(losses)]()
     return sum((float(np.asarray(loss)) for loss in losses), start=0.0), len(losses)
-
-
-class Monitor(Protocol):
-    """Told a clean run's validation figure ``reports_per_epoch`` times an epoch (a hyper-parameter search's
-    pruner: :mod:`arerec.sweeps.tuning`). ``report`` may raise to stop the run (the trial is pruned); it is not
-    allowed to once the run has trained its last epoch (``final``)."""
-
-    reports_per_epoch: int
-
-    def report(self, step: int, value: float, *, final: bool = False) -> None: ...
-
-
-def validation_value(model, exp: Experiment, metric: str, regularization: float = 0.0) -> float:
-    """``metric`` (a selection metric) on the validation rows, as the epoch's row of the results CSV has it."""
-    probs = predict_probs(model, exp, exp.eval_split)
-    labels = exp.arrays(exp.eval_split)[2]
-    if metric in ("val_loss", "val_ce"):
-        return cross_entropy(probs, labels) + (regularization if metric == "val_loss" else 0.0)
-    return float(evaluate_probs(exp, probs, exp.eval_split)[metric])
-
-
-def _report_points(steps: int, per_epoch: int) -> list[int]:
-    """The steps of an epoch after which a monitor is told (the last is the epoch's end)."""
-    return sorted({max(1, round(steps * k / per_epoch)) for k in range(1, per_epoch)} - {steps})
 
 
 def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True,
@@ -153,7 +121,10 @@ def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True
     apply_memory_settings(cfg)
     model, optimizer = build(exp)  # joins a multi-process job first, so that is_chief() is known
     with hold_run(paths, wait=False):
-        return _train_held(cfg, exp, paths, model, optimizer, started, score_test, monitor)
+        state = RunState(cfg, exp, paths, model, optimizer, save=save_checkpoint)
+        final, model = _train_held(state, FinalScore(score_test), monitor)
+        return RunResult(name=paths.name, paths=paths, history=state.history, final=final, model=model,
+                         experiment=exp, seconds=time.perf_counter() - started)
 
 
 def hold_run(paths: RunPaths, *, wait: bool):
@@ -166,163 +137,52 @@ def hold_run(paths: RunPaths, *, wait: bool):
     return exclusive(paths.lock, f"run {paths.name} ({paths.root})", wait=wait, advice=advice)
 
 
-def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer, started: float,
-                score_test: bool, monitor: Monitor | None) -> RunResult:
-    """The rest of :func:`train`, with the run folder held."""
-    import keras
-
-    start_epoch = 1
-    history = read_results(paths)
-    lean = cfg.training.checkpoint_policy == "lean"  # only the latest checkpoint; best.ckpt without optimiser state
-
-    if cfg.training.load_model or not cfg.training.do_train:
-        checkpoint = paths.weights / cfg.training.load_weight_path if cfg.training.load_weight_path else latest_checkpoint(paths)
-        start_epoch = load_checkpoint(checkpoint, exp, model, optimizer if cfg.training.do_train else None) + 1
-        log.info("loaded %s: continuing at epoch %d", checkpoint, start_epoch)
-        if not history.empty:
-            history = history[history["epoch"] < start_epoch]
-        chosen = selection(history, cfg.training.selection_metric) if exp.clean and cfg.training.do_train else None
-        if chosen is not None and chosen.best_epoch == start_epoch - 1:  # best.ckpt may hold a later, dropped epoch
-            save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, start_epoch - 1)
-    elif not history.empty:
-        log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
-        history = pd.DataFrame()
-
-    chief = is_chief()  # the one process of a multi-process job that writes the run's files
-    if chief:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        for stale in paths.root.rglob(".*.tmp"):  # left by a process killed while writing
-            stale.unlink()
-        if cfg.training.do_train:  # the epoch chosen may change: test is scored again at the end
-            paths.test_metrics.unlink(missing_ok=True)
-            paths.test_probs.unlink(missing_ok=True)
-        if cfg.training.do_train:  # a lean run that trains again is not finished until it says so again
-            paths.final_marker.unlink(missing_ok=True)
-        write_json_atomic(paths.config, {**cfg.to_dict(), "load_model": 0, "load_weight_path": "",
-                                         "data_sha256": _data_fingerprint(exp), "keras_backend": backends.name()})
-    verbose = _verbosity(cfg) if chief else 0
-    eval_labels = exp.arrays(exp.eval_split)[2]
-
-    trainer = backends.current().make_trainer(model, optimizer, exp)
-
-    rows: list[dict[Any, Any]] = history.to_dict("records")
-    last_epoch = cfg.training.epochs if cfg.training.do_train else start_epoch - 1
-    writer = _summary_writer(paths) if cfg.training.do_train and chief else None
-    steps = int(np.ceil(len(exp.prepared.train) / cfg.data.batch_size))
-    for epoch in range(start_epoch, last_epoch + 1):
-        t0 = time.perf_counter()
-        bar = keras.utils.Progbar(steps, unit_name="step") if verbose == 1 else None
-        if bar is not None:
-            print(f"Epoch {epoch}/{last_epoch}")
-        at_steps = None
-        if monitor is not None and exp.clean:
-            per = monitor.reports_per_epoch
-            at_steps = {n: partial(_tell, monitor, model, exp, cfg.training.selection_metric, trainer, (epoch - 1) * per + k)
-                        for k, n in enumerate(_report_points(steps, per), start=1)}
-        total, count = run_epoch(exp, trainer.step, epoch, shuffle=bool(cfg.training.shuffle),
-                                 on_step=None if bar is None else partial(_bar_update, bar), at_steps=at_steps)
-        trainer.sync()
-        train_seconds = time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
-        if cfg.training.do_eval or epoch == last_epoch or exp.clean:
-            probs = predict_probs(model, exp, exp.eval_split)
-            val_ce = cross_entropy(probs, eval_labels)  # no L2 term: comparable across L2 rates
-            row.update(val_loss=val_ce + trainer.regularization(), val_ce=val_ce,
-                       **evaluate_probs(exp, probs, exp.eval_split))
-        row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
-        rows.append(row)
-        stop = False
-        if exp.clean:
-            chosen = best_so_far(pd.DataFrame(rows), cfg.training.selection_metric)
-            stop = chosen.exhausted(cfg.training.patience) and epoch < last_epoch
-            row.update(best_epoch=chosen.best_epoch, stopped_early=int(stop))
-        history = pd.DataFrame(rows).reindex(columns=results_columns(cfg))
-        if chief:
-            write_results(paths, history)
-        if writer is not None:
-            writer(epoch, row)
-        if cfg.training.save_model and (epoch % cfg.training.save_checkpoints_epochs == 0 or epoch == last_epoch or stop):
-            save_checkpoint(paths.checkpoint(epoch), exp, model, optimizer, epoch)
-            if lean and chief:  # the new one is written (atomically): the older ones can go
-                drop_checkpoints(paths, keep=paths.checkpoint(epoch))
-        if exp.clean and row["best_epoch"] == epoch:
-            save_checkpoint(paths.best_checkpoint, exp, model, None if lean else optimizer, epoch)
-        if verbose:
-            say(_epoch_line(row, last_epoch, max(cfg.evaluation.topk)))
-        if monitor is not None and exp.clean:
-            monitor.report(epoch * monitor.reports_per_epoch, float(row[cfg.training.selection_metric]),
-                           final=stop or epoch == last_epoch)
-        if stop:
-            say(f"early stop after epoch {epoch}: {cfg.training.selection_metric} on validation has not improved for "
-                f"{cfg.training.patience} epoch(s) since epoch {row['best_epoch']}")
+def _train_held(state: RunState, final_score: FinalScore, monitor: Monitor | None) -> tuple[dict[str, Any], Any]:
+    """The rest of :func:`train`, with the run folder held: the epoch loop over the steps
+    (:mod:`arerec.train.steps`); the run's final figures and model."""
+    Resume()(state)
+    steps = loop_steps(state, monitor)
+    for step in steps:
+        step.on_train_begin()
+    state.trainer = backends.current().make_trainer(state.model, state.optimizer, state.exp)
+    for epoch in range(state.start_epoch, state.last_epoch + 1):
+        for step in steps:
+            step.on_epoch_begin(epoch)
+        row = _epoch(state, epoch, steps)
+        state.rows.append(row)
+        for step in steps:
+            step.on_epoch_end(epoch, row)
+        if state.model.stop_training:
             break
-
-    if cfg.training.do_train and lean and cfg.training.save_model and not history.empty:
-        _finish_lean(paths, exp, model, int(history["epoch"].max()))
-    if cfg.training.do_train and exp.clean and not score_test:
-        model, optimizer = build(exp)
-        load_checkpoint(paths.best_checkpoint, exp, model)
-        final = chosen_epoch(cfg, history)
-    elif cfg.training.do_train and exp.clean:
-        final, model = score_test_at_chosen_epoch(exp, paths, history)
-    elif cfg.training.do_train:
-        final = _last_row(history) if not history.empty else {}
-    else:
-        probs = predict_probs(model, exp)
-        final = {"epoch": start_epoch - 1, "val_loss": cross_entropy(probs, exp.arrays("test")[2]),
-                 **evaluate_probs(exp, probs)}
-    return RunResult(name=paths.name, paths=paths, history=history, final=final, model=model, experiment=exp,
-                     seconds=time.perf_counter() - started)
+    for step in steps:
+        step.on_train_end()
+    return final_score(state)
 
 
-def _tell(monitor: Monitor, model, exp: Experiment, metric: str, trainer, step: int) -> None:
-    trainer.sync()
-    monitor.report(step, validation_value(model, exp, metric, trainer.regularization()))
+def _epoch(state: RunState, epoch: int, steps: list[Step]) -> dict[str, Any]:
+    """One epoch trained and scored: its row of the results CSV (the steps add the chosen epoch to it). Scored on
+    validation under the clean protocol, else on test when ``do_eval`` or at the last epoch."""
+    cfg, exp, t0 = state.cfg, state.exp, time.perf_counter()
+    every = [step for step in steps if step.every_step]
+    told = {n: partial(step.on_train_batch_end, n) for step in steps for n in step.report_steps(steps_per_epoch(state))}
+    on_step = partial(_every_step, every) if every else None
+    total, count = run_epoch(exp, state.trainer.step, epoch, shuffle=bool(cfg.training.shuffle), on_step=on_step,
+                             at_steps=told or None)
+    state.trainer.sync()
+    train_seconds = time.perf_counter() - t0
+    row: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1), "seconds": train_seconds}
+    if cfg.training.do_eval or epoch == state.last_epoch or exp.clean:
+        probs = predict_probs(state.model, exp, exp.eval_split)
+        val_ce = cross_entropy(probs, exp.arrays(exp.eval_split)[2])  # no L2 term: comparable across L2 rates
+        row.update(val_loss=val_ce + state.trainer.regularization(), val_ce=val_ce,
+                   **evaluate_probs(exp, probs, exp.eval_split))
+    row["eval_seconds"] = time.perf_counter() - t0 - train_seconds
+    return row
 
 
-def _summary_writer(paths: RunPaths):
-    """TensorBoard scalars per epoch under ``logs_{name}/``: ``write(epoch, row)``; None where TensorFlow's
-    summary writer is not installed (a JAX machine without TensorFlow: the results CSV holds the same figures)."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        log.info("no TensorFlow here: no TensorBoard logs (the results CSV has every epoch's figures)")
-        return None
-    writer = tf.summary.create_file_writer(str(paths.logs))
-
-    def write(epoch: int, row: dict) -> None:
-        with writer.as_default(step=epoch):
-            for key, value in row.items():
-                if key != "epoch" and np.isfinite(value):
-                    tf.summary.scalar(key, value)
-        writer.flush()
-
-    return write
-
-
-def score_test_at_chosen_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
-    """Clean protocol: score the test rows once, with the epoch chosen on validation.
-
-    Returns the test metrics (also written to ``test_metrics.json``) and that epoch's model.
-    """
-    model, _ = build(exp)
-    epoch = load_checkpoint(paths.best_checkpoint, exp, model)
-    probs = predict_probs(model, exp, "test")
-    final = {**chosen_epoch(exp.cfg, history), "test_loss": cross_entropy(probs, exp.arrays("test")[2]),
-             **evaluate_probs(exp, probs, "test")}
-    if final["best_epoch"] != epoch:
-        raise CheckpointError(f"{paths.best_checkpoint} holds epoch {epoch}, but the results CSV chooses epoch "
-                              f"{final['best_epoch']}: train the run again (delete {paths.root})")
-    if is_chief():
-        _write_probs(paths, probs)
-        write_json_atomic(paths.test_metrics, final)
-    log.info("clean protocol: epoch %d chosen on validation; test %s", epoch, final)
-    return final, model
-
-
-def _write_probs(paths: RunPaths, probs: np.ndarray) -> None:
-    with atomic_path(paths.test_probs) as tmp, open(tmp, "wb") as out:
-        np.save(out, np.asarray(probs))
+def _every_step(steps: list[Step], done: int, loss: float) -> None:
+    for step in steps:
+        step.on_train_batch_end(done, {"loss": loss})
 
 
 def test_probabilities(cfg: Config) -> np.ndarray:
@@ -338,29 +198,8 @@ def test_probabilities(cfg: Config) -> np.ndarray:
     result = train_or_load(cfg, exp)
     probs = predict_probs(result.model, exp, "test")
     if is_chief():
-        _write_probs(paths, probs)
+        write_probs(paths, probs)
     return np.asarray(probs)
-
-
-def _finish_lean(paths: RunPaths, exp: Experiment, model, last: int) -> None:
-    """``checkpoint_policy: lean``, once the run ended at epoch ``last``: keep only what scoring reads, the chosen
-    epoch's weights without optimiser state (``best.ckpt`` under the clean protocol; under the reference one
-    ``cp-{last}.ckpt``, rewritten from ``model``, which must hold epoch ``last``'s weights), and say so in
-    ``weight/final.json`` before the other checkpoints go (a process killed in between leaves a finished run)."""
-    if exp.clean:
-        keep = paths.best_checkpoint
-    else:
-        keep = paths.checkpoint(last)
-        if not keep.is_file() or has_optimizer_state(keep):
-            save_checkpoint(keep, exp, model, None, last)
-    if is_chief():
-        write_json_atomic(paths.final_marker, {"policy": "lean", "epoch": last, "weights": keep.name})
-        drop_checkpoints(paths, keep=keep)
-
-
-def _data_fingerprint(exp: Experiment) -> str:
-    """SHA-256 of the prepared rows a run trains and is scored on."""
-    return sha256_file(exp.prepared.paths["train"]) + sha256_file(exp.prepared.paths["test"])[:16]
 
 
 def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool:
@@ -368,7 +207,7 @@ def _saved_config_matches(paths: RunPaths, cfg: Config, exp: Experiment) -> bool
     if not paths.config.is_file():
         return False
     saved = json.loads(paths.config.read_text())
-    if saved.get("data_sha256") != _data_fingerprint(exp):
+    if saved.get("data_sha256") != data_fingerprint(exp):
         return False
     defaults = Config().to_dict()  # a field added since the run was saved had its default then
     ignore = set(SCHEDULE_FIELDS)
@@ -435,28 +274,31 @@ def _train_or_load_now(cfg: Config, exp: Experiment, *, score_test: bool, monito
         last = _last_epoch(paths, cfg, history)
         if last is not None:
             log.info("%s already finished: loading it", paths.name)
-            started = time.perf_counter()
-            history = history[history["epoch"] <= last]
-            if exp.clean and paths.best_checkpoint.is_file():
-                if score_test and not paths.test_metrics.is_file():
-                    final, model = score_test_at_chosen_epoch(exp, paths, history)
-                else:
-                    model, _ = build(exp)
-                    load_checkpoint(paths.best_checkpoint, exp, model)
-                    final = (json.loads(paths.test_metrics.read_text()) if score_test
-                             else chosen_epoch(cfg, history))
-                if cfg.training.checkpoint_policy == "lean":  # one killed before it tidied up, or kept under 'every'
-                    _finish_lean(paths, exp, model, last)
-                return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
-            model, _ = build(exp)
-            load_checkpoint(paths.checkpoint(last), exp, model)
-            if cfg.training.checkpoint_policy == "lean":
-                _finish_lean(paths, exp, model, last)
-            return RunResult(paths.name, paths, history, _last_row(history), model, exp,
-                             time.perf_counter() - started)
-        resumable = [p for p in paths.checkpoints() if checkpoint_epoch(p) < cfg.training.epochs and has_optimizer_state(p)]
+            return _load_finished(cfg, exp, history[history["epoch"] <= last], last, score_test)
+        resumable = [p for p in paths.checkpoints()
+                     if checkpoint_epoch(p) < cfg.training.epochs and has_optimizer_state(p)]
         if resumable:
             log.info("%s stopped part-way: resuming from %s", paths.name, resumable[-1].name)
             return train(cfg.replace(load_model=1, model_name=paths.name, load_weight_path=resumable[-1].name),
                          score_test=score_test, monitor=monitor)
     return train(cfg, exp, score_test=score_test, monitor=monitor)
+
+
+def _load_finished(cfg: Config, exp: Experiment, history: pd.DataFrame, last: int, score_test: bool) -> RunResult:
+    """A finished run's chosen (clean protocol) or last epoch, loaded; test scored the first time it is asked for.
+    A lean run that was killed before it tidied up, or one kept under ``every``, keeps its chosen weights only."""
+    started, paths = time.perf_counter(), experiment_paths(exp)
+    if exp.clean and paths.best_checkpoint.is_file():
+        if score_test and not paths.test_metrics.is_file():
+            final, model = score_test_at_chosen_epoch(exp, paths, history)
+        else:
+            model, _ = build(exp)
+            load_checkpoint(paths.best_checkpoint, exp, model)
+            final = json.loads(paths.test_metrics.read_text()) if score_test else chosen_epoch(cfg, history)
+    else:
+        model, _ = build(exp)
+        load_checkpoint(paths.checkpoint(last), exp, model)
+        final = _last_row(history)
+    if cfg.training.checkpoint_policy == "lean":
+        finish_lean(paths, exp, model, last, save_checkpoint)
+    return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)

@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,7 +48,14 @@ from arerec.train.build import build
 from arerec.train.checkpoints import has_optimizer_state, load_checkpoint, save_checkpoint
 from arerec.train.distribution import is_chief
 from arerec.train.predict import cross_entropy, evaluate_probs, predict_probs
-from arerec.train.runs import RunPaths, drop_checkpoints, latest_checkpoint, read_results, results_columns, write_results
+from arerec.train.runs import (
+    RunPaths,
+    drop_checkpoints,
+    latest_checkpoint,
+    read_results,
+    results_columns,
+    write_results,
+)
 from arerec.train.selection import best_so_far, chosen_epoch, selection
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,8 @@ class RunState:
     rows: list[dict[str, Any]] = field(default_factory=list)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     trainer: Any = None
+    # what writes a checkpoint: the loop's own save_checkpoint, which tests replace to watch or interrupt the writes
+    save: Callable[..., None] = save_checkpoint
 
     @property
     def last_epoch(self) -> int:
@@ -113,7 +121,7 @@ class Resume:
         elif not history.empty:
             log.warning("%s exists: starting a new run from epoch 1 over it", paths.root)
             history = pd.DataFrame()
-        state.history, state.rows = history, history.to_dict("records")
+        state.history, state.rows = history, [{str(k): v for k, v in row.items()} for row in history.to_dict("records")]
 
     @staticmethod
     def _load(state: RunState, history: pd.DataFrame) -> pd.DataFrame:
@@ -127,8 +135,8 @@ class Resume:
             history = history[history["epoch"] < state.start_epoch]
         chosen = selection(history, cfg.training.selection_metric) if exp.clean and cfg.training.do_train else None
         if chosen is not None and chosen.best_epoch == state.start_epoch - 1:
-            save_checkpoint(paths.best_checkpoint, exp, state.model, None if state.lean else state.optimizer,
-                            state.start_epoch - 1)
+            state.save(paths.best_checkpoint, exp, state.model, None if state.lean else state.optimizer,
+                       state.start_epoch - 1)
         return history
 
 
@@ -280,20 +288,21 @@ class CheckpointPolicy(Step):
         state, training = self.state, self.state.cfg.training
         stop = bool(getattr(self.model, "stop_training", False))
         if training.save_model and (epoch % training.save_checkpoints_epochs == 0 or epoch == state.last_epoch or stop):
-            save_checkpoint(state.paths.checkpoint(epoch), state.exp, state.model, state.optimizer, epoch)
+            state.save(state.paths.checkpoint(epoch), state.exp, state.model, state.optimizer, epoch)
             if state.lean and state.chief:  # the new one is written (atomically): the older ones can go
                 drop_checkpoints(state.paths, keep=state.paths.checkpoint(epoch))
         if state.exp.clean and logs is not None and logs["best_epoch"] == epoch:
-            save_checkpoint(state.paths.best_checkpoint, state.exp, state.model,
-                            None if state.lean else state.optimizer, epoch)
+            state.save(state.paths.best_checkpoint, state.exp, state.model, None if state.lean else state.optimizer,
+                       epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         state, training = self.state, self.state.cfg.training
         if training.do_train and state.lean and training.save_model and not state.history.empty:
-            finish_lean(state.paths, state.exp, state.model, int(state.history["epoch"].max()))
+            finish_lean(state.paths, state.exp, state.model, int(state.history["epoch"].max()), state.save)
 
 
-def finish_lean(paths: RunPaths, exp: Experiment, model, last: int) -> None:
+def finish_lean(paths: RunPaths, exp: Experiment, model, last: int,
+                save: Callable[..., None] = save_checkpoint) -> None:
     """``checkpoint_policy: lean``, once the run ended at epoch ``last``: keep only what scoring reads, the chosen
     epoch's weights without optimiser state (``best.ckpt`` under the clean protocol; under the reference one
     ``cp-{last}.ckpt``, rewritten from ``model``, which must hold epoch ``last``'s weights), and say so in
@@ -303,7 +312,7 @@ def finish_lean(paths: RunPaths, exp: Experiment, model, last: int) -> None:
     else:
         keep = paths.checkpoint(last)
         if not keep.is_file() or has_optimizer_state(keep):
-            save_checkpoint(keep, exp, model, None, last)
+            save(keep, exp, model, None, last)
     if is_chief():
         write_json_atomic(paths.final_marker, {"policy": "lean", "epoch": last, "weights": keep.name})
         drop_checkpoints(paths, keep=keep)
@@ -406,8 +415,3 @@ def loop_steps(state: RunState, monitor: Monitor | None) -> list[Step]:
     if monitor is not None and state.exp.clean:
         steps.append(PruningReport(state, monitor))
     return steps
-
-
-def timed(clock: Iterator[float] | None = None) -> float:
-    """Seconds on the performance counter (a seam for tests)."""
-    return time.perf_counter() if clock is None else next(clock)
