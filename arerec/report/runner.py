@@ -350,6 +350,9 @@ def cmd_params(args: argparse.Namespace) -> int:
     Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data,
                                                                                 flow_style=True))
     params = load(args.params or ["base"], Path(args.root).resolve(), parse_set(args.set))
+    counts = params.summary()
+    print(f"# {len(counts)} groups, {sum(counts.values())} fields: "
+          + ", ".join(f"{group} {n}" for group, n in counts.items()))
     print(yaml.dump(params.grouped(), Dumper=Dumper, sort_keys=False, width=120), end="")
     return 0
 
