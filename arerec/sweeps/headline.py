@@ -301,7 +301,8 @@ def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequ
     table = pd.concat(frames, ignore_index=True)
     shares = pd.DataFrame([{"model": d["model"], "seed": d["seed"], "majority_class": d["share"][0],
                             "majority_share": d["share"][1]} for d in details])
-    table = table.merge(shares, on=["model", "seed"], how="left")
+    # every row has its majority_share already (a metric of the scores); the class it is the share of comes from here
+    table = table.merge(shares[["model", "seed", "majority_class"]], on=["model", "seed"], how="left")
     if out is not None:
         write_csv_atomic(out, table)
     return Outcome(table, pd.concat([d["users"] for d in details], ignore_index=True), shares,
