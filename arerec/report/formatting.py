@@ -56,14 +56,14 @@ def fixed(value: float, digits: int) -> str:
     return _minus(f"{value:.{digits}f}")
 
 
-def significant(value: Any, digits: int = 3) -> str:
-    """``value`` to ``digits`` significant digits: a whole number as an integer, 0.00376, 2.27e−08, −0.049."""
+def significant(value: Any, digits: int = 3, *, sign: bool = False) -> str:
+    """``value`` to ``digits`` significant digits: a whole number as an integer, 0.00376, 2.27e−08, −0.049; with
+    ``sign``, a positive value with its plus (+0.021)."""
     value = float(value)
     if not np.isfinite(value):
         return str(value)
-    if value.is_integer():
-        return integer(value)
-    return _minus(f"{value:.{digits}g}").replace("e-", f"e{MINUS}")
+    text = integer(value) if value.is_integer() else _minus(f"{value:.{digits}g}").replace("e-", f"e{MINUS}")
+    return f"+{text}" if sign and value > 0 else text
 
 
 def number(value: Any, digits: int | None = None) -> str:

@@ -142,8 +142,8 @@ class Notebook:
         hidden = [names.column(c, self.k) for c in frame.columns if c not in shown.columns and not
                   (str(c).endswith("_ci") and str(c)[:-3] in shown.columns)] if view is None else []
         if hidden or view is not None:
-            more = f"{', '.join(hidden)} and every digit" if hidden else "Every digit"
-            _show_markdown(f"*{more[0].upper()}{more[1:]} in [tables/{name}.csv](tables/{name}.csv).*")
+            also = f", with the columns not shown here ({', '.join(hidden)})" if hidden else ""
+            _show_markdown(f"*Every digit in [tables/{name}.csv](tables/{name}.csv){also}.*")
 
     def say(self, text: str) -> None:
         """Show ``text`` (Markdown) on the page as prose: claims, verdicts and notes read as sentences that wrap."""

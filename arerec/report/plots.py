@@ -387,7 +387,7 @@ def _points_panel(ax, part: pd.DataFrame, labels: list[str], metric: str, colour
     ax.set_yticks(np.arange(len(labels)), [_wrapped(names.model(name), 28) for name in labels], fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.8)
     low, high = np.nanmin(means - np.nan_to_num(errors)), np.nanmax(means + np.nan_to_num(errors))
-    pad = max(high - low, 1e-3) * 0.25
+    pad = max(high - low, 1e-3) * 0.3  # room for the labels of the outermost points
     ax.set_xlim(low - pad, high + pad)
     ax.grid(axis="x", alpha=0.3)
 
