@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from conftest import REPO
 
 from arerec.report import quotes
-from conftest import REPO
 
 
 def test_every_quoted_number_is_its_reports_number_now():

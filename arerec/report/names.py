@@ -14,7 +14,7 @@ what the package records (``ndcg@10``, ``ARERec (tuned)``, ``biased_mf``); only 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 # The metrics, by key (a ranking metric's key ends in @k).
@@ -126,7 +126,7 @@ def shown(key: Any, k: int | None = None) -> str:
 
 
 # Columns whose values are keys (a model, a metric, a setting) rather than text: their cells are shown by name.
-KEY_COLUMNS = {"model": model, "a": model, "b": model, "variant": model, "best baseline": model,
+KEY_COLUMNS: dict[str, Callable[..., Any]] = {"model": model, "a": model, "b": model, "variant": model, "best baseline": model,
                "metric": metric, "objective": metric, "parameter": column}
 # Columns of flags recorded as 0 and 1: shown yes and no.
 FLAGS = {"stopped_early", "stopped early", "at_cap", "at cap", "chosen", "used_by_model", "use_attention"}
@@ -140,11 +140,3 @@ def cell(column_key: Any, value: Any, k: int | None = None) -> Any:
     if namer is metric:
         return metric(value, k) or value
     return namer(value)
-
-
-def models_in(text: str, keys: Mapping[str, str] | None = None) -> str:
-    """``text`` with every model key of :data:`MODELS` (or ``keys``) replaced by its name, longest key first."""
-    keys = MODELS if keys is None else keys
-    for key in sorted(keys, key=len, reverse=True):
-        text = text.replace(key, keys[key])
-    return text

@@ -135,10 +135,11 @@ class Notebook:
         if show is not None and not show:  # the CSV only: the page shows the same numbers another way
             return
         shown = view if view is not None else shown_columns(frame, show)
-        options = {"name": name, "index": index and view is None, "k": self.k, "intervals": intervals}
-        _show(Table(shown, **options))
+        index = index and view is None
+        _show(Table(shown, name=name, index=index, k=self.k, intervals=intervals))
         if latex is not None:
-            write_text_atomic(self.tables_dir / f"{name}.tex", to_latex(shown, caption=latex, **options))
+            write_text_atomic(self.tables_dir / f"{name}.tex", to_latex(shown, caption=latex, name=name, index=index,
+                                                                        k=self.k, intervals=intervals))
         hidden = [names.column(c, self.k) for c in frame.columns if c not in shown.columns and not
                   (str(c).endswith("_ci") and str(c)[:-3] in shown.columns)] if view is None else []
         if hidden or view is not None:

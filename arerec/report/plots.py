@@ -263,7 +263,7 @@ def run_curves(histories: pd.DataFrame, metric: str, title: str) -> Figure:
     labels.append("chosen epoch")
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8)
     shown = "; ".join(names.model(m) for m in dict.fromkeys(histories["model"]))
-    fig.suptitle(f"{title}\n{shown}\n{captions.seeds(histories['seed'])}; up to {top} epochs; star: the epoch chosen on "
+    fig.suptitle(f"{title}\n{shown}\n{captions.seeds(list(histories['seed']))}; up to {top} epochs; star: the epoch chosen on "
                  f"{names.metric(metric) or metric}", fontsize=10)
     return fig
 
@@ -309,7 +309,7 @@ def _verdict_colour(word: str) -> str:
 def _forest_rows(ax, part: pd.DataFrame) -> None:
     """One row per claim: over users (circle, thick bootstrap interval), over seeds (square, thin interval)."""
     y = np.arange(len(part))
-    for n, row in part.iterrows():
+    for n, row in enumerate(part.to_dict("records")):
         colour = _verdict_colour(str(row["verdict"]))
         users = (row["user_mean_diff"], row["user_ci_low"], row["user_ci_high"])
         if np.isfinite(users[0]):

@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,16 @@ def stale(root: Path, reports: Path) -> list[tuple[Quote, str]]:
     return [(q, want) for q in find(root) if (want := q.expected(reports)) != q.text]
 
 
+def _fresh(match: re.Match, path: Path, reports: Path) -> str:
+    quote = Quote(path, match["experiment"], match["path"].strip(), match["format"], match["text"])
+    return match.group(0).replace(f"-->{match['text']}<!--/q-->", f"-->{quote.expected(reports)}<!--/q-->")
+
+
 def write(root: Path, reports: Path) -> list[tuple[Quote, str]]:
     """Rewrite every stale quote from its report (atomically, file by file); returns what changed."""
     changed = stale(root, reports)
     for path in {q.file for q, _ in changed}:
-        def fresh(match: re.Match) -> str:
-            quote = Quote(path, match["experiment"], match["path"].strip(), match["format"], match["text"])
-            return match.group(0).replace(f"-->{match['text']}<!--/q-->", f"-->{quote.expected(reports)}<!--/q-->")
-
-        write_text_atomic(path, QUOTE.sub(fresh, path.read_text()))
+        write_text_atomic(path, QUOTE.sub(partial(_fresh, path=path, reports=reports), path.read_text()))
     return changed
 
 

@@ -89,7 +89,7 @@ def column_cells(values: pd.Series, k: int | None = None) -> list[Any]:
 
 def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
     """Each column ``m`` that has an ``m_ci`` beside it as one column of "mean ± CI" text."""
-    out = {}
+    out: dict[Any, Any] = {}
     for column in frame.columns:
         name = str(column)
         if name.endswith("_ci") and name[:-3] in frame.columns:
@@ -111,7 +111,7 @@ def readable(frame: pd.DataFrame, *, index: bool = False, k: int | None = None,
     becomes the first column, its values (row names, which are keys) in words."""
     if index:
         label = frame.index.name if frame.index.name not in (None, "index") else "what"
-        frame = frame.rename(index=lambda key: names.shown(key, k)).rename_axis(label).reset_index()
+        frame = frame.rename(index=lambda key: names.shown(key, k)).rename_axis(str(label)).reset_index()
     if intervals:
         frame = _with_intervals(frame)
     out = pd.DataFrame({n: column_cells(frame.iloc[:, n], k) for n in range(frame.shape[1])})
@@ -155,6 +155,7 @@ def _latex_cell(value: Any) -> str:
                         ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
                         ("^", r"\textasciicircum{}")):
         text = text.replace(char, latex)
+    text = text.replace("<", "$<$").replace(">", "$>$")  # T1 and OT1 alike
     return (text.replace(formatting.NBSP + "±" + formatting.NBSP, r"~$\pm$~").replace("±", r"$\pm$")
             .replace(formatting.MINUS, "$-$").replace(formatting.NBSP, "~").replace("–", "--").replace("…", r"\ldots{}"))
 
@@ -178,7 +179,7 @@ def render(frame: pd.DataFrame, target: str = "html", *, name: str = "table", in
     shown.columns = [escape(c) for c in cells.columns]
     styler = Styler(shown, cell_ids=False).hide(axis="index").set_uuid(re.sub(r"\W", "_", name))
     if target == "html":
-        styles = [{"selector": "", "props": _TABLE_CSS}, {"selector": "th, td", "props": _CELL_CSS},
+        styles: list[Any] = [{"selector": "", "props": _TABLE_CSS}, {"selector": "th, td", "props": _CELL_CSS},
                   {"selector": "thead th", "props": "background:#f4f4f4;vertical-align:bottom"},
                   {"selector": "td", "props": "max-width:30em"}]
         styles += [{"selector": f"td.col{n}", "props": "text-align:right;white-space:nowrap"}
@@ -199,14 +200,25 @@ def to_html(frame: pd.DataFrame, *, name: str = "table", index: bool = False, k:
     return render(frame, "html", name=name, index=index, k=k, intervals=intervals, row_classes=row_classes).to_html()
 
 
+def _latex_columns(styler: Styler) -> str:
+    """Numbers right-aligned; a text column whose longest cell has more than 24 characters wraps, ragged right, in a
+    ``p`` column 6 to 11 em wide (``\\usepackage{array}``), so that a table of sentences (the claims) fits a page."""
+    out = []
+    for n, is_number in enumerate(styler.numeric):  # type: ignore[attr-defined]
+        longest = max((len(str(v)) for v in styler.data.iloc[:, n]), default=0)
+        width = f"{min(11.0, max(6.0, longest * 0.2)):.1f}em"
+        out.append("r" if is_number else rf">{{\raggedright\arraybackslash}}p{{{width}}}" if longest > 24 else "l")
+    return "".join(out)
+
+
 def to_latex(frame: pd.DataFrame, *, caption: str, name: str = "table", index: bool = False, k: int | None = None,
              intervals: bool = False) -> str:
-    """A booktabs LaTeX table (``\\usepackage{booktabs}``) of the same cells as :func:`to_html`, in a ``table`` float
-    with ``caption`` and the label ``tab:{name}``."""
+    """A booktabs LaTeX table (``\\usepackage{booktabs, array}``) of the same cells as :func:`to_html`, in a ``table``
+    float with ``caption`` and the label ``tab:{name}``, at ``\\small``."""
     styler = render(frame, "latex", name=name, index=index, k=k, intervals=intervals)
-    columns = "".join("r" if n else "l" for n in styler.numeric)  # type: ignore[attr-defined]
-    return styler.to_latex(hrules=True, column_format=columns, caption=_latex_cell(caption), label=f"tab:{name}",
-                           position_float="centering")
+    latex = styler.to_latex(hrules=True, column_format=_latex_columns(styler), caption=_latex_cell(caption),
+                            label=f"tab:{name}", position_float="centering")
+    return latex.replace("\\centering\n", "\\centering\n\\small\n", 1)
 
 
 def to_markdown(frame: pd.DataFrame, *, index: bool = False, k: int | None = None, intervals: bool = False) -> str:

@@ -93,7 +93,7 @@ def table(verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     with its bootstrap 95% CI, the Holm-adjusted p-value and the verdict (the page's table and ``verdicts.tex``)."""
     rows = []
     for v in verdicts:
-        test = v.get("user_test") if isinstance(v.get("user_test"), Mapping) else {}
+        test: Mapping[str, Any] = v["user_test"] if isinstance(v.get("user_test"), Mapping) else {}
         rows.append({
             "claim": v["claim"], "a": names.model(v.get("a") or formatting.MISSING),
             "b": names.model(v.get("b") or formatting.MISSING), "seeds": v.get("n"),
