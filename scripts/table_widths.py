@@ -13,13 +13,14 @@ then a summary; exits 1 when a table is wider than its page or a page shows a pr
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from screenshots import chromium  # scripts/: the same headless, offline Chromium
 
 MEASURE = """<script>
 window.addEventListener("load", function () {
@@ -44,13 +45,6 @@ STREAM = re.compile(r'<div class="jp-RenderedText jp-OutputArea-output[^"]*" dat
                     r'application/vnd\.jupyter\.(stdout|stderr))"')
 
 
-def browser() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return name
-    sys.exit("no Chromium found: install it (Debian: apt-get install chromium), then run this again")
-
-
 def measure(page: Path, width: int) -> dict:
     """The widths on ``page`` (see the module docstring), from a measuring copy beside it (its links still work)."""
     text = page.read_text()
@@ -58,21 +52,13 @@ def measure(page: Path, width: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".html", dir=page.parent, delete=False) as copy:
         copy.write(marked)
     try:
-        with tempfile.TemporaryDirectory() as profile:
-            done = subprocess.run([browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                                   "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                                   "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars",
-                                   "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-                                   f"--window-size={width},2000", "--virtual-time-budget=10000", "--dump-dom",
-                                   Path(copy.name).resolve().as_uri()],
-                                  capture_output=True, text=True, timeout=180, check=True)
+        done = chromium(f"--window-size={width},2000", "--virtual-time-budget=10000", "--dump-dom",
+                        Path(copy.name).resolve().as_uri())
     finally:
         Path(copy.name).unlink()
     found = re.search(r'<pre id="arerec-widths">(.*?)</pre>', done.stdout, flags=re.S)
     if not found:
         raise RuntimeError(f"{page}: the measuring script wrote nothing")
-    import html
-
     return json.loads(html.unescape(found.group(1)))
 
 
