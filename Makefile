@@ -3,16 +3,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Two installs, each with its stamp: `make setup` (reproduce, lab, data, check, bench) the base and the CPU backend,
-# `.[cpu]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the tests use).
-STAMP := $(VENV)/.arerec-installed
-DEV_STAMP := $(VENV)/.arerec-dev-installed
-# the backend extra `make setup` installs: cpu (TensorFlow on CPU), or in a fresh VENV on an NVIDIA GPU cuda
-# (TensorFlow with CUDA) or jax-cuda (then KERAS_BACKEND=jax); README, "Install"
+# the backend extra `make setup` installs: cpu (TensorFlow on CPU), jax (JAX on CPU, then KERAS_BACKEND=jax), or on an
+# NVIDIA GPU cuda (TensorFlow with CUDA) or jax-cuda; README, "Install"
 BACKEND ?= cpu
+BACKENDS := cpu cuda jax jax-cuda
+# tensorflow-cpu and tensorflow[and-cuda] both own the `tensorflow` package: a venv holds one or the other
+CLASHES_cpu := cuda
+CLASHES_cuda := cpu
+# Two installs, each with its stamp per backend: `make setup` (reproduce, lab, data, check, bench) the base and the
+# backend, `.[$(BACKEND)]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the
+# tests use). `make setup BACKEND=jax` after a CPU setup installs the jax extra beside it.
+STAMP := $(VENV)/.arerec-installed-$(BACKEND)
+DEV_STAMP := $(VENV)/.arerec-dev-installed-$(BACKEND)
 PARAMS ?= base
 PYTEST_ARGS ?=
-# test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_cluster.py keeps its one
+# test files spread over this many pytest-xdist workers, a file per worker (tests/sweeps/test_executors.py keeps its one
 # Ray instance): 373 s instead of 672 s on 2 cores (docs/performance.md). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 REPORTS ?= reports
@@ -32,12 +37,16 @@ help:
 	@echo "make check       did I reproduce it? the rebuilt metrics.json against the committed one (EXPERIMENT=base)"
 	@echo "make lab         open the notebooks in JupyterLab with the arerec kernel"
 	@echo "make bench       time dense vs lazy updates (BENCH_DATA=ml-100k|ml-1m-shape)"
-	@echo "make lint        ruff and mypy over the package ([tool.mypy] in pyproject.toml)"
+	@echo "make lint        ruff and mypy over the package and scripts ([tool.mypy] in pyproject.toml)"
 	@echo "make clean       remove caches (keeps $(VENV), Data/ and Model/)"
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml arerec/report/kernel.py arerec/runtime.py
+$(STAMP): pyproject.toml arerec/report/kernel.py arerec/malloc_tuning.py
+	@$(if $(filter $(BACKEND),$(BACKENDS)),:,echo "BACKEND=$(BACKEND) is not a backend extra of pyproject.toml: use one of $(BACKENDS) (README, \"Install\")" >&2; exit 2)
+	@for other in $(CLASHES_$(BACKEND)); do if test -e $(VENV)/.arerec-installed-$$other; then \
+		echo "BACKEND=$(BACKEND): $(VENV) holds BACKEND=$$other, and the two TensorFlow builds own the same package. Keep to it (make ... BACKEND=$$other) or use another venv: make setup BACKEND=$(BACKEND) VENV=.venv-$(BACKEND)" >&2; \
+		exit 2; fi; done
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND)]'
@@ -49,10 +58,10 @@ $(DEV_STAMP): $(STAMP)
 	@touch $@
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m arerec.runtime $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check arerec tests
+	$(BIN)/ruff check arerec tests scripts
 	$(BIN)/mypy
 
 # Kernels start in the repository root, as under `make reproduce` (papermill --cwd), so the

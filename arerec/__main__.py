@@ -1,6 +1,6 @@
 import sys
 
-from arerec.runtime import reexec_tuned
+from arerec.malloc_tuning import reexec_tuned
 
 reexec_tuned(["-m", "arerec", *sys.argv[1:]])
 

@@ -40,7 +40,7 @@ COMMANDS = {
     "bench": "time the training step, an epoch, evaluation and data preparation per update mode",
 }
 ALIASES = {"dataset": "prepare", "run": "train"}
-# compare: where its runs train (arerec.sweeps.cluster), named as the notebooks' settings (report.parameters.EXTRAS)
+# compare: where its runs train (arerec.sweeps.executors), named as the notebooks' settings (report.parameters.EXTRAS)
 COMPARE_EXECUTOR_FLAGS: dict[str, type] = {"executor": str, "workers": int, "ray_address": str, "ray_num_cpus": float,
                                            "ray_num_gpus": float}
 
@@ -240,7 +240,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         from arerec.evaluate.stats import format_mean_ci
         from arerec.report.parameters import EXTRAS, merge_parameters
-        from arerec.sweeps.cluster import from_extras, train_runs
+        from arerec.sweeps.executors import from_extras, train_runs
         from arerec.sweeps.seeds import run_seeds, summarise, sweep
 
         modes = args.update_modes or [cfg.update_mode]

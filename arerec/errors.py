@@ -38,4 +38,4 @@ class BusyError(ArerecError):
 
 
 class BackendMissingError(ArerecError):
-    """The Keras backend that KERAS_BACKEND names is not installed (an extra of pyproject.toml: arerec.installs)."""
+    """The Keras backend that KERAS_BACKEND names is not installed (an extra of pyproject.toml: arerec.backend_check)."""

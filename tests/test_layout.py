@@ -22,8 +22,8 @@ PACKAGE = REPO / "arerec"
 # The training loop scores its epochs with the metrics, so evaluate sits below train; the sweeps
 # (seeds, the validation search, the headline, the ablation) train many runs, so they sit above it.
 LAYERS: list[dict[str, tuple[str, ...]]] = [
-    {"shared": ("arerec", "arerec.config", "arerec.console", "arerec.errors", "arerec.files", "arerec.installs", "arerec.locks",
-                "arerec.runtime")},
+    {"shared": ("arerec", "arerec.config", "arerec.console", "arerec.errors", "arerec.files", "arerec.backend_check", "arerec.locks",
+                "arerec.malloc_tuning")},
     {"data": ("arerec.data",), "model": ("arerec.model",)},
     {"evaluate": ("arerec.evaluate",)},
     {"train": ("arerec.train",)},

@@ -18,13 +18,13 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from arerec.bench.timing import median_step
 
 SHAPES = {
     # users, items, LCUs and train rows: ML-100K as arerec.data.prepare prepares it at the paper's settings;
@@ -44,30 +44,6 @@ def random_batch(shape: dict[str, int], batch_size: int, rng: np.random.Generato
         "lcu": rng.integers(1, shape["num_lcu"], (batch_size, length), dtype=np.int32),
     }
     return inputs, rng.integers(0, 5, batch_size, dtype=np.int32)
-
-
-def _median(fn, batches, warmup: int, repeats: int, steps: int) -> tuple[float, list[float]]:
-    for batch in batches[:warmup]:
-        fn(*batch)
-    runs = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        for s in range(steps):
-            out = fn(*batches[(warmup + r * steps + s) % len(batches)])
-        _block(out)
-        runs.append((time.perf_counter() - t0) / steps)
-    return statistics.median(runs), runs
-
-
-def _block(value) -> None:
-    """Wait for asynchronous backends (JAX, CUDA) to finish before the clock stops."""
-    import keras
-
-    for leaf in keras.tree.flatten(value):
-        if hasattr(leaf, "block_until_ready"):
-            leaf.block_until_ready()
-        elif hasattr(leaf, "numpy"):
-            leaf.numpy()
 
 
 def _stateless(model, loss_fn):
@@ -170,12 +146,12 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     runs_s: dict[str, list[float]] = {}  # each repetition's
     for name, fn in (("forward", _forward(model, loss_fn)), ("forward_backward", _forward_backward(model, loss_fn)),
                      ("train_step", lambda inputs, labels: model.train_on_batch(inputs, labels, return_dict=True))):
-        median, runs = _median(fn, batches, warmup, repeats, steps)
+        median, runs = median_step(fn, batches, warmup, repeats, steps)
         timings[f"{name}_s"] = median
         runs_s[f"{name}_runs_s"] = runs
         print(f"{name}: {median * 1000:.2f} ms per step (median of {repeats} x {steps})", file=sys.stderr, flush=True)
     if keras.backend.backend() == "jax":
-        median, runs = _median(_jax_train_step(model, loss_fn), batches, warmup, repeats, steps)
+        median, runs = median_step(_jax_train_step(model, loss_fn), batches, warmup, repeats, steps)
         timings["jitted_train_step_s"], runs_s["jitted_train_step_runs_s"] = median, runs
         print(f"jitted_train_step: {median * 1000:.2f} ms per step", file=sys.stderr, flush=True)
     steps_per_epoch = int(np.ceil(shape["train_rows"] / batch_size))

@@ -48,7 +48,7 @@ def run_variant(backend: str, mode: str, args: list[str], epochs: int, model_pat
     if mode == "dense":
         overrides += ["--second_moment", "elementwise"]
     env = {**os.environ, "KERAS_BACKEND": backend}
-    from arerec.runtime import tuned_environment
+    from arerec.malloc_tuning import tuned_environment
 
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "arerec", "train", *args, *overrides], capture_output=True, text=True,

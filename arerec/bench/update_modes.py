@@ -76,25 +76,13 @@ def peak_rss_mb() -> float:
 # --------------------------------------------------------------------------------------------
 # Worker: one update mode, in its own process
 # --------------------------------------------------------------------------------------------
-def _median_step(fn, batches, warmup: int, repeats: int, steps: int) -> tuple[float, list[float]]:
-    for batch in batches[:warmup]:
-        fn(*batch)
-    per_step = []
-    for r in range(repeats):
-        chosen = [batches[(warmup + r * steps + s) % len(batches)] for s in range(steps)]
-        t0 = time.perf_counter()
-        for batch in chosen:
-            out = fn(*batch)
-        float(out)  # wait for the last step
-        per_step.append((time.perf_counter() - t0) / steps)
-    return statistics.median(per_step), per_step
-
-
 def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    from arerec.bench.timing import median_step
     from arerec.data.inputs import load_experiment
+    from arerec.sweeps.progress import clock, counter
     from arerec.train.backends.tensorflow import batch_gather, make_train_step
     from arerec.train.batches import id_batches
     from arerec.train.build import apply_memory_settings, build
@@ -131,7 +119,7 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
                               "train_rows": len(exp.prepared.train), "test_rows": len(exp.prepared.test)}
     for name, fn, inputs in (("forward", forward, batches), ("forward_backward", forward_backward, batches),
                              ("train_step", step, row_batches)):
-        median, runs = _median_step(fn, inputs, warmup, repeats, steps)
+        median, runs = median_step(fn, inputs, warmup, repeats, steps)
         result[f"{name}_s"] = median
         result[f"{name}_runs_s"] = runs
         log.info("%s %s: %.4f s per step (median of %d x %d)", cfg.update_mode, name, median, repeats, steps)
@@ -141,15 +129,17 @@ def run_worker(cfg: Config, *, warmup: int, repeats: int, steps: int, epoch: int
     epoch_runs = []
     report_every = max(1, steps_per_epoch // 10)
 
-    def progress(done: int, loss: float, *, n: int, t0: float) -> None:
+    def progress(done: int, loss: float, *, n: int, counted) -> None:
+        counted.update(1)
         if done % report_every == 0 and done < steps_per_epoch:
-            elapsed = time.perf_counter() - t0
+            elapsed, left = clock(counted)
             log.info("%s epoch %d/%d: %d/%d steps in %.0f s, about %.0f s left", cfg.update_mode, n + 1,
-                     int(epoch), done, steps_per_epoch, elapsed, elapsed / done * (steps_per_epoch - done))
+                     int(epoch), done, steps_per_epoch, elapsed, left)
 
     for n in range(int(epoch)):  # full epochs as training runs them, each a new shuffle; the median is reported
         t0 = time.perf_counter()
-        run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, t0=t0))
+        with counter(steps_per_epoch) as counted:
+            run_epoch(exp, step, 2 + n, on_step=partial(progress, n=n, counted=counted))
         epoch_runs.append(time.perf_counter() - t0)
         log.info("%s epoch %d/%d: %.1f s", cfg.update_mode, n + 1, int(epoch), epoch_runs[-1])
     if epoch_runs:
@@ -204,8 +194,8 @@ def run_bench(cfg: Config, *, data: str, modes: list[str], warmup: int, repeats:
                           f"python -m arerec.bench.epochs (docs/backends.md)")
     cfg = bench_config(cfg, data)
     started = time.perf_counter()
+    from arerec.malloc_tuning import allocator_settings
     from arerec.report.provenance import git_state
-    from arerec.runtime import allocator_settings
 
     record: dict[str, Any] = {"name": name, "data": data, "machine": machine(), "versions": versions(),
                               "git": git_state(Path(__file__).resolve().parents[2]),  # the repository root

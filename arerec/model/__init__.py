@@ -2,9 +2,10 @@
 
 - ``layers``: one Keras layer per step of the model (attention over neighbours, the LCU region
   embedding, masks, dropout) and :func:`~arerec.model.layers.build_model`;
-- ``optimizers``: Keras Adam (the reference's dense update) and the row-sparse LazyAdam.
+- ``optimizers``: Keras Adam (the reference's dense update) and the row-sparse LazyAdam;
+- ``lazy``: LazyAdam's update, one implementation per backend (TensorFlow's sparse gradients, a mask elsewhere).
 """
 
-from arerec.installs import require_keras
+from arerec.backend_check import require_keras
 
 require_keras()  # before layers.py imports Keras: a missing backend is an error that names the extra to install

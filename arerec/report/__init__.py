@@ -7,6 +7,7 @@
 - ``runner``: ``python -m arerec.report run``: the notebooks headless through papermill into ``reports/``;
 - ``index``: ``reports/index.html`` and ``reports/README.md``;
 - ``check``: ``python -m arerec.report check``: the rebuilt ``metrics.json`` against the committed one;
-- ``plots``: every figure of the notebooks;
+- ``plots``: every figure of the notebooks; ``search_figures``: Optuna's views of each search;
+- ``tables``: tables formatted for a report page (the CSV beside each keeps every digit);
 - ``kernel``: registers the ``arerec`` Jupyter kernel (``python -m arerec.report.kernel``).
 """

@@ -2,7 +2,7 @@
 
 The kernel is started with ``--IPKernelApp.capture_fd_output=False`` so that TensorFlow's C++
 log lines go to the terminal rather than into executed notebooks, and with the glibc malloc
-settings of :mod:`arerec.runtime`.
+settings of :mod:`arerec.malloc_tuning`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def install() -> Path:
     spec = json.loads(spec_path.read_text())
     if NO_CAPTURE not in spec["argv"]:
         spec["argv"].append(NO_CAPTURE)
-    from arerec.runtime import MALLOC_ENV
+    from arerec.malloc_tuning import MALLOC_ENV
 
     spec.setdefault("env", {})["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    spec["env"].update(MALLOC_ENV)  # see arerec/runtime.py: the same allocator settings as the CLI
+    spec["env"].update(MALLOC_ENV)  # see arerec/malloc_tuning.py: the same allocator settings as the CLI
     spec_path.write_text(json.dumps(spec, indent=1) + "\n")
     return spec_path
 

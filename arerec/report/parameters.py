@@ -20,7 +20,7 @@ from arerec.config import Config, check_keys, merge_yaml_layers, read_yaml_mappi
 from arerec.errors import ConfigError
 from arerec.evaluate.baselines import BASELINES
 from arerec.evaluate.claims import check_threshold
-from arerec.sweeps.cluster import EXECUTORS, from_extras
+from arerec.sweeps.executors import EXECUTORS, from_extras
 from arerec.sweeps.headline import DEFAULT_VARIANTS
 from arerec.sweeps.tuning import DEFAULTS as TUNING_DEFAULTS
 from arerec.sweeps.tuning import check as check_tuning

@@ -15,7 +15,7 @@ from arerec.config import Config
 from arerec.console import say
 from arerec.evaluate.scoring import final_metrics, metric_columns
 from arerec.evaluate.stats import summarise_seeds
-from arerec.sweeps.cluster import Executor, train_runs
+from arerec.sweeps.executors import Executor, train_runs
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
                  executor: Executor | None = None, progress=None) -> pd.DataFrame:
     """Train (or load, when finished before) every variant under every seed; one row per (variant, seed).
 
-    The unfinished runs first train with ``executor`` (:func:`arerec.sweeps.cluster.train_runs`: worker processes
+    The unfinished runs first train with ``executor`` (:func:`arerec.sweeps.executors.train_runs`: worker processes
     when it has ``workers`` > 1, or Ray tasks on a cluster); the loop then loads them. By default the loop trains
     them one by one.
 
@@ -84,7 +84,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
             progress.start(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
         result = train_or_load(cfg)
         if progress is not None:
-            progress.done(result.seconds)
+            progress.done()
         if cfg.protocol == "clean":  # scored on test once, at the epoch chosen on validation
             scores = {c: float(result.final[c]) for c in metric_columns(cfg.topk) if c in result.final}
             scores.update(best_epoch=int(result.final["best_epoch"]), stopped_early=int(result.final["stopped_early"]),

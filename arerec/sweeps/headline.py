@@ -27,7 +27,7 @@ import pandas as pd
 from arerec.config import Config
 from arerec.evaluate.stats import format_mean_ci, paired, summarise_seeds, verdict  # noqa: F401 (re-exported)
 from arerec.files import write_csv_atomic
-from arerec.sweeps.cluster import Executor, RunOutcome, train_runs
+from arerec.sweeps.executors import Executor, RunOutcome, train_runs
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def train_all(cfg: Config, seeds: Sequence[int], protocols: Sequence[str] = PROT
 
     With the default executor (local, one worker) nothing is trained here: :func:`run` then trains them one by
     one. Call it before :func:`run` (notebook 02 does), which then loads them. Prints, and returns, what trained
-    each run (:func:`arerec.sweeps.cluster.train_runs`).
+    each run (:func:`arerec.sweeps.executors.train_runs`).
     """
     from arerec.sweeps.seeds import sweep
 
@@ -280,7 +280,7 @@ def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequ
     Each run is scored on test once, at its epoch chosen on validation. Baselines are fitted on the training
     rows with ``baseline_settings`` (chosen on validation) and scored on the same test rows (the clean split
     does not depend on the batch size or any model setting). The unfinished ARERec runs first train with
-    ``executor`` (:func:`arerec.sweeps.cluster.train_runs`); the loop then loads them. ``out``: the runs table's CSV.
+    ``executor`` (:func:`arerec.sweeps.executors.train_runs`); the loop then loads them. ``out``: the runs table's CSV.
     """
     from arerec.data.inputs import load_experiment
     from arerec.evaluate.baselines import run_baselines

@@ -1,7 +1,8 @@
 """Training a sweep's runs several at a time, each in its own worker process.
 
 A worker is ``python -m arerec.sweeps.parallel --worker CONFIG``: it trains (or loads) one run; the
-sweep's own loop then loads it.
+sweep's own loop then loads it. A :class:`~concurrent.futures.ThreadPoolExecutor` of ``workers`` threads runs
+them: each thread starts one worker process and waits for it, and the sweep takes each run as it ends.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,13 +53,13 @@ def unfinished_runs(cfgs: Sequence[Config]) -> tuple[list[tuple[Config, RunPaths
     return pending, finished
 
 
-def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0, *, score_test: bool = True) -> list[str]:
+def train_in_parallel(cfgs: Sequence[Config], workers: int, *, score_test: bool = True) -> list[str]:
     """Train the runs of ``cfgs`` that have not finished, ``workers`` at a time, each in its own process.
 
     A sweep's loop (:func:`arerec.sweeps.seeds.run_seeds`, the ablation) then loads them instead of training them.
     With ``workers`` <= 1, or fewer than two runs to train, it does nothing and the loop trains
     them one by one. Each worker is ``python -m arerec.sweeps.parallel --worker CONFIG`` under the
-    allocator settings of arerec/runtime.py; its output goes to ``{run folder}.log`` beside the run
+    allocator settings of arerec/malloc_tuning.py; its output goes to ``{run folder}.log`` beside the run
     folder. Data are prepared here first, so workers never prepare the same version at once.
     ``score_test`` False: a clean run's test figures are not computed (the validation search's runs).
 
@@ -69,62 +73,106 @@ def train_in_parallel(cfgs: Sequence[Config], workers: int, poll_s: float = 1.0,
     """
     if workers <= 1:
         return []
-    return train_pending(unfinished_runs(cfgs)[0], workers, poll_s, score_test=score_test)
+    return train_pending(unfinished_runs(cfgs)[0], workers, score_test=score_test)
 
 
-def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, poll_s: float = 1.0, *,
-                  score_test: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class _Ended:
+    """A worker process that ended: its run, exit status, log and seconds."""
+
+    name: str
+    returncode: int
+    log_path: Path
+    seconds: float
+
+
+class _Workers:
+    """The worker processes of one :func:`train_pending`, each started and waited for by a thread of its pool.
+
+    A process of our own per run, rather than a :class:`~concurrent.futures.ProcessPoolExecutor`'s: its allocator
+    settings are in its environment before it starts (glibc reads them only then), its output (TensorFlow's
+    included) goes to its own log file, its memory goes back when it ends, and a worker that is killed fails its
+    own run only, where a process pool turns one lost worker into a ``BrokenProcessPool`` for every run.
+    """
+
+    def __init__(self, score_test: bool) -> None:
+        from arerec.malloc_tuning import tuned_environment
+
+        self.score_test = score_test
+        self.env = tuned_environment()
+        self.env.pop(LOG_ENV, None)  # a worker's lines go to its own <run folder>.log
+        self.lock = threading.Lock()
+        self.running: dict[str, subprocess.Popen] = {}
+        self.started = 0
+        self.stopped = False  # set by a failed run or an interruption: nothing new starts
+
+    def run(self, cfg: Config, paths: RunPaths) -> _Ended | None:
+        """Train one run in a worker process and wait for it; None when it is not started (stopped before)."""
+        with self.lock:  # one at a time with stop(): a process is either never started or terminated by it
+            if self.stopped:
+                return None
+            paths.root.parent.mkdir(parents=True, exist_ok=True)
+            log_path = paths.root.parent / f"{paths.name}.log"
+            command = [sys.executable, "-m", "arerec.sweeps.parallel", "--worker", json.dumps(cfg.to_dict())]
+            with open(log_path, "w") as out:
+                process = subprocess.Popen(command + ([] if self.score_test else ["--no-test"]),
+                                           stdout=out, stderr=subprocess.STDOUT, env=self.env)
+            self.running[paths.name] = process
+            self.started += 1
+        started = time.perf_counter()
+        say(f"  started {paths.name}")
+        returncode = process.wait()
+        with self.lock:
+            del self.running[paths.name]
+            self.stopped = self.stopped or returncode != 0
+        return _Ended(paths.name, returncode, log_path, time.perf_counter() - started)
+
+    def state(self, total: int) -> tuple[int, int]:
+        """(runs running, runs queued that will still start) of ``total``."""
+        with self.lock:
+            return len(self.running), 0 if self.stopped else total - self.started
+
+    def stop(self) -> None:
+        """Start nothing more and terminate the running workers (their threads then return)."""
+        with self.lock:
+            self.stopped = True
+            for process in self.running.values():
+                process.terminate()
+
+
+def train_pending(pending: Sequence[tuple[Config, RunPaths]], workers: int, *, score_test: bool = True) -> list[str]:
     """:func:`train_in_parallel` for runs already known to be unfinished (:func:`unfinished_runs`)."""
-    from arerec.runtime import tuned_environment
-    from arerec.sweeps.progress import pool_line
+    from arerec.sweeps.progress import PoolProgress
 
     if workers <= 1 or len(pending) < 2:
         return []
-    queue = list(pending)
-    total = len(queue)
+    total = len(pending)
     say(f"training {total} runs, {min(workers, total)} at a time in worker processes "
         f"(each run's output: <run folder>.log)")
-    running: dict[str, tuple[subprocess.Popen, Path, float]] = {}
+    pool = _Workers(score_test)
+    progress = PoolProgress("workers", total)
     failed: list[str] = []
     trained: list[str] = []
-    env = tuned_environment()
-    env.pop(LOG_ENV, None)  # a worker's lines go to its own <run folder>.log
-    clock = time.perf_counter()
-    try:
-        while queue or running:
-            if failed:
-                queue = []  # start nothing new; let the running ones end
-            while queue and len(running) < workers:
-                cfg, paths = queue.pop(0)
-                paths.root.parent.mkdir(parents=True, exist_ok=True)
-                log_path = paths.root.parent / f"{paths.name}.log"
-                command = [sys.executable, "-m", "arerec.sweeps.parallel", "--worker", json.dumps(cfg.to_dict())]
-                with open(log_path, "w") as out:
-                    process = subprocess.Popen(command + ([] if score_test else ["--no-test"]),
-                                               stdout=out, stderr=subprocess.STDOUT, env=env)
-                running[paths.name] = (process, log_path, time.perf_counter())
-                say(f"  started {paths.name}")
-            time.sleep(poll_s)
-            ended = 0
-            for name, (process, log_path, started) in list(running.items()):
-                if process.poll() is None:
+    with ThreadPoolExecutor(max_workers=min(workers, total), thread_name_prefix="arerec-worker") as threads:
+        futures = [threads.submit(pool.run, cfg, paths) for cfg, paths in pending]
+        try:
+            for future in as_completed(futures):
+                ended = future.result()
+                if ended is None:  # not started: an earlier run failed
                     continue
-                del running[name]
-                ended += 1
-                seconds = time.perf_counter() - started
-                if process.returncode:
-                    failed.append(f"{name} (exit status {process.returncode}; its log: {log_path})")
-                    say(f"  FAILED {name} after {seconds:.0f} s: see {log_path}")
+                progress.done()
+                if ended.returncode:
+                    failed.append(f"{ended.name} (exit status {ended.returncode}; its log: {ended.log_path})")
+                    say(f"  FAILED {ended.name} after {ended.seconds:.0f} s: see {ended.log_path}")
                 else:
-                    trained.append(name)
-                    say(f"  [{len(trained)}/{total}] finished {name} in {seconds:.0f} s")
-            if ended:
-                say("  " + pool_line("workers", len(trained) + len(failed), len(running), len(queue),
-                                     time.perf_counter() - clock))
-    finally:
-        for process, _, _ in running.values():
-            process.terminate()
-            process.wait()
+                    trained.append(ended.name)
+                    say(f"  [{len(trained)}/{total}] finished {ended.name} in {ended.seconds:.0f} s")
+                say("  " + progress.line(*pool.state(total)))
+        except BaseException:  # interrupted (or a bug here): no worker outlives the sweep
+            pool.stop()
+            raise
+        finally:
+            progress.close()
     if failed:
         raise ArerecError("training in worker processes failed: " + "; ".join(failed)
                           + ". Read the log, fix the cause and run again: finished runs are kept.")

@@ -2,9 +2,13 @@
 
 One :class:`Progress` per notebook counts its runs (trained or loaded) with a tqdm bar. Each
 line names the notebook, the run's number of the total and what it is; tqdm adds the time so far
-and the time left, from the mean pace of the runs finished so far. Lines go to
-:mod:`arerec.console`'s channel (the terminal of ``make reproduce`` and the notebook's log file),
-not to the report page. :func:`pool_line` says the same of runs trained several at a time.
+and the time left. Lines go to :mod:`arerec.console`'s channel (the terminal of ``make reproduce``
+and the notebook's log file), not to the report page. :class:`PoolProgress` says the same of runs
+trained several at a time (worker processes, Ray tasks), and :func:`counter` counts steps for lines
+written another way (the bench's epochs).
+
+Every time left is tqdm's own estimate, read from its bar by :func:`clock`: the items not done at the
+bar's mean pace since it started (``smoothing=0``), so the bar's ``<remaining`` and the lines agree.
 """
 
 from __future__ import annotations
@@ -18,6 +22,30 @@ from arerec.console import stream
 log = logging.getLogger(__name__)
 
 
+def clock(bar: tqdm) -> tuple[float, float | None]:
+    """(seconds since ``bar`` started, seconds left by tqdm's estimate), from one reading of the bar's state; the
+    time left is None before the first item is done.
+
+    The estimate is tqdm's ``remaining_s`` (:meth:`tqdm.format_meter` over :attr:`tqdm.format_dict`): the items not
+    done at the bar's rate, which with ``smoothing=0`` is the items done over the time since the bar started.
+    """
+    state = bar.format_dict
+    if not state["n"]:
+        return float(state["elapsed"]), None
+    return float(state["elapsed"]), float(tqdm.format_meter(**{**state, "bar_format": "{remaining_s}"}))
+
+
+# tqdm gives a bar the lowest position no other open bar holds, and a bar drawn below position 0 writes cursor moves:
+# a counter holds a fixed position of its own, far out of the way, so that a bar drawn while one is open stays at 0.
+COUNTER_POSITION = 1000
+
+
+def counter(total: int) -> tqdm:
+    """A tqdm bar of ``total`` items that counts and times but never draws (its display is delayed without end):
+    for progress written as lines of one's own, whose time left is then :func:`clock`'s."""
+    return tqdm(total=total, smoothing=0, delay=float("inf"), position=COUNTER_POSITION, file=stream())
+
+
 def _minutes(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -25,14 +53,13 @@ def _minutes(seconds: float) -> str:
 
 
 class Progress:
-    """Counts ``total`` runs of one notebook; ``start(what)`` before each, ``done(seconds)`` after it."""
+    """Counts ``total`` runs of one notebook; ``start(what)`` before each, ``done()`` after it."""
 
     def __init__(self, total: int, title: str) -> None:
         if total < 0:
             raise ValueError(f"total must be >= 0, received: {total}")
         self.title = title
         self.started_n = 0
-        self.durations: list[float] = []
         # smoothing=0: the ETA is the mean pace of all finished runs, not of the latest one
         self.bar = tqdm(total=total, desc=f"[{title}]", unit="run", file=stream(), smoothing=0, ascii=True,
                         dynamic_ncols=False, ncols=120, mininterval=0, leave=True,
@@ -51,16 +78,14 @@ class Progress:
         self.bar.refresh()
 
     def eta(self) -> float | None:
-        """Seconds left: the mean of the finished runs' times, times the runs not finished; None before any."""
-        if not self.durations:
-            return None
-        return sum(self.durations) / len(self.durations) * max(self.total - len(self.durations), 0)
+        """Seconds left by the bar (:func:`clock`); None before the first run is done."""
+        return clock(self.bar)[1]
 
     def line(self, what: str) -> str:
         """The line :meth:`start` writes, as text."""
         left = self.eta()
         tail = "ETA after the first run" if left is None else f"about {_minutes(left)} left"
-        return f"[{self.title}] run {self.started_n}/{self.total}: {what} ({len(self.durations)} done, {tail})"
+        return f"[{self.title}] run {self.started_n}/{self.total}: {what} ({self.bar.n} done, {tail})"
 
     def start(self, what: str) -> None:
         self.started_n += 1
@@ -69,8 +94,7 @@ class Progress:
         log.info("%s", self.line(what))
         self.bar.set_description_str(f"[{self.title}] run {self.started_n}/{self.total}: {what}", refresh=True)
 
-    def done(self, seconds: float) -> None:
-        self.durations.append(float(seconds))
+    def done(self) -> None:
         self.bar.update(1)
         if self.bar.n >= self.total:
             self.bar.close()
@@ -79,14 +103,27 @@ class Progress:
         self.bar.close()
 
 
-def pool_line(title: str, done: int, running: int, queued: int, elapsed: float) -> str:
-    """The state of runs trained several at a time (worker processes, Ray tasks):
+class PoolProgress:
+    """``total`` runs trained several at a time (worker processes, Ray tasks): ``done()`` as each ends, failed ones
+    included, and :meth:`line` for the state, e.g.
     ``[ray] 3/8 runs done, 2 running, 3 queued (2.5 min so far, about 4.2 min left)``.
 
-    ``done`` counts finished runs, failed ones included. The ETA is the runs not done at the pace so far
-    (``elapsed / done`` per run), so it counts the runs that train at once; there is none before the first.
+    The time left is :func:`clock`'s: the runs not done at the pace so far, so it counts the runs that train at once;
+    there is none before the first.
     """
-    total = done + running + queued
-    tail = ("ETA after the first run" if done == 0
-            else f"about {_minutes(elapsed / done * (total - done))} left")
-    return f"[{title}] {done}/{total} runs done, {running} running, {queued} queued ({_minutes(elapsed)} so far, {tail})"
+
+    def __init__(self, title: str, total: int) -> None:
+        self.title = title
+        self.bar = counter(total)
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+    def line(self, running: int, queued: int) -> str:
+        elapsed, left = clock(self.bar)
+        tail = "ETA after the first run" if left is None else f"about {_minutes(left)} left"
+        return (f"[{self.title}] {self.bar.n}/{self.bar.total} runs done, {running} running, {queued} queued "
+                f"({_minutes(elapsed)} so far, {tail})")
+
+    def close(self) -> None:
+        self.bar.close()

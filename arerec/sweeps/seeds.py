@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -47,10 +46,9 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
             say(what)
         else:
             progress.start(what)
-        started = time.perf_counter()
         result = train_or_load(run_cfg)
         if progress is not None:
-            progress.done(time.perf_counter() - started)
+            progress.done()
         final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
         rows.append({**(columns or {}), "variant": label, "seed": seed, "model_name": result.name,
                      "train_seconds": float(result.history["seconds"].sum()), **final})

@@ -275,7 +275,9 @@ def parse_space(model: str, spec: Any) -> Space:
     if unknown:
         raise ConfigError(f"validation_search.spaces.{model}: unknown parameter(s) {unknown}; valid for {model}: "
                           f"{', '.join(valid)}")
-    return Space(model, tuple(Dimension.parse(model, name, valid[name], range_) for name, range_ in spec.items()))
+    # in name order: the sampler draws the parameters in this order, so a space written in another order (or a
+    # notebook's injected parameters, which come sorted) draws the same trials
+    return Space(model, tuple(Dimension.parse(model, name, valid[name], spec[name]) for name in sorted(spec)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@
       n_trials: 35              # trials per searched model: ARERec, ARERec with attention off, each baseline
       sampler: tpe              # seeded TPE (its first n_startup_trials are random), or random
       n_startup_trials: 5
-      pruner: median            # median, successive_halving, hyperband or none (ARERec trials only)
+      pruner: successive_halving  # or median, hyperband, none (ARERec trials only)
       pruner_startup_trials: 5  # median: completed trials before it stops any
-      warmup_epochs: 2          # epochs every ARERec trial trains before the pruner may stop it
+      warmup_epochs: 2          # epochs every ARERec trial trains before the pruner may stop it (the first rung)
       reports_per_epoch: 2      # validation figures reported to the pruner per epoch
       max_epochs: 40            # each ARERec trial trains to its validation optimum (early stopping) ...
       patience: 3
@@ -19,8 +19,9 @@
 
 An ARERec trial is a run like any other (:func:`arerec.train.loop.train_or_load`, clean protocol, the search's
 seed), trained with ``checkpoint_policy: lean``: it reports its validation figure ``reports_per_epoch`` times an
-epoch, and once it has trained ``warmup_epochs`` epochs the pruner may stop it when it falls behind the completed
-trials (docs/decisions.md says why the median pruner, and what successive halving did instead). A trial the pruner
+epoch, and once it has trained ``warmup_epochs`` epochs the pruner may stop it when it falls behind the other trials
+at the same point (successive halving: at 2, 6, 18 epochs it goes on only in the best third; docs/decisions.md says
+why not the median pruner, measured). A trial the pruner
 lets through trains until its validation figure has not improved for ``patience`` epochs. A pruned trial's weights
 are deleted at once, a completed one's once a better trial completes, so the study keeps only the best trial's
 weights: that run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
@@ -84,7 +85,7 @@ SETTINGS = {
     "seed": "seed of the studies and of the trials' runs (the tuned headline's first seed re-uses the best trial)",
     "spaces": "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces",
 }
-DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials": 5, "pruner": "median",
+DEFAULTS: dict[str, Any] = {"n_trials": 4, "sampler": "tpe", "n_startup_trials": 5, "pruner": "successive_halving",
                             "pruner_startup_trials": 5, "warmup_epochs": 2, "reports_per_epoch": 2, "max_epochs": 40,
                             "patience": 3, "selection_metric": "val_loss", "seed": 0,
                             "spaces": {"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}}
@@ -247,7 +248,9 @@ def _pruner(tune: Mapping[str, Any]):
     warmup = tune["warmup_epochs"] * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
     if tune["pruner"] == "median":  # pruned when its best so far is worse than the completed trials' median there
         return optuna.pruners.MedianPruner(n_startup_trials=tune["pruner_startup_trials"], n_warmup_steps=warmup)
-    if tune["pruner"] == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports
+    if tune["pruner"] == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports: the best third
+        # of the trials that reached a rung go on (Optuna's asynchronous version: the first trials at a rung go on
+        # while they are the best there)
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
     if tune["pruner"] == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune["max_epochs"] * steps,
@@ -362,13 +365,18 @@ def _frozen(study, number: int):
 
 def _carry_over(study, trial) -> dict[int, float]:
     """A trial that resumes a cut-off one (``resumes``, set when it was enqueued) takes over the validation
-    figures that one reported, so the pruner sees the whole curve. Returns them."""
+    figures that one reported, so the pruner sees the whole curve. Returns them.
+
+    The pruner is asked after each one, as it was when they were first reported, and its answer ignored (the trial
+    went on then): successive halving records a trial's value at each rung when asked there, so the resumed trial
+    keeps its rung values from the epochs they belong to, not from the epoch it resumes at."""
     resumes = _frozen(study, trial.number).user_attrs.get("resumes")
     if resumes is None:
         return {}
     values = dict(_frozen(study, int(resumes)).intermediate_values)
     for step, value in sorted(values.items()):
         trial.report(value, step)
+        trial.should_prune()
     return values
 
 
@@ -467,12 +475,12 @@ def _make_objective(study, model: str, base: Config, tune: Mapping[str, Any], sp
             discard_weights(paths)
             log.info("%s: trial %d pruned after %.2f epochs", model, trial.number, step / tune["reports_per_epoch"])
             if progress is not None:
-                progress.done(time.perf_counter() - t0)
+                progress.done()
             raise
         for key, val in {**attrs, "seconds": round(time.perf_counter() - t0, 1)}.items():
             trial.set_user_attr(key, val)
         if progress is not None:
-            progress.done(time.perf_counter() - t0)
+            progress.done()
         return value
 
     return objective
@@ -521,7 +529,7 @@ def run_study(model: str, base: Config, tune: Mapping[str, Any], *, exp=None, pr
 
 def _trials_on_ray(study, path: Path, model: str, base: Config, tune: Mapping[str, Any], executor) -> None:
     """Ray tasks of one trial each, ``workers`` at a time, until the study has ``n_trials`` finished trials."""
-    from arerec.sweeps.cluster import run_calls_on_ray, shipped
+    from arerec.sweeps.executors import run_calls_on_ray, shipped
 
     cfg = shipped(base)
     direction = _objective(model, tune)[1]

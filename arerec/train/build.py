@@ -7,7 +7,7 @@ import os
 
 from arerec.config import Config
 from arerec.data.inputs import Experiment
-from arerec.runtime import set_mmap_threshold
+from arerec.malloc_tuning import set_mmap_threshold
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def set_seed(seed: int) -> None:
 
 
 def apply_memory_settings(cfg: Config) -> None:
-    """The run's allocator setting (``mmap_threshold_mb``; see arerec/runtime.py)."""
+    """The run's allocator setting (``mmap_threshold_mb``; see arerec/malloc_tuning.py)."""
     if cfg.mmap_threshold_mb > 0 and not set_mmap_threshold(cfg.mmap_threshold_mb):
         log.warning("mmap_threshold_mb=%d has no effect here: it needs glibc's mallopt", cfg.mmap_threshold_mb)
 

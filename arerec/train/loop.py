@@ -2,7 +2,7 @@
 :func:`train_or_load`, which re-uses a finished run and resumes one that stopped part-way.
 
 Clean protocol: each epoch is scored on validation, the best epoch kept and restored, and test
-scored once at the end (:func:`test_best_epoch`).
+scored once at the end (:func:`score_test_at_chosen_epoch`).
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def _train_held(cfg: Config, exp: Experiment, paths: RunPaths, model, optimizer,
         load_checkpoint(paths.best_checkpoint, exp, model)
         final = chosen_epoch(cfg, history)
     elif cfg.do_train and exp.clean:
-        final, model = test_best_epoch(exp, paths, history)
+        final, model = score_test_at_chosen_epoch(exp, paths, history)
     elif cfg.do_train:
         final = _last_row(history) if not history.empty else {}
     else:
@@ -300,7 +300,7 @@ def _summary_writer(paths: RunPaths):
     return write
 
 
-def test_best_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
+def score_test_at_chosen_epoch(exp: Experiment, paths: RunPaths, history: pd.DataFrame):
     """Clean protocol: score the test rows once, with the epoch chosen on validation.
 
     Returns the test metrics (also written to ``test_metrics.json``) and that epoch's model.
@@ -439,7 +439,7 @@ def _train_or_load_now(cfg: Config, exp: Experiment, *, score_test: bool, monito
             history = history[history["epoch"] <= last]
             if exp.clean and paths.best_checkpoint.is_file():
                 if score_test and not paths.test_metrics.is_file():
-                    final, model = test_best_epoch(exp, paths, history)
+                    final, model = score_test_at_chosen_epoch(exp, paths, history)
                 else:
                     model, _ = build(exp)
                     load_checkpoint(paths.best_checkpoint, exp, model)

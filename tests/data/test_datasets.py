@@ -387,3 +387,23 @@ def test_unknown_dataset_without_file_names_the_path(tmp_path):
     message = str(info.value)
     assert str(tmp_path / "Data" / "my-data" / "my-data_ratings.csv") in message
     assert "ml-100k" in message and "ml-1m" in message and "synthetic" in message
+
+
+def test_real_ml100k_tests_skip_without_the_data_but_fail_under_ci(tmp_path, monkeypatch):
+    from conftest import ml100k_or_skip
+
+    def offline(*args, **kwargs):
+        raise DownloadError("no network here")
+
+    monkeypatch.setattr(datasets, "download", offline)
+    monkeypatch.setattr(datasets, "_pip_download", offline)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="ML-100K unavailable"):
+        ml100k_or_skip(str(tmp_path))
+    for value in ("true", "1"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match=f"ML-100K unavailable under CI \\(CI={value}\\).*PyPI"):
+            ml100k_or_skip(str(tmp_path))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        ml100k_or_skip(str(tmp_path))

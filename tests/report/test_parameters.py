@@ -27,8 +27,11 @@ def test_a_missing_params_file_lists_the_available_ones():
 def test_every_params_file_resolves(name):
     cfg, extras = resolve(parameters.merge_parameters(parameters.params_files(name, REPO)))
     assert cfg.lr > 0 and extras["validation_search"]["n_trials"] >= 1 and "arerec" in extras["validation_search"]["spaces"]
-    if name in ("base", "full"):  # the tuned headline of make reproduce: at least 3 seeds, tuned baselines
-        assert len(extras["seeds"]) >= 3 and extras["baselines"]
+    if name == "full":  # the study: 5 seeds, every baseline, and a search of its own
+        assert len(extras["seeds"]) == 5 and extras["baselines"] and extras["committed_optimum"] == ""
+        assert extras["validation_search"]["n_trials"] >= 35
+    if name == "base":  # the quick look: one seed, judged over users, at the committed study's optimum
+        assert extras["seeds"] == [0] and extras["committed_optimum"] == "params/optimum/{dataset}.yaml"
 
 
 def test_base_yaml_holds_the_papers_hyper_parameters():

@@ -1,21 +1,37 @@
-"""arerec.sweeps.progress: run i of n, an ETA from the runs already finished, on the log channel."""
+"""arerec.sweeps.progress: run i of n, tqdm's estimate of the time left, on the log channel."""
+
+import io
+
+import pytest
+import tqdm.std
+from tqdm import tqdm as Bar
 
 from arerec.console import LOG_ENV
-from arerec.sweeps.progress import Progress, pool_line
+from arerec.sweeps.progress import PoolProgress, Progress, clock, counter
 
 
-def test_lines_count_runs_and_estimate_what_is_left(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def seconds(monkeypatch):
+    """tqdm's clock, set by hand: ``seconds[0]`` is the time every bar made from here on reads."""
+    now = [0.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: now[0])
+    return now
+
+
+def test_lines_count_runs_and_estimate_what_is_left(tmp_path, monkeypatch, capsys, seconds):
     log = tmp_path / "logs" / "02_training.log"
     monkeypatch.setenv(LOG_ENV, str(log))
     progress = Progress(4, "02_training")
     progress.start("first")
     assert "[02_training] run 1/4: first | 0/4 done" in log.read_text()
-    assert progress.eta() is None
-    progress.done(10.0)
-    progress.done(30.0)  # two finished runs: 20 s each on average, 2 left
+    assert progress.eta() is None and "ETA after the first run" in progress.line("x")
+    seconds[0] = 40.0
+    progress.done()
+    progress.done()  # two finished runs in 40 s: 20 s each on average, 2 left
     assert progress.eta() == 40.0
     progress.start("third")
-    assert "run 2/4: third | 2/4 done" in log.read_text() and "about 40 s left" in progress.line("x")
+    assert "run 2/4: third | 2/4 done [00:40<00:40]" in log.read_text()  # the bar's remaining and the line agree
+    assert "(2 done, about 40 s left)" in progress.line("x")
     progress.add(2)
     assert progress.total == 6 and progress.eta() == 80.0
     assert "\r" not in log.read_text()  # one line per redraw, readable in a file
@@ -37,6 +53,24 @@ def test_without_a_log_file_lines_go_to_stderr(monkeypatch, capsys):
     assert "[01] run 1/2: a" in capsys.readouterr().err
 
 
-def test_pool_line():
-    assert pool_line("ray", 3, 2, 3, 150.0) == ("[ray] 3/8 runs done, 2 running, 3 queued (2.5 min so far, "
-                                                "about 4.2 min left)")
+def test_pool_line(seconds):
+    pool = PoolProgress("ray", 8)
+    assert pool.line(2, 6) == "[ray] 0/8 runs done, 2 running, 6 queued (0 s so far, ETA after the first run)"
+    seconds[0] = 150.0
+    for _ in range(3):
+        pool.done()
+    assert pool.line(2, 3) == ("[ray] 3/8 runs done, 2 running, 3 queued (2.5 min so far, "
+                               "about 4.2 min left)")  # 5 runs left at 50 s each
+
+
+def test_a_counter_draws_nothing_and_leaves_a_drawn_bar_in_place(seconds):
+    steps = counter(10)
+    drawn = io.StringIO()
+    bar = Bar(total=2, file=drawn, ascii=True, ncols=40, mininterval=0, bar_format="{n_fmt}/{total_fmt}")
+    seconds[0] = 4.0
+    steps.update(4)
+    assert clock(steps) == (4.0, 6.0)  # 6 steps left at 1 s each
+    bar.update(1)
+    steps.close()
+    bar.close()
+    assert drawn.getvalue() == "\r0/2\r1/2\r1/2\n"  # at position 0: no cursor moves for a bar above it

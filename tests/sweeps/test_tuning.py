@@ -184,3 +184,19 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
     assert other is None and "ran on other data (min_seq differ)" in why
     assert tuning.committed(base, tune, str(tmp_path / "none" / "{dataset}.yaml"))[0] is None
     assert tuning.committed(base, tune, "")[1].startswith("Every model was searched here")
+
+
+def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
+    optuna = tuning.quiet_optuna()
+    tune = tuning.settings({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2})
+    study = optuna.create_study(direction="minimize", pruner=tuning._pruner(tune))
+    first = study.ask({"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)})
+    for step, value in enumerate([1.6, 1.5, 1.45, 1.44, 1.43, 1.42, 1.41], start=1):  # rungs at steps 2 and 6
+        first.report(value, step)
+        first.should_prune()
+    assert tuning.requeue_cut_off(study) == [first.number]  # cut off: FAIL, and its parameters enqueued
+    again = study.ask()
+    assert again.suggest_float("lr", 0.001, 0.1, log=True) == first.params["lr"] and tuning._carry_over(study, again) == tuning._frozen(
+        study, first.number).intermediate_values
+    rungs = {k: v for k, v in tuning._frozen(study, again.number).system_attrs.items() if "rung" in k}
+    assert rungs == {"completed_rung_0": 1.5, "completed_rung_1": 1.42}  # not the value it resumed at (1.41)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from arerec.backend_check import require_keras
 from arerec.errors import ConfigError
-from arerec.installs import require_keras
 
 SUPPORTED = ("tensorflow", "jax")
 

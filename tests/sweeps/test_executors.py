@@ -1,4 +1,4 @@
-"""arerec.sweeps.cluster: a sweep's runs as Ray tasks give the local executor's numbers, survive a killed worker by
+"""arerec.sweeps.executors: a sweep's runs as Ray tasks give the local executor's numbers, survive a killed worker by
 resuming from its checkpoint, and every misconfiguration fails before training, naming the fix."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from conftest import tiny_config
 
 from arerec.errors import ClusterError, ConfigError, SharedStorageError
-from arerec.sweeps import ablation, cluster
-from arerec.sweeps.cluster import Executor, train_runs
+from arerec.sweeps import ablation, executors
+from arerec.sweeps.executors import Executor, train_runs
 from arerec.sweeps.seeds import run_seeds
 from arerec.train.loop import is_finished
 
@@ -47,24 +47,24 @@ def test_the_notebook_settings_make_the_executor_and_are_checked_with_the_others
     from arerec.report.parameters import resolve
 
     _, extras = resolve({"executor": "ray", "ray_address": "auto", "ray_num_cpus": 2, "ray_num_gpus": 1})
-    assert cluster.from_extras(extras) == Executor("ray", 1, "auto", 2, 1)
+    assert executors.from_extras(extras) == Executor("ray", 1, "auto", 2, 1)
     with pytest.raises(ConfigError, match=r"ray_num_cpus must be a number > 0 .*received: -2"):
         resolve({"ray_num_cpus": -2})
 
 
 def test_each_task_gets_the_backend_and_the_allocator_settings(monkeypatch):
-    from arerec.runtime import MALLOC_ENV
+    from arerec.malloc_tuning import MALLOC_ENV
 
     for key in MALLOC_ENV:  # `make test` runs pytest under them
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # set by hand: kept, as arerec.runtime does
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # set by hand: kept, as arerec.malloc_tuning does
     monkeypatch.delenv("AREREC_MALLOC_TUNING", raising=False)
-    env = cluster.task_environment()
+    env = executors.task_environment()
     assert env["KERAS_BACKEND"] == "jax" and env["MALLOC_ARENA_MAX"] == "4" and set(MALLOC_ENV) <= set(env)
     monkeypatch.setenv("AREREC_MALLOC_TUNING", "0")
     monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert not set(MALLOC_ENV) & set(cluster.task_environment())  # tuning off: glibc's defaults, as here
+    assert not set(MALLOC_ENV) & set(executors.task_environment())  # tuning off: glibc's defaults, as here
 
 
 def test_without_ray_the_error_gives_the_install_command(tmp_path, monkeypatch):
@@ -85,23 +85,23 @@ def test_an_unreachable_address_names_it_and_the_fix(tmp_path):
         train_runs([tiny_config(tmp_path)], Executor("ray", ray_address=address))
     message = str(error.value)
     assert f"ray_address '{address}'" in message and "ray start --head" in message and "executor: local" in message
-    assert time.perf_counter() - started < cluster.CONNECT_TIMEOUT_S and not (tmp_path / "Data").exists()
+    assert time.perf_counter() - started < executors.CONNECT_TIMEOUT_S and not (tmp_path / "Data").exists()
     with pytest.raises(ClusterError, match=r"waited 0\.3 s"):  # TEST-NET-1: nothing answers there
-        cluster.check_reachable("ray://192.0.2.1:10001", timeout_s=0.3)
+        executors.check_reachable("ray://192.0.2.1:10001", timeout_s=0.3)
     with pytest.raises(ConfigError, match="ray_address must be '', 'auto' or 'HOST:PORT'"):
-        cluster.check_reachable("head:port")
+        executors.check_reachable("head:port")
 
 
 def test_a_task_that_cannot_see_the_drivers_marker_names_the_folder_and_the_node(tmp_path):
-    cfg = cluster.shipped(tiny_config(tmp_path))
-    seen = cluster.write_markers([cfg], "seen")
+    cfg = executors.shipped(tiny_config(tmp_path))
+    seen = executors.write_markers([cfg], "seen")
     assert Path(seen["model_path", cfg.model_path]).is_file() and Path(seen["data_path", cfg.data_path]).is_file()
     missing = str(tmp_path / "elsewhere" / ".arerec-shared-x")  # as on a node that mounts another disk there
     with pytest.raises(SharedStorageError) as error:
-        cluster.run_task(cfg.to_dict(), "a_run", {"data_path": seen["data_path", cfg.data_path], "model_path": missing})
+        executors.run_task(cfg.to_dict(), "a_run", {"data_path": seen["data_path", cfg.data_path], "model_path": missing})
     message = str(error.value)
     assert "model_path must be shared storage that every node" in message and missing in message
-    assert f"node {cluster.node_name()}" in message and "executor: local" in message
+    assert f"node {executors.node_name()}" in message and "executor: local" in message
     assert [p.name for p in (tmp_path / "Model").iterdir()] == [".arerec-shared-seen"]  # nothing trained
 
 
@@ -137,7 +137,7 @@ def test_an_ablation_on_ray_gives_the_local_table(ray_instance, tmp_path, capsys
 
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(ray_instance, tmp_path, monkeypatch):
-    monkeypatch.setenv(cluster.PAUSE_ENV, "30")  # each task waits after cp-0001: the window to kill it in
+    monkeypatch.setenv(executors.PAUSE_ENV, "30")  # each task waits after cp-0001: the window to kill it in
     cfg = tiny_config(tmp_path / "ray", epochs=2)
     runs = tmp_path / "ray" / "Model" / "synthetic"
     killed: dict = {}
@@ -159,7 +159,7 @@ def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(ray_
     assert (outcome.trained_by, outcome.attempts, outcome.resumed_from) == ("ray", 2, "cp-0001.ckpt")
     run = runs / outcome.name
     log = (runs / f"{outcome.name}.log").read_text()
-    assert f"attempt 1 on {cluster.node_name()}, pid {killed['pid']}" in log
+    assert f"attempt 1 on {executors.node_name()}, pid {killed['pid']}" in log
     assert "attempt 2" in log and "stopped part-way: resuming from cp-0001.ckpt" in log
     results = pd.read_csv(run / f"result_{outcome.name}")
     assert results["epoch"].tolist() == [1, 2]  # each epoch trained once
@@ -174,12 +174,12 @@ def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(ray_
 
 @pytest.mark.slow
 def test_a_node_that_cannot_see_model_path_stops_the_sweep_with_the_fix(ray_instance, tmp_path, monkeypatch):
-    real = cluster.write_markers
+    real = executors.write_markers
 
     def elsewhere(cfgs, token):  # the driver's markers land where the node does not look
         return {key: str(Path(marker).with_name(".not-here")) for key, marker in real(cfgs, token).items()}
 
-    monkeypatch.setattr(cluster, "write_markers", elsewhere)
+    monkeypatch.setattr(executors, "write_markers", elsewhere)
     cfg = tiny_config(tmp_path)
     with pytest.raises(SharedStorageError, match=r"model_path must be shared storage .* node "):
         train_runs([cfg], Executor("ray"), poll_s=0.2)
@@ -233,7 +233,7 @@ def test_a_search_on_ray_gives_the_local_trials_and_a_killed_trial_resumes_from_
                 for t in result.studies["arerec"].trials]
 
     local = tuning.search(base("local"), values)
-    monkeypatch.setenv(cluster.PAUSE_ENV, "5")  # each trial's task waits after cp-0001: the window to kill it in
+    monkeypatch.setenv(executors.PAUSE_ENV, "5")  # each trial's task waits after cp-0001: the window to kill it in
     runs = tmp_path / "ray" / "Model"
     killed: dict = {}
 

@@ -3,14 +3,14 @@ import sys
 
 import pytest
 
-from arerec.runtime import MALLOC_ENV, set_mmap_threshold, tuned_environment
+from arerec.malloc_tuning import MALLOC_ENV, set_mmap_threshold, tuned_environment
 
 
 def test_reexec_restarts_the_process_with_the_allocator_settings():
     env = {k: v for k, v in tuned_environment({"PATH": "/usr/bin"}).items() if k not in MALLOC_ENV}
     env["PYTHONPATH"] = ":".join(p for p in sys.path if p)
     child = "import os; print(os.environ['MALLOC_ARENA_MAX'], os.environ['MALLOC_TRIM_THRESHOLD_'])"
-    parent = f"from arerec.runtime import reexec_tuned; reexec_tuned(['-c', {child!r}]); print('not restarted')"
+    parent = f"from arerec.malloc_tuning import reexec_tuned; reexec_tuned(['-c', {child!r}]); print('not restarted')"
     done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env)
     assert done.stdout.split() == ["1", MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]]
     cli = subprocess.run([sys.executable, "-m", "arerec", "--help"], capture_output=True, text=True, env=env)
@@ -27,7 +27,7 @@ def test_tuned_environment_keeps_what_the_user_set(monkeypatch):
 
 _CHILD = """
 import ctypes, sys
-from arerec.runtime import set_mmap_threshold
+from arerec.malloc_tuning import set_mmap_threshold
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]

@@ -13,7 +13,7 @@ the configurations of its runs to :func:`train_runs`, then trains or loads each 
   fresh worker process (``max_calls=1``: its TensorFlow memory goes with it). A task whose worker dies (killed, out
   of memory, its node lost) is retried up to ``max_retries`` times, and the retry resumes the run from its last
   checkpoint, so no run is trained to the end twice; the seeds, and so the numbers, are those of a local run.
-  Each task inherits this process's ``KERAS_BACKEND`` and the allocator settings of :mod:`arerec.runtime`.
+  Each task inherits this process's ``KERAS_BACKEND`` and the allocator settings of :mod:`arerec.malloc_tuning`.
 
 A task writes the run into ``model_path`` and reads the prepared data under ``data_path``, so on a cluster both
 must be storage that every node sees at the same path. Before anything trains, the driver writes a marker file
@@ -51,7 +51,7 @@ CONNECT_TIMEOUT_S = 10.0  # ray.init itself waits for an unreachable address wit
 DEFAULT_PORT = 6379  # the head node's GCS port of `ray start --head`
 MAX_RETRIES = 3  # Ray's own default for tasks
 REPORT_EVERY_S = 60.0  # a progress line at least this often, even when nothing changed
-# Test hook (tests/sweeps/test_cluster.py): seconds a task sleeps once its run has written cp-0001, so that a test
+# Test hook (tests/sweeps/test_executors.py): seconds a task sleeps once its run has written cp-0001, so that a test
 # can kill its worker mid-run. Read here only; the training loop knows nothing of it.
 PAUSE_ENV = "AREREC_TEST_PAUSE_AFTER_EPOCH1_S"
 # Settings of this process that every task gets (runtime_env env_vars), besides the allocator's (MALLOC_ENV).
@@ -237,9 +237,9 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
 
 
 def task_environment() -> dict[str, str]:
-    """The variables each task gets: the allocator settings (:func:`arerec.runtime.tuned_environment`) and those
+    """The variables each task gets: the allocator settings (:func:`arerec.malloc_tuning.tuned_environment`) and those
     of :data:`PASSED_ENV` that this process has (``KERAS_BACKEND`` above all)."""
-    from arerec.runtime import MALLOC_ENV, tuned_environment
+    from arerec.malloc_tuning import MALLOC_ENV, tuned_environment
 
     env = {key: value for key, value in tuned_environment().items() if key in MALLOC_ENV}
     env.update({key: os.environ[key] for key in PASSED_ENV if key in os.environ})
@@ -285,7 +285,7 @@ def _remote(fn, executor: Executor):
 def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor, *, score_test: bool,
                   poll_s: float) -> list[RunOutcome]:
     """One Ray task per run of ``pending``; waits for all of them, printing progress (see :func:`train_runs`)."""
-    from arerec.sweeps.progress import pool_line
+    from arerec.sweeps.progress import PoolProgress
 
     ray, task, options = _remote(run_task, executor)
     cfgs = [shipped(cfg) for cfg, _ in pending]
@@ -301,11 +301,12 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
             _pid_file(paths).unlink(missing_ok=True)  # from an earlier sweep that ended abruptly
             mine = {setting: markers[setting, getattr(cfg, setting)] for setting in ("model_path", "data_path")}
             waiting[task.options(**options, name=f"train {paths.name}").remote(cfg.to_dict(), paths.name, mine, score_test)] = paths
-        clock, said, last = time.perf_counter(), "", 0.0
+        progress, said, last = PoolProgress("ray", len(pending)), "", 0.0
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1, timeout=poll_s)
             for ref in ready:
                 paths = waiting.pop(ref)
+                progress.done()
                 outcome, failure = _collect(ray, ref, paths, executor)
                 if failure is not None:
                     failures.append(failure)
@@ -315,12 +316,12 @@ def _train_on_ray(pending: Sequence[tuple[Config, RunPaths]], executor: Executor
                     say(f"  finished {paths.name} on {outcome.node} in {outcome.seconds:.0f} s (attempt "
                         f"{outcome.attempts}{', resumed from ' + outcome.resumed_from if outcome.resumed_from else ''})")
             running = sum(_pid_file(p).is_file() for p in waiting.values())
-            line = pool_line("ray", len(outcomes) + len(failures), running, len(waiting) - running,
-                             time.perf_counter() - clock)
+            line = progress.line(running, len(waiting) - running)
             counts = line.split(" (")[0]
             if counts != said or time.perf_counter() - last >= REPORT_EVERY_S:
                 say("  " + line)
                 said, last = counts, time.perf_counter()
+        progress.close()
     finally:
         for ref in waiting:  # interrupted: stop what is still queued or running (finished epochs are kept)
             ray.cancel(ref, force=True)

@@ -1,4 +1,4 @@
-"""arerec.installs: without the Keras backend installed, an error that names the extra to install."""
+"""arerec.backend_check: without the Keras backend installed, an error that names the extra to install."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import builtins
 
 import pytest
 
+from arerec.backend_check import require_keras
 from arerec.errors import BackendMissingError
-from arerec.installs import require_keras
 
 
 def without(monkeypatch, module: str) -> None:

@@ -77,7 +77,7 @@ def allocator_settings() -> dict[str, str]:
     return {key: os.environ.get(key, "glibc default") for key in MALLOC_ENV}
 
 
-if __name__ == "__main__":  # python -m arerec.runtime CMD ...: run CMD with the settings
+if __name__ == "__main__":  # python -m arerec.malloc_tuning CMD ...: run CMD with the settings
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m arerec.runtime COMMAND [ARGS...]")
+        sys.exit("usage: python -m arerec.malloc_tuning COMMAND [ARGS...]")
     os.execvpe(sys.argv[1], sys.argv[1:], tuned_environment())
