@@ -168,10 +168,29 @@ def _markdown_cell(value: Any) -> str:
 _ESCAPE = {"html": _html_cell, "latex": _latex_cell, "markdown": _markdown_cell}
 
 
+@dataclass
+class Rendered:
+    """One table ready for a target: its escaped text cells, which columns hold numbers, and the :class:`Styler`."""
+
+    cells: pd.DataFrame
+    numeric: list[bool]
+    styler: Styler
+
+
+def _html_styles(numeric: Sequence[bool]) -> list[Any]:
+    styles: list[Any] = [{"selector": "", "props": _TABLE_CSS}, {"selector": "th, td", "props": _CELL_CSS},
+                         {"selector": "thead th", "props": "background:#f4f4f4;vertical-align:bottom"},
+                         {"selector": "td", "props": "max-width:30em"}]
+    styles += [{"selector": f"td.col{n}", "props": "text-align:right;white-space:nowrap"}
+               for n, is_number in enumerate(numeric) if is_number]  # a number never breaks; its heading may
+    return styles + [{"selector": f"th.col{n}", "props": "text-align:right"} for n, is_number in enumerate(numeric)
+                     if is_number]
+
+
 def render(frame: pd.DataFrame, target: str = "html", *, name: str = "table", index: bool = False,
-           k: int | None = None, intervals: bool = False, row_classes: Sequence[str] | None = None) -> Styler:
-    """A :class:`Styler` of ``frame``'s readable cells for ``target`` (html, latex or markdown), without an index;
-    ``row_classes``: a CSS class per row for its cells (HTML)."""
+           k: int | None = None, intervals: bool = False, row_classes: Sequence[str] | None = None) -> Rendered:
+    """``frame``'s readable cells, escaped for ``target`` (html, latex or markdown), in a :class:`Styler` without an
+    index; ``row_classes``: a CSS class per row for its cells (HTML)."""
     cells = readable(frame, index=index, k=k, intervals=intervals)
     numeric = numeric_columns(cells)
     escape = _ESCAPE[target]
@@ -179,33 +198,26 @@ def render(frame: pd.DataFrame, target: str = "html", *, name: str = "table", in
     shown.columns = [escape(c) for c in cells.columns]
     styler = Styler(shown, cell_ids=False).hide(axis="index").set_uuid(re.sub(r"\W", "_", name))
     if target == "html":
-        styles: list[Any] = [{"selector": "", "props": _TABLE_CSS}, {"selector": "th, td", "props": _CELL_CSS},
-                  {"selector": "thead th", "props": "background:#f4f4f4;vertical-align:bottom"},
-                  {"selector": "td", "props": "max-width:30em"}]
-        styles += [{"selector": f"td.col{n}", "props": "text-align:right;white-space:nowrap"}
-                   for n, is_number in enumerate(numeric) if is_number]  # a number never breaks; its heading may
-        styles += [{"selector": f"th.col{n}", "props": "text-align:right"} for n, is_number in enumerate(numeric)
-                   if is_number]
-        styler = styler.set_table_styles(styles).set_table_attributes('class="arerec-table"')
+        styler = styler.set_table_styles(_html_styles(numeric)).set_table_attributes('class="arerec-table"')
         if row_classes is not None:
             styler = styler.set_td_classes(pd.DataFrame([[c] * shown.shape[1] for c in row_classes],
                                                         index=shown.index, columns=shown.columns))
-    styler.numeric = numeric  # type: ignore[attr-defined]  # the LaTeX column format reads it
-    return styler
+    return Rendered(shown, numeric, styler)
 
 
 def to_html(frame: pd.DataFrame, *, name: str = "table", index: bool = False, k: int | None = None,
             intervals: bool = False, row_classes: Sequence[str] | None = None) -> str:
     """An HTML table (with its scoped style) of ``frame``: see :func:`render`."""
-    return render(frame, "html", name=name, index=index, k=k, intervals=intervals, row_classes=row_classes).to_html()
+    return render(frame, "html", name=name, index=index, k=k, intervals=intervals,
+                  row_classes=row_classes).styler.to_html()
 
 
-def _latex_columns(styler: Styler) -> str:
+def _latex_columns(table: Rendered) -> str:
     """Numbers right-aligned; a text column whose longest cell has more than 24 characters wraps, ragged right, in a
     ``p`` column 6 to 11 em wide (``\\usepackage{array}``), so that a table of sentences (the claims) fits a page."""
     out = []
-    for n, is_number in enumerate(styler.numeric):  # type: ignore[attr-defined]
-        longest = max((len(str(v)) for v in styler.data.iloc[:, n]), default=0)
+    for n, is_number in enumerate(table.numeric):
+        longest = max((len(str(v)) for v in table.cells.iloc[:, n]), default=0)
         width = f"{min(11.0, max(6.0, longest * 0.2)):.1f}em"
         out.append("r" if is_number else rf">{{\raggedright\arraybackslash}}p{{{width}}}" if longest > 24 else "l")
     return "".join(out)
@@ -215,18 +227,17 @@ def to_latex(frame: pd.DataFrame, *, caption: str, name: str = "table", index: b
              intervals: bool = False) -> str:
     """A booktabs LaTeX table (``\\usepackage{booktabs, array}``) of the same cells as :func:`to_html`, in a ``table``
     float with ``caption`` and the label ``tab:{name}``, at ``\\small``."""
-    styler = render(frame, "latex", name=name, index=index, k=k, intervals=intervals)
-    latex = styler.to_latex(hrules=True, column_format=_latex_columns(styler), caption=_latex_cell(caption),
-                            label=f"tab:{name}", position_float="centering")
+    table = render(frame, "latex", name=name, index=index, k=k, intervals=intervals)
+    latex = table.styler.to_latex(hrules=True, column_format=_latex_columns(table), caption=_latex_cell(caption),
+                                  label=f"tab:{name}", position_float="centering")
     return latex.replace("\\centering\n", "\\centering\n\\small\n", 1)
 
 
 def to_markdown(frame: pd.DataFrame, *, index: bool = False, k: int | None = None, intervals: bool = False) -> str:
     """A Markdown (GitHub) table of the same cells as :func:`to_html`."""
-    styler = render(frame, "markdown", index=index, k=k, intervals=intervals)
-    lines = styler.to_string(delimiter=" | ").splitlines()
-    numeric = styler.numeric  # type: ignore[attr-defined]
-    rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
+    table = render(frame, "markdown", index=index, k=k, intervals=intervals)
+    lines = table.styler.to_string(delimiter=" | ").splitlines()
+    rule = "|" + "|".join("---:" if n else "---" for n in table.numeric) + "|"
     return "\n".join([f"| {lines[0]} |", rule, *(f"| {line} |" for line in lines[1:])]) + "\n"
 
 
