@@ -25,6 +25,7 @@ NBSP = "\u00a0"
 MINUS = "\u2212"
 MAX_DECIMALS = 6
 HASH_CHARS = 12
+NOISE = 1e-9  # an interval's half-width below it is floating-point noise (3.4e−16 over equal seeds): shown as 0
 
 
 def missing(value: Any) -> bool:
@@ -129,19 +130,21 @@ def _first_digit(value: float) -> int:
 
 def pair_decimals(value: float, spread: Sequence[float], at_least: int = 3) -> int:
     """The decimals of a value and its interval: ``at_least``, and enough for a non-zero value and a non-zero
-    half-width each to show a significant digit (never "± 0.000" for an interval that is not 0); at most 6."""
-    widths = [abs(float(s)) for s in spread if not missing(s)]
+    half-width each to show a significant digit (never "± 0.000" for an interval that is not 0); at most 6.
+    A half-width below :data:`NOISE` counts as 0."""
+    widths = [abs(float(s)) for s in spread if not missing(s) and abs(float(s)) >= NOISE]
     return min(max([at_least, _first_digit(value), *map(_first_digit, widths)]), MAX_DECIMALS)
 
 
 def interval(mean: Any, half: Any, digits: int = 3) -> str:
     """"mean ± half" at ``digits`` decimals (:func:`pair_decimals` gives them); no interval for a missing half-width
-    (one seed); "n/a" without a mean."""
+    (one seed); "n/a" without a mean; a half-width below :data:`NOISE` written as 0."""
     if missing(mean):
         return "n/a"
     if missing(half):
         return fixed(float(mean), digits)
-    return f"{fixed(float(mean), digits)}{NBSP}±{NBSP}{fixed(float(half), digits)}"
+    half = 0.0 if abs(float(half)) < NOISE else float(half)
+    return f"{fixed(float(mean), digits)}{NBSP}±{NBSP}{fixed(half, digits)}"
 
 
 def _sign(value: float, digits: int) -> str:
@@ -158,7 +161,7 @@ def signed(value: Any, half: Any = None, low: Any = None, high: Any = None, digi
     at = pair_decimals(float(value), spread, digits)
     text = _sign(float(value), at)
     if not missing(half):
-        return f"{text}{NBSP}±{NBSP}{fixed(float(half), at)}"
+        return f"{text}{NBSP}±{NBSP}{fixed(0.0 if abs(float(half)) < NOISE else float(half), at)}"
     if not (missing(low) or missing(high)):
         return f"{text} ({_sign(float(low), at)} to {_sign(float(high), at)})"
     return text

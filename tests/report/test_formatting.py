@@ -21,6 +21,9 @@ def test_a_mean_and_its_interval():
     assert formatting.interval(0.5621, None) == "0.562"  # one seed: no interval
     assert formatting.interval(math.nan, 0.1) == "n/a"
     assert formatting.pair_decimals(0.56, [0.0004]) == 4 and formatting.pair_decimals(0.56, [0.0]) == 3
+    # equal seeds leave floating-point noise, not an interval: 0.804 ± 0.000, not 0.803510 ± 3.38e−16
+    assert formatting.pair_decimals(0.80351, [3.38e-16]) == 3
+    assert formatting.interval(0.80351, 3.38e-16) == f"0.804{NBSP}±{NBSP}0.000"
 
 
 def test_numbers_in_cells():
