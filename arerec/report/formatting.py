@@ -167,6 +167,11 @@ def signed(value: Any, half: Any = None, low: Any = None, high: Any = None, digi
     return text
 
 
+def percent(share: Any, digits: int = 1) -> str:
+    """A share as a percentage: 0.679 -> "67.9%" (``digits`` decimals)."""
+    return MISSING if missing(share) else f"{fixed(float(share) * 100, digits)}%"
+
+
 def p_value(value: Any) -> str:
     """A p-value at two significant digits; "< 0.001" below it; "n/a" when missing."""
     if missing(value):

@@ -118,7 +118,7 @@ def rating_distribution(dist: pd.DataFrame) -> Figure:
     """Bars of the count per rating class (columns rating, count, share), each labelled with its share."""
     fig, (ax,) = _figure(5.5, 3.6)
     bars = ax.bar(dist["rating"].astype(str), dist["count"], color="steelblue")
-    ax.bar_label(bars, labels=[f"{s:.1%}" for s in dist["share"]], padding=2)
+    ax.bar_label(bars, labels=[formatting.percent(s) for s in dist["share"]], padding=2)
     ax.set_xlabel("rating")
     ax.set_ylabel("ratings")
     ax.set_title("Rating distribution")
@@ -180,7 +180,7 @@ def truncation(table: pd.DataFrame) -> Figure:
     used = table[table["used_by_model"]]
     for _, row in used.iterrows():
         ax.axvline(row["max_seq"], color=TARGET_COLOUR, linestyle="--", linewidth=1,
-                   label=f"model's max_seq = {int(row['max_seq'])} ({row['interactions_kept']:.1%} kept)")
+                   label=f"model's max_seq = {int(row['max_seq'])} ({formatting.percent(row['interactions_kept'])} kept)")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("max_seq (neighbours per item)")
     ax.set_ylabel("share")
@@ -197,7 +197,7 @@ def leakage(rows: pd.DataFrame) -> Figure:
     inside = rows["target_in_window"].mean()
     ax.set_xlabel("share of the window's neighbours who rated the item after the test rating")
     ax.set_ylabel("test rows")
-    ax.set_title(f"Leakage: the target user is inside its own window in {inside:.1%} of test rows")
+    ax.set_title(f"Leakage: the target user is inside its own window in {formatting.percent(inside)} of test rows")
     return fig
 
 
@@ -452,7 +452,7 @@ def _bar_panels(labels: Sequence[str] | pd.Index | pd.Series, panels: Sequence[t
     colours = [TARGET_COLOUR if label == highlight else "steelblue" for label in labels]
     for ax, (values, xlabel) in zip(axes, panels, strict=True):
         bars = ax.barh(list(labels), values, color=colours)
-        ax.bar_label(bars, fmt="%.3f", padding=2, fontsize=8)
+        ax.bar_label(bars, labels=[formatting.fixed(v, 3) for v in values], padding=2, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
         ax.margins(x=0.2)
@@ -468,7 +468,7 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
     fig, (ax,) = _figure(4.8, 4.2)
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
-        ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8,
+        ax.text(j, i, f"{count}\n{formatting.percent(shares[i, j], 0)}", ha="center", va="center", fontsize=8,
                 color="white" if shares[i, j] > 0.5 else "black")
     ax.set_xticks(range(counts.shape[1]), table.columns)
     ax.set_yticks(range(counts.shape[0]), table.index)
@@ -491,11 +491,11 @@ def confusion_matrices(counts: pd.DataFrame, models: Sequence[str], title: str) 
         shares = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
         ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for (i, j), share in np.ndenumerate(shares):
-            ax.text(j, i, f"{share:.0%}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, formatting.percent(share, 0), ha="center", va="center", fontsize=7,
                     color="white" if share > 0.5 else "black")
         labels = [f"{r:g}" for r in table.index]
         column_share = values.sum(axis=0) / max(values.sum(), 1)
-        ax.set_xticks(range(len(labels)), [f"{lab}\n{c:.0%}" for lab, c in zip(labels, column_share, strict=True)],
+        ax.set_xticks(range(len(labels)), [f"{lab}\n{formatting.percent(c, 0)}" for lab, c in zip(labels, column_share, strict=True)],
                       fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.set_xlabel("predicted class (share of all rows)", fontsize=8)
@@ -594,7 +594,8 @@ def _outline(position: int, heads: int):
 def _rho(text: str, rho: tuple[float, float, float] | None) -> str:
     if rho is None or not np.isfinite(rho[0]):
         return text
-    return f"{text}\nSpearman rho = {rho[0]:.3f} (95% CI {rho[1]:.3f} to {rho[2]:.3f})"
+    low, high = (formatting.fixed(v, 3) for v in rho[1:])
+    return f"{text}\nSpearman rho = {formatting.fixed(rho[0], 3)} (95% CI {low} to {high})"
 
 
 def attention_by_position(profile: pd.DataFrame, rho: tuple[float, float, float] | None = None,
@@ -667,7 +668,7 @@ def attention_uniformity(tables: Mapping[str, pd.DataFrame]) -> Figure:
         for k, (label, table) in enumerate(tables.items()):
             values = table.set_index("head")[column].reindex(heads).to_numpy(dtype=float)
             bars = ax.bar(x + (k - (len(tables) - 1) / 2) * width, values, width, label=label)
-            ax.bar_label(bars, labels=[f"{v:.2f}" if np.isfinite(v) else "" for v in values], padding=2,
+            ax.bar_label(bars, labels=[formatting.fixed(v, 2) if np.isfinite(v) else "" for v in values], padding=2,
                          fontsize=7)
         ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label=f"uniform head ({uniform:g})")
         ax.set_xticks(x, [f"head {h}" if h != "all" else "mean of heads" for h in heads])

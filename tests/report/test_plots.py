@@ -164,7 +164,7 @@ def test_attention_by_position_has_error_bars_the_uniform_line_and_the_correlati
     mean = [c for c in ax.containers if c.get_label() == "mean of heads ± 95% CI"][0]
     assert list(mean.lines[0].get_ydata()) == [1.1, 0.9]
     np.testing.assert_allclose(sorted(mean.lines[2][0].get_segments()[0][:, 1]), [1.0, 1.2])
-    assert "Spearman rho = -0.047 (95% CI -0.060 to -0.030)" in ax.get_title()
+    assert "Spearman rho = −0.047 (95% CI −0.060 to −0.030)" in ax.get_title()  # true minus signs
     low, high = ax.get_ylim()
     assert low <= 0.8 and high >= 1.2
 
@@ -179,7 +179,7 @@ def test_attention_vs_similarity_plots_bin_centres_with_intervals():
     assert list(co.lines[0].get_xdata()) == [5.0, 15.0] and list(diff.lines[0].get_xdata()) == [0.5, 2.0]
     assert list(diff.lines[0].get_ydata()) == [1.2, 0.8]
     assert co.get_ylim()[0] <= 0.95 and co.get_ylim()[1] >= 1.05  # noise around 1 is not blown up
-    assert "Spearman rho = -0.026 (95% CI -0.040 to -0.010)" in co.get_title()
+    assert "Spearman rho = −0.026 (95% CI −0.040 to −0.010)" in co.get_title()
     assert "Spearman" not in diff.get_title()
     assert "co-rated" in co.get_xlabel() and "RMS rating difference" in diff.get_xlabel()
 
