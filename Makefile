@@ -3,13 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# the backend extra `make setup` installs: cpu (TensorFlow on CPU), jax (JAX on CPU, then KERAS_BACKEND=jax), or on an
-# NVIDIA GPU cuda (TensorFlow with CUDA) or jax-cuda; README, "Install"
-BACKEND ?= cpu
-BACKENDS := cpu cuda jax jax-cuda
-# tensorflow-cpu and tensorflow[and-cuda] both own the `tensorflow` package: a venv holds one or the other
+# the backend extra `make setup` installs: cpu (TensorFlow on CPU), jax (JAX on CPU, then KERAS_BACKEND=jax), torch
+# (PyTorch on CPU, then KERAS_BACKEND=torch), or on an NVIDIA GPU cuda (TensorFlow with CUDA), jax-cuda or torch-cuda;
+# README, "Install". KERAS_BACKEND=torch alone (`KERAS_BACKEND=torch make reproduce` in a fresh clone) chooses torch.
+BACKEND ?= $(if $(filter torch,$(KERAS_BACKEND)),torch,cpu)
+BACKENDS := cpu cuda jax jax-cuda torch torch-cuda
+# tensorflow-cpu and tensorflow[and-cuda] both own the `tensorflow` package, torch's CPU and CUDA builds `torch`:
+# a venv holds one or the other
 CLASHES_cpu := cuda
 CLASHES_cuda := cpu
+CLASHES_torch := torch-cuda
+CLASHES_torch-cuda := torch
 # Two installs, each with its stamp per backend: `make setup` (reproduce, lab, data, check, bench) the base and the
 # backend, `.[$(BACKEND)]`; `make test` and `make lint` add `.[dev]` (pytest, ruff, mypy, and the JAX and Ray extras the
 # tests use). `make setup BACKEND=jax` after a CPU setup installs the jax extra beside it.
@@ -26,11 +30,20 @@ TIMEOUT ?= 7200
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 comma := ,
 
-.PHONY: help setup test lint lab clean data reproduce check bench
+# `make test-torch`: PyTorch added to the test venv (TORCH_STAMP), the backend tests under KERAS_BACKEND=torch, then the
+# tests that compare PyTorch (in a subprocess) with TensorFlow (marker `torch`); one OpenMP thread per process
+# (a busy 2-core machine stalls PyTorch's spinning threads on these tiny tensors)
+TORCH_STAMP := $(VENV)/.arerec-torch-installed
+TORCH_TESTS ?= tests/model/test_lazy_torch.py tests/model/test_layers.py tests/train/test_loop.py \
+	tests/train/test_checkpoints.py tests/train/test_checkpoint_policy.py tests/train/test_table_l2.py \
+	tests/bench/test_backends.py
+
+.PHONY: help setup test test-torch lint lab clean data reproduce check bench
 
 help:
 	@echo "make setup       create $(VENV), install arerec[$(BACKEND)] (default cpu: TensorFlow on CPU) and register the 'arerec' kernel"
 	@echo "make test        run the test suite (adds arerec[dev]: pytest, ruff, mypy, JAX, Ray)"
+	@echo "make test-torch  add arerec[torch] and run the backend tests under KERAS_BACKEND=torch"
 	@echo "make reproduce   get the data and run every notebook into reports/ (PARAMS=base|full|ci|ml-1m; PARAMS=ci,cluster: each run a Ray task, docs/cluster.md)"
 	@echo "                 KERAS_BACKEND=jax make reproduce|test: train with JAX (docs/backends.md)"
 	@echo "make data        check params/\$$(PARAMS).yaml and get its ratings file"
@@ -59,6 +72,16 @@ $(DEV_STAMP): $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+
+$(TORCH_STAMP): $(DEV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$(BACKEND),dev,torch]'
+	@touch $@
+
+test-torch: $(TORCH_STAMP)
+	KERAS_BACKEND=torch OMP_NUM_THREADS=1 $(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest \
+		$(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(TORCH_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python -m arerec.malloc_tuning $(BIN)/python -m pytest -m torch \
+		$(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check arerec tests scripts

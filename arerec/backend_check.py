@@ -18,6 +18,8 @@ BACKEND_EXTRAS = {
     "tensorflow": "`pip install -e '.[cpu]'` (TensorFlow on CPU, what `make setup` installs) or `pip install -e "
                   "'.[cuda]'` (TensorFlow with CUDA, on an NVIDIA GPU; in an environment without tensorflow-cpu)",
     "jax": "`pip install -e '.[jax]'` (JAX on CPU) or `pip install -e '.[jax-cuda]'` (JAX with CUDA 12, on an NVIDIA GPU)",
+    "torch": "`pip install -e '.[torch]' --extra-index-url https://download.pytorch.org/whl/cpu` (PyTorch on CPU) or "
+             "`pip install -e '.[torch-cuda]'` (PyTorch with CUDA, on an NVIDIA GPU)",
 }
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
 

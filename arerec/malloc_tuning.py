@@ -1,4 +1,4 @@
-"""Process settings that must be in place before Python starts: glibc malloc tuning.
+"""Process settings that must be in place before Python starts: glibc malloc tuning, and OpenMP's wait policy.
 
 TensorFlow on CPU allocates and frees tensors of tens to hundreds of MB at every training step
 (the gathered LCU units, their gradients, and with dense Adam the densified table gradients).
@@ -12,6 +12,12 @@ step's 0.7 GB XLA buffer and grows by about 3 GB over an epoch. :func:`set_mmap_
 lowers the threshold for one run (the ``mmap_threshold_mb`` setting), so that such buffers are
 mmap'ed and returned after every step; ``glibc.malloc.hugetlb=1`` backs them with transparent
 huge pages, which makes faulting them in again cheap (measured in docs/decisions.md, 13).
+
+PyTorch on CPU runs its operations on OpenMP threads, which by default spin at the end of each parallel region
+waiting for the next. On a 2-core machine shared with other processes a spinning thread holds a core that the
+thread it waits for needs: an epoch of ``params/ci.yaml`` under PyTorch took 117 s with 2 threads, 5.7 s with one,
+and 3.1 s with ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep instead; load average 9-11; docs/backends.md). TensorFlow
+and JAX use their own thread pools and do not read it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ MALLOC_ENV = {
     # madvise(MADV_HUGEPAGE) on malloc's memory: no change on ML-100K (measured), and it makes
     # mmap'ed step buffers 2 MB pages when a run lowers the mmap threshold (see above)
     "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    # not the allocator's, but needed as early (libgomp reads it once): OpenMP threads (PyTorch's) sleep when idle
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check of issue 17 / docs/backends.md, in one go: the JAX backend tests on the GPU, ML-100K at the paper's
-# settings for 3 epochs (dense and lazy Adam), one ML-1M-shaped epoch (max_seq 327), `make reproduce PARAMS=ci`'s
-# runner under JAX, and the model's step alone; every figure into $OUT (default reports/bench/gpu-check/).
+# The GPU check of issues 17 and 32 / docs/backends.md, in one go, per backend of BACKENDS (default "jax torch": the GPU
+# machine has JAX and PyTorch, no TensorFlow): the backend tests on the GPU, ML-100K at the paper's settings for 3 epochs
+# (dense and lazy Adam), one ML-1M-shaped epoch (max_seq 327) and the model's step alone; then `make reproduce
+# PARAMS=ci`'s runner under the first of BACKENDS. Every figure into $OUT (default reports/bench/gpu-check/).
 #
 # On a machine without TensorFlow or a package index (the H200 here): first, where pip works,
 #   bash scripts/gpu_wheels.sh          # .whl/, about 26 MB
@@ -28,12 +29,15 @@ if [ "${QUICK:-0}" = 1 ]; then
   ML100K=(--params params/ci.yaml --data_path "$DATA")
   ML1M=(--params params/ci.yaml --data_path "$DATA/ml-1m-shape" --synthetic_ratings 6000 --max_seq 30)
   TESTS=(tests/model/test_optimizers.py tests/train/test_batches.py)
+  TORCH_TESTS=(tests/model/test_lazy_torch.py tests/train/test_checkpoints.py)
   SHAPE=tiny
 else
   ML100K=(--params params/base.yaml --data_path "$DATA")
   ML1M=(--params params/base.yaml --dataset synthetic --data_path "$DATA/ml-1m-shape" --synthetic_users 6040
         --synthetic_items 3706 --synthetic_ratings 1000209 --max_seq 327)
   TESTS=(tests/model tests/train tests/evaluate)
+  TORCH_TESTS=(tests/model/test_lazy_torch.py tests/model/test_layers.py tests/train/test_loop.py
+               tests/train/test_table_l2.py)
   SHAPE=ml-1m
 fi
 
@@ -47,16 +51,27 @@ step() {  # step NAME LIMIT_S COMMAND...: run it, log it, record its exit status
   echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}" >> "$OUT/steps.jsonl"
 }
 
-step devices 60 python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
-step tests 150 python3 -m pytest -q -p no:cacheprovider -x "${TESTS[@]}"
-step ml100k 120 python3 -m arerec.bench.epochs --variants jax:dense jax:lazy --epochs 3 --model_path "$MODELS" \
-  "${ML100K[@]}" --out "$OUT/gpu-ml-100k-epochs.json"
-step ml1m 240 python3 -m arerec.bench.epochs --variants jax:lazy --epochs 1 --model_path "$MODELS" "${ML1M[@]}" \
-  --out "$OUT/gpu-ml-1m-shape-epoch.json"
-step step_bench 60 python3 -m arerec.bench.backends --shape "$SHAPE" --out "$OUT/gpu-step.json"
+BACKENDS=${BACKENDS:-jax torch}
+for backend in $BACKENDS; do  # JAX's files keep their names; PyTorch's carry -torch
+  tag=$([ "$backend" = jax ] || echo "-$backend")
+  if [ "$backend" = jax ]; then
+    step devices 60 python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
+    step tests 150 python3 -m pytest -q -p no:cacheprovider -x "${TESTS[@]}"
+  else
+    step "devices$tag" 60 env KERAS_BACKEND=torch python3 -c "import torch, keras; print(torch.__version__, \
+torch.cuda.is_available(), [torch.cuda.get_device_name(n) for n in range(torch.cuda.device_count())], keras.__version__)"
+    step "tests$tag" 150 env KERAS_BACKEND=torch python3 -m pytest -q -p no:cacheprovider -x "${TORCH_TESTS[@]}"
+  fi
+  step "ml100k$tag" 120 python3 -m arerec.bench.epochs --variants "$backend:dense" "$backend:lazy" --epochs 3 \
+    --model_path "$MODELS" "${ML100K[@]}" --out "$OUT/gpu-ml-100k-epochs$tag.json"
+  step "ml1m$tag" 240 python3 -m arerec.bench.epochs --variants "$backend:lazy" --epochs 1 --model_path "$MODELS" \
+    "${ML1M[@]}" --out "$OUT/gpu-ml-1m-shape-epoch$tag.json"
+  step "step_bench$tag" 60 env KERAS_BACKEND="$backend" python3 -m arerec.bench.backends --shape "$SHAPE" \
+    --out "$OUT/gpu-step$tag.json"
+done
 python3 -m arerec.report.kernel > /dev/null 2>&1
-step reproduce_ci 300 python3 -m arerec.report run --params ci --reports-dir /tmp/arerec-gpu/reports \
-  --set data_path="$DATA" --set model_path="$MODELS"
+step reproduce_ci 300 env KERAS_BACKEND="${BACKENDS%% *}" python3 -m arerec.report run --params ci \
+  --reports-dir /tmp/arerec-gpu/reports --set data_path="$DATA" --set model_path="$MODELS"
 python3 - "$OUT" "$START" <<'PY'
 import json, platform, sys, time
 from pathlib import Path
@@ -69,7 +84,14 @@ try:
                   keras=keras.__version__)
 except Exception as exc:  # noqa: BLE001 - the record says what was missing
     record["devices_error"] = repr(exc)
-for name in ("gpu-ml-100k-epochs.json", "gpu-ml-1m-shape-epoch.json", "gpu-step.json"):
+try:
+    import torch
+    record.update(torch=torch.__version__, torch_cuda=[torch.cuda.get_device_name(n)
+                                                       for n in range(torch.cuda.device_count())])
+except Exception as exc:  # noqa: BLE001
+    record["torch_error"] = repr(exc)
+for name in [f"gpu-{kind}{tag}.json" for tag in ("", "-torch")
+             for kind in ("ml-100k-epochs", "ml-1m-shape-epoch", "step")]:
     path = out / name
     if path.is_file():
         data = json.loads(path.read_text())

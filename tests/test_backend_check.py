@@ -33,6 +33,13 @@ def test_a_missing_backend_names_the_extras_that_install_it(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     with pytest.raises(BackendMissingError, match=r"'jax' is not installed \(KERAS_BACKEND=jax; .*'\.\[jax\]'"):
         require_keras()
+    without(monkeypatch, "torch")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(BackendMissingError) as error:
+        require_keras()
+    message = str(error.value)
+    assert message.startswith("Keras' backend 'torch' is not installed (KERAS_BACKEND=torch; ") and "\n" not in message
+    assert "`pip install -e '.[torch]'" in message and "whl/cpu" in message and "'.[torch-cuda]'" in message
 
 
 def test_another_missing_module_is_not_hidden(monkeypatch):

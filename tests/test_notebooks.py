@@ -387,10 +387,13 @@ def test_an_unknown_notebook_parameter_stops_the_notebook(tmp_path):
 
 @pytest.mark.slow
 @needs_kernel
-def test_a_notebook_runs_under_jax(tmp_path):
-    """CI's JAX subset: 04_attention alone trains its runs (the search, the seed schedule, the tuned model) and
-    scores them under KERAS_BACKEND=jax, in the notebook's kernel, whatever backend the suite runs."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.torch)])
+def test_a_notebook_runs_under_another_backend(tmp_path, backend):
+    """CI's JAX and PyTorch subsets: 04_attention alone trains its runs (the search, the seed schedule, the tuned
+    model) and scores them under KERAS_BACKEND=jax or torch, in the notebook's kernel, whatever backend the suite runs."""
+    if backend == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed: make test-torch installs .[torch]")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
     command = [sys.executable, "-m", "arerec.report", "run", "--params", "ci", "--root", str(REPO),
                "--reports-dir", str(tmp_path / "reports"), "--notebooks", "04_attention",
                "--set", f"data_path={tmp_path / 'Data'}/", "--set", f"model_path={tmp_path / 'Model'}/",
@@ -400,6 +403,6 @@ def test_a_notebook_runs_under_jax(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "reports" / "ci" / "metrics.json").read_text())
-    assert metrics["04_attention"]["run"].endswith("_jax")  # trained under JAX, in runs of its own
-    assert metrics["04_attention"]["provenance"]["compute"]["keras_backend"] == "jax"
+    assert metrics["04_attention"]["run"].endswith(f"_{backend}")  # trained under that backend, in runs of its own
+    assert metrics["04_attention"]["provenance"]["compute"]["keras_backend"] == backend
     assert list((tmp_path / "reports" / "ci" / "figures").glob("attention_heatmaps.png"))

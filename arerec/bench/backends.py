@@ -1,11 +1,13 @@
-"""Time ARERec's step under Keras 3 with JAX or TensorFlow, on any device: ``python -m arerec.bench.backends``.
+"""Time ARERec's step under Keras 3 with JAX, PyTorch or TensorFlow, on any device: ``python -m arerec.bench.backends``.
 
 ``python -m arerec bench`` measures the project's own TensorFlow training path (its tf.data input,
-its lazy Adam, its XLA step) on real data. This module needs only Keras and JAX (or
+its lazy Adam, its XLA step) on real data. This module needs only Keras and JAX (or PyTorch, or
 TensorFlow), so it also runs on a GPU machine that has no TensorFlow. It builds the
 same model (:func:`arerec.model.layers.build_model`) with the shapes of a dataset, feeds it random
 ids of those shapes, and times forward, forward + backward, and a training step with Keras'
 own (dense, the reference's) Adam, each the median of several repetitions after a warm-up.
+Under PyTorch it also times the kit's own step in the fast mode (row-sparse lazy Adam, row-wise), with its
+row update compiled by ``torch.compile`` and without (:func:`arerec.train.backends.torch.make_train_step`).
 
 The shapes default to ML-100K's at the paper's settings (B 128, L 101, R 7, d 64, 64,284 LCUs);
 ``--shape ml-1m`` gives ML-1M's (max_seq 327). Random ids exercise the same arithmetic and
@@ -61,9 +63,17 @@ def _stateless(model, loss_fn):
 
 
 def _forward(model, loss_fn):
-    """A compiled forward pass in training mode (as the step runs it)."""
+    """A compiled forward pass in training mode (as the step runs it; eager under PyTorch, without autograd)."""
     import keras
 
+    if keras.backend.backend() == "torch":
+        import torch
+
+        def forward(inputs, labels):
+            with torch.no_grad():
+                return model(inputs, training=True)
+
+        return forward
     if keras.backend.backend() == "jax":
         import jax
 
@@ -76,9 +86,20 @@ def _forward(model, loss_fn):
 
 
 def _forward_backward(model, loss_fn):
-    """A compiled forward + backward (gradients of every trainable variable, no update)."""
+    """A compiled forward + backward (gradients of every trainable variable, no update; eager under PyTorch)."""
     import keras
 
+    if keras.backend.backend() == "torch":
+        variables = model.trainable_variables
+
+        def forward_backward(inputs, labels):
+            for variable in variables:
+                variable.value.grad = None
+            loss = loss_fn(labels, model(inputs, training=True))
+            loss.backward()
+            return loss.detach()
+
+        return forward_backward
     if keras.backend.backend() == "jax":
         import jax
 
@@ -121,6 +142,17 @@ def _jax_train_step(model, loss_fn):
     return call
 
 
+def _torch_lazy_step(model, jit_compile: bool):
+    """PyTorch only: the kit's training step in the fast mode (sparse gathers, SparseLazyAdam, row-wise), with its row
+    update compiled or not. It switches the model's tables to row-sparse gathers: time it last."""
+    from arerec.model.lazy.torch import SparseLazyAdam
+    from arerec.train.backends.torch import make_train_step
+
+    optimizer = SparseLazyAdam(learning_rate=1e-4, rowwise=True)
+    optimizer.build(model.trainable_variables)
+    return make_train_step(model, optimizer, jit_compile=jit_compile)
+
+
 def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, repeats: int = 5, steps: int = 10,
         seed: int = 0) -> dict[str, Any]:
     import keras
@@ -131,8 +163,9 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     if shape_name not in SHAPES:
         raise ValueError(f"shape must be one of {sorted(SHAPES)}, received: {shape_name!r}")
     shape = SHAPES[shape_name]
-    if keras.backend.backend() not in ("jax", "tensorflow"):
-        raise ValueError(f"arerec.bench.backends runs under KERAS_BACKEND jax or tensorflow, not {keras.backend.backend()!r}")
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow", "torch"):
+        raise ValueError(f"arerec.bench.backends runs under KERAS_BACKEND jax, tensorflow or torch, not {backend!r}")
     keras.utils.set_random_seed(seed)
     cfg = Config()  # the paper's settings (emb_size 64, region_size 7, 2 heads)
     model = build_model(cfg, num_users=shape["num_users"], num_items=shape["num_items"], num_lcu=shape["num_lcu"],
@@ -141,6 +174,9 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr), loss=loss_fn, jit_compile="auto")
     rng = np.random.default_rng(seed)
     batches = [random_batch(shape, batch_size, rng) for _ in range(warmup + repeats * steps)]
+    if backend == "torch":  # on the device once, as the trainer's step receives them
+        batches = [({k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}, keras.ops.convert_to_tensor(labels))
+                   for inputs, labels in batches]
 
     timings: dict[str, float] = {}  # median seconds per step
     runs_s: dict[str, list[float]] = {}  # each repetition's
@@ -150,10 +186,14 @@ def run(shape_name: str = "ml-100k", *, batch_size: int = 128, warmup: int = 3, 
         timings[f"{name}_s"] = median
         runs_s[f"{name}_runs_s"] = runs
         print(f"{name}: {median * 1000:.2f} ms per step (median of {repeats} x {steps})", file=sys.stderr, flush=True)
-    if keras.backend.backend() == "jax":
-        median, runs = median_step(_jax_train_step(model, loss_fn), batches, warmup, repeats, steps)
-        timings["jitted_train_step_s"], runs_s["jitted_train_step_runs_s"] = median, runs
-        print(f"jitted_train_step: {median * 1000:.2f} ms per step", file=sys.stderr, flush=True)
+    extra = {"jitted_train_step": lambda: _jax_train_step(model, loss_fn)} if backend == "jax" else {}
+    if backend == "torch":
+        extra = {"lazy_train_step": lambda: _torch_lazy_step(model, jit_compile=False),
+                 "lazy_train_step_compiled": lambda: _torch_lazy_step(model, jit_compile=True)}
+    for name, make in extra.items():
+        median, runs = median_step(make(), batches, warmup, repeats, steps)
+        timings[f"{name}_s"], runs_s[f"{name}_runs_s"] = median, runs
+        print(f"{name}: {median * 1000:.2f} ms per step", file=sys.stderr, flush=True)
     steps_per_epoch = int(np.ceil(shape["train_rows"] / batch_size))
     return {
         "shape": shape_name, **shape, "batch_size": batch_size, "warmup": warmup, "repeats": repeats,

@@ -1,6 +1,6 @@
 """Epoch times of the real training path per Keras backend and update mode: ``python -m arerec.bench.epochs``.
 
-Each variant (``BACKEND:UPDATE_MODE``, e.g. ``tensorflow:lazy`` or ``jax:dense``) trains the same
+Each variant (``BACKEND:UPDATE_MODE``, e.g. ``tensorflow:lazy``, ``jax:dense`` or ``torch:lazy``) trains the same
 configuration for ``--epochs`` epochs with ``python -m arerec train`` in its own process, under
 ``KERAS_BACKEND=BACKEND``, into a throw-away model folder; the record gives each epoch's training and
 evaluation seconds and the last epoch's figures, read from the run's results CSV. With ``--rounds`` > 1
@@ -8,8 +8,9 @@ the variants alternate (A B C, A B C, ...), so that a slow spell of a shared mac
 
 Examples (the commands behind docs/backends.md)::
 
-    python -m arerec.bench.epochs --params params/base.yaml --epochs 1 \\
-        --variants tensorflow:lazy tensorflow:dense jax:dense jax:lazy --out reports/bench/cpu-backends.json
+    python -m arerec.bench.epochs --params params/base.yaml --epochs 2 \\
+        --variants tensorflow:lazy tensorflow:dense jax:dense jax:lazy torch:lazy torch:dense \\
+        --out reports/bench/cpu-backends.json
     KERAS_BACKEND=jax python -m arerec.bench.epochs --params params/base.yaml --epochs 3 --variants jax:dense \\
         --out reports/bench/gpu-ml-100k-epochs.json
 """
@@ -30,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def parse_variant(text: str) -> tuple[str, str]:

@@ -18,6 +18,12 @@ def wait_for(value: Any) -> None:
     CUDA device) hands results back before it has computed them, so the clock stops only after this."""
     import keras
 
+    if keras.backend.backend() == "torch":  # eager on the CPU; on a GPU its kernels are queued until synchronised
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return
     for leaf in keras.tree.flatten(value):
         if hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()

@@ -61,7 +61,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("arerec", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "numpy", "pandas", "scikit-learn"):
+    for name in ("arerec", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "numpy", "pandas", "scikit-learn"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -68,6 +68,8 @@ def attention_for(model, exp, rows: pd.DataFrame, batch_size: int = 512) -> np.n
 
     Raises ConfigError when the model has no attention (``use_attention=0``).
     """
+    from keras import ops
+
     from arerec.errors import ConfigError
     from arerec.model.layers import attention_weights
 
@@ -80,7 +82,7 @@ def attention_for(model, exp, rows: pd.DataFrame, batch_size: int = 512) -> np.n
                 "use_attention=0: this model has no attention weights to show. The target user never "
                 "enters it: it is an item-only model. Run 04_attention with use_attention=1"
             )
-        chunks.append(np.asarray(weights))
+        chunks.append(ops.convert_to_numpy(weights))  # a PyTorch tensor that requires grad too
     return np.concatenate(chunks)
 
 

@@ -31,10 +31,18 @@ class RowSquares:
     The squares are taken of the rows the layer has already gathered, so the term costs no second gather
     and its gradient joins the cross-entropy's before the gather's: the tables' sparse gradients keep
     their size. Off (the default), the call is exactly the layer's own.
+
+    ``row_gather`` (None: ``ops.take``) is a backend's own lookup ``(table, ids) -> rows`` whose gradient is
+    row-sparse: the PyTorch trainer sets it (:func:`arerec.train.backends.torch.sparse_gather`), since
+    PyTorch's gradient of ``index_select`` is a dense table. The rows it returns are the same.
     """
 
     collect_squares = False
     squares = None
+    row_gather = None
+
+    def _take(self, table, ids):
+        return ops.take(table, ids, axis=0) if self.row_gather is None else self.row_gather(table, ids)
 
     def _collect(self, ids, rows, training) -> None:
         if not (self.collect_squares and training):
@@ -49,7 +57,7 @@ class TableEmbedding(RowSquares, layers.Embedding):
     """``keras.layers.Embedding`` whose lookups ``table_l2`` can penalise (:class:`RowSquares`)."""
 
     def call(self, inputs, training=None):
-        outputs = super().call(inputs)
+        outputs = super().call(inputs) if self.row_gather is None else self._take(self.embeddings, inputs)
         self._collect(inputs, outputs, training)
         return outputs
 
@@ -187,7 +195,7 @@ class RegionEmbedding(RowSquares, layers.Layer):
         self.drop = BitDropout(self.dropout) if self.dropout > 0 else None
 
     def call(self, lcu_ids, embedding, training=None):
-        units = ops.take(self.table, lcu_ids, axis=0)  # [B, L, R, d]
+        units = self._take(self.table, lcu_ids)  # [B, L, R, d]
         self._collect(lcu_ids, units, training)
         if self.drop is not None:
             units = self.drop(units, training=training)

@@ -11,9 +11,10 @@ def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile
     """The optimiser for a run: 'adam' or 'rmsprop', with dense (reference) or lazy updates.
 
     Lazy Adam is :class:`arerec.model.lazy.tensorflow.LazyAdam` under TensorFlow (sparse updates;
-    ``jit_compile`` says the step will be XLA-compiled, so it uses static shapes) and
-    :class:`arerec.model.lazy.masked.MaskedLazyAdam` under any other backend (the same update, computed
-    densely). ``second_moment='rowwise'`` (lazy only) keeps one second moment per LCU row.
+    ``jit_compile`` says the step will be XLA-compiled, so it uses static shapes),
+    :class:`arerec.model.lazy.torch.SparseLazyAdam` under PyTorch (sparse updates from the row-sparse gradient
+    of the PyTorch trainer's gather) and :class:`arerec.model.lazy.masked.MaskedLazyAdam` under JAX (the same
+    update, computed densely). ``second_moment='rowwise'`` (lazy only) keeps one second moment per LCU row.
     """
     import keras
 
@@ -31,6 +32,10 @@ def make_optimizer(name: str, lr: float, update_mode: str = "dense", jit_compile
             from arerec.model.lazy.tensorflow import LazyAdam
 
             return LazyAdam(learning_rate=lr, static_shapes=jit_compile, rowwise=rowwise)
+        if keras.backend.backend() == "torch":
+            from arerec.model.lazy.torch import SparseLazyAdam
+
+            return SparseLazyAdam(learning_rate=lr, rowwise=rowwise)
         from arerec.model.lazy.masked import MaskedLazyAdam
 
         return MaskedLazyAdam(learning_rate=lr, rowwise=rowwise)

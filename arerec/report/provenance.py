@@ -17,7 +17,7 @@ from arerec.config import Config
 from arerec.data.ratings import ratings_path
 from arerec.files import sha256_file
 
-PACKAGES = ("arerec", "tensorflow", "keras", "jax", "jaxlib", "numpy", "pandas", "scikit-learn", "matplotlib", "h5py",
+PACKAGES = ("arerec", "tensorflow", "keras", "jax", "jaxlib", "torch", "numpy", "pandas", "scikit-learn", "matplotlib", "h5py",
             "papermill", "nbconvert", "ipykernel", "ray")
 
 

@@ -140,6 +140,11 @@ def describe() -> dict:
 
         record.update(devices=[f"{d.platform}:{d.device_kind}" for d in jax.devices()], processes=jax.process_count(),
                       jax=jax.__version__)
+    elif _backend() == "torch":
+        import torch
+
+        cuda = [f"cuda:{torch.cuda.get_device_name(n)}" for n in range(torch.cuda.device_count())]
+        record.update(devices=cuda or [f"cpu:{torch.get_num_threads()} threads"], torch=torch.__version__)
     elif _backend() == "tensorflow":
         import tensorflow as tf
 

@@ -46,9 +46,9 @@ def model_name(cfg: Config, max_seq: int) -> str:
     """``{dataset}_{split}_bs{B}_lr{lr}_emb{d}_reg{R}_ms{max_seq}_op{optimizer}[_h{H}][_do][_rz]``.
 
     Then our additions, each only when not the reference's: ``_tl{table_l2}`` (L2 on the tables' rows),
-    ``_win`` (region_mode), ``_lazy`` (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``, ``_jax`` (trained under
-    ``KERAS_BACKEND=jax``: its initial weights and dropout draws differ from TensorFlow's, so it is a run
-    of its own; a checkpoint still resumes under either backend, given its ``model_name``).
+    ``_win`` (region_mode), ``_lazy`` (update_mode), ``_rw`` (second_moment), ``_clean`` (protocol), ``_s{seed}``, ``_jax`` or
+    ``_torch`` (trained under ``KERAS_BACKEND=jax`` or ``torch``: its initial weights and dropout draws differ from
+    TensorFlow's, so it is a run of its own; a checkpoint still resumes under any backend, given its ``model_name``).
     """
     from arerec.train.backends import name as backend_name
 
@@ -90,7 +90,7 @@ def _rates_tag(rates: list, default: list) -> str:
 _NAME_RE = re.compile(
     r"^(?P<dataset>.+)_(?P<split>\d{4})_bs(?P<batch_size>\d+)_lr(?P<lr>[0-9.eE+-]+)_emb(?P<emb_size>\d+)"
     r"_reg(?P<region_size>\d+)_ms(?P<max_seq>\d+)_op(?P<optimizer>[a-z]+)"
-    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?:_tl(?P<table_l2>[0-9.]+(?:e-?\d+)?))?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?(?:_(?P<backend>jax))?$"
+    r"(?:_h(?P<num_head>\d+))?(?P<do>_do(?:-[0-9a-f]{8})?)?(?P<rz>_rz(?:-[0-9a-f]{8})?)?(?:_tl(?P<table_l2>[0-9.]+(?:e-?\d+)?))?(?P<win>_win)?(?P<lazy>_lazy)?(?P<rw>_rw)?(?P<clean>_clean)?(?:_s(?P<seed>\d+))?(?:_(?P<backend>jax|torch))?$"
 )
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_config
+from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.errors import ConfigError
 from arerec.evaluate import attention
@@ -179,7 +180,7 @@ def test_clean_protocol_weights_are_over_each_rows_own_window(tmp_path):
     np.testing.assert_array_equal(weights * (neighbours == 0)[:, None, :], 0.0)  # nothing on the padding
     real = (neighbours != 0).sum(axis=1) > 0
     np.testing.assert_allclose((weights * (neighbours != 0)[:, None, :]).sum(axis=2)[real], 1.0, rtol=1e-5)
-    table_weights = np.asarray(attention_weights(model, exp.inputs(users, items)))  # without the windows
+    table_weights = to_numpy(attention_weights(model, exp.inputs(users, items)))  # without the windows
     assert not np.allclose(weights[differs], table_weights[differs])
 
     first = int(np.flatnonzero(differs)[0])

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.config import Config
 from arerec.model.layers import NeighbourAttention, PaddingMask, RegionEmbedding, attention_weights, build_model
@@ -30,10 +31,10 @@ SMALL = dict(emb_size=8, num_head=2, region_size=3)
 def test_output_is_a_distribution_and_attention_ignores_padding():
     model = make(Config(**SMALL))
     x = batch()
-    probs = np.asarray(model(x))
+    probs = to_numpy(model(x))
     assert probs.shape == (B, 5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    weights = np.asarray(attention_weights(model, x))
+    weights = to_numpy(attention_weights(model, x))
     assert weights.shape == (B, 2, L)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
     assert np.all(weights[:, :, -2:] < 1e-6)
@@ -42,7 +43,7 @@ def test_output_is_a_distribution_and_attention_ignores_padding():
 def test_a_batch_of_one_row_works():
     """The reference's tf.squeeze without an axis broke here."""
     model = make(Config(**{**SMALL, "region_size": 1}))
-    assert np.asarray(model(batch(1))).shape == (1, 5)
+    assert to_numpy(model(batch(1))).shape == (1, 5)
 
 
 def test_region_embedding_is_a_per_interaction_matrix_product():
@@ -52,10 +53,10 @@ def test_region_embedding_is_a_per_interaction_matrix_product():
     layer.table.assign(table)
     ids = np.array([[1, 2]], dtype="int32")
     per_neighbour = np.array([[[1.0, 0.0], [0.0, 1.0]]], dtype="float32")  # [1, 2, d]
-    out = np.asarray(layer(ids, per_neighbour))
+    out = to_numpy(layer(ids, per_neighbour))
     np.testing.assert_allclose(out, [[table[1] @ [1, 0], table[2] @ [0, 1]]])
     shared = np.array([[1.0, 2.0]], dtype="float32")  # [1, d], the item side
-    np.testing.assert_allclose(np.asarray(layer(ids, shared)), [[table[1] @ [1, 2], table[2] @ [1, 2]]])
+    np.testing.assert_allclose(to_numpy(layer(ids, shared)), [[table[1] @ [1, 2], table[2] @ [1, 2]]])
 
 
 def test_attention_off_is_an_item_only_model():
@@ -65,7 +66,7 @@ def test_attention_off_is_an_item_only_model():
     x["neighbours"][1] = x["neighbours"][0]
     x["lcu"][1] = x["lcu"][0]
     x["user"] = np.array([1, 7], dtype="int32")
-    probs = np.asarray(model(x))
+    probs = to_numpy(model(x))
     np.testing.assert_allclose(probs[0], probs[1])  # the target user never enters the model
     assert attention_weights(model, x) is None
 
@@ -77,8 +78,8 @@ def test_dropout_and_l2_work_as_switched():
     assert len(regular.losses) == 5  # q, k, v, concat, fc
     dropped = make(Config(**SMALL, use_dropout=1, dropout=[0.5] * 9))
     x = batch()
-    assert np.array_equal(np.asarray(dropped(x, training=False)), np.asarray(dropped(x, training=False)))
-    assert not np.array_equal(np.asarray(dropped(x, training=True)), np.asarray(dropped(x, training=False)))
+    assert np.array_equal(to_numpy(dropped(x, training=False)), to_numpy(dropped(x, training=False)))
+    assert not np.array_equal(to_numpy(dropped(x, training=True)), to_numpy(dropped(x, training=False)))
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_saved_model_reloads_and_predicts_the_same(tmp_path):
     path = tmp_path / "arerec.keras"
     model.save(path)
     again = keras.saving.load_model(path)
-    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(again(x)), to_numpy(model(x)), rtol=1e-6)
 
 
 def test_bad_layer_arguments_name_the_value():
@@ -114,20 +115,20 @@ def test_windowed_region_meets_neighbours_around_each_position():
     layer.table.assign(np.array([[[0.0], [0.0], [0.0]], [[1.0], [10.0], [100.0]]], dtype="float32"))
     ids = np.ones((1, 3), dtype="int32")
     e = np.array([[[1.0], [2.0], [3.0]]], dtype="float32")  # neighbours 1, 2, 3
-    out = np.asarray(layer(ids, e))
+    out = to_numpy(layer(ids, e))
     # row t meets the neighbour at l + t - 1: (left, self, right), zero outside
     np.testing.assert_allclose(out[0], [[0, 10, 200], [1, 20, 300], [2, 30, 0]])
     reference = RegionEmbedding(num_lcu=2, region_size=3, emb_size=1)
     reference.build()
-    reference.table.assign(np.asarray(layer.table))
-    np.testing.assert_allclose(np.asarray(reference(ids, e))[0], [[1, 10, 100], [2, 20, 200], [3, 30, 300]])
+    reference.table.assign(to_numpy(layer.table))
+    np.testing.assert_allclose(to_numpy(reference(ids, e))[0], [[1, 10, 100], [2, 20, 200], [3, 30, 300]])
     shared = np.array([[2.0]], dtype="float32")  # the item side: both modes agree
-    np.testing.assert_allclose(np.asarray(layer(ids, shared)), np.asarray(reference(ids, shared)))
+    np.testing.assert_allclose(to_numpy(layer(ids, shared)), to_numpy(reference(ids, shared)))
 
 
 def test_window_mode_model_trains_shapes():
     model = make(Config(**SMALL, region_mode="window"))
-    assert np.asarray(model(batch())).shape == (B, 5)
+    assert to_numpy(model(batch())).shape == (B, 5)
 
 
 @pytest.mark.parametrize("rate, bits", [(0.5, 1), (0.25, 2), (0.375, 3), (0.1, None)])
@@ -137,20 +138,20 @@ def test_bit_dropout_keeps_each_element_with_probability_one_minus_rate(rate, bi
     layer = BitDropout(rate, seed=3)
     assert layer.bits == bits
     x = np.ones((64, 50, 7, 64), dtype="float32")
-    y = np.asarray(layer(x, training=True))
+    y = to_numpy(layer(x, training=True))
     kept = y != 0
     np.testing.assert_allclose(np.unique(y[kept]), [1 / (1 - rate)], rtol=1e-6)  # survivors scaled by 1 / (1 - rate)
     n = kept.size  # 1.4 M draws: the share kept is within 5 standard errors of 1 - rate
     assert abs(kept.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / n)
     # no structure along the last axis (one random word serves 30 // bits neighbouring elements)
     assert np.abs(kept.mean(axis=(0, 1, 2)) - (1 - rate)).max() < 6 * np.sqrt(rate * (1 - rate) / (64 * 50 * 7))
-    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    np.testing.assert_array_equal(to_numpy(layer(x, training=False)), x)
 
 
 def test_bit_dropout_masks_elements_independently():
     from arerec.model.layers import BitDropout
 
-    kept = np.asarray(BitDropout(0.5, seed=1)(np.ones((20000, 64), "float32"), training=True)) != 0
+    kept = to_numpy(BitDropout(0.5, seed=1)(np.ones((20000, 64), "float32"), training=True)) != 0
     both = (kept[:, :-1] & kept[:, 1:]).mean()  # neighbours share a random word: still independent bits
     assert abs(both - 0.25) < 0.01
     assert abs(np.corrcoef(kept[:, 0], kept[:, 29])[0, 1]) < 0.03
@@ -171,7 +172,7 @@ def test_padded_lcu_tables_draw_the_same_rows_and_add_zero_rows():
     padded = build_model(cfg, **shapes, lcu_rows=24)
     assert isinstance(padded, ARERec)
     for a, b in zip(plain.variables, padded.variables, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = to_numpy(a), to_numpy(b)
         if a.shape != b.shape:
             assert a.shape[0] == 21 and b.shape[0] == 24
             np.testing.assert_array_equal(b[:21], a)
@@ -187,6 +188,8 @@ def test_layout_map_shards_only_the_lcu_tables_and_their_moments():
 
     from arerec.model.layers import ARERec
 
+    if keras.backend.backend() == "torch":  # Keras has no distribution library for PyTorch
+        pytest.skip("keras.distribution is not implemented under KERAS_BACKEND=torch")
     mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"), devices=keras.distribution.list_devices()[:1])
     layout = ARERec.get_layout_map(mesh)
     for path in ("k_iu/table", "k_ui/table"):  # the optimiser's moments take their tables' layouts

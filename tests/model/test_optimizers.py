@@ -212,3 +212,49 @@ def test_make_optimizer_gives_the_backends_lazy_adam(monkeypatch):
     assert type(make_optimizer("adam", 0.1, "lazy")) is LazyAdam  # this suite's backend: TensorFlow
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     assert type(make_optimizer("adam", 0.1, "lazy", second_moment="rowwise")) is MaskedLazyAdam
+
+
+CASES = [(2, False), (3, True)]  # an embedding table; an LCU table with row-wise second moments
+TORCH_LAZY = """
+    import json, sys
+    sys.path.insert(0, {here!r})
+    import keras
+    from lazy_reference import small_case
+    from torch_lazy import sparse_steps
+    out = []
+    for rank, rowwise in {cases!r}:
+        table, optimizer = sparse_steps(*small_case(rank), rowwise)
+        out.append([keras.ops.convert_to_numpy(v).tolist() for v in optimizer.variables + [table]])
+    print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def torch_lazy_states():
+    """SparseLazyAdam's state after the small case's steps, per case, from a process under KERAS_BACKEND=torch."""
+    pytest.importorskip("torch", reason="PyTorch is not installed: make test-torch installs .[torch]")
+    from pathlib import Path
+
+    from subprocesses import backend_env, run_python
+
+    return run_python(TORCH_LAZY.format(here=str(Path(__file__).parent), cases=CASES), backend_env("torch"))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_torch_sparse_lazy_adam_is_tensorflow_lazy_adam(case, torch_lazy_states):
+    """PyTorch's row-sparse update (its trainer's gather, SparseLazyAdam) equals TensorFlow's on the same gradients,
+    state included, and both equal the NumPy lazy Adam."""
+    from lazy_reference import lazy_adam, small_case
+
+    rank, rowwise = CASES[case]
+    start, steps = small_case(rank)
+    table = keras.Variable(start.copy(), name="table")
+    optimizer = LazyAdam(learning_rate=0.1, rowwise=rowwise)
+    optimizer.build([table])
+    for rows, values in steps:
+        optimizer.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant(start.shape)),
+                                    table)])
+    for got, expected in zip(torch_lazy_states[case], [*optimizer.variables, table], strict=True):
+        np.testing.assert_allclose(np.asarray(got, "float32"), np.asarray(expected), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(table), lazy_adam(start, steps, rowwise=rowwise)[0], rtol=1e-5, atol=1e-6)

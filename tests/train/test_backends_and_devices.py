@@ -1,14 +1,13 @@
-"""arerec.train.backends and arerec.train.distribution: JAX beside TensorFlow, checkpoints across them, and
-keras.distribution on 4 virtual CPU devices and over 2 processes.
+"""arerec.train.backends and arerec.train.distribution: JAX and PyTorch beside TensorFlow, checkpoints across all
+three, and keras.distribution on 4 virtual CPU devices and over 2 processes.
 
-The JAX side runs in subprocesses (``KERAS_BACKEND`` is read once per process): whichever backend runs the
-suite, these tests compare the two.
+The other backends run in subprocesses (``KERAS_BACKEND`` is read once per process): whichever backend runs the
+suite, these tests compare them with TensorFlow. The PyTorch cases need ``.[torch]`` (``make test-torch`` installs it).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 from conftest import tiny_config
+from subprocesses import backend_env, run_python
 
 from arerec.config import Config
 from arerec.errors import ConfigError
@@ -29,20 +29,7 @@ TOLERANCE = 1e-4  # the same backend on other devices: float32 sums in another o
 # one epoch on: |loss difference| 4.3e-4 (dense Adam), 4.8e-4 (lazy), 2.1e-4 (lazy, row-wise); val_loss up to
 # 9.4e-4. Scoring the same weights (no training) agrees to 1e-5.
 ACROSS_BACKENDS = 3e-3
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "XLA_FLAGS")}
-
-
-def _jax_env(devices: int = 1) -> dict[str, str]:
-    return {**CLEAN_ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-
-
-def run_python(code: str, env: dict[str, str], timeout: int = 300) -> dict:
-    """Run ``code`` in a fresh Python; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+OTHERS = ["jax", pytest.param("torch", marks=pytest.mark.torch)]  # the backends compared with TensorFlow
 
 
 TRAIN = """
@@ -56,8 +43,11 @@ TRAIN = """
 """
 
 
-def train_under_jax(cfg: Config, devices: int = 1) -> dict:
-    return run_python(TRAIN.format(cfg=json.dumps(cfg.to_dict())), _jax_env(devices))
+def train_under(backend: str, cfg: Config, devices: int = 1) -> dict:
+    """``loop.train(cfg)`` in a process under ``backend``: the run's name, history and final figures."""
+    if backend == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed: make test-torch installs .[torch]")
+    return run_python(TRAIN.format(cfg=json.dumps(cfg.to_dict())), backend_env(backend, devices))
 
 
 def _same(a: dict, b: dict, keys=("loss", "val_loss", "rmse", "ndcg@5"), atol: float = ACROSS_BACKENDS) -> None:
@@ -72,33 +62,43 @@ def on_tensorflow():
 
 
 @pytest.mark.slow
-def test_a_tensorflow_checkpoint_evaluates_and_resumes_under_jax_as_under_tensorflow(tmp_path, on_tensorflow):
-    """Same checkpoint, same batches: JAX's epoch 3 (masked lazy Adam, row-wise) is TensorFlow's (sparse lazy Adam)."""
+@pytest.mark.parametrize("other", OTHERS)
+def test_a_tensorflow_checkpoint_evaluates_and_resumes_under_another_backend_as_under_tensorflow(tmp_path, on_tensorflow,
+                                                                                               other):
+    """Same checkpoint, same batches: epoch 3 under JAX (masked lazy Adam) or PyTorch (its own sparse lazy Adam),
+    row-wise, is TensorFlow's (sparse lazy Adam), weights and optimiser state restored alike."""
     cfg = tiny_config(tmp_path, update_mode="lazy", second_moment="rowwise", epochs=2)
     first = loop.train(cfg)
     twin = tmp_path / "Twin"
     shutil.copytree(tmp_path / "Model", twin)
     resume = dict(epochs=3, load_model=1, model_name=first.name)
     tf_resumed = loop.train(cfg.replace(**resume)).history.iloc[-1].to_dict()
-    jax_resumed = train_under_jax(cfg.replace(model_path=str(twin), **resume))
-    assert jax_resumed["name"] == first.name  # resumed in the TensorFlow run's own folder
-    assert jax_resumed["history"]["epoch"] == [1, 2, 3]
-    _same(tf_resumed, {k: v[-1] for k, v in jax_resumed["history"].items()})
+    other_resumed = train_under(other, cfg.replace(model_path=str(twin), **resume))
+    assert other_resumed["name"] == first.name  # resumed in the TensorFlow run's own folder
+    assert other_resumed["history"]["epoch"] == [1, 2, 3]
+    _same(tf_resumed, {k: v[-1] for k, v in other_resumed["history"].items()})
     # evaluate only (do_train 0): the epoch-2 checkpoint scores the same under both
-    evaluated = train_under_jax(cfg.replace(model_path=str(tmp_path / "Model"), do_train=0, model_name=first.name,
-                                            load_weight_path="cp-0002.ckpt"))
+    evaluated = train_under(other, cfg.replace(model_path=str(tmp_path / "Model"), do_train=0, model_name=first.name,
+                                               load_weight_path="cp-0002.ckpt"))
     _same(first.history.iloc[-1].to_dict() | {"val_loss": first.final["val_loss"]},
           evaluated["final"], keys=("val_loss", "rmse", "ndcg@5", "hr@3"), atol=1e-5)
 
 
 @pytest.mark.slow
-def test_a_jax_run_is_a_run_of_its_own_and_resumes_under_tensorflow(tmp_path, on_tensorflow):
-    cfg = tiny_config(tmp_path, epochs=2)
-    trained = train_under_jax(cfg)
-    assert trained["name"].endswith("_jax")  # its own folder: its initial draws are JAX's
+@pytest.mark.parametrize("other", OTHERS)
+def test_a_run_of_another_backend_is_a_run_of_its_own_and_resumes_under_tensorflow(tmp_path, on_tensorflow, other):
+    """A JAX run (dense Adam) or a PyTorch run (lazy Adam, element-wise) scores the same under TensorFlow, PyTorch's
+    under JAX too, and TensorFlow resumes it."""
+    cfg = tiny_config(tmp_path, epochs=2, update_mode="lazy" if other == "torch" else "dense")
+    trained = train_under(other, cfg)
+    assert trained["name"].endswith(f"_{other}")  # its own folder: its initial draws are its backend's
     assert runs.parse_model_name(trained["name"])["seed"] == 0
-    evaluated = loop.train(cfg.replace(do_train=0, model_name=trained["name"]))
+    score = cfg.replace(do_train=0, model_name=trained["name"])
+    evaluated = loop.train(score)
     _same(evaluated.final, trained["final"], keys=("val_loss", "rmse", "ndcg@5", "hr@3"), atol=1e-5)
+    if other == "torch":  # the third backend scores PyTorch's weights too
+        _same(train_under("jax", score)["final"], trained["final"], keys=("val_loss", "rmse", "ndcg@5", "hr@3"),
+              atol=1e-5)
     resumed = loop.train(cfg.replace(epochs=3, load_model=1, model_name=trained["name"]))
     assert resumed.history["epoch"].tolist() == [1, 2, 3]
     assert resumed.history["loss"].iloc[-1] < resumed.history["loss"].iloc[0]
@@ -130,7 +130,7 @@ def on_4_devices(tmp_path_factory):
     """One epoch of tiny data under JAX on 4 virtual CPU devices, with each distribution; and its config."""
     tmp = tmp_path_factory.mktemp("devices")
     cfg = tiny_config(tmp, update_mode="lazy", second_moment="rowwise", epochs=1)
-    return cfg, run_python(SHARDS.format(cfg=json.dumps(cfg.to_dict()), path=str(tmp / "Model-")), _jax_env(4))
+    return cfg, run_python(SHARDS.format(cfg=json.dumps(cfg.to_dict()), path=str(tmp / "Model-")), backend_env("jax", 4))
 
 
 @pytest.mark.slow
@@ -167,7 +167,7 @@ def test_two_processes_of_two_devices_reach_the_losses_of_one_process(tmp_path, 
     for process in (0, 1):
         script = code.replace("result = train(cfg)", f"result = train(cfg.replace(process_id={process}))")
         procs.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, env=_jax_env(2)))
+                                      stderr=subprocess.PIPE, text=True, env=backend_env("jax", 2)))
     outputs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=300)
@@ -200,6 +200,6 @@ def test_distribution_under_tensorflow_names_the_fix(tmp_path, on_tensorflow):
 
 
 def test_an_unsupported_backend_is_refused_with_the_supported_ones(monkeypatch):
-    monkeypatch.setattr(backends, "name", lambda: "torch")
-    with pytest.raises(ConfigError, match="KERAS_BACKEND=torch is not supported.*tensorflow, jax"):
+    monkeypatch.setattr(backends, "name", lambda: "numpy")
+    with pytest.raises(ConfigError, match="KERAS_BACKEND=numpy is not supported.*tensorflow, jax, torch"):
         backends.current()

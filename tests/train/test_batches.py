@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import tiny_config
+from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.data.inputs import load_experiment
 from arerec.train import batches, build
@@ -39,7 +40,7 @@ def test_a_step_that_gathers_its_inputs_matches_the_input_pipeline(tmp_path, pro
         step = tf_backend.make_train_step(model, optimizer, jit_compile=bool(jit), gather=gather if gathering else None)
         for batch, batch_ids in zip(piped, ids, strict=True):
             step(*(batch_ids if gathering else batch))
-        weights.append([np.asarray(v) for v in model.trainable_variables])
+        weights.append([to_numpy(v) for v in model.trainable_variables])
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -53,4 +54,4 @@ def test_keras_ops_gather_gives_the_tensorflow_gathers_ids(tmp_path, protocol):
     for users, items, _, ends in batches.id_batches(exp, "test", shuffle=False):
         a, b = neutral(users, items, ends), tensorflow(users, items, ends)
         for key in ("user", "item", "neighbours", "lcu"):
-            np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+            np.testing.assert_array_equal(to_numpy(a[key]), to_numpy(b[key]), err_msg=key)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_config
+from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.data.inputs import load_experiment
 from arerec.errors import CheckpointError
@@ -119,7 +120,7 @@ def test_an_interrupted_lean_run_resumes_exactly(tmp_path, monkeypatch, protocol
     pd.testing.assert_frame_equal(resumed.history.drop(columns=TIMES), straight.history.drop(columns=TIMES))
     assert _files(resumed.paths) == _files(straight.paths)
     for a, b in zip(resumed.model.variables, straight.model.variables, strict=True):
-        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
 
 
 def test_weights_only_checkpoint_scores_but_does_not_resume(tmp_path):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import tiny_config
+from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.data.inputs import load_experiment
 from arerec.model.layers import TABLE_LAYERS, start_squares, table_layers, take_squares
@@ -121,7 +122,7 @@ def test_the_term_is_the_squared_norms_of_the_looked_up_rows(tmp_path):
     model(inputs, training=False)
     assert take_squares(layers) == 0.0
     model(inputs, training=True)
-    assert float(np.asarray(take_squares(layers))) == pytest.approx(expected, rel=1e-5)
+    assert float(to_numpy(take_squares(layers))) == pytest.approx(expected, rel=1e-5)
     assert all(layer.squares is None for layer in layers)
 
 

@@ -58,8 +58,12 @@ class MaskedLazyAdam(RowwiseMoments, keras.optimizers.Adam):
         dv = (1 - beta_2) * (square - v.value) * _per_row(touched, square)
         root = ops.sqrt(v.value + dv)
         direction = (m.value + dm) / ((root[..., None] if rowwise else root) + self.epsilon)
-        step = ops.cast(self.iterations + 1, dtype)
-        alpha = ops.cast(learning_rate, dtype) * ops.sqrt(1 - ops.power(beta_2, step)) / (1 - ops.power(beta_1, step))
         self.assign_add(m, dm)
         self.assign_add(v, dv)
-        self.assign_sub(variable, alpha * direction * _per_row(touched, grad))
+        self.assign_sub(variable, self._alpha(learning_rate, dtype) * direction * _per_row(touched, grad))
+
+    def _alpha(self, learning_rate, dtype):
+        """Adam's step size at this step, lr sqrt(1 - b2^t) / (1 - b1^t), in the variable's dtype."""
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+        return ops.cast(learning_rate, dtype) * ops.sqrt(1 - ops.power(beta_2, step)) / (1 - ops.power(beta_1, step))

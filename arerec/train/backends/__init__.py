@@ -1,6 +1,6 @@
 """One training interface, one module per Keras backend (as keras-rs splits its embeddings).
 
-Each module (:mod:`.tensorflow`, :mod:`.jax`) provides:
+Each module (:mod:`.tensorflow`, :mod:`.jax`, :mod:`.torch`) provides:
 
 - ``make_trainer(model, optimizer, exp) -> Trainer``: ``trainer.step(users, items, labels, ends)``
   trains on one batch (NumPy id arrays from :func:`arerec.train.batches.id_batches`) and returns its
@@ -12,7 +12,7 @@ Each module (:mod:`.tensorflow`, :mod:`.jax`) provides:
 - ``barrier(name)``: wait for every process of the job (a no-op with one).
 
 The rest of the kit (the loop, evaluation, checkpoints, notebooks, CLI) calls :func:`current` and
-never imports a backend itself. PyTorch is not supported: docs/backends.md says why.
+never imports a backend itself. docs/backends.md compares the three.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import ModuleType
 from arerec.backend_check import require_keras
 from arerec.errors import ConfigError
 
-SUPPORTED = ("tensorflow", "jax")
+SUPPORTED = ("tensorflow", "jax", "torch")
 
 
 def name() -> str:
@@ -36,7 +36,9 @@ def current() -> ModuleType:
         from arerec.train.backends import tensorflow as module
     elif backend == "jax":
         from arerec.train.backends import jax as module  # type: ignore[no-redef]
+    elif backend == "torch":
+        from arerec.train.backends import torch as module  # type: ignore[no-redef]
     else:
         raise ConfigError(f"KERAS_BACKEND={backend} is not supported for training; use one of {', '.join(SUPPORTED)} "
-                          f"(docs/backends.md says why PyTorch is not)")
+                          "(docs/backends.md)")
     return module
