@@ -20,11 +20,25 @@ from pathlib import Path
 TILE = 1600
 
 
-def _browser() -> str:
+# headless and offline: a fresh profile each time, no background requests, and a proxy nothing answers, so that a page
+# that needed the network would show it
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>")
+
+
+def browser() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return name
     sys.exit("no Chromium found: install it (Debian: apt-get install chromium), then run this again")
+
+
+def chromium(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    """Chromium with :data:`FLAGS` and a fresh profile, run to the end; its stdout as text."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([browser(), *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                              text=True, timeout=timeout, check=True)
 
 
 def shoot(page: Path, out: Path, height: int) -> list[Path]:
@@ -32,11 +46,8 @@ def shoot(page: Path, out: Path, height: int) -> list[Path]:
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "page.png"
-        subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",  # no request leaves
-                        f"--window-size=1280,{height}", "--virtual-time-budget=5000",
-                        f"--screenshot={raw}", page.resolve().as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        chromium(f"--window-size=1280,{height}", "--virtual-time-budget=5000", f"--screenshot={raw}",
+                 page.resolve().as_uri(), timeout=120)
         image = Image.open(raw).convert("RGB")
     background = Image.new("RGB", image.size, image.getpixel((image.width - 1, image.height - 1)))
     box = ImageChops.difference(image, background).getbbox()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from arerec.config import Config
 from arerec.report import notebook, parameters, runner
@@ -138,16 +139,22 @@ def ci_run(tmp_path_factory):
     return tmp, done
 
 
+@pytest.fixture(scope="module")
+def ci_folder(ci_run) -> Path:
+    """The ci run's experiment folder, once the run has succeeded."""
+    tmp, done = ci_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp / "reports" / "ci"
+
+
 def in_range(value, low, high) -> bool:
     return isinstance(value, (int, float)) and low <= value <= high
 
 
 @pytest.mark.slow
 @needs_kernel
-def test_every_notebook_runs_on_ci_params(ci_run):
-    tmp, done = ci_run
-    assert done.returncode == 0, done.stderr[-3000:]
-    folder = tmp / "reports" / "ci"
+def test_every_notebook_runs_on_ci_params(ci_folder):
+    folder = ci_folder
     metrics = json.loads((folder / "metrics.json").read_text())
     run = metrics["run"]
     assert run["status"] == "ok" and set(run["notebooks"]) == set(notebook.NOTEBOOKS)
@@ -241,22 +248,26 @@ def test_every_notebook_runs_on_ci_params(ci_run):
 
 @pytest.mark.slow
 @needs_kernel
-def test_figures_tables_and_html_are_written(ci_run):
-    tmp, done = ci_run
-    assert done.returncode == 0, done.stderr[-3000:]
-    folder = tmp / "reports" / "ci"
-    expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "truncation",
-                "leakage", "learning_curves", "headline", "run_curves", "verdicts", "search_history_arerec",
-                "confusion_matrix_seed_run", "confusion_matrices_tuned", "ablation",
-                "attention_uniformity", "attention_pairs", "attention_by_position",
-                "attention_vs_similarity"]
+def test_figures_tables_and_html_are_written(ci_folder):
+    folder = ci_folder
+    expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "max_seq_truncation",
+                "leakage_later_neighbours", "seed_run_vs_original", "headline_test_metrics", "tuned_runs_per_epoch",
+                "verdicts_differences", "metrics_against_k", "search_history_arerec", "confusion_matrix_seed_run",
+                "confusion_matrices_tuned", "ablation_test_metrics", "attention_uniformity", "attention_heatmaps",
+                "attention_by_position", "attention_vs_similarity"]
     for name in expected:
         png = (folder / "figures" / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 2000, name
-    for name in ("headline", "headline_summary", "headline_runs", "seed_schedule", "seed_run_vs_original", "search_trials",
+    for png in (folder / "figures").glob("*.png"):  # every figure for a paper: a vector copy, and 150 dpi or more
+        assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF"), png.name
+        assert min(Image.open(png).info["dpi"]) >= 149.9, png.name
+    assert not list((folder / "figures").glob("search_importance_*"))  # 2 trials: fewer than the 5 random starts
+    assert "No importance figure for ARERec" in (folder / "02_training.html").read_text()
+    for name in ("headline", "headline_runs", "seed_schedule", "seed_run_vs_original", "search_trials",
                  "search_budget", "search_chosen", "baselines_on_validation", "verdicts", "chosen_epochs",
                  "confusion_matrices", "majority_class_by_model", "confusion_matrix_seed_run", "ablation",
-                 "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned"):
+                 "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned",
+                 "provenance_02_training"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
     for name in notebook.NOTEBOOKS:
         executed = json.loads((folder / f"{name}.ipynb").read_text())
@@ -274,16 +285,70 @@ def test_figures_tables_and_html_are_written(ci_run):
         assert not re.search(r"<script[^>]*src=[\"']?https?://|<link[^>]*href=[\"']?https?://", page), name
 
 
+# nbconvert's printed output (print, a stream to stdout or stderr) and a plain-text result: a <pre> in a
+# jp-RenderedText output; a page holds tables, figures and Markdown only
+STREAM = re.compile(r'class="jp-RenderedText[^"]*"|data-mime-type="application/vnd\.jupyter\.std(out|err)"')
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_no_printed_stream_reaches_a_page(ci_folder):
+    folder = ci_folder
+    for name in notebook.NOTEBOOKS:
+        executed = json.loads((folder / f"{name}.ipynb").read_text())
+        streams = [(n, "".join(o.get("text", ""))[:80]) for n, cell in enumerate(executed["cells"])
+                   for o in cell.get("outputs", []) if o["output_type"] == "stream"
+                   or (o["output_type"] == "execute_result" and set(o["data"]) == {"text/plain"})]
+        assert not streams, f"{name}: printed output {streams}"
+        page = (folder / f"{name}.html").read_text()
+        assert not STREAM.search(page), f"{name}: a stream output on the page"
+        assert "<pre>" not in re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S), name
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers of a table's body, signs as the page writes them (−), in order."""
+    text = text.replace("\u00a0", " ").replace("$-$", "\u2212").replace("~", " ").replace("$\\pm$", "±")
+    return re.findall(r"[\u2212+-]?\d+(?:\.\d+)?(?:e[\u2212+-]?\d+)?", text)
+
+
+def _page_table_body(page: str, name: str) -> str:
+    table = re.search(rf'<table[^>]*\bid="T_{name}"[^>]*>.*?<tbody>(.*?)</tbody>', page, flags=re.S)
+    assert table, f"no table {name} on the page"
+    return re.sub(r"<[^>]+>", " ", table.group(1))
+
+
+@pytest.mark.slow
+@needs_kernel
+def test_the_tables_for_a_paper_hold_the_numbers_of_their_page_tables(ci_folder):
+    import html
+
+    folder = ci_folder
+    page = (folder / "02_training.html").read_text()
+    for name in ("headline", "verdicts"):
+        latex = (folder / "tables" / f"{name}.tex").read_text()
+        assert "\\toprule" in latex and "\\bottomrule" in latex and "\\begin{tabular}" in latex, name
+        body = latex.split("\\midrule", 1)[1].split("\\bottomrule", 1)[0]
+        shown = _numbers(html.unescape(_page_table_body(page, name)))
+        assert shown and _numbers(body) == shown, name
+
+
 @pytest.mark.slow
 @needs_kernel
 def test_the_index_lists_the_experiment(ci_run):
     tmp, done = ci_run
     assert done.returncode == 0, done.stderr[-3000:]
     page = (tmp / "reports" / "index.html").read_text()
-    assert "<td>ci</td><td>ok</td><td>synthetic</td>" in page
+    first = re.search(r'<table[^>]*\bid="T_experiments".*?<tbody>\s*<tr>(.*?)</tr>', page, flags=re.S).group(1)
+    assert [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", first)][:3] == \
+        ["ci", "ok", "synthetic"]
     for name in notebook.NOTEBOOKS:
         assert f'href="ci/{name}.html"' in page
-    assert '<img src="ci/figures/attention_pairs.png"' in page
+    assert '<img src="ci/figures/attention_heatmaps.png"' in page
+    # the answer shown, not only told: the headline and the verdict figures, each linking to its page
+    assert '<a href="ci/02_training.html#The-headline-at-the-optimum"><img src="ci/figures/headline_test_metrics.png"' \
+        in page
+    assert re.search(r'<a href="ci/02_training.html#Part-3:-the-paper(&#39;|\')s-claims-as-verdicts"><img '
+                     r'src="ci/figures/verdicts_differences.png"', page)
     readme = (tmp / "reports" / "README.md").read_text()
     assert "| ci | ok | synthetic |" in readme and "(ci/02_training.html)" in readme
 
@@ -303,7 +368,7 @@ def test_a_failing_notebook_fails_the_run_and_is_marked(ci_run):
     assert "min_seq=100000" in (tmp / "failing" / "broken" / "01_data_exploration.html").read_text()
     page = (tmp / "failing" / "index.html").read_text()
     assert "FAILED in 01_data_exploration: cell " in page and "DataError: min_seq=100000" in page
-    assert '<tr class="failed"><td>broken</td>' in page
+    assert re.search(r'<td class="[^"]*\bfailed\b[^"]*" >broken</td>', page)  # the experiment's row marked
 
 
 @pytest.mark.slow
@@ -339,4 +404,4 @@ def test_a_notebook_runs_under_another_backend(tmp_path, backend):
     metrics = json.loads((tmp_path / "reports" / "ci" / "metrics.json").read_text())
     assert metrics["04_attention"]["run"].endswith(f"_{backend}")  # trained under that backend, in runs of its own
     assert metrics["04_attention"]["provenance"]["compute"]["keras_backend"] == backend
-    assert list((tmp_path / "reports" / "ci" / "figures").glob("attention_pairs.png"))
+    assert list((tmp_path / "reports" / "ci" / "figures").glob("attention_heatmaps.png"))

@@ -158,14 +158,15 @@ def position_profile(weights: np.ndarray, neighbours: np.ndarray, bins: int = 10
 
 
 def position_wide(profile: pd.DataFrame) -> pd.DataFrame:
-    """:func:`position_profile` as one row per position bin and one column per head ("head 1", ..., "mean of
-    heads"), each cell "mean ± 95% CI" to three decimals: the table a reader compares across heads."""
-    cells = profile.assign(cell=[f"{m:.3f} ± {c:.3f}" if np.isfinite(m) and np.isfinite(c) else
-                                 (f"{m:.3f}" if np.isfinite(m) else "–")
-                                 for m, c in zip(profile["relative_attention"], profile["ci"], strict=True)])
-    wide = cells.pivot(index="position", columns="head", values="cell")
+    """:func:`position_profile` as one row per position bin and, per head ("head 1", ..., "mean of heads"), its mean
+    relative attention and the 95% half-width beside it ("head 1_ci"): the table a reader compares across heads (a
+    report page writes each pair as "mean ± CI")."""
     heads = list(dict.fromkeys(profile["head"]))
-    wide = wide[heads].rename(columns=lambda h: "mean of heads" if h == "mean" else f"head {h}")
+    names = {h: "mean of heads" if h == "mean" else f"head {h}" for h in heads}
+    means = profile.pivot(index="position", columns="head", values="relative_attention")[heads].rename(columns=names)
+    halves = profile.pivot(index="position", columns="head", values="ci")[heads].rename(
+        columns=lambda h: f"{names[h]}_ci")
+    wide = pd.concat([means, halves], axis=1)[[c for n in names.values() for c in (n, f"{n}_ci")]]
     wide.columns.name = None
     counts = profile[profile["head"] == heads[-1]].set_index("position")["count"]
     return wide.assign(neighbours=counts).reset_index().rename(columns={"position": "position (bin centre)"})

@@ -28,6 +28,7 @@ from typing import Any
 
 from arerec.errors import ComparisonError, ConfigError
 from arerec.files import path_under
+from arerec.report import formatting
 
 # The figures that come out of ARERec training. Their float rounding follows the CPU, the thread
 # count and the BLAS build, so a rebuild elsewhere matches them only within TRAINED_TOLERANCE; every
@@ -340,22 +341,17 @@ def compare_metrics(committed: Mapping[str, Any], rebuilt: Mapping[str, Any], *,
 
 
 def _shown_value(value: Any) -> str:
-    if value is MISSING:
-        return "(absent)"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = repr(value)
-    return text if len(text) <= 44 else text[:40] + "…" + text[-3:]
+    return "(absent)" if value is MISSING else formatting.text(value)
 
 
 def _describe(figure: Figure, tolerance: float) -> str:
     text = f"{figure.path}: committed {_shown_value(figure.committed)}, rebuilt {_shown_value(figure.rebuilt)}"
     if figure.difference is not None and figure.committed is not MISSING and figure.rebuilt is not MISSING:
-        text += f", difference {figure.rebuilt - figure.committed:+.3g}"
+        text += f", difference {formatting.significant(figure.rebuilt - figure.committed, sign=True)}"
         if figure.kind == "trained":
-            text += f" ({'within' if figure.ok else 'beyond'} ±{tolerance:g})"
+            text += f" ({'within' if figure.ok else 'beyond'} ±{formatting.significant(tolerance)})"
     if figure.ci is not None:
-        text += f"; 95% CI ±{figure.ci:.3g}"
+        text += f"; 95% CI ±{formatting.significant(figure.ci)}"
     if figure.note:
         text += f" ({figure.note})"
     return text
@@ -365,13 +361,13 @@ def format_comparison(comparison: Comparison, *, title: str = "") -> str:
     """The short report: counts per kind, the largest difference of each, the failures, the verdict."""
     lines = [title] if title else []
     tol = comparison.tolerance
-    for kind, passed in (("deterministic", "identical"), ("trained", f"within ±{tol:g}")):
+    for kind, passed in (("deterministic", "identical"), ("trained", f"within ±{formatting.significant(tol)}")):
         figures = comparison.of_kind(kind)
         good = sum(f.ok for f in figures)
         largest = max((f for f in figures if f.difference), key=lambda f: f.difference or 0.0, default=None)
         most = ("; no number differs" if largest is None else
-                f"; largest difference {largest.difference:.3g} at {largest.path}"
-                + (f" (95% CI ±{largest.ci:.3g})" if largest.ci is not None else ""))
+                f"; largest difference {formatting.significant(largest.difference)} at {largest.path}"
+                + (f" (95% CI ±{formatting.significant(largest.ci)})" if largest.ci is not None else ""))
         lines.append(f"{kind} figures: {len(figures)} compared, {good} {passed}{most}")
     if comparison.trained_patterns:
         lines.append(f"trained figures are those matching: {', '.join(comparison.trained_patterns)}")
@@ -404,7 +400,7 @@ def verdict(comparison: Comparison) -> str:
         reasons.append(f"{len(deterministic)} of {len(comparison.of_kind('deterministic'))} deterministic figures differ")
     if trained:
         reasons.append(f"{len(trained)} of {len(comparison.of_kind('trained'))} trained figures beyond "
-                       f"±{comparison.tolerance:g}")
+                       f"±{formatting.significant(comparison.tolerance)}")
     changed = comparison.setting_failures
     if changed:
         named = ", ".join(s.path for s in changed[:3]) + (f", and {len(changed) - 3} more" if len(changed) > 3 else "")

@@ -12,16 +12,17 @@ valid keys (an unknown one is an error that lists them), and returns a :class:`N
 :class:`Config`, the validated extras and the report folder ``{reports_dir}/{experiment}/``.
 
 ``nb.figure(fig, name)`` and ``nb.table(frame, name)`` show a result and save it as
-``figures/{name}.png`` or ``tables/{name}.csv``; ``nb.record(...)`` merges numbers into
-``metrics.json`` under the notebook's name; ``nb.finish()`` records the provenance and wall time.
+``figures/{name}.png`` and ``.pdf`` or ``tables/{name}.csv`` (and ``.tex`` when asked); ``nb.say(markdown)``
+shows prose: a page holds tables, figures and Markdown, never a printed stream. ``nb.record(...)`` merges numbers
+into ``metrics.json`` under the notebook's name; ``nb.finish()`` records the provenance and wall time and shows them.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import logging
 import re
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,12 @@ from typing import Any
 import pandas as pd
 
 from arerec.config import Config
-from arerec.files import atomic_path
+from arerec.files import atomic_path, write_text_atomic
+from arerec.report import names
 from arerec.report.metrics_json import read_metrics, update_metrics
 from arerec.report.parameters import Parameters, resolve
-from arerec.report.provenance import provenance
-from arerec.report.tables import Table
+from arerec.report.provenance import provenance, provenance_rows
+from arerec.report.tables import Table, shown_columns, to_latex
 
 # The kit's notebooks, in the order the runner runs them (notebooks/{name}.ipynb).
 NOTEBOOKS = ("01_data_exploration", "02_training", "03_ablation", "04_attention")
@@ -111,31 +113,48 @@ class Notebook:
     def tables_dir(self) -> Path:
         return self.folder / "tables"
 
+    @property
+    def k(self) -> int:
+        """The cut-off the pages show (10, the paper's, when evaluated): a bare ``ndcg`` column is NDCG@k."""
+        from arerec.evaluate.scoring import headline_k
+
+        return headline_k(self.cfg.evaluation.topk)
+
     def figure(self, fig, name: str) -> None:
-        """Save ``fig`` (a matplotlib Figure) as ``figures/{name}.png``, show that PNG, close the figure."""
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        with atomic_path(self.figures_dir / f"{name}.png") as tmp:
-            tmp.write_bytes(buffer.getvalue())
-        _show_png(buffer.getvalue())
+        """Save ``fig`` (a matplotlib Figure) as ``figures/{name}.png`` (150 dpi) and ``figures/{name}.pdf`` (vector)
+        after :func:`arerec.report.plots.tidy`, show the PNG at 100 px per inch, and close the figure."""
+        from arerec.report.plots import save_figure
+
+        png = save_figure(fig, self.figures_dir / name)
+        _show_png(png)
         _close(fig)
 
     def table(self, frame: pd.DataFrame | Mapping[str, Any], name: str, *, index: bool = False,
-              show: Sequence[str] | None = None) -> None:
-        """Save ``frame`` as ``tables/{name}.csv`` (every column, every digit) and show it; a dict becomes a
-        'what, value' table. ``show``: the columns to show on the page when the whole table would not fit it,
-        with a line that names the CSV holding the rest; ``show=()``: the CSV only."""
+              show: Sequence[str] | None = None, intervals: bool = False, view: pd.DataFrame | None = None,
+              latex: str | None = None) -> None:
+        """Save ``frame`` as ``tables/{name}.csv`` (every column, every digit) and show it (:mod:`arerec.report.tables`);
+        a dict becomes a 'what, value' table. ``show``: the columns to show on the page when the whole table would not
+        fit it (with their ``_ci`` columns), with a line that names the CSV holding the rest; ``show=()``: the CSV only.
+        ``intervals``: each ``m`` with its ``m_ci`` as one 'mean ± 95% CI' column. ``view``: what the page shows
+        instead, cells computed from ``frame`` (a difference with its interval). ``latex``: also write the shown table
+        as ``tables/{name}.tex`` (booktabs) with this caption: the same cells as the page."""
         if isinstance(frame, Mapping):
             frame, index = pd.DataFrame({"value": pd.Series(dict(frame), dtype=object)}).rename_axis("what"), True
         with atomic_path(self.tables_dir / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=index)
         if show is not None and not show:  # the CSV only: the page shows the same numbers another way
             return
-        shown = frame if show is None else frame[[c for c in show if c in frame.columns]]
-        _show(Table(shown, index=index))  # for reading: rounded, no index column, names in words
-        if shown.shape[1] < frame.shape[1]:
-            _show_markdown(f"*{shown.shape[1]} of {frame.shape[1]} columns shown; all of them in "
-                           f"[tables/{name}.csv](tables/{name}.csv).*")
+        shown = view if view is not None else shown_columns(frame, show)
+        index = index and view is None
+        _show(Table(shown, name=name, index=index, k=self.k, intervals=intervals))
+        if latex is not None:
+            write_text_atomic(self.tables_dir / f"{name}.tex", to_latex(shown, caption=latex, name=name, index=index,
+                                                                        k=self.k, intervals=intervals))
+        hidden = [names.column(c, self.k) for c in frame.columns if c not in shown.columns and not
+                  (str(c).endswith("_ci") and str(c)[:-3] in shown.columns)] if view is None else []
+        if hidden or view is not None:
+            also = f", with the columns not shown here ({', '.join(hidden)})" if hidden else ""
+            _show_markdown(f"*Every digit in [tables/{name}.csv](tables/{name}.csv){also}.*")
 
     def say(self, text: str) -> None:
         """Show ``text`` (Markdown) on the page as prose: claims, verdicts and notes read as sentences that wrap."""
@@ -155,15 +174,20 @@ class Notebook:
         """Merge ``values`` into ``metrics.json`` under this notebook's name."""
         update_metrics(self.folder, self.name, values)
 
-    def finish(self) -> pd.DataFrame:
-        """Record the provenance and the wall time since :func:`start`; return them as a table."""
+    def finish(self) -> None:
+        """Record the provenance and the wall time since :func:`start`, and show them as a table in words (hashes cut
+        to 12 characters on the page; whole in ``metrics.json`` and ``tables/provenance_{name}.csv``)."""
         record = {**provenance(self.cfg), "wall_seconds": round(time.perf_counter() - self.started, 2)}
         self.record(provenance=record, parameters=self.params.to_dict())
         link = log_link(self.name)
         if link:
             _show_markdown(link)
-        rows = [(key, value) for key, value in _flatten(record)]
-        return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
+        _show_markdown("### Provenance")
+        shown = {**record, "compute": {**record.get("compute", {})}}
+        if "keras" not in sys.modules:  # the runner's placeholder would send the reader to this very table
+            shown["compute"]["devices"] = "none: this notebook builds no Keras model"
+        rows = pd.DataFrame(provenance_rows(shown), columns=["what", "value"])
+        self.table(rows, f"provenance_{self.name}")
 
 
 def start(namespace: Mapping[str, Any], notebook: str) -> Notebook:
@@ -228,16 +252,6 @@ def log_link(name: str) -> str | None:
             f"[{relative}]({relative}) (also shown in the terminal of `make reproduce`).")
 
 
-def _flatten(record: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    rows = []
-    for key, value in record.items():
-        if isinstance(value, Mapping):
-            rows.extend(_flatten(value, f"{prefix}{key}."))
-        else:
-            rows.append((f"{prefix}{key}", str(value)))
-    return rows
-
-
 def _show(obj: Any) -> None:
     try:
         from IPython.display import display
@@ -263,11 +277,15 @@ def _show_markdown(text: str) -> None:
 
 
 def _show_png(data: bytes) -> None:
+    """Show a PNG saved at :data:`arerec.report.plots.DPI` at 100 CSS pixels per inch: as large as a 100-dpi figure."""
     try:
         from IPython.display import Image
     except ImportError:  # pragma: no cover
         return
-    _show(Image(data=data, format="png"))
+    from arerec.report.plots import DPI
+
+    width = int.from_bytes(data[16:20], "big")  # the PNG's IHDR: width, then height, as 4-byte integers
+    _show(Image(data=data, format="png", width=round(width * 100 / DPI)))
 
 
 def _close(fig) -> None:

@@ -2,29 +2,113 @@
 
 Figures are built with the object-oriented API (``matplotlib.figure.Figure``), not pyplot, so
 nothing is shown or kept in global state behind the caller's back: a notebook passes the figure
-to ``nb.figure(fig, name)``, which saves it as a PNG and shows that PNG once.
+to ``nb.figure(fig, name)``, which tidies it (:func:`tidy`: no offset tick labels, no overlapping ticks) and saves it
+(:func:`save_figure`) as a PNG of :data:`DPI` and a PDF beside it, and shows the PNG once. Every metric and model is
+named by :mod:`arerec.report.names`.
 """
 
 from __future__ import annotations
 
+import io
+import textwrap
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from arerec.config import lower_is_better
+from arerec.files import atomic_path
+from arerec.report import captions, formatting, names
 
 TARGET_COLOUR = "crimson"
+DPI = 150  # the PNGs' resolution; the pages show them at 100 px per inch
 
 
 def _figure(width: float = 6.4, height: float = 4.0, ncols: int = 1) -> tuple[Figure, list]:
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
+
+
+def _canvas(fig: Figure):
+    """The figure's Agg canvas (a pyplot figure has one; a bare Figure gets one), drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas
+
+
+def _visible_labels(axis, renderer) -> list:
+    low, high = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_major_ticks() if t.label1.get_visible() and t.label1.get_text()
+             and low - 1e-9 * (abs(low) + 1) <= t.get_loc() <= high + 1e-9 * (abs(high) + 1)]
+    return [t.label1.get_window_extent(renderer) for t in ticks]
+
+
+def overlapping_ticks(fig: Figure) -> list[str]:
+    """Each axis of ``fig`` whose tick labels overlap, as 'axes N x' (empty when none does)."""
+    renderer = _canvas(fig).get_renderer()
+    found = []
+    for n, ax in enumerate(fig.axes):
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            boxes = _visible_labels(axis, renderer)
+            if any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]):
+                found.append(f"axes {n} {name}")
+    return found
+
+
+def tidy(fig: Figure, attempts: int = 4) -> Figure:
+    """No offset on any axis ("1e−5+1.4402" reads as nothing), and fewer ticks on a numeric axis whose tick labels
+    overlap, until they do not (a category axis keeps its labels)."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, ScalarFormatter):
+                formatter.set_useOffset(False)
+    for _ in range(attempts):
+        crowded = overlapping_ticks(fig)
+        if not crowded:
+            break
+        for where in crowded:
+            _, n, name = where.split()
+            axis = getattr(fig.axes[int(n)], f"{name}axis")
+            if axis.get_scale() == "linear" and isinstance(axis.get_major_formatter(), ScalarFormatter):
+                bins = max(len(axis.get_major_locator()()) // 2, 2)
+                axis.set_major_locator(MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10]))
+    return fig
+
+
+def save_figure(fig: Figure, stem: Path) -> bytes:
+    """``fig`` tidied and written atomically as ``{stem}.png`` (:data:`DPI`) and ``{stem}.pdf`` (vector, TrueType
+    fonts, no creation date); returns the PNG's bytes."""
+    import matplotlib
+
+    tidy(fig)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    outputs = {}
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        for kind, options in (("png", {"dpi": DPI}), ("pdf", {"metadata": {"CreationDate": None}})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=kind, bbox_inches="tight", **options)
+            outputs[kind] = buffer.getvalue()
+            with atomic_path(stem.with_suffix(f".{kind}")) as tmp:
+                tmp.write_bytes(outputs[kind])
+    return outputs["png"]
+
+
+def _wrapped(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=False)) or str(text)
+
+
+def _axis_label(metric: str, k: int | None = None) -> str:
+    """A metric's name and which way is better: 'RMSE (lower is better)'."""
+    return f"{names.metric(metric, k) or metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,7 +118,7 @@ def rating_distribution(dist: pd.DataFrame) -> Figure:
     """Bars of the count per rating class (columns rating, count, share), each labelled with its share."""
     fig, (ax,) = _figure(5.5, 3.6)
     bars = ax.bar(dist["rating"].astype(str), dist["count"], color="steelblue")
-    ax.bar_label(bars, labels=[f"{s:.1%}" for s in dist["share"]], padding=2)
+    ax.bar_label(bars, labels=[formatting.percent(s) for s in dist["share"]], padding=2)
     ax.set_xlabel("rating")
     ax.set_ylabel("ratings")
     ax.set_title("Rating distribution")
@@ -96,7 +180,7 @@ def truncation(table: pd.DataFrame) -> Figure:
     used = table[table["used_by_model"]]
     for _, row in used.iterrows():
         ax.axvline(row["max_seq"], color=TARGET_COLOUR, linestyle="--", linewidth=1,
-                   label=f"model's max_seq = {int(row['max_seq'])} ({row['interactions_kept']:.1%} kept)")
+                   label=f"model's max_seq = {int(row['max_seq'])} ({formatting.percent(row['interactions_kept'])} kept)")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("max_seq (neighbours per item)")
     ax.set_ylabel("share")
@@ -113,33 +197,13 @@ def leakage(rows: pd.DataFrame) -> Figure:
     inside = rows["target_in_window"].mean()
     ax.set_xlabel("share of the window's neighbours who rated the item after the test rating")
     ax.set_ylabel("test rows")
-    ax.set_title(f"Leakage: the target user is inside its own window in {inside:.1%} of test rows")
+    ax.set_title(f"Leakage: the target user is inside its own window in {formatting.percent(inside)} of test rows")
     return fig
 
 
 # --------------------------------------------------------------------------------------------
 # 02 training
 # --------------------------------------------------------------------------------------------
-def learning_curves(history: pd.DataFrame, k: int) -> Figure:
-    """Loss and val_loss per epoch; faithful HR@k and NDCG@k and standard NDCG@k per epoch."""
-    fig, axes = _figure(11, 3.8, ncols=2)
-    epochs = history["epoch"]
-    for column in ("loss", "val_loss"):
-        axes[0].plot(epochs, history[column], marker="o", label=column)
-    axes[0].set_ylabel("cross-entropy")
-    axes[0].set_title("Loss (val_loss is on the test split)")
-    for column in (f"hr@{k}", f"ndcg@{k}", f"std_ndcg@{k}"):
-        if column in history:
-            axes[1].plot(epochs, history[column], marker="o", label=column)
-    axes[1].set_ylabel("metric")
-    axes[1].set_title(f"Test metrics at k = {k}")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.set_xticks(list(epochs))
-        ax.legend(fontsize=8)
-    return fig
-
-
 # one colour per model, the same in every figure of a page
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 SEED_STYLES = ("-", "--", ":", "-.")
@@ -149,51 +213,58 @@ def _model_colours(models) -> dict[str, str]:
     return {m: PALETTE[n % len(PALETTE)] for n, m in enumerate(dict.fromkeys(models))}
 
 
-def _seeds_text(seeds) -> str:
-    seeds = sorted({int(s) for s in seeds})
-    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+def _curve_panels(histories: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
+    """Training loss, the validation loss the selection metric is (``val_ce``, else ``val_loss``), and the selection
+    metric when it is not a loss: ``val_loss`` beside ``val_ce`` would draw the same curve twice."""
+    panels = [("loss", names.metric("loss"))]
+    loss = metric if metric in ("val_ce", "val_loss") else ("val_ce" if "val_ce" in histories else "val_loss")
+    panels.append((loss, names.metric(loss)))
+    if metric != loss:
+        panels.append((metric, names.metric(metric) or metric))
+    return [(column, str(label)) for column, label in panels]
+
+
+def _draw_run(axes, panels, run: pd.DataFrame, colour: str, style: str, label: str) -> None:
+    best = int(run["best_epoch"].dropna().iloc[-1]) if run["best_epoch"].notna().any() else None
+    for ax, (column, _) in zip(axes, panels, strict=True):
+        ax.plot(run["epoch"], run[column], linestyle=style, marker="o", markersize=3, color=colour, label=label)
+        chosen = run[run["epoch"] == best]
+        if best is not None and len(chosen):
+            ax.plot(chosen["epoch"], chosen[column], marker="*", markersize=13, color=colour,
+                    markeredgecolor="black", linestyle="none")
 
 
 def run_curves(histories: pd.DataFrame, metric: str, title: str) -> Figure:
-    """Per-epoch curves of the runs a verdict rests on: training loss, validation loss and the selection
-    metric, one line per (model, seed), each model in its own colour, each run's chosen epoch marked.
+    """Per-epoch curves of the runs a verdict rests on (:func:`_curve_panels`), one line per (model, seed), each model
+    in its own colour, each run's chosen epoch starred.
 
-    ``histories``: one row per (model, seed, epoch) with columns model, seed, epoch, loss, val_loss,
-    ``metric`` and best_epoch (the epoch chosen for that run). The title is followed by the models, the
-    seeds and the most epochs trained, so the figure says which runs it shows.
+    ``histories``: one row per (model, seed, epoch) with columns model, seed, epoch, loss, val_loss (and val_ce),
+    ``metric`` and best_epoch (the epoch chosen for that run). The title is followed by the models, the seeds and the
+    most epochs trained, so the figure says which runs it shows.
     """
-    panels = [("loss", "training loss"), ("val_loss", "validation loss")]
-    if metric != "val_loss":
-        panels.append((metric, metric))
+    from matplotlib.lines import Line2D
+
+    panels = _curve_panels(histories, metric)
     fig, axes = _figure(4.2 * len(panels), 3.6, ncols=len(panels))
     colours = _model_colours(histories["model"])
     seeds = list(dict.fromkeys(sorted(histories["seed"])))
     for (model, seed), run in histories.sort_values("epoch").groupby(["model", "seed"], sort=False):
-        style = SEED_STYLES[seeds.index(seed) % len(SEED_STYLES)]
-        best = int(run["best_epoch"].dropna().iloc[-1]) if run["best_epoch"].notna().any() else None
-        for ax, (column, _) in zip(axes, panels, strict=True):
-            ax.plot(run["epoch"], run[column], linestyle=style, marker="o", markersize=3, color=colours[str(model)],
-                    label=f"{model}, seed {seed}")
-            chosen = run[run["epoch"] == best]
-            if best is not None and len(chosen):
-                ax.plot(chosen["epoch"], chosen[column], marker="*", markersize=13, color=colours[str(model)],
-                        markeredgecolor="black", linestyle="none")
+        _draw_run(axes, panels, run, colours[str(model)], SEED_STYLES[seeds.index(seed) % len(SEED_STYLES)],
+                  f"{names.model(model)}, seed {seed}")
     top = int(histories["epoch"].max())
-    for ax, (_, label) in zip(axes, panels, strict=True):
+    for ax, (column, label) in zip(axes, panels, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.set_title(label + (" (selection metric)" if label == metric or _ == metric else ""), fontsize=10)
+        ax.set_title(label + (" (selection metric)" if column == metric else ""), fontsize=10)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.7, top + 0.3)
-    from matplotlib.lines import Line2D
-
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append(Line2D([], [], marker="*", markersize=12, color="grey", markeredgecolor="black", linestyle="none"))
     labels.append("chosen epoch")
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
-    models = ", ".join(dict.fromkeys(histories["model"]))
-    fig.suptitle(f"{title}\n{models}; {_seeds_text(histories['seed'])}; up to {top} epochs; "
-                 f"star: the epoch chosen on {metric}", fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8)
+    shown = "; ".join(names.model(m) for m in dict.fromkeys(histories["model"]))
+    fig.suptitle(f"{title}\n{shown}\n{captions.seeds(list(histories['seed']))}; up to {top} epochs; star: the epoch chosen on "
+                 f"{names.metric(metric) or metric}", fontsize=10)
     return fig
 
 
@@ -203,8 +274,8 @@ def seed_run_curves(histories: pd.DataFrame, original: pd.DataFrame, k: int) -> 
     ``histories``: columns seed, epoch, loss, val_loss, hr@k, ndcg@k (reference protocol).
     ``original``: :data:`arerec.sweeps.headline.ORIGINAL_ML100K` (epoch, loss, val_loss, hr@10, ndcg@10).
     """
-    panels = [("loss", "training loss"), ("val_loss", "loss on the test rows (val_loss)"),
-              (f"hr@{k}", f"faithful HR@{k}"), (f"ndcg@{k}", f"faithful NDCG@{k}")]
+    panels = [("loss", names.metric("loss")), ("val_loss", "loss on the test rows (the reference's val_loss)"),
+              (f"hr@{k}", names.metric(f"hr@{k}")), (f"ndcg@{k}", names.metric(f"ndcg@{k}"))]
     fig, axes = _figure(14, 3.6, ncols=len(panels))
     seeds = sorted(histories["seed"].unique())
     ours = PALETTE[0]
@@ -218,13 +289,13 @@ def seed_run_curves(histories: pd.DataFrame, original: pd.DataFrame, k: int) -> 
         if column in original:
             ax.plot(original["epoch"], original[column], marker="s", color="grey", label="original code (one run)")
         ax.set_xlabel("epoch")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(str(label), fontsize=10)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
     top = int(histories["epoch"].max())
-    fig.suptitle(f"The seed's run (reference protocol, {top} epoch(s), {_seeds_text(seeds)}) beside the original "
-                 f"code's {int(original['epoch'].max())} epochs on the same data", fontsize=10)
+    fig.suptitle(f"The seed's run (reference protocol, {top} epoch{'s' if top != 1 else ''}, {captions.seeds(seeds)}) "
+                 f"beside the original code's {int(original['epoch'].max())} epochs on the same data", fontsize=10)
     return fig
 
 
@@ -235,13 +306,28 @@ def _verdict_colour(word: str) -> str:
     return next((c for w, c in VERDICT_COLOURS.items() if word == w), "#6e6e6e")
 
 
-def claim_differences(table: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> Figure:
+def _forest_rows(ax, part: pd.DataFrame) -> None:
+    """One row per claim: over users (circle, thick bootstrap interval), over seeds (square, thin interval)."""
+    y = np.arange(len(part))
+    for n, row in enumerate(part.to_dict("records")):
+        colour = _verdict_colour(str(row["verdict"]))
+        users = (row["user_mean_diff"], row["user_ci_low"], row["user_ci_high"])
+        if np.isfinite(users[0]):
+            err = [[users[0] - users[1]], [users[2] - users[0]]] if np.isfinite(users[1]) else None
+            ax.errorbar(users[0], y[n] - 0.12, xerr=err, fmt="o", color=colour, capsize=3, elinewidth=2.2)
+        if np.isfinite(row["mean_diff"]):
+            err = row["ci"] if np.isfinite(row["ci"]) else None
+            ax.errorbar(row["mean_diff"], y[n] + 0.14, xerr=err, fmt="s", color=colour, capsize=2,
+                        elinewidth=0.9, markersize=4, alpha=0.85)
+
+
+def claim_differences(table: pd.DataFrame, title: str) -> Figure:
     """The claims as a forest plot, one panel per metric, one row per claim, with the table's sign (a − b): the mean
     difference over users with its bootstrap 95% interval (circle, thick) and the mean per-seed difference with its
     95% interval (square, thin), coloured by the claim's verdict; each axis says which side is better for a.
 
     ``table``: :func:`arerec.sweeps.headline.verdict_table` rows (claims left out have no difference and no row;
-    not judged ones are drawn grey). ``names``: metric key -> the name shown.
+    not judged ones are drawn grey).
     """
     table = table[table["user_mean_diff"].notna() | table["mean_diff"].notna()].reset_index(drop=True)
     metrics = list(dict.fromkeys(table["metric"]))
@@ -249,28 +335,17 @@ def claim_differences(table: pd.DataFrame, title: str, names: Mapping[str, str] 
     fig, axes = _figure(5.6 * max(len(metrics), 1), 0.62 * rows + 2.1, ncols=max(len(metrics), 1))
     for ax, metric in zip(axes, metrics, strict=False):
         part = table[table["metric"] == metric].reset_index(drop=True)
-        y = np.arange(len(part))
-        for n, row in part.iterrows():
-            colour = _verdict_colour(str(row["verdict"]))
-            users = (row["user_mean_diff"], row["user_ci_low"], row["user_ci_high"])
-            if np.isfinite(users[0]):
-                err = [[users[0] - users[1]], [users[2] - users[0]]] if np.isfinite(users[1]) else None
-                ax.errorbar(users[0], y[n] - 0.12, xerr=err, fmt="o", color=colour, capsize=3, elinewidth=2.2)
-            if np.isfinite(row["mean_diff"]):
-                err = row["ci"] if np.isfinite(row["ci"]) else None
-                ax.errorbar(row["mean_diff"], y[n] + 0.14, xerr=err, fmt="s", color=colour, capsize=2,
-                            elinewidth=0.9, markersize=4, alpha=0.85)
+        _forest_rows(ax, part)
         ax.axvline(0.0, color="black", linewidth=1)
-        labels = [f"{a} − {b}\n{_verdict_short(str(v))}, Holm p {_p(p)}"
+        labels = [f"{names.model(a)} − {names.model(b)}\n{_verdict_short(str(v))}, Holm p {formatting.p_value(p)}"
                   for a, b, v, p in zip(part["a"], part["b"], part["verdict"], part["p_holm"], strict=True)]
-        ax.set_yticks(y, [_wrapped(label, 44) for label in labels], fontsize=7.5)
+        ax.set_yticks(np.arange(len(part)), [_wrapped(label, 44) for label in labels], fontsize=7.5)
         ax.set_ylim(len(part) - 0.5, -0.6)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # few labels: they never run together
-        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         ax.tick_params(axis="x", labelsize=8)
-        shown = (names or {}).get(metric, metric)
-        lower = lower_is_better(metric)
-        ax.set_xlabel(f"a − b in {shown}\n{'← a better (lower)' if lower else 'a better (higher) →'}", fontsize=8)
+        shown = names.metric(metric) or metric
+        better = "← a better (lower)" if lower_is_better(metric) else "a better (higher) →"
+        ax.set_xlabel(f"a − b in {shown}\n{better}", fontsize=8)
         ax.set_title(shown, fontsize=10)
     fig.suptitle(f"{title}\n● over users (bootstrap 95% CI)   ■ over seeds (95% CI); green supported, red not "
                  "supported, grey not resolved or not judged", fontsize=9)
@@ -283,55 +358,89 @@ def _verdict_short(word: str) -> str:
     return "not resolved" if word.startswith("not resolved") else word
 
 
-def _p(value: Any) -> str:
-    value = float(value) if value is not None else float("nan")
-    if not np.isfinite(value):
-        return "n/a"
-    return f"{value:.2g}" if value >= 1e-3 else "< 0.001"
+def _span_decimals(values: np.ndarray, at_least: int = 3) -> int:
+    """Decimals (at least ``at_least``, at most 6) that resolve the spread of ``values`` across its axis: points
+    0.0006 apart read 0.5080 and 0.5086, never 0.508 twice."""
+    finite = values[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
+    return formatting.pair_decimals(0.0, [span], at_least)
 
 
-def _wrapped(text: str, width: int) -> str:
-    import textwrap
+def _point_label(mean: float, half: float, seeds: Any, digits: int) -> str:
+    text = formatting.interval(mean, half if np.isfinite(half) else None, digits)
+    return text + (f" (n = {int(seeds)})" if seeds is not None and pd.notna(seeds) else "")
 
-    return "\n".join(textwrap.wrap(str(text), width, break_long_words=False)) or str(text)
+
+def _points_panel(ax, part: pd.DataFrame, labels: list[str], metric: str, colours: Mapping[str, str]) -> None:
+    means = part[metric].to_numpy(dtype=float)
+    errors = part[f"{metric}_ci"].to_numpy(dtype=float) if f"{metric}_ci" in part else np.full(len(labels), np.nan)
+    digits = max([_span_decimals(means), *(formatting.pair_decimals(m, [e], 3) for m, e in
+                                               zip(means, errors, strict=True) if np.isfinite(m) and np.isfinite(e))])
+    for n, name in enumerate(labels):
+        if not np.isfinite(means[n]):
+            continue
+        ax.errorbar(means[n], n, xerr=errors[n] if np.isfinite(errors[n]) else None, fmt="o", color=colours[name],
+                    capsize=4, markersize=6)
+        seeds = part["n"].iloc[n] if "n" in part else None
+        ax.annotate(_point_label(means[n], errors[n], seeds, digits), (means[n], n), xytext=(0, 6),
+                    textcoords="offset points", ha="center", fontsize=7)
+    ax.set_yticks(np.arange(len(labels)), [_wrapped(names.model(name), 28) for name in labels], fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.8)
+    low, high = np.nanmin(means - np.nan_to_num(errors)), np.nanmax(means + np.nan_to_num(errors))
+    pad = max(high - low, 1e-3) * 0.3  # room for the labels of the outermost points
+    ax.set_xlim(low - pad, high + pad)
+    ax.grid(axis="x", alpha=0.3)
 
 
-def headline_points(summary: pd.DataFrame, panels: Sequence[tuple[str, str]], title: str,
-                    label: str = "model") -> Figure:
-    """Means with their 95% CIs as points, one row per ``label`` value, one panel per ``(metric, axis
-    label)``, on an axis fitted to the values (not from 0) so that the gaps between models show.
+def headline_points(summary: pd.DataFrame, metrics: Sequence[str], title: str, label: str = "model",
+                    k: int | None = None) -> Figure:
+    """Means as points, one row per ``label`` value (a model, a variant), one panel per metric key, on an axis
+    fitted to the values (not from 0) so that the gaps between rows show; each point labelled with its mean, its 95%
+    CI over seeds and its seeds (n), written with the decimals that tell its panel's points apart.
 
-    ``summary``: :func:`arerec.sweeps.headline.summarise` output (columns model, kind, n, and per metric
-    ``m`` and ``m_ci``), or any table with those columns per ``label``. Seeds per row are written
-    beside the point ("n = 3"); a single seed has no interval.
+    ``summary``: :func:`arerec.sweeps.headline.summarise` output (columns model, n, and per metric ``m`` and
+    ``m_ci``), or any table with those columns per ``label``. A point of one seed has no interval, and a figure
+    whose every point has one seed promises none.
     """
-    labels = list(dict.fromkeys(summary[label]))
+    labels = [str(v) for v in dict.fromkeys(summary[label])]
     colours = _model_colours(labels)
-    fig, axes = _figure(4.6 * len(panels), 0.5 * len(labels) + 1.6, ncols=len(panels))
-    part = summary.drop_duplicates(label).set_index(label).reindex(labels)
-    for ax, (metric, xlabel) in zip(axes, panels, strict=True):
-        means = part[metric].to_numpy(dtype=float)
-        errors = part[f"{metric}_ci"].to_numpy(dtype=float) if f"{metric}_ci" in part else np.full(len(labels), np.nan)
-        y = np.arange(len(labels))
-        for n, name in enumerate(labels):
-            if not np.isfinite(means[n]):
-                continue
-            ax.errorbar(means[n], y[n], xerr=errors[n] if np.isfinite(errors[n]) else None, fmt="o",
-                        color=colours[name], capsize=4, markersize=6)
-            seeds = part["n"].iloc[n] if "n" in part else None
-            text = f"{means[n]:.3f}" + (f" ± {errors[n]:.3f}" if np.isfinite(errors[n]) else "")
-            text += f" (n = {int(seeds)})" if seeds is not None and pd.notna(seeds) else ""
-            ax.annotate(text, (means[n], y[n]), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
-        ax.set_yticks(y, [_wrapped(name, 28) for name in labels], fontsize=8)
-        ax.set_ylim(len(labels) - 0.5, -0.8)
-        low = np.nanmin(means - np.nan_to_num(errors))
-        high = np.nanmax(means + np.nan_to_num(errors))
-        pad = max(high - low, 1e-3) * 0.25
-        ax.set_xlim(low - pad, high + pad)
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(title + "\nmean ± 95% CI over seeds; the axis is fitted to the values (it does not start at 0)",
-                 fontsize=10)
+    fig, axes = _figure(4.6 * len(metrics), 0.5 * len(labels) + 1.6, ncols=len(metrics))
+    unique = summary.drop_duplicates(label)
+    part = unique.set_index(unique[label].astype(str)).reindex(labels)
+    for ax, metric in zip(axes, metrics, strict=True):
+        _points_panel(ax, part, labels, metric, colours)
+        ax.set_xlabel(_axis_label(metric, k), fontsize=9)
+    seeds = pd.to_numeric(summary["n"], errors="coerce") if "n" in summary else pd.Series([np.nan])
+    spread = ("one seed: no interval" if seeds.max() <= 1 else
+              "mean ± 95% CI over seeds (a point of one seed has none)")
+    fig.suptitle(f"{title}\n{spread}; the axis is fitted to the values (it does not start at 0)", fontsize=10)
+    return fig
+
+
+def metrics_against_k(runs: pd.DataFrame, models: Sequence[str], ks: Sequence[int], title: str) -> Figure:
+    """Faithful HR@k, faithful NDCG@k and standard NDCG@k against k, one line per model: the mean over its seeds with
+    its 95% CI (none with one seed). ``runs``: one row per (model, seed) with the columns ``hr@k`` ... for each k."""
+    from arerec.evaluate.stats import mean_ci
+
+    kinds = [kind for kind in ("hr", "ndcg", "std_ndcg") if all(f"{kind}@{k}" in runs for k in ks)]
+    fig, axes = _figure(4.4 * len(kinds), 3.8, ncols=len(kinds))
+    colours = _model_colours(models)
+    for ax, kind in zip(axes, kinds, strict=True):
+        for model in models:
+            part = runs[runs["model"] == model]
+            stats = [mean_ci(part[f"{kind}@{k}"].dropna().to_numpy(dtype=float)) for k in ks]
+            means, halves = np.array([m for m, _ in stats]), np.array([h for _, h in stats])
+            ax.errorbar(ks, means, yerr=np.where(np.isfinite(halves), halves, 0.0), marker="o", capsize=3,
+                        color=colours[model], label=names.model(model))
+        ax.set_xticks(list(ks))
+        ax.set_xlabel("k (the list's length)")
+        ax.set_title(names.metric(f"{kind}@k") or kind, fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8)
+    seeds = runs[runs["model"].isin(models)].groupby("model")["seed"].nunique()
+    spread = "one seed: no interval" if seeds.max() <= 1 else "mean ± 95% CI over seeds"
+    fig.suptitle(f"{title}\n{spread}; the kit computes no standard HR@k", fontsize=10)
     return fig
 
 
@@ -343,47 +452,11 @@ def _bar_panels(labels: Sequence[str] | pd.Index | pd.Series, panels: Sequence[t
     colours = [TARGET_COLOUR if label == highlight else "steelblue" for label in labels]
     for ax, (values, xlabel) in zip(axes, panels, strict=True):
         bars = ax.barh(list(labels), values, color=colours)
-        ax.bar_label(bars, fmt="%.3f", padding=2, fontsize=8)
+        ax.bar_label(bars, labels=[formatting.fixed(v, 3) for v in values], padding=2, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
         ax.margins(x=0.2)
     axes[0].set_ylabel(ylabel)
-    fig.suptitle(title)
-    return fig
-
-
-def model_comparison(table: pd.DataFrame, metrics: Sequence[str], highlight: str = "ARERec") -> Figure:
-    """One horizontal bar panel per metric, one bar per model (the index); ``highlight`` in colour."""
-    return _bar_panels(table.index.astype(str), [(table[m], m) for m in metrics], highlight, "model",
-                       "ARERec and rating baselines on the same test split", 4.2 * len(metrics))
-
-
-def seed_bars(summary: pd.DataFrame, label: str, panels: Sequence[tuple[str, str]], highlight: str, title: str,
-              group: str | None = None) -> Figure:
-    """Horizontal bars of seed means with 95% CI error bars (columns ``m`` and ``m_ci``).
-
-    One bar per value of ``label``; one panel per ``(metric, axis label)``; with ``group``, one
-    row of panels per group value (e.g. per protocol). Labels starting with ``highlight`` in colour.
-    """
-    groups = list(dict.fromkeys(summary[group])) if group else [None]
-    labels = list(dict.fromkeys(summary[label]))
-    fig = Figure(figsize=(4.4 * len(panels), (0.42 * len(labels) + 1.2) * len(groups)), layout="constrained")
-    axes = fig.subplots(len(groups), len(panels), squeeze=False)
-    colours = [TARGET_COLOUR if str(name).startswith(highlight) else "steelblue" for name in labels]
-    for row, value in zip(axes, groups, strict=True):
-        part = (summary if value is None else summary[summary[group] == value]).set_index(label).reindex(labels)
-        for ax, (metric, xlabel) in zip(row, panels, strict=True):
-            means = part[metric].to_numpy(dtype=float)
-            errors = np.nan_to_num(part[f"{metric}_ci"].to_numpy(dtype=float))
-            ax.barh(labels, means, xerr=errors, color=colours, capsize=3, error_kw={"elinewidth": 1})
-            for y, (m, e) in enumerate(zip(means, errors, strict=True)):
-                if np.isfinite(m):
-                    ax.text(m + e, y, f" {m:.3f}", va="center", fontsize=7)
-            ax.invert_yaxis()
-            ax.margins(x=0.25)
-            ax.set_xlabel(xlabel)
-            if value is not None:
-                ax.set_title(f"{group}: {value}", fontsize=9)
     fig.suptitle(title)
     return fig
 
@@ -395,7 +468,7 @@ def confusion_matrix(table: pd.DataFrame) -> Figure:
     fig, (ax,) = _figure(4.8, 4.2)
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
-        ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8,
+        ax.text(j, i, f"{count}\n{formatting.percent(shares[i, j], 0)}", ha="center", va="center", fontsize=8,
                 color="white" if shares[i, j] > 0.5 else "black")
     ax.set_xticks(range(counts.shape[1]), table.columns)
     ax.set_yticks(range(counts.shape[0]), table.index)
@@ -418,16 +491,16 @@ def confusion_matrices(counts: pd.DataFrame, models: Sequence[str], title: str) 
         shares = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
         ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for (i, j), share in np.ndenumerate(shares):
-            ax.text(j, i, f"{share:.0%}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, formatting.percent(share, 0), ha="center", va="center", fontsize=7,
                     color="white" if share > 0.5 else "black")
         labels = [f"{r:g}" for r in table.index]
         column_share = values.sum(axis=0) / max(values.sum(), 1)
-        ax.set_xticks(range(len(labels)), [f"{lab}\n{c:.0%}" for lab, c in zip(labels, column_share, strict=True)],
+        ax.set_xticks(range(len(labels)), [f"{lab}\n{formatting.percent(c, 0)}" for lab, c in zip(labels, column_share, strict=True)],
                       fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.set_xlabel("predicted class (share of all rows)", fontsize=8)
         ax.set_ylabel("true rating", fontsize=8)
-        ax.set_title(_wrapped(model, 28), fontsize=9)
+        ax.set_title(_wrapped(names.model(model), 28), fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -521,7 +594,8 @@ def _outline(position: int, heads: int):
 def _rho(text: str, rho: tuple[float, float, float] | None) -> str:
     if rho is None or not np.isfinite(rho[0]):
         return text
-    return f"{text}\nSpearman rho = {rho[0]:.3f} (95% CI {rho[1]:.3f} to {rho[2]:.3f})"
+    low, high = (formatting.fixed(v, 3) for v in rho[1:])
+    return f"{text}\nSpearman rho = {formatting.fixed(rho[0], 3)} (95% CI {low} to {high})"
 
 
 def attention_by_position(profile: pd.DataFrame, rho: tuple[float, float, float] | None = None,
@@ -594,7 +668,7 @@ def attention_uniformity(tables: Mapping[str, pd.DataFrame]) -> Figure:
         for k, (label, table) in enumerate(tables.items()):
             values = table.set_index("head")[column].reindex(heads).to_numpy(dtype=float)
             bars = ax.bar(x + (k - (len(tables) - 1) / 2) * width, values, width, label=label)
-            ax.bar_label(bars, labels=[f"{v:.2f}" if np.isfinite(v) else "" for v in values], padding=2,
+            ax.bar_label(bars, labels=[formatting.fixed(v, 2) if np.isfinite(v) else "" for v in values], padding=2,
                          fontsize=7)
         ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label=f"uniform head ({uniform:g})")
         ax.set_xticks(x, [f"head {h}" if h != "all" else "mean of heads" for h in heads])

@@ -131,3 +131,42 @@ def provenance(cfg: Config, root: str | Path = ".") -> dict[str, Any]:
 def now() -> str:
     """The time now, UTC, ISO 8601 to the second."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# What each provenance key is called on a page; a package's version is "<name> version", the others are joined.
+PROVENANCE_WORDS = {
+    "seed": "seed", "split_seed": "split seed", "data.dataset": "dataset", "data.data_version": "data version",
+    "data.ratings_file": "ratings file", "data.ratings_sha256": "ratings SHA-256", "data.source": "data source",
+    "data.rows": "ratings", "machine.cpu": "CPU", "machine.cpu_count": "CPU cores", "machine.gpus": "GPUs",
+    "machine.platform": "platform", "compute.keras_backend": "Keras backend", "compute.distribution": "distribution",
+    "compute.distribution_setting": "distribution setting", "compute.devices": "devices",
+    "compute.processes": "processes", "compute.mesh": "device mesh", "git.commit": "git commit",
+    "git.dirty": "uncommitted changes", "finished_at": "finished at (UTC)", "wall_seconds": "wall time (s)",
+}
+
+
+def provenance_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``record`` (:func:`provenance`, and a notebook's wall time) as (what, value) rows in words: package versions on
+    one row, a backend's own version with the packages, lists joined; hashes whole (a page shows 12 characters)."""
+    rows: list[tuple[str, Any]] = []
+    packages = dict(record.get("packages", {}))
+    for key, value in _leaves(record):
+        if key.startswith("packages."):
+            continue
+        if key.startswith("compute.") and key.split(".", 1)[1] in ("tensorflow", "jax"):
+            packages.setdefault(key.split(".", 1)[1], value)
+            continue
+        rows.append((PROVENANCE_WORDS.get(key, key.replace(".", " ").replace("_", " ")), value))
+    if packages:
+        rows.append(("packages", ", ".join(f"{name} {version}" for name, version in packages.items())))
+    return rows
+
+
+def _leaves(record: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.extend(_leaves(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out

@@ -1,141 +1,49 @@
-"""Tables formatted for reading on a report page; the CSV beside each keeps every digit.
+"""Tables for reading: one renderer (pandas' Styler) for the report pages, the index, README.md and ``tables/*.tex``.
 
-:func:`readable` turns a DataFrame into text cells: numbers rounded to the precision of their column,
-whole numbers as integers, missing values as "–", column names in words. :func:`to_html` renders it
-without an index column, with long labels wrapped at word boundaries rather than cut, in a table that
-fits the page (1280 px). :class:`Notebook.table <arerec.report.notebook.Notebook>` shows tables this way.
+:func:`readable` turns a DataFrame into text cells with :mod:`arerec.report.formatting` (numbers at their column's
+precision, whole numbers as integers, "–" for missing values, yes/no, hashes cut to 12 characters) and names every
+column, and every cell of a column that holds keys (a model, a metric), with :mod:`arerec.report.names`. With
+``intervals``, a column ``m`` and its ``m_ci`` become one "mean ± 95% CI" column.
+
+:func:`render` puts those cells into a :class:`pandas.io.formats.style.Styler` for one target: ``html`` (no index
+column, numbers right-aligned and never broken inside, long labels wrapped at word boundaries, an id of the
+table's name), ``latex`` (booktabs rules) or ``markdown``. The CSV beside each table keeps every digit.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import re
-import textwrap
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
-MISSING = "–"
-WRAP = 36  # characters per line of a long label
+from arerec.report import formatting, names
 
-# Column names in words; a name not here has its underscores turned into spaces.
-WORDS = {
-    "rmse": "RMSE", "mae": "MAE", "val_loss": "validation loss", "loss": "training loss",
-    "n": "seeds", "seed": "seed", "best_epoch": "chosen epoch", "stopped_early": "stopped early",
-    "lr": "learning rate", "num_head": "heads", "emb_size": "embedding size", "max_seq": "max_seq",
-    "min_seq": "min_seq", "region_size": "region size", "model_name": "run",
-    "train_seconds": "training time (s)", "seconds": "time (s)", "eval_seconds": "evaluation time (s)",
-    "mean_diff": "mean difference", "ci": "± 95% CI", "relative_attention": "relative attention (1 = uniform)",
-    "share_of_kept_rows": "share of kept rows", "ndcg": "faithful NDCG@k", "hr": "faithful HR@k",
-}
+_HASH = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
 # Columns shown with a fixed number of decimals, by the end of their name (times: a tenth of a second).
-FIXED_DECIMALS = {"seconds": 1, "_s": 1}
-_METRIC = re.compile(r"^(std_)?(ndcg|hr)@(\d+)(_ci)?$")
+FIXED_DECIMALS = {"seconds": 1, "_s": 1, "(s)": 1}
 
 
-def column_words(name: Any) -> str:
-    """A column name in words: ``ndcg@10`` -> ``faithful NDCG@10``, ``rmse_ci`` -> ``RMSE ± 95% CI``."""
-    text = str(name)
-    match = _METRIC.match(text)
-    if match:
-        std, metric, k, ci = match.groups()
-        words = f"{'standard' if std else 'faithful'} {metric.upper()}@{k}"
-        return words + (" ± 95% CI" if ci else "")
-    if text in WORDS:
-        return WORDS[text]
-    if text.endswith("_ci") and text[:-3] in WORDS:
-        return f"{WORDS[text[:-3]]} ± 95% CI"
-    if text.endswith("_ci"):
-        return f"{text[:-3].replace('_', ' ')} ± 95% CI"
-    return text.replace("_", " ")
+@dataclass(frozen=True)
+class Link:
+    """A cell that links somewhere: ``text`` shown, ``href`` relative to the page."""
 
+    text: str
+    href: str
 
-def decimals(values: pd.Series | np.ndarray) -> int:
-    """Decimals that show a column's values to about three significant digits of its largest one.
-
-    Below 10, at least 3 decimals (metrics and shares), more for small values (a CI of 0.0043 keeps
-    two significant digits); 106.04 gets 1, 1234.5 gets 0. At most 6, and no more than the values need
-    (0.5 and 4.5 get 1).
-    """
-    finite = np.asarray(values, dtype=float)
-    finite = np.abs(finite[np.isfinite(finite)])
-    finite = finite[finite > 0]
-    if finite.size == 0:
-        return 3
-    magnitude = math.floor(math.log10(finite.max()))
-    if magnitude < 1:
-        smallest = math.floor(math.log10(np.median(finite)))
-        wanted = int(min(max(3, 1 - smallest), 6))
-    else:
-        wanted = max(0, 3 - magnitude)
-    exact = next((d for d in range(wanted) if np.allclose(finite, np.round(finite, d), rtol=0, atol=1e-12)), wanted)
-    return exact  # no trailing zeros that every value shares: half epochs as 0.5 and 5.0, not 0.500 and 5.000
+    def __str__(self) -> str:
+        return self.text
 
 
 def _is_whole(values: pd.Series) -> bool:
     finite = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     return bool(finite.size) and bool(np.all(finite == np.round(finite))) and bool(np.all(np.abs(finite) < 2**53))
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value))
-    except TypeError:  # pragma: no cover
-        return False
-
-
-def _cell(value: Any, digits: int | None) -> str:
-    if _missing(value):
-        return MISSING
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}".replace(",", " ") if abs(int(value)) >= 10_000 else str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return str(value)
-        if digits is None:  # a whole number
-            return _cell(int(round(float(value))), None)
-        return f"{float(value):.{digits}f}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) or MISSING
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return ", ".join(str(v) for v in value) or MISSING
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
-
-
-def _column(values: pd.Series) -> list[str]:
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if not numeric and values.map(lambda v: isinstance(v, (int, float, np.number)) or _missing(v)).all():
-        numeric = bool(values.map(lambda v: not isinstance(v, bool)).all())  # object columns of numbers
-    if numeric and not _spans_magnitudes(values):
-        fixed = next((d for end, d in FIXED_DECIMALS.items() if str(values.name).endswith(end)), None)
-        digits = None if _is_whole(values) else fixed if fixed is not None else decimals(
-            pd.to_numeric(values, errors="coerce"))
-        return [_cell(v, digits) for v in values]
-    # an object column that mixes types, or one whose numbers differ by orders of magnitude (a "value" column
-    # of counts and correlations, a "chosen" column of learning rates and sizes): each number at its own
-    # precision, three significant digits
-    return [significant(v) if isinstance(v, (float, np.floating)) and not _missing(v) else _cell(v, None)
-            for v in values]
-
-
-def significant(value: Any, digits: int = 3) -> str:
-    """``value`` to ``digits`` significant digits: a whole number as an integer, 0.00376, 2.27e-08, -0.049."""
-    value = float(value)
-    if not np.isfinite(value):
-        return str(value)
-    if value.is_integer():
-        return _cell(int(value), None)
-    return f"{value:.{digits}g}"
 
 
 def _spans_magnitudes(values: pd.Series, ratio: float = 1e4) -> bool:
@@ -147,65 +55,209 @@ def _spans_magnitudes(values: pd.Series, ratio: float = 1e4) -> bool:
     return bool(fractional.size) and float(finite.max()) > ratio * float(fractional.min())
 
 
-def readable(frame: pd.DataFrame, *, index: bool = False, words: bool = True) -> pd.DataFrame:
-    """``frame`` as text cells for reading (see the module docstring); with ``index``, the index becomes
-    the first column(s), so that no bare 0..n index is shown."""
+def is_numeric(values: pd.Series) -> bool:
+    """A column of numbers (booleans are not), also as an object column of numbers and missing values."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    numbers = values.map(lambda v: formatting.missing(v) or (isinstance(v, (int, float, np.number))
+                                                              and not isinstance(v, (bool, np.bool_))))
+    return bool(numbers.all()) and not bool(values.map(formatting.missing).all())
+
+
+def _text(value: Any, column: Any, k: int | None) -> Any:
+    value = names.cell(column, value, k)
+    if isinstance(value, str) and _HASH.match(value):
+        return formatting.short_hash(value) + "…"
+    return value if isinstance(value, Link) else formatting.plain(value)
+
+
+def column_cells(values: pd.Series, k: int | None = None) -> list[Any]:
+    """A column as text cells (a :class:`Link` stays a link): see the module docstring."""
+    if str(values.name) in names.FLAGS and values.dropna().isin([0, 1]).all():
+        values = values.map(lambda v: v if formatting.missing(v) else bool(v))
+    if is_numeric(values) and not _spans_magnitudes(values):
+        fixed = next((d for end, d in FIXED_DECIMALS.items() if str(values.name).endswith(end)), None)
+        digits = None if _is_whole(values) else fixed if fixed is not None else formatting.decimals(
+            pd.to_numeric(values, errors="coerce"))
+        return [formatting.number(v, digits) for v in values]
+    # a column that mixes types, or whose numbers differ by orders of magnitude (a "value" column of counts and
+    # correlations, a "chosen" column of learning rates and sizes): each number at three significant digits
+    return [_text(v, values.name, k) for v in values]
+
+
+def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each column ``m`` that has an ``m_ci`` beside it as one column of "mean ± CI" text."""
+    out: dict[Any, Any] = {}
+    for column in frame.columns:
+        name = str(column)
+        if name.endswith("_ci") and name[:-3] in frame.columns:
+            continue
+        if f"{name}_ci" in frame.columns and is_numeric(frame[column]):
+            pairs = list(zip(frame[column], frame[f"{name}_ci"], strict=True))
+            base = max(formatting.decimals(frame[column]), 3)
+            digits = max(formatting.pair_decimals(m, [h], base) for m, h in pairs if not formatting.missing(m)) \
+                if frame[column].notna().any() else base
+            out[column] = [formatting.interval(m, h, digits) for m, h in pairs]
+        else:
+            out[column] = frame[column]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def readable(frame: pd.DataFrame, *, index: bool = False, k: int | None = None,
+             intervals: bool = False) -> pd.DataFrame:
+    """``frame`` as text cells with its columns named in words (see the module docstring). With ``index`` the index
+    becomes the first column, its values (row names, which are keys) in words."""
     if index:
-        frame = frame.reset_index()
-        if frame.columns[0] == "index":
-            frame = frame.rename(columns={"index": "what"})  # an unnamed index: its rows name what they show
-    out = pd.DataFrame({n: _column(frame.iloc[:, n]) for n in range(frame.shape[1])})
-    out.columns = [column_words(c) if words else str(c) for c in frame.columns]
+        label = frame.index.name if frame.index.name not in (None, "index") else "what"
+        frame = frame.rename(index=lambda key: names.shown(key, k)).rename_axis(str(label)).reset_index()
+    if intervals:
+        frame = _with_intervals(frame)
+    out = pd.DataFrame({n: column_cells(frame.iloc[:, n], k) for n in range(frame.shape[1])})
+    out.columns = [names.column(c, k) for c in frame.columns]
     return out
 
 
-def wrap(text: str, width: int = WRAP) -> list[str]:
-    """``text`` broken into lines of at most ``width`` characters at spaces, commas and '='; never cut."""
-    if len(text) <= width:
-        return [text]
-    spaced = re.sub(r"([,;=/|])(?=\S)", r"\1 ", text) if " " not in text[:width] else text
-    lines = textwrap.wrap(spaced, width=width, break_long_words=False, break_on_hyphens=True)
-    return lines or [text]
+_NUMBER = re.compile(r"^(<\u00a0)?[+\u2212-]?\d[\d.\u00a0]*(e[+\u2212-]?\d+)?(\u00a0±\u00a0[\d.]+| \(.+ to .+\))?$")
 
 
-def _breakable(text: str) -> str:
-    """A long word (a run name) that the browser may break after '_', '=' or ',' (<wbr>), never cut."""
-    return re.sub(r"([_=,])", r"\1<wbr>", text)
+def numeric_columns(cells: pd.DataFrame) -> list[bool]:
+    """Which shown columns hold numbers (right-aligned, never broken inside): every cell a number, a number with its
+    interval, or missing, and at least one number."""
+    def numbers(column: pd.Series) -> bool:
+        texts = [str(v) for v in column if not isinstance(v, Link)]
+        given = [t for t in texts if t not in (formatting.MISSING, "n/a")]
+        return len(texts) == len(column) and bool(given) and all(_NUMBER.match(t) for t in given)
+
+    return [numbers(cells.iloc[:, n]) for n in range(cells.shape[1])]
 
 
-_STYLE = ("border-collapse:collapse;font-size:12px;max-width:1240px;margin:4px 0 12px;"
-          "font-variant-numeric:tabular-nums")
-_CELL = "border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top;"
+# --------------------------------------------------------------------------------------------
+# One renderer: a Styler over the text cells, for HTML, LaTeX or Markdown
+# --------------------------------------------------------------------------------------------
+_TABLE_CSS = ("border-collapse:collapse;font-size:12px;margin:4px 0 12px;font-variant-numeric:tabular-nums;"
+              "table-layout:auto;width:auto;max-width:100%")
+_CELL_CSS = "border-bottom:1px solid #ddd;padding:2px 8px;vertical-align:top;text-align:left;white-space:normal"
+LONG_WORD = 30  # characters: a longer word (a run name, a configuration) may break after '_', '=' or ','
 
 
-def to_html(frame: pd.DataFrame, *, index: bool = False, width: int = WRAP) -> str:
-    """An HTML table of :func:`readable` ``frame``: no index column, numbers right-aligned, long labels
-    wrapped onto several lines."""
-    table = readable(frame, index=index)
-    numeric = [bool(pd.api.types.is_numeric_dtype(frame.reset_index().iloc[:, n] if index else frame.iloc[:, n]))
-               for n in range(table.shape[1])]
+def _html_cell(value: Any) -> str:
+    if isinstance(value, Link):
+        return f'<a href="{html.escape(value.href)}">{html.escape(value.text)}</a>'
+    text = html.escape(str(value))
+    return " ".join(re.sub(r"([_=,/])", r"\1<wbr>", w) if len(w) > LONG_WORD else w for w in text.split(" "))
 
-    def cell(text: str, tag: str, right: bool) -> str:
-        lines = "<br>".join(_breakable(html.escape(line)) if len(line) > width else html.escape(line)
-                            for line in wrap(text, width))
-        align = "right" if right else "left"
-        return f"<{tag} style='{_CELL}text-align:{align}'>{lines}</{tag}>"
 
-    head = "".join(cell(str(c), "th", r) for c, r in zip(table.columns, numeric, strict=True))
-    rows = "".join("<tr>" + "".join(cell(v, "td", r) for v, r in zip(row, numeric, strict=True)) + "</tr>"
-                   for row in table.itertuples(index=False))
-    return (f"<table class='arerec-table' style='{_STYLE}'><thead><tr style='background:#f4f4f4'>{head}</tr>"
-            f"</thead><tbody>{rows}</tbody></table>")
+def _latex_cell(value: Any) -> str:
+    text = str(value)
+    for char, latex in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                        ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
+                        ("^", r"\textasciicircum{}")):
+        text = text.replace(char, latex)
+    text = text.replace("<", "$<$").replace(">", "$>$")  # T1 and OT1 alike
+    return (text.replace(formatting.NBSP + "±" + formatting.NBSP, r"~$\pm$~").replace("±", r"$\pm$")
+            .replace(formatting.MINUS, "$-$").replace(formatting.NBSP, "~").replace("–", "--").replace("…", r"\ldots{}"))
+
+
+def _markdown_cell(value: Any) -> str:
+    text = f"[{value.text}]({value.href})" if isinstance(value, Link) else str(value)
+    return text.replace("|", r"\|").replace(formatting.NBSP, " ")
+
+
+_ESCAPE = {"html": _html_cell, "latex": _latex_cell, "markdown": _markdown_cell}
+
+
+@dataclass
+class Rendered:
+    """One table ready for a target: its escaped text cells, which columns hold numbers, and the :class:`Styler`."""
+
+    cells: pd.DataFrame
+    numeric: list[bool]
+    styler: Styler
+
+
+def _html_styles(numeric: Sequence[bool]) -> list[Any]:
+    styles: list[Any] = [{"selector": "", "props": _TABLE_CSS}, {"selector": "th, td", "props": _CELL_CSS},
+                         {"selector": "thead th", "props": "background:#f4f4f4;vertical-align:bottom"},
+                         {"selector": "td", "props": "max-width:30em"}]
+    styles += [{"selector": f"td.col{n}", "props": "text-align:right;white-space:nowrap"}
+               for n, is_number in enumerate(numeric) if is_number]  # a number never breaks; its heading may
+    return styles + [{"selector": f"th.col{n}", "props": "text-align:right"} for n, is_number in enumerate(numeric)
+                     if is_number]
+
+
+def render(frame: pd.DataFrame, target: str = "html", *, name: str = "table", index: bool = False,
+           k: int | None = None, intervals: bool = False, row_classes: Sequence[str] | None = None) -> Rendered:
+    """``frame``'s readable cells, escaped for ``target`` (html, latex or markdown), in a :class:`Styler` without an
+    index; ``row_classes``: a CSS class per row for its cells (HTML)."""
+    cells = readable(frame, index=index, k=k, intervals=intervals)
+    numeric = numeric_columns(cells)
+    escape = _ESCAPE[target]
+    shown = cells.apply(lambda column: column.map(escape))
+    shown.columns = [escape(c) for c in cells.columns]
+    styler = Styler(shown, cell_ids=False).hide(axis="index").set_uuid(re.sub(r"\W", "_", name))
+    if target == "html":
+        styler = styler.set_table_styles(_html_styles(numeric)).set_table_attributes('class="arerec-table"')
+        if row_classes is not None:
+            styler = styler.set_td_classes(pd.DataFrame([[c] * shown.shape[1] for c in row_classes],
+                                                        index=shown.index, columns=shown.columns))
+    return Rendered(shown, numeric, styler)
+
+
+def to_html(frame: pd.DataFrame, *, name: str = "table", index: bool = False, k: int | None = None,
+            intervals: bool = False, row_classes: Sequence[str] | None = None) -> str:
+    """An HTML table (with its scoped style) of ``frame``: see :func:`render`."""
+    return render(frame, "html", name=name, index=index, k=k, intervals=intervals,
+                  row_classes=row_classes).styler.to_html()
+
+
+def _latex_columns(table: Rendered) -> str:
+    """Numbers right-aligned; a text column whose longest cell has more than 24 characters wraps, ragged right, in a
+    ``p`` column 6 to 11 em wide (``\\usepackage{array}``), so that a table of sentences (the claims) fits a page."""
+    out = []
+    for n, is_number in enumerate(table.numeric):
+        longest = max((len(str(v)) for v in table.cells.iloc[:, n]), default=0)
+        width = f"{min(11.0, max(6.0, longest * 0.2)):.1f}em"
+        out.append("r" if is_number else rf">{{\raggedright\arraybackslash}}p{{{width}}}" if longest > 24 else "l")
+    return "".join(out)
+
+
+def to_latex(frame: pd.DataFrame, *, caption: str, name: str = "table", index: bool = False, k: int | None = None,
+             intervals: bool = False) -> str:
+    """A booktabs LaTeX table (``\\usepackage{booktabs, array}``) of the same cells as :func:`to_html`, in a ``table``
+    float with ``caption`` and the label ``tab:{name}``, at ``\\small``."""
+    table = render(frame, "latex", name=name, index=index, k=k, intervals=intervals)
+    latex = table.styler.to_latex(hrules=True, column_format=_latex_columns(table), caption=_latex_cell(caption),
+                                  label=f"tab:{name}", position_float="centering")
+    return latex.replace("\\centering\n", "\\centering\n\\small\n", 1)
+
+
+def to_markdown(frame: pd.DataFrame, *, index: bool = False, k: int | None = None, intervals: bool = False) -> str:
+    """A Markdown (GitHub) table of the same cells as :func:`to_html`."""
+    table = render(frame, "markdown", index=index, k=k, intervals=intervals)
+    lines = table.styler.to_string(delimiter=" | ").splitlines()
+    rule = "|" + "|".join("---:" if n else "---" for n in table.numeric) + "|"
+    return "\n".join([f"| {lines[0]} |", rule, *(f"| {line} |" for line in lines[1:])]) + "\n"
 
 
 class Table:
     """What a notebook displays for a table: the HTML of :func:`to_html` (and plain text elsewhere)."""
 
-    def __init__(self, frame: pd.DataFrame, *, index: bool = False) -> None:
-        self.frame, self.index = frame, index
+    def __init__(self, frame: pd.DataFrame, *, name: str = "table", index: bool = False, k: int | None = None,
+                 intervals: bool = False) -> None:
+        self.frame, self.name, self.index, self.k, self.intervals = frame, name, index, k, intervals
 
     def _repr_html_(self) -> str:
-        return to_html(self.frame, index=self.index)
+        return to_html(self.frame, name=self.name, index=self.index, k=self.k, intervals=self.intervals)
 
     def __repr__(self) -> str:
-        return readable(self.frame, index=self.index).to_string(index=False)
+        return readable(self.frame, index=self.index, k=self.k, intervals=self.intervals).to_string(index=False)
+
+
+def shown_columns(frame: pd.DataFrame, show: Sequence[str] | None) -> pd.DataFrame:
+    """The columns of ``frame`` named in ``show`` (with their ``_ci`` columns), in that order; all without ``show``."""
+    if show is None:
+        return frame
+    keep = [c for s in show for c in (s, f"{s}_ci") if c in frame.columns]
+    return frame[list(dict.fromkeys(keep))]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,9 +128,11 @@ def _apart(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return abs(ma - mb) > np.nan_to_num(ha) + np.nan_to_num(hb)
 
 
-def _compare(name_a: str, a: tuple[float, float], name_b: str, b: tuple[float, float], lower_is_better: bool) -> str:
+def _compare(name_a: str, a: tuple[float, float], name_b: str, b: tuple[float, float], lower_is_better: bool,
+             name: Callable[[str], str] = str) -> str:
     if name_a == name_b:
-        return f"left out: both sides are the same row ({name_a})"
+        return f"left out: both sides are the same row ({name(name_a)})"
+    name_a, name_b = name(name_a), name(name_b)
     if np.isnan(a[0]) or np.isnan(b[0]):
         return f"{name_a} and {name_b} cannot be compared (missing)"
     better = (a[0] < b[0]) if lower_is_better else (a[0] > b[0])
@@ -151,18 +153,20 @@ def at_prior(runs: pd.DataFrame, k: int, reference: str = "global_mean") -> pd.S
                      index=arerec.index)
 
 
-def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None) -> str:
+def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None = None,
+           name: Callable[[str], str] = str) -> str:
     """A plain paragraph of what the numbers say, computed from ``summary`` (no hand-typed figures).
 
-    With ``runs`` (one row per run) it also counts the ARERec runs that still sit at the class prior.
+    With ``runs`` (one row per run) it also counts the ARERec runs that still sit at the class prior. ``name`` gives
+    the name shown for a model key (a report page passes :func:`arerec.report.names.model`).
     """
     variants = [m for m in dict.fromkeys(summary["model"]) if m.startswith("ARERec")]
     baselines = [m for m in dict.fromkeys(summary["model"]) if not m.startswith("ARERec")]
     faithful = next((m for m in variants if "faithful" in m), None)
     off = next((m for m in variants if "attention off" in m), None)
     fast = next((m for m in variants if "fast" in m), None)
-    sentences = [f"Every figure is a mean over {int(summary['n'].min())} or more seeds after {epochs} epoch(s) of "
-                 f"ARERec training; intervals are 95% confidence intervals over seeds."]
+    sentences = [f"Every figure is a mean over {int(summary['n'].min())} or more seeds after {epochs} epoch"
+                 f"{'s' if epochs != 1 else ''} of ARERec training; intervals are 95% confidence intervals over seeds."]
     if faithful is None:
         return " ".join([*sentences, "No faithful (dense Adam) row: its comparisons are left out."])
     for protocol in dict.fromkeys(summary["protocol"]):
@@ -172,25 +176,25 @@ def claims(summary: pd.DataFrame, k: int, epochs: int, runs: pd.DataFrame | None
             best = part[part["model"].isin(baselines)].sort_values("rmse").iloc[0]["model"]
             best_ndcg = part[part["model"].isin(baselines)].sort_values(f"ndcg@{k}").iloc[-1]["model"]
             said.append("by RMSE, " + _compare(faithful, _cell(summary, protocol, faithful, "rmse"), best,
-                                               _cell(summary, protocol, best, "rmse"), True))
+                                               _cell(summary, protocol, best, "rmse"), True, name))
             said.append(f"by faithful NDCG@{k}, " + _compare(
                 faithful, _cell(summary, protocol, faithful, f"ndcg@{k}"), best_ndcg,
-                _cell(summary, protocol, best_ndcg, f"ndcg@{k}"), False))
+                _cell(summary, protocol, best_ndcg, f"ndcg@{k}"), False, name))
         if off is not None:
             said.append("switching attention off: " + _compare(
                 off, _cell(summary, protocol, off, f"ndcg@{k}"), faithful,
-                _cell(summary, protocol, faithful, f"ndcg@{k}"), False) + f" (NDCG@{k})")
+                _cell(summary, protocol, faithful, f"ndcg@{k}"), False, name) + f" (faithful NDCG@{k})")
         if fast is not None:
             said.append("the fast mode: " + _compare(
                 fast, _cell(summary, protocol, fast, "rmse"), faithful, _cell(summary, protocol, faithful, "rmse"),
-                True) + " (RMSE)")
+                True, name) + " (RMSE)")
         if said:
             sentences.append(f"Under the {protocol} protocol, " + "; ".join(said) + ".")
     if runs is not None and "global_mean" in set(runs["model"]):
         sentences += _at_prior_sentences(runs, k, epochs)
     if set(summary["protocol"]) >= {"reference", "clean"}:
         ref, clean = (_cell(summary, p, faithful, f"ndcg@{k}") for p in ("reference", "clean"))
-        sentences.append(f"{faithful}'s faithful NDCG@{k} is {ref[0]:.3f} under the reference protocol and "
+        sentences.append(f"{name(faithful)}'s faithful NDCG@{k} is {ref[0]:.3f} under the reference protocol and "
                          f"{clean[0]:.3f} under the clean one: the two protocols score different test rows, so "
                          "compare models within a protocol, not across.")
     return " ".join(sentences)
@@ -206,7 +210,8 @@ def _at_prior_sentences(runs: pd.DataFrame, k: int, epochs: int) -> list[str]:
         if mine.any():
             sentences.append(
                 f"Under the {protocol} protocol {int(mine.sum())} of {len(mine)} ARERec runs score exactly as the "
-                f"global mean: after {epochs} epoch(s) they still predict the majority class for every row, so "
+                f"global mean: after {epochs} epoch{'s' if epochs != 1 else ''} they still predict the majority class "
+                "for every row, so "
                 "those comparisons measure the training schedule more than the model.")
     return sentences
 
@@ -308,7 +313,8 @@ def optimum(configs: Mapping[str, Config], seeds: Sequence[int], baselines: Sequ
     table = pd.concat(frames, ignore_index=True)
     shares = pd.DataFrame([{"model": d["model"], "seed": d["seed"], "majority_class": d["share"][0],
                             "majority_share": d["share"][1]} for d in details])
-    table = table.merge(shares, on=["model", "seed"], how="left")
+    # every row has its majority_share already (a metric of the scores); the class it is the share of comes from here
+    table = table.merge(shares[["model", "seed", "majority_class"]], on=["model", "seed"], how="left")
     if out is not None:
         write_csv_atomic(out, table)
     return Outcome(table, pd.concat([d["users"] for d in details], ignore_index=True), shares,
@@ -337,13 +343,13 @@ def run_ends(runs: pd.DataFrame) -> pd.DataFrame:
     return ends.reset_index(drop=True)
 
 
-def ends_note(ends: pd.DataFrame, cap: int) -> str:
-    """One sentence on how the ARERec runs ended."""
+def ends_note(ends: pd.DataFrame, cap: int, name: Callable[[str], str] = str) -> str:
+    """One sentence on how the ARERec runs ended (``name``: the name shown for a model key)."""
     capped = ends[ends["at cap"]]
     if capped.empty:
         return (f"Every one of the {len(ends)} ARERec runs above stopped early: its validation figure stopped improving "
                 f"before the cap of {cap} epochs.")
-    names = "; ".join(f"{m}, seed {s}" for m, s in zip(capped["model"], capped["seed"], strict=True))
+    names = "; ".join(f"{name(m)}, seed {s}" for m, s in zip(capped["model"], capped["seed"], strict=True))
     return (f"**{len(capped)} of {len(ends)} ARERec runs ended at the cap of {cap} epochs while still improving** "
             f"({names}): they have not converged, so the study is not finished. Raise `validation_search.max_epochs` "
             "and run again (finished epochs are kept).")
@@ -439,35 +445,6 @@ def verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                      "verdict_users": v.get("verdict_users"), "verdict": v["verdict"],
                      "per_seed": ", ".join(f"{d:+.4f}" for d in v.get("diffs", []))})
     return pd.DataFrame(rows)
-
-
-def verdict_markdown(verdicts: Sequence[Mapping[str, Any]]) -> str:
-    """The verdicts as a Markdown list: the claim and its verdict in words, then the numbers over seeds and over
-    users."""
-    lines = []
-    for v in verdicts:
-        head = f"- **{v['claim']}**: {v['verdict']}."
-        if v["verdict"] == "left out":
-            lines.append(f"{head} {v.get('why', '')}")
-            continue
-        test = v.get("user_test") or {}
-        seeds = (f"over {v['n']} seeds {v['a']} {v['mean_a']:.4f} vs {v['b']} {v['mean_b']:.4f}, paired difference "
-                 f"{_signed(v['mean_diff'])}" + (f" ± {v['ci']:.4f}" if np.isfinite(v["ci"]) else " (no interval)"))
-        users = (f"over {test['n_users']} users {_signed(test['mean_diff'])} (95% CI {_signed(test['ci_low'])} to "
-                 f"{_signed(test['ci_high'])}), Wilcoxon p {_p(test['p_value'])}"
-                 + (f", Holm p {_p(test['p_holm'])}" if "p_holm" in test else "")) if test else ""
-        lines.append(f"{head} {seeds}; {users}." if users else f"{head} {seeds}.")
-    return "\n".join(lines)
-
-
-def _signed(value: float) -> str:
-    """A difference with 4 decimals and its sign; a non-zero value that rounds to zero is not shown as -0.0000."""
-    text = f"{value:+.4f}"
-    return text.replace("-0.0000", "−0.0000 (rounds to 0)") if text == "-0.0000" else text.replace("-", "−")
-
-
-def _p(value: float) -> str:
-    return "n/a" if not np.isfinite(value) else (f"{value:.2g}" if value >= 1e-4 else "< 0.0001")
 
 
 def shares_table(shares: pd.DataFrame, threshold: float) -> pd.DataFrame:

@@ -37,10 +37,12 @@ def test_position_profile_finds_attention_on_the_latest_neighbour():
     assert head.loc[0, "relative_attention"] == pytest.approx(0.0)
     assert head["count"].tolist() == [3, 3]
     assert (profile[profile["head"] == "mean"]["relative_attention"].to_numpy() == head["relative_attention"]).all()
-    wide = attention.position_wide(profile)  # a row per bin, a column per head
-    assert wide.columns.tolist() == ["position (bin centre)", "head 1", "mean of heads", "neighbours"]
+    wide = attention.position_wide(profile)  # a row per bin, a column per head with its interval beside it
+    assert wide.columns.tolist() == ["position (bin centre)", "head 1", "head 1_ci", "mean of heads", "mean of heads_ci",
+                                     "neighbours"]
     assert wide["position (bin centre)"].tolist() == [0.25, 0.75] and wide["neighbours"].tolist() == [3, 3]
-    assert wide["head 1"].iloc[0].startswith("0.000 ± ") and wide["head 1"].iloc[1].startswith("2.000 ± ")
+    assert wide["head 1"].tolist() == pytest.approx([0.0, 2.0])
+    assert wide["head 1_ci"].tolist() == head["ci"].tolist()
 
 
 def test_uniform_weights_have_entropy_one_and_are_never_peaked():

@@ -182,13 +182,16 @@ def with_settings(config: dict, parameters: dict) -> dict:
 
 def test_a_setting_an_older_kit_did_not_record_is_no_difference_at_its_default(tmp_path, capsys):
     from arerec.config import Config
+    from arerec.sweeps.search_settings import SearchSettings
+
+    DEFAULTS = SearchSettings().to_dict()
 
     today = Config(lr=0.003).to_dict()
     older = {k: v for k, v in today.items() if k not in ("distribution", "model_axis", "job_addresses")}
     older["hrcutoff"] = 3  # a float field an older kit wrote as the int of its default
     old = with_settings(older, {"epochs": 2, "seeds": [0, 1, 2]})
     new = with_settings(today, {"epochs": 2, "seeds": [0, 1, 2], "workers": 1,
-                                "validation_search": {"pruner": "median"}})  # notebook parameters at their defaults
+                                "validation_search": {"pruner": DEFAULTS["pruner"]}})  # parameters at their defaults
     assert today["hrcutoff"] == 3.0 and isinstance(today["hrcutoff"], float)
     comparison = check.compare_metrics(old, new)
     assert comparison.reproduced and comparison.setting_differences == []

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 from arerec.report.index import build_index
 from arerec.report.metrics_json import update_metrics
+
+NBSP = "\u00a0"
+
+
+def rows(page: str) -> list[list[str]]:
+    """Every table row of ``page`` as its cells' text (tags dropped, entities and no-break spaces read)."""
+    found = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, flags=re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
+        found.append([html.unescape(re.sub(r"<[^>]+>", "", c)).replace(NBSP, " ").strip() for c in cells])
+    return found
+
+
+def failed_rows(page: str) -> list[str]:
+    """The first cell of every row whose cells carry the class 'failed'."""
+    firsts = [re.search(r"<td([^>]*)>(.*?)</td>", row, flags=re.S) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page,
+                                                                                         flags=re.S)]
+    return [html.unescape(re.sub(r"<[^>]+>", "", m.group(2))).strip() for m in firsts
+            if m and re.search(r'class="[^"]*\bfailed\b', m.group(1))]
 
 
 def _experiment(folder: Path, status: str, **extra) -> None:
@@ -51,41 +72,41 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     (tmp_path / "stray").mkdir()  # a folder without metrics.json is not an experiment
 
     index, readme = build_index(tmp_path)
-    page = index.read_text()
+    page = html.unescape(index.read_text())
+    table = rows(page)
     assert "FAILED in 02_training: DataError: no rows" in page
-    assert '<tr class="failed"><td>bad</td><td>FAILED in 02_training</td>' in page
-    assert ("<td>good</td><td>ok</td><td>synthetic</td><td>2 epochs; seed 0</td>"
-            "<td>trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2</td><td>–</td><td>10</td>") in page
-    assert ("<td>tuned headline</td><td>ARERec (tuned)</td><td>0, 1, 2</td><td>4, 5, 4</td><td>3, 4, 3</td>"
-            in page)  # the epochs each run trained and the one chosen
-    assert "paired difference in rmse -0.0500 ± 0.0100 (95% CI, 3 seeds)" in page
+    assert ["bad", "FAILED in 02_training"] == table[1][:2] and failed_rows(page) == ["bad"]
+    assert ["good", "ok", "synthetic", "2 epochs; seed 0", "trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2",
+            "–", "10"] == table[2][:7]
+    # the epochs each run trained and the one chosen, the model by name
+    assert ["tuned headline", "ARERec, tuned", "0, 1, 2", "4, 5, 4", "3, 4, 3"] in table
+    assert "Over 3 seeds: a − b = −0.0500 ± 0.0100 (95% CI)." in page.replace(NBSP, " ")
     assert "None" not in page and "None" not in readme.read_text()
-    assert "rebuilds reports/&lt;experiment&gt;/ and this index" in page and "reports/bench/" in page
-    assert "<h2>Headline: good (no Optuna search: an older build)</h2>" in page and "over 3 seeds" in page
-    assert "<b>lr=0.003</b> (selection: val_loss; 2 configurations tried)" in page
-    assert "<td>ARERec (tuned)</td><td>0.567 ± 0.010</td>" in page  # one table per protocol
+    assert "rebuilds reports/<experiment>/ and this index" in page and "reports/bench/" in page
+    assert "<h2 id=\"headline-good\">Headline: good (no Optuna search: an older build)</h2>" in page
+    assert "<code>lr=0.003</code> (selection: validation loss; 2 configurations tried)" in page
+    assert ["ARERec, tuned", "0.567 ± 0.010", "1.000 ± 0.020", "3"] in table  # one table per protocol, by name
     assert "<li><b>supported</b>: ARERec beats the best baseline (RMSE, lower is better)" in page
-    assert "<li><b>left out</b>: Attention beats attention off (RMSE)" in page and "no rows for ARERec" in page
-    assert "<td>1</td><td>0.478</td><td>0.47</td>" in page  # the seed run beside the original's figures
+    assert "<li><b>left out</b>: Attention beats attention off (RMSE)" in page
+    assert "No rows for ARERec, attention off, tuned on its own" in page
+    assert ["1", "0.478", "0.47"] in table  # the seed run beside the original's figures
     assert "At the seed's schedule, reference protocol" in page
-    assert "<td>tuned</td><td>0.910, 0.870</td><td>0.200, 0.310</td>" in page
-    assert "<td>base</td><td>3</td><td>0.500 ± 0.020</td><td>1.100 ± 0.010</td>" in page  # ablation
+    assert ["tuned", "0.910, 0.870", "0.200, 0.310"] in table
+    assert ["ARERec's tuned configuration", "3", "0.500 ± 0.020", "1.100 ± 0.010"] in table  # ablation
     assert 'href="good/01_data_exploration.html"' in page
     assert '<img src="good/figures/attention_pairs.png"' in page
     assert 'href="good/figures/learning_curves.png"' in page
-    assert "f" * 64 in page and "aaaaaaaaaa" in page and "1 min 15 s" in page
+    assert ["ratings SHA-256", "ffffffffffff…"] in table and "f" * 13 not in page  # 12 characters shown; whole in
+    assert '<a href="good/metrics.json">metrics.json</a> holds them whole' in page  # metrics.json, linked
+    assert ["git commit", "aaaaaaaaaaaa…"] in table and "1 min 15 s" in page
     assert "stray" not in page
     text = readme.read_text()
     assert "| good | ok | synthetic | 2 epochs; seed 0 | trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2 |" in text
-    assert "| ARERec (tuned) | 0.567 ± 0.010 |" in text and "- **supported**: ARERec beats the best baseline" in text
-    assert "Status: FAILED in 02_training: DataError: no rows" in text
-    assert "[attention_pairs.png](good/figures/attention_pairs.png)" in text
-
-
+    assert "| ARERec, tuned | 0.567 ± 0.010 |" in text and "- **supported**: ARERec beats the best baseline" in text
 def test_an_unfinished_run_is_not_shown_as_a_success(tmp_path):
     _experiment(tmp_path / "half", "running")
     page = build_index(tmp_path)[0].read_text()
-    assert "INCOMPLETE" in page and '<tr class="failed"><td>half</td>' in page
+    assert "INCOMPLETE" in page and failed_rows(page) == ["half"]
 
 
 def test_provenance_names_the_backend_and_its_devices():
@@ -106,9 +127,9 @@ def test_an_old_left_out_verdict_shows_no_python_value_and_the_search_is_optiona
     update_metrics(full, "02_training", {"k": 10, "search": {
         "ARERec": {"trials": [{"lr": 0.003}, {"lr": 0.001}], "n_trials": 2, "chosen": {"lr": 0.003}, "edges": ["lr"]}}})
     page = build_index(tmp_path)[0].read_text()
-    assert "None" not in page and "this experiment has no such run" in page
+    assert "None" not in page and "This experiment has no such run" in page
     assert "What full adds over base: ablation_grid: + region_mode=window." in page
-    assert "<td>ARERec</td><td>2</td><td>2</td><td>lr=0.003</td><td>lr</td>" in page  # the search per model
+    assert ["ARERec", "2", "2", "lr=0.003", "lr"] in rows(page)  # the search per model
 
 
 def test_the_chosen_configuration_names_its_trials_and_a_model_without_edges_says_none(tmp_path):
@@ -121,9 +142,9 @@ def test_the_chosen_configuration_names_its_trials_and_a_model_without_edges_say
         "search": {"arerec": {"trials": [trial] * 4, "n_trials": 4, "chosen": {"lr": 0.003}, "edges": {"lr": "low"}},
                    "biased_mf": {"trials": [trial] * 4, "n_trials": 4, "chosen": {"n_factors": 8}, "edges": {}}}})
     page = build_index(tmp_path)[0].read_text()
-    assert "<b>lr=0.003</b> (selection: val_ce; the best of 4 Optuna trials)" in page
-    assert "<td>arerec</td><td>4</td><td>4</td><td>lr=0.003</td><td>lr=low</td>" in page
-    assert "<td>biased_mf</td><td>4</td><td>4</td><td>n_factors=8</td><td>none</td>" in page and "{}" not in page
+    assert "<code>lr=0.003</code> (selection: validation cross-entropy; the best of 4 Optuna trials)" in page
+    assert ["ARERec", "4", "4", "lr=0.003", "lr=low"] in rows(page)
+    assert ["biased MF", "4", "4", "n_factors=8", "none"] in rows(page) and "{}" not in page
 
 
 def test_what_an_experiment_adds_names_nested_leaves_and_ignores_keys_an_older_build_lacks():
@@ -150,12 +171,12 @@ def test_the_experiment_with_the_largest_search_gives_the_kits_answer(tmp_path):
         update_metrics(tmp_path / name, "02_training", {"k": 10, "verdicts": [verdict], "search": {
             model: {"trials": [], "n_trials": trials, "chosen": {}, "edges": {}} for model in ("arerec", "biased_mf")}})
     index, readme = build_index(tmp_path)
-    page = index.read_text()
-    assert "<h2>The kit's answer: full (35 trials per model)</h2>" in page
-    assert "<h2>Headline: base (4 trials per model); a smaller search than full's" in page
+    page = html.unescape(index.read_text())
+    assert "<h2 id=\"headline-full\">The kit's answer: full (35 trials per model)</h2>" in page
+    assert "<h2 id=\"headline-base\">Headline: base (4 trials per model); a smaller search than full's" in page
     assert page.index("The kit's answer: full") < page.index("Headline: base")
     assert "The paper's claims (the kit's answer; 35 trials per model):" in readme.read_text()
     update_metrics(tmp_path / "full", "02_training", {"search": None})  # full from a build before the searches
-    page = build_index(tmp_path)[0].read_text()
-    assert "<h2>The kit's answer: base (4 trials per model)</h2>" in page
-    assert "<h2>Headline: full (no Optuna search: an older build)</h2>" in page
+    page = html.unescape(build_index(tmp_path)[0].read_text())
+    assert "<h2 id=\"headline-base\">The kit's answer: base (4 trials per model)</h2>" in page
+    assert "<h2 id=\"headline-full\">Headline: full (no Optuna search: an older build)</h2>" in page

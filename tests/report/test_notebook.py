@@ -66,24 +66,46 @@ def test_a_misspelled_parameter_is_an_error_naming_the_valid_keys(tmp_path):
     assert "Valid keys:" in message and "num_head" in message and "ablation_grid" in message
 
 
-def test_figure_table_record_and_finish_write_their_files(tmp_path):
+def test_figure_table_record_and_finish_write_their_files(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(notebook, "_show", shown.append)
     nb = notebook.Notebook("01_data_exploration", parameters.Parameters(data_path=str(tmp_path / "Data")), tmp_path / "exp")
-    fig = Figure()
+    fig = Figure(figsize=(4.0, 3.0))
     fig.subplots().plot([1, 2], [3, 4])
     nb.figure(fig, "line")
     nb.table(pd.DataFrame({"a": [1, 2]}), "frame")
     nb.table({"rows": 3, "share": 0.5}, "summary")
     nb.record(value=2)
-    provenance = nb.finish()
+    nb.finish()
     png = (tmp_path / "exp" / "figures" / "line.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 1000
+    assert (tmp_path / "exp" / "figures" / "line.pdf").read_bytes().startswith(b"%PDF")  # the vector copy
+    image = shown[0]
+    assert image.width == round(int.from_bytes(png[16:20], "big") * 100 / 150)  # 150 dpi shown at 100 px per inch
     assert (tmp_path / "exp" / "tables" / "frame.csv").read_text() == "a\n1\n2\n"
     assert (tmp_path / "exp" / "tables" / "summary.csv").read_text() == "what,value\nrows,3\nshare,0.5\n"
     metrics = metrics_json.read_metrics(tmp_path / "exp")["01_data_exploration"]
     assert metrics["value"] == 2
     assert metrics["parameters"]["dataset"] == "ml-100k"
-    assert metrics["provenance"]["packages"]["numpy"] == provenance.loc["packages.numpy", "value"]
+    provenance = pd.read_csv(tmp_path / "exp" / "tables" / "provenance_01_data_exploration.csv").set_index("what")
+    assert f"numpy {metrics['provenance']['packages']['numpy']}" in provenance.loc["packages", "value"]
     assert metrics["provenance"]["wall_seconds"] >= 0
+    page = shown[-1]._repr_html_()  # the provenance as a table in words, not a DataFrame with an index-name row
+    assert ">seed<" in page and ">packages<" in page and "index_name" not in page
+
+
+def test_a_table_for_a_paper_holds_the_cells_of_the_page(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(notebook, "_show", shown.append)
+    nb = notebook.Notebook("02_training", Config(), {}, tmp_path / "exp")
+    summary = pd.DataFrame({"model": ["ARERec (tuned)", "biased_mf"], "rmse": [1.0731, 0.9652],
+                            "rmse_ci": [0.0112, 0.0041], "kind": ["ARERec", "baseline"]})
+    nb.table(summary, "headline", intervals=True, show=["model", "rmse"], latex="Test RMSE")
+    page = shown[0]._repr_html_()
+    latex = (tmp_path / "exp" / "tables" / "headline.tex").read_text()
+    assert "ARERec, tuned" in page and "ARERec, tuned & 1.073~$\\pm$~0.011 \\\\" in latex
+    assert "kind" not in latex and "\\caption{Test RMSE}" in latex
+    assert "kind" in (tmp_path / "exp" / "tables" / "headline.csv").read_text()  # every column in the CSV
 
 
 def test_package_logs_go_to_the_log_file_and_a_warning_becomes_a_note_for_the_reader(tmp_path, monkeypatch):

@@ -78,24 +78,30 @@ def test_leakage_histogram_counts_rows_by_share_rated_later():
     assert "75.0% of test rows" in ax.get_title()
 
 
-def test_learning_curves_plot_each_column_per_epoch():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0],
-                            "hr@10": [0.1, 0.2, 0.3], "ndcg@10": [0.4, 0.5, 0.6], "std_ndcg@10": [0.7, 0.8, 0.9]})
-    loss, metrics = plots.learning_curves(history, 10).axes
-    assert {line.get_label(): list(line.get_ydata()) for line in loss.lines} == {
-        "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]}
-    assert [line.get_label() for line in metrics.lines] == ["hr@10", "ndcg@10", "std_ndcg@10"]
-    assert metrics.get_title() == "Test metrics at k = 10" and loss.get_xlabel() == "epoch"
+def test_tidy_takes_offsets_off_and_thins_overlapping_tick_labels():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2.0, 2.0))
+    ax = fig.subplots()
+    ax.plot([0, 1], [1.44020, 1.44021])  # the values that gave "1e−5+1.4402"
+    ax.set_xticks(np.linspace(0, 1, 41))  # 41 labels on 2 inches: they run together
+    assert plots.overlapping_ticks(fig)
+    plots.tidy(fig)
+    assert not plots.overlapping_ticks(fig)
+    plots._canvas(fig)
+    assert ax.yaxis.get_offset_text().get_text() == "" and ax.xaxis.get_offset_text().get_text() == ""
 
 
-def test_model_comparison_highlights_arerec():
-    table = pd.DataFrame({"rmse": [1.02, 0.95], "ndcg@10": [0.57, 0.55]}, index=["ARERec", "item_mean"])
-    fig = plots.model_comparison(table, ["ndcg@10", "rmse"])
-    ndcg, rmse = fig.axes
-    assert [p.get_width() for p in rmse.patches] == [1.02, 0.95]
-    assert rmse.get_xlabel() == "rmse" and ndcg.get_xlabel() == "ndcg@10"
-    assert rmse.patches[0].get_facecolor() == to_rgba(plots.TARGET_COLOUR)
-    assert rmse.patches[1].get_facecolor() != to_rgba(plots.TARGET_COLOUR)
+def test_a_figure_is_saved_as_a_150_dpi_png_and_a_pdf_beside_it(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.0, 3.0))
+    fig.subplots().plot([1, 2], [3, 4])
+    png = plots.save_figure(fig, tmp_path / "figures" / "line")
+    assert png.startswith(b"\x89PNG") and (tmp_path / "figures" / "line.png").read_bytes() == png
+    assert (tmp_path / "figures" / "line.pdf").read_bytes().startswith(b"%PDF")
+    width = int.from_bytes(png[16:20], "big")
+    assert width >= 4.0 * plots.DPI * 0.8  # 150 dpi (bbox_inches="tight" trims the margins)
 
 
 def test_confusion_matrix_shows_row_shares_and_counts():
@@ -105,22 +111,6 @@ def test_confusion_matrix_shows_row_shares_and_counts():
     np.testing.assert_allclose(ax.images[0].get_array(), [[0.75, 0.25], [0.0, 0.0]])
     assert [t.get_text() for t in ax.texts] == ["3\n75%", "1\n25%", "0\n0%", "0\n0%"]
     assert ax.get_ylabel() == "true rating"
-
-
-def test_seed_bars_show_means_with_interval_error_bars_per_group():
-    summary = pd.DataFrame({"protocol": ["reference", "reference", "clean", "clean"],
-                            "model": ["ARERec (fast)", "item_mean", "ARERec (fast)", "item_mean"],
-                            "rmse": [1.1, 1.0, 1.2, 1.05], "rmse_ci": [0.05, 0.0, 0.1, np.nan]})
-    fig = plots.seed_bars(summary, "model", [("rmse", "RMSE")], "ARERec", "t", group="protocol")
-    ref, clean = fig.axes
-    assert [p.get_width() for p in ref.patches] == [1.1, 1.0]
-    assert [p.get_width() for p in clean.patches] == [1.2, 1.05]
-    assert [t.get_text() for t in ref.get_yticklabels()] == ["ARERec (fast)", "item_mean"]
-    assert ref.get_title() == "protocol: reference" and clean.get_xlabel() == "RMSE"
-    assert ref.patches[0].get_facecolor() != ref.patches[1].get_facecolor()  # ARERec highlighted
-    # the error bar of the first bar spans mean ± CI
-    segments = [c for c in ref.collections if c.get_segments()][0].get_segments()
-    np.testing.assert_allclose(sorted(segments[0][:, 0]), [1.05, 1.15])
 
 
 def _pair(weights, target=None, user=5, item=9):
@@ -174,7 +164,7 @@ def test_attention_by_position_has_error_bars_the_uniform_line_and_the_correlati
     mean = [c for c in ax.containers if c.get_label() == "mean of heads ± 95% CI"][0]
     assert list(mean.lines[0].get_ydata()) == [1.1, 0.9]
     np.testing.assert_allclose(sorted(mean.lines[2][0].get_segments()[0][:, 1]), [1.0, 1.2])
-    assert "Spearman rho = -0.047 (95% CI -0.060 to -0.030)" in ax.get_title()
+    assert "Spearman rho = −0.047 (95% CI −0.060 to −0.030)" in ax.get_title()  # true minus signs
     low, high = ax.get_ylim()
     assert low <= 0.8 and high >= 1.2
 
@@ -189,19 +179,19 @@ def test_attention_vs_similarity_plots_bin_centres_with_intervals():
     assert list(co.lines[0].get_xdata()) == [5.0, 15.0] and list(diff.lines[0].get_xdata()) == [0.5, 2.0]
     assert list(diff.lines[0].get_ydata()) == [1.2, 0.8]
     assert co.get_ylim()[0] <= 0.95 and co.get_ylim()[1] >= 1.05  # noise around 1 is not blown up
-    assert "Spearman rho = -0.026 (95% CI -0.040 to -0.010)" in co.get_title()
+    assert "Spearman rho = −0.026 (95% CI −0.040 to −0.010)" in co.get_title()
     assert "Spearman" not in diff.get_title()
     assert "co-rated" in co.get_xlabel() and "RMS rating difference" in diff.get_xlabel()
 
 
 def _histories():
     rows = []
-    for model, best in (("ARERec (tuned)", {0: 3, 1: 2}), ("biased MF (tuned)", {0: 4, 1: 4})):
+    for model, best in (("ARERec (tuned)", {0: 3, 1: 2}), ("biased_mf", {0: 4, 1: 4})):
         for seed in (0, 1):
             for epoch in range(1, 6):
                 rows.append({"model": model, "seed": seed, "epoch": epoch, "loss": 2.0 / epoch,
-                             "val_loss": 1.0 + abs(epoch - best[seed]) / 10, "rmse": 1.0 + epoch / 100,
-                             "best_epoch": best[seed]})
+                             "val_loss": 1.0 + abs(epoch - best[seed]) / 10, "val_ce": 0.99 + abs(epoch - best[seed]) / 10,
+                             "rmse": 1.0 + epoch / 100, "best_epoch": best[seed]})
     return pd.DataFrame(rows)
 
 
@@ -214,16 +204,20 @@ def test_run_curves_draw_a_line_per_seed_coloured_by_model_with_the_chosen_epoch
     assert runs[0].get_color() != runs[2].get_color() and runs[0].get_color() == runs[1].get_color()
     assert runs[0].get_linestyle() != runs[1].get_linestyle()  # seeds told apart
     assert list(stars[0].get_xdata()) == [3] and list(stars[1].get_xdata()) == [2]
-    assert list(stars[0].get_ydata()) == [1.0]
-    assert "selection metric" in metric.get_title() and metric.get_ylabel() == "rmse"
+    assert list(stars[0].get_ydata()) == [0.99]  # val_ce: the validation loss without L2, not val_loss beside it
+    assert val.get_ylabel() == "validation cross-entropy"
+    assert "selection metric" in metric.get_title() and metric.get_ylabel() == "RMSE"
     title = fig.get_suptitle()
-    assert "ARERec (tuned), biased MF (tuned)" in title and "seeds 0, 1" in title and "up to 5 epochs" in title
+    assert "ARERec, tuned; biased MF" in title and "seeds 0, 1" in title and "up to 5 epochs" in title
+    assert runs[0].get_label() == "ARERec, tuned, seed 0"
     assert all(float(t).is_integer() for t in loss.get_xticks())
 
 
-def test_run_curves_with_val_loss_as_the_selection_metric_have_two_panels():
+def test_run_curves_draw_the_selection_loss_once():
     fig = plots.run_curves(_histories(), "val_loss", "t")
     assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "validation loss"]
+    fig = plots.run_curves(_histories(), "val_ce", "t")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["training loss", "validation cross-entropy"]
 
 
 def test_seed_run_curves_put_each_seed_beside_the_original():
@@ -246,28 +240,56 @@ def test_the_claims_forest_keeps_the_tables_sign_and_says_which_side_is_better()
                           "metric": ["rmse", "rmse"], "mean_diff": [0.094, -0.02], "ci": [0.01, np.nan],
                           "user_mean_diff": [0.09, -0.021], "user_ci_low": [0.08, -0.03], "user_ci_high": [0.1, -0.012],
                           "p_holm": [1e-6, 0.02], "verdict": ["not supported", "supported"]})
-    fig = plots.claim_differences(table, "The paper's claims", {"rmse": "RMSE"})
+    fig = plots.claim_differences(table, "The paper's claims")
     ax = fig.axes[0]
     users = ax.containers[0]
     assert list(users.lines[0].get_xdata()) == pytest.approx([0.09])  # a − b as the table has it, not flipped
     np.testing.assert_allclose(sorted(users.lines[2][0].get_segments()[0][:, 0]), [0.08, 0.1])
     assert "← a better (lower)" in ax.get_xlabel() and ax.get_title() == "RMSE"
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[0].startswith("ARERec (tuned) − biased_mf") and "Holm p < 0.001" in labels[0]
+    assert labels[0].startswith("ARERec, tuned − biased MF") and "Holm p <\u00a00.001" in labels[0]
     assert "supported, Holm p 0.02" in labels[1]
-    ndcg = plots.claim_differences(table.assign(metric="ndcg@10"), "t", {"ndcg@10": "faithful NDCG@10"}).axes[0]
-    assert "a better (higher) →" in ndcg.get_xlabel()
+    ndcg = plots.claim_differences(table.assign(metric="ndcg@10"), "t").axes[0]
+    assert "a better (higher) →" in ndcg.get_xlabel() and ndcg.get_title() == "faithful NDCG@10"
 
 
 def test_headline_points_sit_on_an_axis_fitted_to_the_gap():
-    summary = pd.DataFrame({"model": ["ARERec (tuned)", "biased MF (tuned)"], "kind": ["ARERec", "baseline"],
+    summary = pd.DataFrame({"model": ["ARERec (tuned)", "biased_mf"], "kind": ["ARERec", "baseline"],
                             "n": [3, 3], "rmse": [1.055, 0.961], "rmse_ci": [0.01, 0.004]})
-    ax = plots.headline_points(summary, [("rmse", "RMSE (lower is better)")], "Test metrics").axes[0]
+    fig = plots.headline_points(summary, ["rmse"], "Test metrics")
+    ax = fig.axes[0]
     points = [c.lines[0].get_xdata()[0] for c in ax.containers]
     assert points == pytest.approx([1.055, 0.961])
     low, high = ax.get_xlim()
     assert 0.9 < low < 0.957 and 1.065 < high < 1.2  # not from 0
-    assert "1.055 ± 0.010 (n = 3)" in [t.get_text() for t in ax.texts]
+    assert "1.055\u00a0±\u00a00.010 (n = 3)" in [t.get_text() for t in ax.texts]
+    assert ax.get_xlabel() == "RMSE (lower is better)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ARERec, tuned", "biased MF"]
+    assert "mean ± 95% CI over seeds" in fig.get_suptitle()
+
+
+def test_a_figure_of_one_seed_promises_no_interval_and_tells_close_points_apart():
+    summary = pd.DataFrame({"variant": ["base", "use_attention=0 (item-only)"], "n": [1, 1],
+                            "ndcg": [0.50801, 0.50863], "ndcg_ci": [np.nan, np.nan]})
+    fig = plots.headline_points(summary, ["ndcg"], "Ablation", label="variant", k=10)
+    title, ax = fig.get_suptitle(), fig.axes[0]
+    assert "one seed: no interval" in title and "95% CI" not in title
+    assert [t.get_text() for t in ax.texts] == ["0.5080 (n = 1)", "0.5086 (n = 1)"]  # not 0.508 twice
+    assert ax.get_xlabel() == "faithful NDCG@10 (higher is better)"
+    assert [t.get_text() for t in ax.get_yticklabels()][1] == "ARERec's tuned configuration\nwithout attention"
+
+
+def test_metrics_against_k_draw_each_model_over_k_with_its_interval():
+    runs = pd.DataFrame([{"model": m, "seed": s, **{f"{kind}@{k}": base + k / 100 + s / 1000
+                                                    for kind in ("hr", "ndcg", "std_ndcg") for k in (3, 5, 10)}}
+                         for m, base in (("ARERec (tuned)", 0.5), ("user_knn", 0.6)) for s in (0, 1, 2)])
+    fig = plots.metrics_against_k(runs, ["ARERec (tuned)", "user_knn"], [3, 5, 10], "t")
+    hr, ndcg, std = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["faithful HR@k", "faithful NDCG@k", "standard NDCG@k"]
+    line = ndcg.containers[0].lines[0]
+    assert list(line.get_xdata()) == [3, 5, 10] and line.get_ydata()[0] == pytest.approx(0.531)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ARERec, tuned", "user-kNN"]
+    assert "mean ± 95% CI over seeds" in fig.get_suptitle()
 
 
 def test_protocol_comparison_has_a_panel_per_measure_with_the_reference_in_colour():

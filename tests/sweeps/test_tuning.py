@@ -16,6 +16,7 @@ from conftest import tiny_config
 
 from arerec.errors import ConfigError
 from arerec.sweeps import tuning
+from arerec.sweeps.search_settings import SearchSettings
 from arerec.train import loop
 from arerec.train.runs import read_results, run_paths
 
@@ -189,7 +190,7 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
 
 def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
     optuna = tuning.quiet_optuna()
-    tune = tuning.settings({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2})
+    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2})
     study = optuna.create_study(direction="minimize", pruner=tuning._pruner(tune))
     first = study.ask({"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)})
     for step, value in enumerate([1.6, 1.5, 1.45, 1.44, 1.43, 1.42, 1.41], start=1):  # rungs at steps 2 and 6

@@ -1,0 +1,39 @@
+"""Captions and the little phrases figures and tables share: the seeds a result is over, and what a table for a paper
+(``tables/headline.tex``, ``tables/verdicts.tex``) shows, in one sentence each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from arerec.sweeps.headline import DATASET_NAMES
+
+
+def seeds(values: Sequence[Any]) -> str:
+    """'seed 0' or 'seeds 0, 1, 2'; 'no seeds' for none."""
+    numbers = sorted({int(s) for s in values})
+    if not numbers:
+        return "no seeds"
+    return f"seed {numbers[0]}" if len(numbers) == 1 else f"seeds {', '.join(map(str, numbers))}"
+
+
+def _spread(values: Sequence[Any]) -> str:
+    return ("one seed, so no interval" if len(set(values)) <= 1
+            else f"mean ± 95% CI over {seeds(values)}")
+
+
+def headline(cfg: Any, values: Sequence[Any], k: int) -> str:
+    """The caption of the tuned headline's table."""
+    dataset = DATASET_NAMES.get(cfg.data.dataset, cfg.data.dataset)
+    return (f"Test metrics on {dataset} (clean protocol) of each model at its own validation optimum, "
+            f"{_spread(values)}. Faithful HR@{k} and NDCG@{k} are the reference code's own; standard NDCG@{k} is "
+            "tie-aware; RMSE and MAE are of the expected rating.")
+
+
+def verdicts(cfg: Any, values: Sequence[Any]) -> str:
+    """The caption of the verdicts' table."""
+    dataset = DATASET_NAMES.get(cfg.data.dataset, cfg.data.dataset)
+    return (f"The paper's claims on {dataset} (clean protocol), judged over {seeds(values)} (the paired difference a "
+            "− b with its 95% CI) and over test users (the mean per-user difference with its bootstrap 95% CI; "
+            "Wilcoxon signed-rank p-values adjusted by Holm's method over every claim). Supported or not supported "
+            "only when both agree.")
