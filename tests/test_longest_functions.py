@@ -77,3 +77,12 @@ def test_it_lists_the_package_from_the_command_line():
     assert done.returncode == 0 and len(lines) == 4 and " arerec/" in lines[1]
     lengths = [int(line.split()[0]) for line in lines[1:]]
     assert lengths == sorted(lengths, reverse=True)
+
+
+def test_no_function_of_the_package_outside_report_is_longer_than_50_lines():
+    """Issue 31: every function of arerec/ but the report pages' code (arerec/report/) fits in 50 lines."""
+    package = REPO / "arerec"
+    paths = [p for p in sorted(package.iterdir()) if p.name != "report" and (p.is_dir() or p.suffix == ".py")
+             and p.name != "__pycache__"]
+    over = [f.row() for f in longest_functions.longest(paths) if f.length > 50]
+    assert not over, "longer than 50 lines:\n" + "\n".join(over)

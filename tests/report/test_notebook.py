@@ -97,7 +97,7 @@ def test_figure_table_record_and_finish_write_their_files(tmp_path, monkeypatch)
 def test_a_table_for_a_paper_holds_the_cells_of_the_page(tmp_path, monkeypatch):
     shown = []
     monkeypatch.setattr(notebook, "_show", shown.append)
-    nb = notebook.Notebook("02_training", Config(), {}, tmp_path / "exp")
+    nb = notebook.Notebook("02_training", parameters.Parameters(), tmp_path / "exp")
     summary = pd.DataFrame({"model": ["ARERec (tuned)", "biased_mf"], "rmse": [1.0731, 0.9652],
                             "rmse_ci": [0.0112, 0.0041], "kind": ["ARERec", "baseline"]})
     nb.table(summary, "headline", intervals=True, show=["model", "rmse"], latex="Test RMSE")
