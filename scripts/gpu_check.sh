@@ -70,8 +70,8 @@ torch.cuda.is_available(), [torch.cuda.get_device_name(n) for n in range(torch.c
     --out "$OUT/gpu-step$tag.json"
 done
 python3 -m arerec.report.kernel > /dev/null 2>&1
-step reproduce_ci 300 env KERAS_BACKEND="${BACKENDS%% *}" python3 -m arerec.report run --params ci \
-  --reports-dir /tmp/arerec-gpu/reports --set data_path="$DATA" --set model_path="$MODELS"
+step reproduce_ci 300 env KERAS_BACKEND="${BACKENDS%% *}" python3 -m arerec report run --params ci \
+  --reports_dir /tmp/arerec-gpu/reports --set data_path="$DATA" --set model_path="$MODELS"
 python3 - "$OUT" "$START" <<'PY'
 import json, platform, sys, time
 from pathlib import Path

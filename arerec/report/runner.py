@@ -213,18 +213,16 @@ def _shown(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "reports",
-        overrides: Mapping[str, Any] | None = None, experiment: str | None = None,
-        notebooks: Sequence[str] = NOTEBOOKS, timeout: int = DEFAULT_TIMEOUT_S) -> int:
-    """Run the notebooks of one experiment (see the module docstring); 0 when all succeeded."""
-    root = Path(root).resolve()
+def _plan(params: str, root: Path, reports_dir: str, overrides: Mapping[str, Any] | None,
+          experiment: str | None, notebooks: Sequence[str]) -> tuple[list[Path], str, Any, dict[str, Any]]:
+    """The layers, the experiment's name, its checked parameters and what papermill injects; errors before any
+    file is touched (an unknown notebook, no registered kernel)."""
     files = params_files(params, root)
     values = merge_parameters(files, overrides)
     chosen = params_file(params, root)
     experiment = experiment or read_yaml_mapping(chosen).get("experiment") or chosen.stem
     parameters = resolve({**values, "experiment": experiment, "reports_dir": reports_dir},
                          source=" + ".join(str(f) for f in files))
-    cfg = parameters.config
     # the checked values, typed (YAML reads `lr=1e-3` as a string; the configuration made it a float)
     checked = parameters.to_dict()
     # papermill merges its -f files shallowly: a nested setting that layers merge deeply is passed again, merged
@@ -236,37 +234,20 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
     if not kernel_available():
         raise ConfigError("the Jupyter kernel 'arerec' is not registered: run `make setup` "
                           "(or `python -m arerec.report.kernel`) in this environment")
+    return files, experiment, parameters, injected
 
-    reports = path_under(root, reports_dir)
-    folder = reports / experiment
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    started, wall = now(), time.perf_counter()
-    record: dict[str, Any] = {
-        "status": "running", "experiment": experiment, "started_at": started,
-        "params_files": [_shown(f, root) for f in files],
-        "overrides": dict(overrides or {}), "parameters": checked, "notebooks": {},
-    }
-    update_metrics(folder, "run", record)
-    build_index(reports)  # until it finishes, the index shows this experiment as incomplete, not a past success
-    log.info("experiment %s: parameters from %s", experiment, ", ".join(record["params_files"]))
 
-    data_cfg = cfg.replace(data_path=str(path_under(root, cfg.data.data_path)))
-    try:
-        record["data"] = get_data(data_cfg)
-        record["data"]["ratings_file"] = _shown(Path(record["data"]["ratings_file"]), root)
-    except ArerecError as exc:
-        record.update(status="failed", failed_step="data", error=f"{type(exc).__name__}: {exc}",
-                      data=data_provenance(data_cfg))
+def _run_notebooks(record: dict[str, Any], folder: Path, root: Path, files: list[Path], injected: dict[str, Any],
+                   notebooks: Sequence[str], timeout: int) -> None:
+    """Each notebook in turn into ``folder`` (its executed copy, its HTML and its log); the first failure, or an
+    interrupt, ends the run and is written into ``record``."""
     name = "data"
     try:
         for name in notebooks if record["status"] == "running" else ():
             log.info("running %s (%d of %d)", name, notebooks.index(name) + 1, len(notebooks))
             output = folder / f"{name}.ipynb"
-            log_file = folder / "logs" / f"{name}.log"
             outcome = run_notebook(root / "notebooks" / f"{name}.ipynb", output, files, injected, root=root,
-                                   timeout=timeout, log_file=log_file)
+                                   timeout=timeout, log_file=folder / "logs" / f"{name}.log")
             entry = {"status": outcome.status, "seconds": outcome.seconds, "command": outcome.command,
                      "log": f"logs/{name}.log"}
             if output.is_file():
@@ -281,6 +262,38 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
                 break
     except KeyboardInterrupt:
         record.update(status="failed", failed_step=name, error="interrupted (KeyboardInterrupt)")
+
+
+def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "reports",
+        overrides: Mapping[str, Any] | None = None, experiment: str | None = None,
+        notebooks: Sequence[str] = NOTEBOOKS, timeout: int = DEFAULT_TIMEOUT_S) -> int:
+    """Run the notebooks of one experiment (see the module docstring); 0 when all succeeded."""
+    root = Path(root).resolve()
+    files, experiment, parameters, injected = _plan(params, root, reports_dir, overrides, experiment, notebooks)
+    cfg = parameters.config
+    reports = path_under(root, reports_dir)
+    folder = reports / experiment
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    wall = time.perf_counter()
+    record: dict[str, Any] = {
+        "status": "running", "experiment": experiment, "started_at": now(),
+        "params_files": [_shown(f, root) for f in files],
+        "overrides": dict(overrides or {}), "parameters": parameters.to_dict(), "notebooks": {},
+    }
+    update_metrics(folder, "run", record)
+    build_index(reports)  # until it finishes, the index shows this experiment as incomplete, not a past success
+    log.info("experiment %s: parameters from %s", experiment, ", ".join(record["params_files"]))
+
+    data_cfg = cfg.replace(data_path=str(path_under(root, cfg.data.data_path)))
+    try:
+        record["data"] = get_data(data_cfg)
+        record["data"]["ratings_file"] = _shown(Path(record["data"]["ratings_file"]), root)
+    except ArerecError as exc:
+        record.update(status="failed", failed_step="data", error=f"{type(exc).__name__}: {exc}",
+                      data=data_provenance(data_cfg))
+    _run_notebooks(record, folder, root, files, injected, notebooks, timeout)
     if record["status"] == "running":
         record["status"] = "ok"
     # Both protocols, whatever `protocols` holds: notebook 01 prepares and reads both splits
