@@ -113,9 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arerec.bench.pruners", description=__doc__.split("\n\n")[0])
     parser.add_argument("--journal", required=True, help="a study's journal file (Model/<dataset>/search/*.journal)")
     parser.add_argument("--pruners", nargs="+", default=["median", "successive_halving"], choices=PRUNERS)
-    parser.add_argument("--warmup_epochs", type=int, default=2, help="median's warm-up; the other pruners' first rung")
-    parser.add_argument("--alternative_warmup_epochs", type=int, default=1,
-                        help="the first rung of successive_halving and hyperband (default: 1 epoch)")
+    parser.add_argument("--warmup_epochs", type=int, default=2,
+                        help="median's warm-up and the other pruners' first rung, in epochs (default 2: the study's)")
     parser.add_argument("--reports_per_epoch", type=int, default=2)
     parser.add_argument("--max_epochs", type=int, default=40)
     parser.add_argument("--out", required=True)
@@ -124,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"command": "python -m arerec.bench.pruners " + " ".join(argv or []),
                               "journal": str(args.journal), "direction": direction, "pruners": {}}
     for name in args.pruners:
-        warmup = args.warmup_epochs if name == "median" else args.alternative_warmup_epochs
+        warmup = args.warmup_epochs
         pruner = make_pruner(name, warmup_epochs=warmup, reports_per_epoch=args.reports_per_epoch,
                              max_epochs=args.max_epochs)
         rows = replay(curves, pruner, direction, args.reports_per_epoch)
