@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -269,6 +270,9 @@ def test_figures_tables_and_html_are_written(ci_folder):
                  "ablation_runs", "leakage_summary", "attention_summary", "attention_uniformity_tuned",
                  "provenance_02_training"):
         assert (folder / "tables" / f"{name}.csv").stat().st_size > 0, name
+    budget = pd.read_csv(folder / "tables" / "search_budget.csv", dtype=str)
+    for column in ("pruned before 1 epoch", "reached 1 epochs", "reached 2 epochs"):  # counts, written whole
+        assert not budget[column].dropna().str.contains(r"\.").any(), column
     for name in notebook.NOTEBOOKS:
         executed = json.loads((folder / f"{name}.ipynb").read_text())
         assert any(c.get("outputs") for c in executed["cells"]), name

@@ -559,7 +559,9 @@ class SearchResult:
                          "pruned before 1 epoch": rec["pruned_before_one_epoch"] if model in ARERECS else None,
                          **reached, "epochs": rec["epochs"], "seconds": rec["seconds"],
                          "objective": study.objective, "best_val_score": pick(best) if best else math.nan})
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        counts = [c for c in table.columns if c == "pruned before 1 epoch" or c.startswith("reached ")]
+        return table.astype({c: "Int64" for c in counts})  # counts stay whole where a baseline has none
 
     def chosen_table(self) -> pd.DataFrame:
         """Per model and parameter: the range searched, the chosen value, and whether it sits on an edge (or on a
