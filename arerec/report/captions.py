@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from arerec.report import formatting
 from arerec.sweeps.headline import DATASET_NAMES
 
 
@@ -37,3 +38,16 @@ def verdicts(cfg: Any, values: Sequence[Any]) -> str:
             "− b with its 95% CI) and over test users (the mean per-user difference with its bootstrap 95% CI; "
             "Wilcoxon signed-rank p-values adjusted by Holm's method over every claim). Supported or not supported "
             "only when both agree.")
+
+
+def effort(record: Any) -> str:
+    """One sentence on the training ARERec's and attention off's searches got (:meth:`SearchResult.effort`)."""
+    if not record:
+        return ""
+    on, off = record["arerec"], record["arerec_attention_off"]
+    return (f"Effort: *ARERec*'s {formatting.integer(on['n_trials'])} trials trained "
+            f"{formatting.number(on['epochs'], 1)} epochs in {formatting.duration(on['seconds'])}, and *attention off*'s "
+            f"{formatting.integer(off['n_trials'])} trained {formatting.number(off['epochs'], 1)} epochs in "
+            f"{formatting.duration(off['seconds'])}: attention off got {formatting.number(record['off_over_on_epochs'], 2)}"
+            f" times ARERec's epochs and {formatting.number(record['off_over_on_seconds'], 2)} times its seconds "
+            "(seconds on a shared machine vary with its load; epochs do not).")

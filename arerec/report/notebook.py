@@ -157,8 +157,10 @@ class Notebook:
             _show_markdown(f"*Every digit in [tables/{name}.csv](tables/{name}.csv){also}.*")
 
     def say(self, text: str) -> None:
-        """Show ``text`` (Markdown) on the page as prose: claims, verdicts and notes read as sentences that wrap."""
-        _show_markdown(text)
+        """Show ``text`` (Markdown) on the page as prose: claims, verdicts and notes read as sentences that wrap;
+        nothing for an empty one (a note with nothing to say)."""
+        if text:
+            _show_markdown(text)
 
     def recorded(self, section: str) -> dict[str, Any]:
         """What an earlier notebook of this experiment recorded under ``section`` of ``metrics.json``."""

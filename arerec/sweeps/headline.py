@@ -347,8 +347,13 @@ def ends_note(ends: pd.DataFrame, cap: int, name: Callable[[str], str] = str) ->
     """One sentence on how the ARERec runs ended (``name``: the name shown for a model key)."""
     capped = ends[ends["at cap"]]
     if capped.empty:
-        return (f"Every one of the {len(ends)} ARERec runs above stopped early: its validation figure stopped improving "
-                f"before the cap of {cap} epochs.")
+        full = ends[~ends["stopped early"]]  # trained to the cap, its best epoch earlier: patience had not run out
+        if full.empty:
+            return (f"Every one of the {len(ends)} ARERec runs above stopped early: its validation figure stopped "
+                    f"improving before the cap of {cap} epochs.")
+        return (f"None of the {len(ends)} ARERec runs above was still improving at the cap of {cap} epochs: "
+                f"{len(ends) - len(full)} stopped early, and {len(full)} trained to the cap with its best epoch "
+                "earlier (the validation figure had stopped improving, for fewer epochs than the patience).")
     names = "; ".join(f"{name(m)}, seed {s}" for m, s in zip(capped["model"], capped["seed"], strict=True))
     return (f"**{len(capped)} of {len(ends)} ARERec runs ended at the cap of {cap} epochs while still improving** "
             f"({names}): they have not converged, so the study is not finished. Raise `validation_search.max_epochs` "

@@ -563,6 +563,19 @@ class SearchResult:
         counts = [c for c in table.columns if c == "pruned before 1 epoch" or c.startswith("reached ")]
         return table.astype({c: "Int64" for c in counts})  # counts stay whole where a baseline has none
 
+    def effort(self) -> dict[str, Any] | None:
+        """What ARERec's and attention off's searches got, in epochs and in seconds, and attention off's share of
+        ARERec's (1.0: the same effort): the issue of equal trials but unequal training is measured, not assumed.
+        None when either model was not searched here."""
+        on, off = (self.studies.get(m) for m in ("arerec", "arerec_attention_off"))
+        if on is None or off is None or not on.trials or not off.trials:
+            return None
+        a, b = on.record(), off.record()
+        share = {k: (b[k] / a[k] if a[k] else math.nan) for k in ("epochs", "seconds")}
+        return {"arerec": {k: a[k] for k in ("n_trials", "epochs", "seconds")},
+                "arerec_attention_off": {k: b[k] for k in ("n_trials", "epochs", "seconds")},
+                "off_over_on_epochs": share["epochs"], "off_over_on_seconds": share["seconds"]}
+
     def chosen_table(self) -> pd.DataFrame:
         """Per model and parameter: the range searched, the chosen value, and whether it sits on an edge (or on a
         natural bound, which has nothing beyond it)."""

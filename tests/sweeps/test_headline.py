@@ -152,6 +152,11 @@ def test_how_each_run_ended_is_flagged_and_said():
     assert "A, seed 1" in headline.ends_note(ends, 12)
     assert "run A, seed 1" in headline.ends_note(ends, 12, name=lambda key: f"run {key}")  # the page names the models
     assert headline.ends_note(ends[~ends["at cap"]], 12).startswith("Every one of the 2 ARERec runs above stopped early")
+    # a run that trained to the cap with its best epoch earlier was not improving, but it did not stop early either
+    full = headline.run_ends(runs.assign(stopped_early=[1, 0, 0], at_cap=[0, 0, 0], best_epoch=[5, 9, 10]))
+    note = headline.ends_note(full, 12)
+    assert note.startswith("None of the 3 ARERec runs above was still improving at the cap of 12 epochs")
+    assert "1 stopped early, and 2 trained to the cap" in note and "Every one" not in note
 
 
 def test_the_majority_class_per_model_names_collapse_but_not_the_floors():

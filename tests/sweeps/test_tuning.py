@@ -202,3 +202,26 @@ def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
         study, first.number).intermediate_values
     rungs = {k: v for k, v in tuning._frozen(study, again.number).system_attrs.items() if "rung" in k}
     assert rungs == {"completed_rung_0": 1.5, "completed_rung_1": 1.42}  # not the value it resumed at (1.41)
+
+
+def test_the_effort_of_the_two_arerec_searches_is_measured_in_epochs_and_seconds():
+    from arerec.report import captions
+
+    def study(model: str, trials: list[tuple[str, float, float]]) -> tuning.StudyResult:
+        rows = [{"number": n, "state": state, "epochs": epochs, "seconds": seconds, "params": {}}
+                for n, (state, epochs, seconds) in enumerate(trials)]
+        return tuning.StudyResult(model, tuning.parse_space(model, SPACE), "val_ce", "minimize", rows, {}, {})
+
+    tune = SearchSettings.checked(VALUES)
+    on = study("arerec", [("complete", 12.0, 600.0), ("pruned", 2.0, 90.0)])
+    off = study("arerec_attention_off", [("complete", 6.0, 200.0), ("pruned", 2.0, 60.0), ("pruned", 2.0, 40.0)])
+    effort = tuning.SearchResult({"arerec": on, "arerec_attention_off": off}, tune).effort()
+    assert effort is not None
+    assert effort["arerec"] == {"n_trials": 2, "epochs": 14.0, "seconds": 690.0}
+    assert effort["off_over_on_epochs"] == pytest.approx(10 / 14)
+    assert effort["off_over_on_seconds"] == pytest.approx(300 / 690)
+    note = captions.effort(effort)
+    assert "trained 14.0 epochs in 11 min 30 s" in note and "0.71 times ARERec's epochs" in note
+    # a committed optimum (no trials) or one model alone: nothing to compare, and nothing said
+    assert tuning.SearchResult({"arerec": on}, tune).effort() is None
+    assert captions.effort(None) == ""
