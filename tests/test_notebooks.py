@@ -232,7 +232,7 @@ def test_every_notebook_runs_on_ci_params(ci_folder):
     assert [v["variant"] for v in ablation["summary"]] == ["base", "use_attention=0 (item-only)",
                                                            "region_mode=window"]
     assert all(v["n"] == 1 and in_range(v["ndcg"], 0, 1) and in_range(v["rmse"], 0.1, 4) for v in ablation["summary"])
-    assert len(ablation["runs"]) == 3 and all(1 <= v["best_epoch"] <= v["epochs"] <= 3 for v in ablation["runs"])
+    assert len(ablation["runs"]) == 3 and all(1 <= v["best_epoch"] <= v["epochs_trained"] <= 3 for v in ablation["runs"])
     assert [v["claim"] for v in ablation["region_verdicts"]] == [v["claim"] for v in verdicts
                                                                  if "windowed region" in v["claim"]]
 

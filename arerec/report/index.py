@@ -142,7 +142,7 @@ def run_epochs(exp: ExperimentReport) -> list[dict[str, Any]]:
     rows = []
     parts = (("tuned headline", [r for r in exp.training.get("runs", []) if r.get("kind") == "ARERec"],
               "model", "epochs_trained"),
-             ("ablation", exp.metrics.get("03_ablation", {}).get("runs", []), "variant", "epochs"))
+             ("ablation", exp.metrics.get("03_ablation", {}).get("runs", []), "variant", "epochs_trained"))
     for part, runs, key, trained in parts:
         for name in dict.fromkeys(r.get(key, r.get("model")) for r in runs):
             mine = [r for r in runs if r.get(key, r.get("model")) == name]

@@ -62,9 +62,9 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
     when it has ``workers`` > 1, or Ray tasks on a cluster); the loop then loads them. By default the loop trains
     them one by one.
 
-    Columns: variant, seed, run (the model name under model_path), the variant's key settings,
+    Columns: variant, seed, run (the model name under model_path), the variant's key settings, epochs_trained,
     the test metrics (reference protocol: of the last epoch; clean: of the epoch chosen on validation, with
-    best_epoch and stopped_early), ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
+    best_epoch, stopped_early and at_cap), ndcg (faithful NDCG@k), train_seconds (the epochs' training time,
     whenever they ran) and seconds (this call: small when a finished run was loaded). Without
     ``seeds`` each variant runs with its own configured seed. ``progress`` (:class:`arerec.sweeps.progress.Progress`)
     is told each run.
@@ -107,7 +107,7 @@ def _row(variant: Variant, seed: int, cfg: Config, result, k: int) -> dict[str, 
         "num_head": cfg.model.num_head if cfg.model.use_attention else np.nan,
         "region_size": cfg.model.region_size,
         "region_mode": cfg.model.region_mode,
-        "epochs": int(result.history["epoch"].max()),
+        "epochs_trained": int(result.history["epoch"].max()),
         **scores,
         "ndcg": scores[f"ndcg@{k}"],
         "train_seconds": round(float(result.history["seconds"].sum()), 1),

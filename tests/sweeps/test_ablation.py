@@ -30,7 +30,7 @@ def test_run_ablation_trains_each_variant_once_then_loads_it(tiny_cfg):
     first = ablation.run_ablation(variants, k=5)
     assert first["variant"].tolist() == ["base", "use_attention=0 (item-only)"]
     assert first["num_head"].isna().tolist() == [False, True]
-    assert (first["epochs"] == 1).all() and first["ndcg"].between(0, 1).all() and (first["rmse"] > 0).all()
+    assert (first["epochs_trained"] == 1).all() and first["ndcg"].between(0, 1).all() and (first["rmse"] > 0).all()
     again = ablation.run_ablation(variants, k=5)  # cached: loaded, not trained again
     pd.testing.assert_series_equal(again["rmse"], first["rmse"])
     assert (again["train_seconds"] == first["train_seconds"]).all()
