@@ -644,10 +644,13 @@ def check_keys(keys: Iterable[str], *, source: str, valid: Iterable[str] | None 
 
 def merge_layers(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     """``layer`` over ``base``, deeply: a key of a nested mapping that ``layer`` sets replaces only that key (the
-    mapping's other keys stay); any other value, a list included, replaces the whole value. Neither input changes."""
+    mapping's other keys stay); any other value, a list included, replaces the whole value. A search range that
+    changes kind (``{choices: [...]}`` over ``{low, high, ...}``, or the other way) replaces the whole range: the two
+    kinds' keys do not combine. Neither input changes."""
     merged = {key: _copied(value) for key, value in base.items()}
     for key, value in layer.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping) and ("choices" in value) == ("choices" in below):
             merged[key] = merge_layers(merged[key], value)
         else:
             merged[key] = _copied(value)

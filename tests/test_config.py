@@ -147,6 +147,13 @@ def test_layers_merge_deeply_and_lists_replace_whole(tmp_path):
     merged["nested"]["grid"]["reg"].append(1)
     assert base["nested"]["grid"]["reg"] == [{}]  # and share nothing with the result
     assert merge_layers({"x": {"y": 1}}, {"x": 5}) == {"x": 5}  # a value that is not a mapping replaces one
+    # a search range of another kind replaces the whole range; one of the same kind merges key by key
+    powers = {"spaces": {"arerec": {"emb_size": {"low": 8, "high": 256, "powers_of": 2}}}}
+    assert merge_layers(powers, {"spaces": {"arerec": {"emb_size": {"choices": [8, 16]}}}}) == \
+        {"spaces": {"arerec": {"emb_size": {"choices": [8, 16]}}}}
+    assert merge_layers({"r": {"choices": [1]}}, {"r": {"low": 1, "high": 3}}) == {"r": {"low": 1, "high": 3}}
+    assert merge_layers(powers, {"spaces": {"arerec": {"emb_size": {"high": 512}}}}) == \
+        {"spaces": {"arerec": {"emb_size": {"low": 8, "high": 512, "powers_of": 2}}}}
     (tmp_path / "a.yaml").write_text("lr: 0.1\n")
     (tmp_path / "b.yaml").write_text("")  # an empty layer changes nothing
     assert merge_files(Config, [tmp_path / "a.yaml", tmp_path / "b.yaml"]) == {"lr": 0.1}

@@ -5,11 +5,15 @@ A space maps a parameter to its range, as written in ``params/*.yaml`` (``valida
 
     lr: {low: 0.00001, high: 0.03, log: true}      # FloatDistribution(1e-5, 0.03, log=True)
     region_size: {low: 1, high: 21, step: 2}       # IntDistribution(1, 21, step=2): 1, 3, ..., 21
-    emb_size: {choices: [8, 16, 32, 64, 128]}      # CategoricalDistribution
+    emb_size: {low: 8, high: 256, powers_of: 2}    # IntDistribution(3, 8) over log2: 8, 16, ..., 256
+    num_head: {choices: [1, 2, 4, 8]}              # CategoricalDistribution
 
 Each range becomes one of Optuna's distributions (:mod:`optuna.distributions`), which validate the numbers
 (low <= high, low > 0 on a log scale, step > 0 and not with log); this module adds what they do not check: the
 keys of the mapping, integer bounds for integer parameters, a step that divides the range, and an empty range.
+A range of powers (``powers_of: 2``) is drawn as its exponent, an Optuna parameter named ``log2_<name>``: unlike a
+categorical's choices, its bounds can be widened within a study (Optuna does not let a study change a categorical's
+choices), and its draws are even on the log scale, as powers of two are.
 
 Every model has its own parameters:
 
@@ -115,6 +119,8 @@ def _distribution(where: str, kind: type, spec: Mapping[str, Any]):
         raise ConfigError(f"{where} takes names, so it needs choices: [...], received: {dict(spec)!r}")
     if "low" not in spec or "high" not in spec:
         raise ConfigError(f"{where} needs both low and high (or choices), received: {dict(spec)!r}")
+    if "powers_of" in spec:
+        return _powers(where, kind, spec, IntDistribution)
     low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
     if not (_is_number(low) and _is_number(high)) or not (step is None or _is_number(step)):
         raise ConfigError(f"{where}: low, high and step must be numbers, received: {dict(spec)!r}")
@@ -140,12 +146,39 @@ def _distribution(where: str, kind: type, spec: Mapping[str, Any]):
     return made
 
 
+def _exponent(value: Any, base: int) -> int | None:
+    """k when ``value`` is base**k (k >= 0), else None."""
+    if not _is_number(value) or not float(value).is_integer() or value < 1:
+        return None
+    k = round(math.log(value, base))
+    return k if base**k == value else None
+
+
+def _powers(where: str, kind: type, spec: Mapping[str, Any], int_distribution):
+    """``{low, high, powers_of: b}``: the exponents of low and high as an IntDistribution."""
+    base = spec["powers_of"]
+    if kind is not int or not (_is_number(base) and float(base).is_integer() and base >= 2):
+        raise ConfigError(f"{where}: powers_of must be a whole number >= 2, for an integer parameter, received: "
+                          f"{dict(spec)!r}")
+    if set(spec) - {"low", "high", "powers_of"}:
+        raise ConfigError(f"{where}: powers_of cannot be combined with log or step, received: {dict(spec)!r}")
+    base = int(base)
+    low, high = (_exponent(spec[side], base) for side in ("low", "high"))
+    if low is None or high is None:
+        raise ConfigError(f"{where}: low and high must be powers of {base}, received: low={spec['low']!r}, "
+                          f"high={spec['high']!r}")
+    if low >= high:
+        raise ConfigError(f"{where}: low must be below high, received: low={spec['low']!r}, high={spec['high']!r}")
+    return base, int_distribution(low, high)
+
+
 @dataclass(frozen=True)
 class Dimension:
     """One parameter's range: an Optuna distribution under the parameter's name."""
 
     name: str
-    distribution: Any  # optuna.distributions.BaseDistribution
+    distribution: Any  # optuna.distributions.BaseDistribution (of the exponent when ``powers_of``)
+    powers_of: int | None = None  # the values are powers_of ** k for k in the distribution
 
     @classmethod
     def parse(cls, model: str, name: str, kind: type, spec: Any) -> Dimension:
@@ -153,10 +186,22 @@ class Dimension:
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where} must be a mapping {{low, high[, log, step]}} or {{choices: [...]}}, "
                               f"received: {spec!r}")
-        unknown = sorted(set(spec) - {"low", "high", "log", "step", "choices"})
+        unknown = sorted(set(spec) - {"low", "high", "log", "step", "choices", "powers_of"})
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: low, high, log, step, choices")
-        return cls(name, _distribution(where, kind, spec))
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; valid: low, high, log, step, choices, powers_of")
+        made = _distribution(where, kind, spec)
+        if isinstance(made, tuple):  # a range of powers: (base, the exponents' distribution)
+            return cls(name, made[1], powers_of=made[0])
+        return cls(name, made)
+
+    @property
+    def optuna_name(self) -> str:
+        """The parameter's name in Optuna's trials: ``log2_emb_size`` for a range of powers of 2."""
+        return f"log{self.powers_of}_{self.name}" if self.powers_of else self.name
+
+    def value(self, drawn: Any) -> Any:
+        """The parameter's value from what an Optuna trial holds (the power, for a range of powers)."""
+        return self.powers_of ** int(drawn) if self.powers_of else drawn
 
     @property
     def choices(self) -> tuple:
@@ -166,6 +211,8 @@ class Dimension:
     def suggest(self, trial) -> Any:
         """The value an Optuna trial suggests (from storage when the trial already has it, or was enqueued)."""
         d = self.distribution
+        if self.powers_of:
+            return self.value(trial.suggest_int(self.optuna_name, d.low, d.high))
         if self.choices:
             return trial.suggest_categorical(self.name, list(self.choices))
         if isinstance(d, quiet_optuna().distributions.IntDistribution):
@@ -174,13 +221,16 @@ class Dimension:
 
     def corners(self) -> list[Any]:
         """The values at the range's ends (every choice of a categorical)."""
-        return list(self.choices) if self.choices else [self.distribution.low, self.distribution.high]
+        return list(self.choices) if self.choices else [self.value(self.distribution.low),
+                                                         self.value(self.distribution.high)]
 
     def key(self) -> Any:
         """What a study's trials depend on beyond its bounds: a categorical's choices (Optuna cannot change them
         within a study), a number range's scale and step. Bounds are left out, so a widened range continues the
         same study."""
         d = self.distribution
+        if self.powers_of:
+            return {"powers_of": self.powers_of}
         return list(self.choices) if self.choices else {"log": d.log, "step": d.step}
 
     # --- where a value sits -----------------------------------------------------------------
@@ -189,7 +239,7 @@ class Dimension:
             if len(self.choices) < 2 or not all(_is_number(c) for c in self.choices):
                 return None
             return float(min(self.choices)), float(max(self.choices))
-        return float(self.distribution.low), float(self.distribution.high)
+        return float(self.value(self.distribution.low)), float(self.value(self.distribution.high))
 
     def edge(self, value: Any) -> str | None:
         """'low' or 'high' when ``value`` sits on that edge of the range (the first or last choice of an ordered
@@ -199,7 +249,7 @@ class Dimension:
         if ends is None or not _is_number(value):
             return None
         low, high = ends
-        if self.choices:
+        if self.choices or self.powers_of:  # a set of values: only the first and the last are edges
             return "low" if value == low else "high" if value == high else None
         scale = math.log if self.distribution.log else float
         lo, hi, x = scale(low), scale(high), scale(max(min(float(value), high), low))
@@ -218,6 +268,8 @@ class Dimension:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
         d = self.distribution
+        if self.powers_of:
+            return f"{self.value(d.low)} to {self.value(d.high)} (powers of {self.powers_of})"
         text = f"{d.low:g} to {d.high:g}"
         return text + (" (log scale)" if d.log else f" (step {d.step:g})" if d.step not in (None, 1) else "")
 
@@ -231,6 +283,11 @@ class Space:
 
     def suggest(self, trial) -> dict[str, Any]:
         return {d.name: d.suggest(trial) for d in self.dimensions}
+
+    def values(self, drawn: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters' values from an Optuna trial's ``params`` (its names and numbers: ``log2_emb_size``
+        7 is ``emb_size`` 128)."""
+        return {d.name: d.value(drawn[d.optuna_name]) for d in self.dimensions if d.optuna_name in drawn}
 
     def _sides(self, params: Mapping[str, Any]) -> dict[str, tuple[str, str | None]]:
         found = {d.name: (d.edge(params[d.name]), d) for d in self.dimensions if d.name in params}

@@ -248,10 +248,11 @@ class StudyResult:
                 "space": self.space.table(), "source": self.source}
 
 
-def _trial_row(trial) -> dict[str, Any]:
+def _trial_row(trial, space: Space) -> dict[str, Any]:
     attrs = trial.user_attrs
     state = trial.state.name.lower()
-    return {"number": trial.number, "params": {k: rounded(v) for k, v in trial.params.items()}, "state": state,
+    params = {k: rounded(v) for k, v in space.values(trial.params).items()}
+    return {"number": trial.number, "params": params, "state": state,
             "epochs": attrs.get("epochs"), "best_epoch": attrs.get("best_epoch"),
             "val_score": trial.value if trial.value is not None else attrs.get("last_value"),
             **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
@@ -436,9 +437,9 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
         trials = _finished(study)[: tune.n_trials]
     finally:
         lock.release()
-    rows = [_trial_row(t) for t in trials]
+    rows = [_trial_row(t, space) for t in trials]
     best = _best(trials, direction)
-    chosen = {k: rounded(v) for k, v in best.params.items()} if best is not None else {}
+    chosen = {k: rounded(v) for k, v in space.values(best.params).items()} if best is not None else {}
     chosen_settings = (arerec_overrides(chosen, base) if is_arerec else baseline_params(chosen))
     return StudyResult(model, space, objective, direction, rows, chosen, chosen_settings,
                        time.perf_counter() - started, study)
@@ -479,7 +480,7 @@ def trial_task(journal: str, model: str, base: Mapping[str, Any], settings: Mapp
 
 
 def _trial_config(trial, model: str, base: Config, tune: SearchSettings, space: Space) -> Config:
-    params = {d.name: trial.params[d.name] for d in space.dimensions if d.name in trial.params}
+    params = space.values(trial.params)
     return tune.tuned_config(base, {**ARERECS[model], **arerec_overrides(params, base)})
 
 

@@ -21,6 +21,11 @@ from arerec.sweeps import spaces
     ("arerec", {"lr": {"low": 0.1}}, "needs both low and high"),
     ("arerec", {"lr": {"low": 0.01, "high": 0.1, "scale": "log"}}, "unknown key(s) ['scale']"),
     ("cnn", {}, "unknown model 'cnn'; valid: arerec, arerec_attention_off, global_mean"),
+    ("arerec", {"emb_size": {"low": 8, "high": 96, "powers_of": 2}}, "low and high must be powers of 2"),
+    ("arerec", {"emb_size": {"low": 64, "high": 8, "powers_of": 2}}, "low must be below high"),
+    ("arerec", {"emb_size": {"low": 8, "high": 64, "powers_of": 2, "log": True}}, "cannot be combined with log"),
+    ("arerec", {"lr": {"low": 0.125, "high": 1.0, "powers_of": 2}}, "powers_of must be a whole number >= 2, for an "
+                                                                    "integer parameter"),
 ])
 def test_a_bad_space_names_the_problem_and_the_valid_names(model, spec, fragment):
     with pytest.raises(ConfigError) as error:
@@ -93,3 +98,39 @@ def test_a_widened_range_keeps_the_study_but_new_choices_do_not(tmp_path):
     assert tuning.study_key(base, SearchSettings.checked({**values, "n_trials": 50}), "arerec") == key
     assert tuning.study_key(base, SearchSettings.checked(more), "arerec") != key
     assert tuning.study_key(base, SearchSettings.checked({**values, "warmup_epochs": 1}), "arerec") != key
+
+
+def test_a_range_of_powers_of_two_is_drawn_as_its_exponent_and_widens_within_its_study(tmp_path):
+    optuna = spaces.quiet_optuna()
+    from arerec.sweeps import tuning
+    from arerec.sweeps.search_settings import SearchSettings
+
+    space = spaces.parse_space("arerec", {"emb_size": {"low": 8, "high": 256, "powers_of": 2},
+                                          "batch_size": {"low": 32, "high": 1024, "powers_of": 2}})
+    emb = {d.name: d for d in space.dimensions}["emb_size"]
+    assert emb.optuna_name == "log2_emb_size" and (emb.distribution.low, emb.distribution.high) == (3, 8)
+    assert emb.describe() == "8 to 256 (powers of 2)" and emb.corners() == [8, 256]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(40):
+        trial = study.ask()
+        values = space.suggest(trial)
+        assert values == space.values(trial.params)  # what the trial holds maps back to what it drew
+        assert set(trial.params) == {"log2_emb_size", "log2_batch_size"}
+        drawn.append(values["emb_size"])
+        study.tell(trial, 1.0)
+    assert set(drawn) <= {8, 16, 32, 64, 128, 256} and {8, 256} <= set(drawn)
+    # only the first and the last power are edges
+    assert space.edges({"emb_size": 256, "batch_size": 32}) == {"emb_size": "high", "batch_size": "low"}
+    assert space.edges({"emb_size": 128, "batch_size": 64}) == {}
+    # a wider range of powers continues the study (Optuna lets an int range's bounds change, not a categorical's)
+    base = tiny_config(tmp_path)
+    narrow = {"spaces": {"arerec": {"emb_size": {"low": 8, "high": 128, "powers_of": 2}}}}
+    wide = {"spaces": {"arerec": {"emb_size": {"low": 8, "high": 512, "powers_of": 2}}}}
+    key = tuning.study_key(base, SearchSettings.checked(narrow), "arerec")
+    assert tuning.study_key(base, SearchSettings.checked(wide), "arerec") == key
+    for spec in (narrow, wide):  # and Optuna takes the wider range's trials into the same study
+        trial = study.ask()
+        spaces.parse_space("arerec", spec["spaces"]["arerec"]).suggest(trial)
+        study.tell(trial, 1.0)
+    assert len(study.trials) == 42

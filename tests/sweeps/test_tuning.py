@@ -20,7 +20,8 @@ from arerec.sweeps.search_settings import SearchSettings
 from arerec.train import loop
 from arerec.train.runs import read_results, run_paths
 
-SPACE = {"lr": {"low": 0.003, "high": 0.1, "log": True}, "dropout_lcu": {"low": 0.0, "high": 0.5, "step": 0.25}}
+SPACE = {"lr": {"low": 0.003, "high": 0.1, "log": True}, "dropout_lcu": {"low": 0.0, "high": 0.5, "step": 0.25},
+         "emb_size": {"low": 8, "high": 16, "powers_of": 2}}  # drawn as log2_emb_size, as the tiers draw it
 VALUES = {"n_trials": 3, "n_startup_trials": 2, "reports_per_epoch": 2, "max_epochs": 3, "patience": 1,
           "selection_metric": "val_ce", "seed": 0,
           "spaces": {"arerec": SPACE, "item_knn": {"k": {"low": 2, "high": 20}}}}
