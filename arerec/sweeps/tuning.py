@@ -159,7 +159,8 @@ def trial_seeded_sampler(tune: SearchSettings):
 
 
 def _pruner(tune: SearchSettings):
-    """The search's pruner; its first decision comes after ``warmup_epochs`` epochs of a trial."""
+    """The search's pruner; its first decision comes after ``warmup_epochs`` epochs of a trial. Successive halving's
+    competitors are the trials that did not fail (:func:`without_failed`)."""
     optuna = quiet_optuna()
     steps = tune.reports_per_epoch
     warmup = tune.warmup_epochs * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
@@ -168,11 +169,42 @@ def _pruner(tune: SearchSettings):
     if tune.pruner == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports: the best third
         # of the trials that reached a rung go on (Optuna's asynchronous version: the first trials at a rung go on
         # while they are the best there)
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3)
+        return without_failed(optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3))
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune.runs.epochs * steps,
                                               reduction_factor=3)
     return optuna.pruners.NopPruner()
+
+
+def without_failed(inner):
+    """``inner`` (a successive-halving pruner) deciding as if the study's failed trials were not there.
+
+    It compares a trial with every trial of the study that reached the same rung, whatever its state. A
+    trial cut off by an interrupted process is told FAIL and enqueued again (:func:`requeue_cut_off`); its
+    resumption reaches the same rungs with the same values, so the cut-off copy would count a second time and a
+    resumed study would decide otherwise than an uninterrupted one. A trial that failed for another reason is no
+    competitor either."""
+    optuna = quiet_optuna()
+    failed = optuna.trial.TrialState.FAIL
+
+    class _StudyWithoutFailed:
+        def __init__(self, study) -> None:
+            self._study = study
+
+        def get_trials(self, deepcopy: bool = True, states=None):
+            return [t for t in self._study.get_trials(deepcopy=deepcopy, states=states) if t.state != failed]
+
+        def __getattr__(self, name: str):
+            return getattr(self._study, name)
+
+    class WithoutFailed(optuna.pruners.BasePruner):
+        def __init__(self) -> None:
+            self.inner = inner
+
+        def prune(self, study, trial) -> bool:
+            return self.inner.prune(_StudyWithoutFailed(study), trial)
+
+    return WithoutFailed()
 
 
 def open_study(path: Path, model: str, direction: str, tune: SearchSettings):

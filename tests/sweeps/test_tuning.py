@@ -226,3 +226,24 @@ def test_the_effort_of_the_two_arerec_searches_is_measured_in_epochs_and_seconds
     # a committed optimum (no trials) or one model alone: nothing to compare, and nothing said
     assert tuning.SearchResult({"arerec": on}, tune).effort() is None
     assert captions.effort(None) == ""
+
+
+def test_a_failed_trial_is_no_competitor_of_successive_halving():
+    """A cut-off trial is told FAIL and enqueued again; its resumption reaches the same rungs with the same values.
+    Counted twice, it would stop a trial that an uninterrupted study lets go on."""
+    optuna = tuning.quiet_optuna()
+
+    def second_trial_pruned(pruner) -> bool:
+        study = optuna.create_study(pruner=pruner)
+        cut = study.ask()
+        cut.report(1.0, 4)
+        assert not cut.should_prune()  # the first at its rung goes on
+        study.tell(cut, state=optuna.trial.TrialState.FAIL)
+        later = study.ask()
+        later.report(2.0, 4)
+        return later.should_prune()
+
+    plain = optuna.pruners.SuccessiveHalvingPruner(min_resource=4, reduction_factor=3)
+    assert second_trial_pruned(plain)  # Optuna's own counts the failed trial's rung value
+    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 2})
+    assert not second_trial_pruned(tuning._pruner(tune))  # the search's does not: alone at its rung, it goes on
