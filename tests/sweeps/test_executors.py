@@ -128,7 +128,7 @@ def test_an_ablation_on_ray_gives_the_local_table(ray_instance, tmp_path, capsys
     on_ray = ablation.run_ablation(variants("ray"), k=5, seeds=[0], executor=Executor("ray"))
     out = capsys.readouterr().err
     assert "executor ray: 2 trained as Ray tasks" in out and "[ray] 2/2 runs done, 0 running, 0 queued" in out
-    assert len(local) == 2 and (local["epochs"] == 2).all()
+    assert len(local) == 2 and (local["epochs_trained"] == 2).all()
     # same seeds, same numbers: every column but the wall times (the loss and each metric, to the last digit)
     pd.testing.assert_frame_equal(on_ray.drop(columns=TIMES), local.drop(columns=TIMES), check_exact=True)
     again = ablation.run_ablation(variants("ray"), k=5, seeds=[0], executor=Executor("ray"))
