@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import shlex
 
-import pytest
-
 from arerec import cli
 from arerec.train.runs import model_name
 
@@ -61,9 +59,3 @@ def test_the_resume_command_loads_cp_0002_and_trains_to_epoch_4():
     assert cfg.training.model_name == "ml-1m_8020_bs128_lr0.0001_emb64_reg7_ms327_opadam_h2"
     assert (cfg.training.load_weight_path, cfg.training.epochs) == ("cp-0002.ckpt", 4)
 
-
-@pytest.mark.parametrize("command", [PREPARE, DETAILS, TRAIN, RESUME])
-def test_each_command_keeps_the_originals_flag_spelling(command):
-    flags = [word for word in shlex.split(command) if word.startswith("--")]
-    assert all("-" not in flag[2:] for flag in flags)  # underscores, as the original wrote them
-    configured(command)  # and every one of them is accepted
