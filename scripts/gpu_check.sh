@@ -9,6 +9,8 @@
 # then, on the GPU machine, from the repository root with .whl/ beside it:
 #   bash scripts/gpu_check.sh           # about 6-8 minutes on one H200 (estimate; see docs/backends.md)
 # QUICK=1 runs every step on tiny synthetic data (minutes on a CPU): how this script is checked without a GPU.
+# BUDGET=540 ends it within 9 minutes (one device call, of a session's 15 minutes): steps in order of need, the rest
+# skipped and recorded as such.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-reports/bench/gpu-check}
@@ -41,37 +43,54 @@ else
   SHAPE=ml-1m
 fi
 
-step() {  # step NAME LIMIT_S COMMAND...: run it, log it, record its exit status and seconds
+BUDGET=${BUDGET:-100000}  # seconds for the whole script: a step gets at most what is left (less 20 s for the record)
+step() {  # step NAME LIMIT_S COMMAND...: run it, log it, record its exit status and seconds; skipped once BUDGET is spent
   local name=$1 limit=$2; shift 2
   local t0; t0=$(date +%s)
-  echo "== $name ($(( $(date +%s) - START )) s in)"
+  local left=$(( BUDGET - (t0 - START) - 20 ))
+  if [ "$left" -lt 15 ]; then
+    echo "== $name skipped: the budget of $BUDGET s is spent"
+    echo "{\"step\": \"$name\", \"rc\": null, \"skipped\": true, \"seconds\": 0}" >> "$OUT/steps.jsonl"
+    return
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  echo "== $name ($(( t0 - START )) s in, limit $limit s)"
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   tail -n 15 "$OUT/$name.log"
-  echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}" >> "$OUT/steps.jsonl"
+  echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 )), \"limit\": $limit}" >> "$OUT/steps.jsonl"
 }
 
+# In order of what a short lease most needs: each backend's device listing, ML-100K epochs and step; the ci runner;
+# then the ML-1M-shaped epoch and the tests, per backend. With BUDGET set, what does not fit is skipped and recorded.
 BACKENDS=${BACKENDS:-jax torch}
-for backend in $BACKENDS; do  # JAX's files keep their names; PyTorch's carry -torch
-  tag=$([ "$backend" = jax ] || echo "-$backend")
+tag_of() { [ "$1" = jax ] || echo "-$1"; }  # JAX's files keep their names; PyTorch's carry -torch
+for backend in $BACKENDS; do
+  tag=$(tag_of "$backend")
   if [ "$backend" = jax ]; then
     step devices 60 python3 -c "import jax, keras; print(jax.devices(), 'jax', jax.__version__, 'keras', keras.__version__)"
-    step tests 150 python3 -m pytest -q -p no:cacheprovider -x "${TESTS[@]}"
   else
     step "devices$tag" 60 env KERAS_BACKEND=torch python3 -c "import torch, keras; print(torch.__version__, \
 torch.cuda.is_available(), [torch.cuda.get_device_name(n) for n in range(torch.cuda.device_count())], keras.__version__)"
-    step "tests$tag" 150 env KERAS_BACKEND=torch python3 -m pytest -q -p no:cacheprovider -x "${TORCH_TESTS[@]}"
   fi
-  step "ml100k$tag" 120 python3 -m arerec.bench.epochs --variants "$backend:dense" "$backend:lazy" --epochs 3 \
-    --model_path "$MODELS" "${ML100K[@]}" --out "$OUT/gpu-ml-100k-epochs$tag.json"
-  step "ml1m$tag" 240 python3 -m arerec.bench.epochs --variants "$backend:lazy" --epochs 1 --model_path "$MODELS" \
-    "${ML1M[@]}" --out "$OUT/gpu-ml-1m-shape-epoch$tag.json"
+  step "ml100k$tag" 150 env KERAS_BACKEND="$backend" python3 -m arerec.bench.epochs --variants "$backend:dense" \
+    "$backend:lazy" --epochs 3 --model_path "$MODELS" "${ML100K[@]}" --out "$OUT/gpu-ml-100k-epochs$tag.json"
   step "step_bench$tag" 60 env KERAS_BACKEND="$backend" python3 -m arerec.bench.backends --shape "$SHAPE" \
     --out "$OUT/gpu-step$tag.json"
 done
 python3 -m arerec.report.kernel > /dev/null 2>&1
 step reproduce_ci 300 env KERAS_BACKEND="${BACKENDS%% *}" python3 -m arerec report run --params ci \
   --reports_dir /tmp/arerec-gpu/reports --set data_path="$DATA" --set model_path="$MODELS"
+for backend in $BACKENDS; do
+  tag=$(tag_of "$backend")
+  step "ml1m$tag" 240 env KERAS_BACKEND="$backend" python3 -m arerec.bench.epochs --variants "$backend:lazy" \
+    --epochs 1 --model_path "$MODELS" "${ML1M[@]}" --out "$OUT/gpu-ml-1m-shape-epoch$tag.json"
+  if [ "$backend" = jax ]; then
+    step tests 150 python3 -m pytest -q -p no:cacheprovider -x "${TESTS[@]}"
+  else
+    step "tests$tag" 150 env KERAS_BACKEND=torch python3 -m pytest -q -p no:cacheprovider -x "${TORCH_TESTS[@]}"
+  fi
+done
 python3 - "$OUT" "$START" <<'PY'
 import json, platform, sys, time
 from pathlib import Path

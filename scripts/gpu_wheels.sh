@@ -16,7 +16,7 @@ OPTS="--only-binary=:all: --python-version 3.12 --implementation cp $PLATFORMS -
 mkdir -p .whl
 grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >> .git/info/exclude
 $PYTHON -m pip download -q $OPTS "keras==3.15.*" "filelock==4.3.*" "papermill==2.7.*" "nbconvert==7.17.*" "ipykernel==7.4.*" \
-  "pytest==9.2.*" "scikit-surprise==1.1.5"
+  "pytest==9.2.*" "scikit-surprise==1.1.5" "optuna==5.0.*" "pydantic==2.14.*"
 $PYTHON -m pip download -q --no-deps $OPTS "recbole==1.2.1"  # its own dependencies include torch, which is there
 # already on the machine (and pulled in again by the resolver): numpy, scipy, h5py, pyyaml, ml_dtypes, tzdata, joblib
 rm -f .whl/numpy-* .whl/scipy-* .whl/h5py-* .whl/pyyaml-* .whl/PyYAML-* .whl/ml_dtypes-* .whl/tzdata-* .whl/joblib-*
