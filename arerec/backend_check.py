@@ -24,8 +24,22 @@ BACKEND_EXTRAS = {
 BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax", "torch": "torch"}
 
 
+# Same seed, same numbers on a GPU too: XLA may otherwise add a scatter's or a reduction's terms in any order (measured:
+# two JAX runs of one seed on an H100 predicted probabilities 3e-6 apart; docs/backends.md section 6). Set before the
+# backend starts; a user's own XLA_FLAGS are kept, and ``--xla_gpu_deterministic_ops=false`` among them wins.
+DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def deterministic_xla() -> None:
+    """Add :data:`DETERMINISTIC_XLA_FLAG` to ``XLA_FLAGS`` unless they already say how (read when XLA starts)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
+
+
 def require_keras() -> ModuleType:
     """``keras``, once its backend imports; :class:`BackendMissingError` naming the extra to install when not."""
+    deterministic_xla()
     try:
         import keras
     except ModuleNotFoundError as exc:

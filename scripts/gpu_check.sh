@@ -20,7 +20,7 @@ START=$(date +%s)
 if [ -d .whl ] && ! python3 -c "import keras" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "installing .whl/ failed"; exit 1; }
-  export PYTHONPATH=/tmp/site
+  export PYTHONPATH=/tmp/site JUPYTER_PATH=/tmp/site/share/jupyter  # pip --target puts nbconvert's templates there
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 DATA=${DATA:-/tmp/arerec-gpu/Data}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 
 import pytest
 
@@ -50,3 +51,17 @@ def test_another_missing_module_is_not_hidden(monkeypatch):
 
 def test_with_a_backend_it_is_keras():
     assert require_keras().__name__ == "keras"
+
+
+def test_xla_is_told_to_be_deterministic_unless_the_user_said_otherwise(monkeypatch):
+    from arerec.backend_check import DETERMINISTIC_XLA_FLAG, deterministic_xla
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    deterministic_xla()
+    assert os.environ["XLA_FLAGS"] == DETERMINISTIC_XLA_FLAG
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    deterministic_xla()
+    assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {DETERMINISTIC_XLA_FLAG}"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")
+    deterministic_xla()
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"

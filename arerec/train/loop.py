@@ -85,6 +85,8 @@ def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, 
     Without ``on_step`` the losses are read once, at the end, so that an asynchronous backend (JAX on a GPU)
     can queue the steps instead of waiting for each one.
     """
+    from keras import ops  # Keras is imported once the backend is chosen (arerec.backend_check)
+
     losses = []
     for batch in id_batches(exp, "train", shuffle=shuffle, epoch=epoch):
         losses.append(train_step(*batch))
@@ -92,7 +94,7 @@ def run_epoch(exp: Experiment, train_step, epoch: int, *, shuffle: bool = True, 
             on_step(len(losses), float(losses[-1]))
         if at_steps and len(losses) in at_steps:
             at_steps[len(losses)]()
-    return sum((float(np.asarray(loss)) for loss in losses), start=0.0), len(losses)
+    return sum((float(ops.convert_to_numpy(loss)) for loss in losses), start=0.0), len(losses)  # a GPU's too
 
 
 def train(cfg: Config, exp: Experiment | None = None, *, score_test: bool = True,
