@@ -10,7 +10,9 @@ configurations' digests were the same there). A change to any of them is a chang
 study on disk, and must not happen by accident. One was made on purpose since: the ARERec spaces' embedding and
 batch sizes became ranges of powers of two (8-256, 32-1024) and the region size reached 21 (issue 29: the study's
 optimum sat on the old ranges' upper edges), which changed the two ARERec studies' keys and the fingerprints of the
-tiers that search them; the baselines' studies and every configuration's digest are unchanged.
+tiers that search them; the baselines' studies and every configuration's digest are unchanged. Then, for the same
+reason, the dropout rates' step became 1/16 (to 0.9375) and the batch sizes reached 2048 (docs/decisions.md 32), with
+the same effects; params/full.yaml's ``continue_from`` changed its fingerprint alone (not a study key).
 """
 
 from __future__ import annotations
@@ -49,17 +51,17 @@ CONFIG_SHA256 = {
     "ml-1m": "b90188c8539b1f2a36d367f400d289c5a092d87b0f4f073238d2710c5b25e873",
 }
 FINGERPRINT_SHA256 = {
-    "base": "52f5985e4f39f3107619a60bbe9381c1c1637061f1f6ddc88160000520e110f0",
-    "full": "fc96b813d4dfe082c1ccb87a6100cb71af464079fd26387c17bae1d9ab019bc2",
+    "base": "55b66a93745de9703c3f410a64ef063fcf04d1d07d3c4a7d511a962d7890f0f9",
+    "full": "07c23df55f38bcd1c107166c7e3e6f323da0aa01c08b610548f4df74aba52c17",
     "ci": "a4307703f6dfe16a053027a808c44c0bb80ecf83f19bc6df673b5b2063d5a30c",
-    "ml-1m": "628474000a1183178e4bc11d48ec800e720238b44cbb02d3955f7d217ce7a216",
+    "ml-1m": "2fa2e3b55b0e46ff5849601eda59cf4540e9e0df0f82490a2ccd5b0c3e5d9f0d",
 }
 STUDY_KEYS = {
-    "base": {"arerec": "1fb420ffd032", "arerec_attention_off": "efa75cbdefd2", "user_item_bias": "8f533f95ae7a",
+    "base": {"arerec": "fabb3f281485", "arerec_attention_off": "f206d2fe240b", "user_item_bias": "8f533f95ae7a",
              "biased_mf": "c124c9ffefb4", "item_knn": "f7e89a6c37c3", "user_knn": "a4ed6014330a"},
     "ci": {"arerec": "efcf61a1957b", "arerec_attention_off": "21a24bba904c", "user_item_bias": "12f841a63313",
              "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
-    "ml-1m": {"arerec": "ceb629f600f1", "arerec_attention_off": "b49d9095b98e", "user_item_bias": "9baa43f4396a",
+    "ml-1m": {"arerec": "fe82bdc9d576", "arerec_attention_off": "55e7fa2fb522", "user_item_bias": "9baa43f4396a",
              "biased_mf": "4929a5ae8719", "item_knn": "108271dc2209", "user_knn": "088539ecd821"},
 }
 STUDY_KEYS["full"] = STUDY_KEYS["base"]  # a larger budget continues the same studies

@@ -50,4 +50,7 @@ def effort(record: Any) -> str:
             f"{formatting.integer(off['n_trials'])} trained {formatting.number(off['epochs'], 1)} epochs in "
             f"{formatting.duration(off['seconds'])}: attention off got {formatting.number(record['off_over_on_epochs'], 2)}"
             f" times ARERec's epochs and {formatting.number(record['off_over_on_seconds'], 2)} times its seconds "
-            "(seconds on a shared machine vary with its load; epochs do not).")
+            "(seconds on a shared machine vary with its load; epochs do not)." + "".join(
+                f" {formatting.integer(r['continued'])} of *{name}*'s trials were carried over from its study over a "
+                "coarser grid, with the epochs and seconds they had taken (docs/decisions.md 32)."
+                for name, r in (("ARERec", on), ("attention off", off)) if r.get("continued")))

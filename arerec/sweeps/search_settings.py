@@ -31,6 +31,7 @@ RUN_HELP = {
 KEY_RENAMES = {f"{KEY}.runs.epochs": f"{KEY}.max_epochs", f"{KEY}.runs.": f"{KEY}."}  # the names users write
 Spaces = dict[str, dict[str, dict[str, Any]]]
 NonNegative = Annotated[Int, Field(ge=0)]
+StudyKey = Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]
 
 
 class SearchedRuns(RunControl):
@@ -46,7 +47,7 @@ class SearchSettings(Group):
 
     FLAT_NAMES: ClassVar[tuple[str, ...]] = ("n_trials", "sampler", "n_startup_trials", "pruner",
                                              "pruner_startup_trials", "warmup_epochs", "reports_per_epoch",
-                                             *RUN_KEYS, "spaces")
+                                             *RUN_KEYS, "spaces", "continue_from")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded: tpe or random")
@@ -65,6 +66,10 @@ class SearchSettings(Group):
                              "control: " + "; ".join(f"{k} ({v})" for k, v in RUN_HELP.items()))
     spaces: Spaces = Field({"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}, description=(
         "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces"))
+    continue_from: dict[str, StudyKey] = Field({}, description=(
+        "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
+        "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
+        "continues a study (a finer step, more choices) keeps the trials it had"))
 
     @model_validator(mode="before")
     @classmethod
@@ -115,7 +120,8 @@ class SearchSettings(Group):
     def to_dict(self) -> dict[str, Any]:
         """The flat form users write (and the studies' keys hash): the run control under its flat names."""
         runs = self.runs.model_dump()
-        return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES}
+        return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES
+                if k != "continue_from" or self.continue_from}  # written only when set: the pins stay
 
     def check(self, base: Config) -> SearchSettings:
         """These settings against the configuration the search starts from, before any training: the selection

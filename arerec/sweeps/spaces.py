@@ -284,6 +284,10 @@ class Space:
     def suggest(self, trial) -> dict[str, Any]:
         return {d.name: d.suggest(trial) for d in self.dimensions}
 
+    def distributions(self) -> dict[str, Any]:
+        """Each parameter's Optuna distribution, under the name its trials store it by (``log2_emb_size``)."""
+        return {d.optuna_name: d.distribution for d in self.dimensions}
+
     def values(self, drawn: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters' values from an Optuna trial's ``params`` (its names and numbers: ``log2_emb_size``
         7 is ``emb_size`` 128)."""

@@ -16,6 +16,7 @@
       selection_metric: val_ce  # ... on this validation figure, which is also the study's objective
       seed: 0
       spaces: {arerec: {lr: {low: 0.00001, high: 0.03, log: true}, ...}, biased_mf: {...}, ...}
+      continue_from: {arerec: 1fb420ffd032}  # optional: a refined space's new study starts with an earlier one's trials
 
 An ARERec trial is a run like any other (:func:`arerec.train.loop.train_or_load`, clean protocol, the search's
 seed), trained with ``checkpoint_policy: lean``: it reports its validation figure ``reports_per_epoch`` times an
@@ -34,7 +35,9 @@ parameters enqueued (``study.enqueue_trial``), so the next trial is the same one
 run's last checkpoint with the validation figures it had reported. The study's one sampler seeds itself before each
 trial from the search's seed and the number of trials started before it (:class:`TrialSeededSampler`), so a resumed
 study draws what an uninterrupted one would. A range widened later continues the same study (its bounds are not
-part of the study's name; a categorical's choices are, as Optuna cannot change them within a study). Only one
+part of the study's name; a categorical's choices are, as Optuna cannot change them within a study). A space
+refined beyond that (a finer step, more choices) is a new study; ``continue_from: {model: KEY}`` starts it with the
+finished trials of the earlier study ``{model}-KEY`` whose values fit the new space (:func:`continue_earlier`). Only one
 process may run a study at a time (a lock beside its journal). Test is never read.
 """
 
@@ -99,7 +102,7 @@ def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
     ``n_trials`` continues the same study) and the configuration it starts from."""
     what = {"model": model, "space": parse_space(model, tune.spaces[model]).key(),
-            "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces")},
+            "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces", "continue_from")},
             "base": base.replace(seed=0).to_dict()}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -219,6 +222,36 @@ def open_study(path: Path, model: str, direction: str, tune: SearchSettings):
                                sampler=trial_seeded_sampler(tune), load_if_exists=True)
 
 
+def continue_earlier(study, earlier: Path, space: Space) -> int:
+    """Start the new, empty ``study`` with the finished (complete and pruned) trials of the earlier study stored at
+    ``earlier`` whose parameters fit ``space``, in their order, through Optuna's public API
+    (``optuna.trial.create_trial``, which checks each value against its distribution, and ``Study.add_trials``).
+    Each copy keeps its value, the validation figures it reported (which the pruner compares against) and its user
+    attributes (its run, epochs and seconds), and names the trial it copies in ``continued_from``. Returns how many
+    were copied; the others are logged."""
+    optuna = quiet_optuna()
+    TrialState = optuna.trial.TrialState
+    if not earlier.is_file():
+        raise ConfigError(f"validation_search.continue_from: no earlier study at {earlier}; name the key of a "
+                          f"journal under {earlier.parent} (the 12 characters after '{study.study_name}-'), "
+                          "or leave continue_from out to start afresh")
+    old = open_study(earlier, study.study_name, study.direction.name.lower(), SearchSettings())
+    distributions = space.distributions()
+    copies, left = [], []
+    for t in old.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        try:
+            copies.append(optuna.trial.create_trial(
+                state=t.state, value=t.value, params=t.params, intermediate_values=t.intermediate_values,
+                distributions={name: distributions[name] for name in t.params},
+                user_attrs={**t.user_attrs, "continued_from": f"{earlier.stem} #{t.number}"}))
+        except (KeyError, ValueError):  # a parameter this space lacks, or a value outside its range
+            left.append(t.number)
+    study.add_trials(copies)
+    log.info("%s: continued %s: %d finished trials copied%s", study.study_name, earlier.name, len(copies),
+             f"; left out, as they do not fit the space: {left}" if left else "")
+    return len(copies)
+
+
 def _study_lock(path: Path):
     """One process per study: a lock the OS releases when its holder dies (fails at once if held)."""
     from filelock import FileLock, Timeout
@@ -277,7 +310,8 @@ class StudyResult:
                 "seconds": round(sum(t.get("seconds") or 0 for t in self.trials), 1),
                 "objective": self.objective, "direction": self.direction, "chosen": self.chosen,
                 "settings": self.settings, "edges": self.edges, "natural_edges": self.natural_edges,
-                "space": self.space.table(), "source": self.source}
+                "space": self.space.table(), "source": self.source,
+                "continued": sum(bool(t.get("continued_from")) for t in self.trials)}  # copied from an earlier study
 
 
 def _trial_row(trial, space: Space) -> dict[str, Any]:
@@ -289,7 +323,8 @@ def _trial_row(trial, space: Space) -> dict[str, Any]:
             "val_score": trial.value if trial.value is not None else attrs.get("last_value"),
             **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
             "stopped_early": attrs.get("stopped_early"), "at_cap": attrs.get("at_cap"),
-            "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds"), "run": attrs.get("run", "")}
+            "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds"), "run": attrs.get("run", ""),
+            "continued_from": attrs.get("continued_from")}
 
 
 class _Reporter:
@@ -456,6 +491,8 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     started = time.perf_counter()
     try:
         study = open_study(path, model, direction, tune)
+        if model in tune.continue_from and not study.get_trials(deepcopy=False):
+            continue_earlier(study, path.with_name(f"{model}-{tune.continue_from[model]}.journal"), space)
         requeue_cut_off(study)
         if len(_finished(study)) < tune.n_trials:
             if on_ray:
@@ -605,8 +642,8 @@ class SearchResult:
             return None
         a, b = on.record(), off.record()
         share = {k: (b[k] / a[k] if a[k] else math.nan) for k in ("epochs", "seconds")}
-        return {"arerec": {k: a[k] for k in ("n_trials", "epochs", "seconds")},
-                "arerec_attention_off": {k: b[k] for k in ("n_trials", "epochs", "seconds")},
+        kept = ("n_trials", "epochs", "seconds", "continued")
+        return {"arerec": {k: a[k] for k in kept}, "arerec_attention_off": {k: b[k] for k in kept},
                 "off_over_on_epochs": share["epochs"], "off_over_on_seconds": share["seconds"]}
 
     def chosen_table(self) -> pd.DataFrame:

@@ -215,14 +215,16 @@ def test_the_effort_of_the_two_arerec_searches_is_measured_in_epochs_and_seconds
 
     tune = SearchSettings.checked(VALUES)
     on = study("arerec", [("complete", 12.0, 600.0), ("pruned", 2.0, 90.0)])
+    on.trials[1]["continued_from"] = "arerec-0123456789ab #4"  # carried over from a study over a coarser grid
     off = study("arerec_attention_off", [("complete", 6.0, 200.0), ("pruned", 2.0, 60.0), ("pruned", 2.0, 40.0)])
     effort = tuning.SearchResult({"arerec": on, "arerec_attention_off": off}, tune).effort()
     assert effort is not None
-    assert effort["arerec"] == {"n_trials": 2, "epochs": 14.0, "seconds": 690.0}
+    assert effort["arerec"] == {"n_trials": 2, "epochs": 14.0, "seconds": 690.0, "continued": 1}
     assert effort["off_over_on_epochs"] == pytest.approx(10 / 14)
     assert effort["off_over_on_seconds"] == pytest.approx(300 / 690)
     note = captions.effort(effort)
     assert "trained 14.0 epochs in 11 min 30 s" in note and "0.71 times ARERec's epochs" in note
+    assert "1 of *ARERec*'s trials were carried over" in note and "attention off*'s trials were carried" not in note
     # a committed optimum (no trials) or one model alone: nothing to compare, and nothing said
     assert tuning.SearchResult({"arerec": on}, tune).effort() is None
     assert captions.effort(None) == ""
@@ -247,3 +249,46 @@ def test_a_failed_trial_is_no_competitor_of_successive_halving():
     assert second_trial_pruned(plain)  # Optuna's own counts the failed trial's rung value
     tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 2})
     assert not second_trial_pruned(tuning._pruner(tune))  # the search's does not: alone at its rung, it goes on
+
+
+def test_a_refined_space_starts_a_new_study_from_the_earlier_ones_trials_that_fit(tmp_path):
+    optuna = tuning.quiet_optuna()
+    TrialState = optuna.trial.TrialState
+    base = _base(tmp_path)
+    coarse = {**VALUES, "spaces": {"arerec": SPACE}}
+    fine_space = {**SPACE, "lr": {"low": 0.004, "high": 0.1, "log": True},  # trial 1's lr no longer fits
+                  "dropout_lcu": {"low": 0.0, "high": 0.75, "step": 0.125}}
+    fine = {**VALUES, "spaces": {"arerec": fine_space}}
+    old_tune, new_tune = SearchSettings.checked(coarse), SearchSettings.checked(fine)
+    old_key = tuning.study_key(base, old_tune, "arerec")
+    assert tuning.study_key(base, new_tune, "arerec") != old_key  # a finer step is a new study ...
+    continued = SearchSettings.checked({**fine, "continue_from": {"arerec": old_key}})
+    assert tuning.study_key(base, continued, "arerec") == tuning.study_key(base, new_tune, "arerec")  # ... named so
+
+    old_space = tuning.parse_space("arerec", SPACE)
+    old = tuning.open_study(tuning.study_path(base, old_tune, "arerec"), "arerec", "minimize", old_tune)
+    for number, (lr, dropout, state) in enumerate([(0.01, 0.25, TrialState.COMPLETE), (0.003, 0.5, TrialState.PRUNED),
+                                                   (0.05, 0.5, TrialState.COMPLETE)]):
+        old.add_trial(optuna.trial.create_trial(
+            state=state, value=1.5 - number / 10 if state == TrialState.COMPLETE else None,
+            params={"lr": lr, "dropout_lcu": dropout, "log2_emb_size": 3},
+            distributions=old_space.distributions(), intermediate_values={1: 1.6, 2: 1.55},
+            user_attrs={"run": f"run{number}", "epochs": 1.0, "seconds": 10.0}))
+    old.enqueue_trial({"lr": 0.02, "dropout_lcu": 0.0, "log2_emb_size": 4})  # waiting, not finished: not copied
+
+    new_space = tuning.parse_space("arerec", fine_space)
+    new = tuning.open_study(tuning.study_path(base, new_tune, "arerec"), "arerec", "minimize", new_tune)
+    earlier = tuning.study_path(base, old_tune, "arerec")
+    assert tuning.continue_earlier(new, earlier, new_space) == 2
+    copies = new.get_trials()
+    assert [t.number for t in copies] == [0, 1] and [t.value for t in copies] == [1.5, pytest.approx(1.3)]
+    assert [t.user_attrs["run"] for t in copies] == ["run0", "run2"]
+    assert copies[1].user_attrs["continued_from"] == f"arerec-{old_key} #2"
+    assert copies[0].intermediate_values == {1: 1.6, 2: 1.55} and copies[0].distributions == new_space.distributions()
+    drawn = new.ask()  # the new study draws on its own, finer grid
+    assert new_space.suggest(drawn)["dropout_lcu"] in {k / 8 for k in range(7)}
+
+    with pytest.raises(ConfigError, match=r"no earlier study at .*arerec-000000000000\.journal"):
+        tuning.continue_earlier(new, earlier.with_name("arerec-000000000000.journal"), new_space)
+    with pytest.raises(ConfigError, match="continue_from"):
+        SearchSettings.checked({**fine, "continue_from": {"arerec": "latest"}})
