@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Wheels the GPU check (scripts/gpu_check.sh) needs on a machine that has JAX with CUDA, numpy, pandas, scipy,
 # scikit-learn, matplotlib, seaborn, h5py, pyyaml and tqdm, but no TensorFlow, no Keras and no package index.
-# Run here (with pip and the network): it fills .whl/ (ignored by git; about 26 MB) with cp312 builds of Keras,
-# papermill, nbconvert, ipykernel, pytest, scikit-surprise and their own dependencies, and recbole's wheel, which
+# Run here (with pip and the network): it fills .whl/ (ignored by git; about 34 MB) with cp312 builds of Keras,
+# papermill, nbconvert, ipykernel, pytest, scikit-surprise, Optuna, pydantic, their dependencies and recbole's wheel, which
 # carries ML-100K. Wheels of packages the machine already has are removed: two versions of one stop the install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
