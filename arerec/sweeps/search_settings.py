@@ -69,7 +69,8 @@ class SearchSettings(Group):
     continue_from: dict[str, StudyKey] = Field({}, description=(
         "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
         "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
-        "continues a study (a finer step, more choices) keeps the trials it had"))
+        "continues a study (a finer step, more choices) keeps the trials it had; where that journal is not there "
+        "(a fresh clone), the study starts afresh, with a warning"))
 
     @model_validator(mode="before")
     @classmethod

@@ -492,7 +492,12 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     try:
         study = open_study(path, model, direction, tune)
         if model in tune.continue_from and not study.get_trials(deepcopy=False):
-            continue_earlier(study, path.with_name(f"{model}-{tune.continue_from[model]}.journal"), space)
+            earlier = path.with_name(f"{model}-{tune.continue_from[model]}.journal")
+            if earlier.is_file():
+                continue_earlier(study, earlier, space)
+            else:  # a fresh clone has no earlier study: this one starts afresh, and its report counts no copies
+                log.warning("%s: continue_from names %s, which is not there: the study starts afresh, so its first "
+                            "trials are not the committed study's", model, earlier)
         requeue_cut_off(study)
         if len(_finished(study)) < tune.n_trials:
             if on_ray:

@@ -292,3 +292,13 @@ def test_a_refined_space_starts_a_new_study_from_the_earlier_ones_trials_that_fi
         tuning.continue_earlier(new, earlier.with_name("arerec-000000000000.journal"), new_space)
     with pytest.raises(ConfigError, match="continue_from"):
         SearchSettings.checked({**fine, "continue_from": {"arerec": "latest"}})
+
+
+def test_a_study_that_continues_a_missing_one_starts_afresh_and_says_so(tmp_path, caplog):
+    base = _base(tmp_path)
+    values = {**VALUES, "n_trials": 1, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}},
+              "continue_from": {"item_knn": "0123456789ab"}}
+    with caplog.at_level("WARNING", logger="arerec.sweeps.tuning"):
+        result = tuning.search(base, values)
+    assert "item_knn-0123456789ab.journal, which is not there: the study starts afresh" in caplog.text
+    assert result.studies["item_knn"].record()["continued"] == 0 and len(result.studies["item_knn"].trials) == 1
