@@ -118,3 +118,9 @@ for name in [f"gpu-{kind}{tag}.json" for tag in ("", "-torch")
 (out / "gpu-check.json").write_text(json.dumps(record, indent=1))
 print(json.dumps({k: v for k, v in record.items() if k in ("steps", "wall_s", "devices")}, indent=1))
 PY
+# PACK=1: the step logs and benchmarks' JSON move into one archive beside gpu-check.json (the device tool returns at
+# most 8 files)
+if [ "${PACK:-0}" = 1 ]; then
+  ( cd "$OUT" && files=$(ls | grep -v -x -e gpu-check.json -e gpu-check-files.tgz) \
+    && tar czf gpu-check-files.tgz $files && rm -f $files )
+fi
