@@ -53,4 +53,8 @@ def effort(record: Any) -> str:
             "(seconds on a shared machine vary with its load; epochs do not)." + "".join(
                 f" {formatting.integer(r['continued'])} of *{name}*'s trials were carried over from its study over a "
                 "coarser grid, with the epochs and seconds they had taken (docs/decisions.md 32)."
-                for name, r in (("ARERec", on), ("attention off", off)) if r.get("continued")))
+                for name, r in (("ARERec", on), ("attention off", off)) if r.get("continued")) + "".join(
+                f" {formatting.integer(r['infeasible'])} configuration(s) *{name}*'s sampler drew were not trained, "
+                "as a batch would gather more LCU values than `max_batch_values` allows; they are not among its "
+                "trials (docs/decisions.md 33)."
+                for name, r in (("ARERec", on), ("attention off", off)) if r.get("infeasible")))

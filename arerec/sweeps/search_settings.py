@@ -31,6 +31,9 @@ RUN_HELP = {
 KEY_RENAMES = {f"{KEY}.runs.epochs": f"{KEY}.max_epochs", f"{KEY}.runs.": f"{KEY}."}  # the names users write
 Spaces = dict[str, dict[str, dict[str, Any]]]
 NonNegative = Annotated[Int, Field(ge=0)]
+# A batch of ML-100K at batch 1024, max_seq 101, region 21 and emb 256 gathers 556 M LCU values; TensorFlow then asked
+# for 12.9 GiB at once and failed on this 24 GB machine (docs/decisions.md 33). The largest finished trial gathered 73 M.
+MAX_BATCH_VALUES = 2**27
 StudyKey = Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]
 
 
@@ -47,7 +50,7 @@ class SearchSettings(Group):
 
     FLAT_NAMES: ClassVar[tuple[str, ...]] = ("n_trials", "sampler", "n_startup_trials", "pruner",
                                              "pruner_startup_trials", "warmup_epochs", "reports_per_epoch",
-                                             *RUN_KEYS, "spaces", "continue_from")
+                                             *RUN_KEYS, "spaces", "continue_from", "max_batch_values")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded: tpe or random")
@@ -66,6 +69,10 @@ class SearchSettings(Group):
                              "control: " + "; ".join(f"{k} ({v})" for k, v in RUN_HELP.items()))
     spaces: Spaces = Field({"arerec": {"lr": {"low": 0.001, "high": 0.01, "log": True}}}, description=(
         "model -> parameter -> range ({low, high[, log, step]} or {choices}); arerec.sweeps.spaces"))
+    max_batch_values: Count = Field(MAX_BATCH_VALUES, description=(
+        "the most LCU values an ARERec trial's batch may gather (batch_size x max_seq x region_size x emb_size): a "
+        "drawn configuration above it is not trained but told FAIL as infeasible, is not run again and does not "
+        "count towards n_trials (the default, 2^27, keeps a step within about 3 GiB), >= 1"))
     continue_from: dict[str, StudyKey] = Field({}, description=(
         "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
         "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
@@ -122,7 +129,9 @@ class SearchSettings(Group):
         """The flat form users write (and the studies' keys hash): the run control under its flat names."""
         runs = self.runs.model_dump()
         return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES
-                if k != "continue_from" or self.continue_from}  # written only when set: the pins stay
+                if (k != "continue_from" or self.continue_from)
+                and (k != "max_batch_values" or self.max_batch_values != MAX_BATCH_VALUES)}  # defaults unwritten: the
+        # studies' keys stay (the default cap only leaves out draws that could not train here)
 
     def check(self, base: Config) -> SearchSettings:
         """These settings against the configuration the search starts from, before any training: the selection

@@ -72,6 +72,31 @@ from arerec.sweeps.spaces import (
 log = logging.getLogger(__name__)
 
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
+INFEASIBLE = "infeasible"  # the user attribute of a trial not trained because its batch is too large: why
+
+
+class InfeasibleTrial(Exception):
+    """A drawn ARERec configuration whose batch would gather more than ``max_batch_values`` LCU values: told FAIL
+    (``study.optimize`` catches it) with the reason in its ``infeasible`` attribute, and not run again."""
+
+
+def _infeasible(study) -> int:
+    TrialState = quiet_optuna().trial.TrialState
+    return sum(INFEASIBLE in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+
+
+def _check_feasible(study, tune: SearchSettings) -> None:
+    """ConfigError once the space has given 10 infeasible draws per trial of the budget: nothing, or too little,
+    of it fits ``max_batch_values``."""
+    if (n := _infeasible(study)) >= 10 * tune.n_trials:
+        raise ConfigError(f"validation_search: {n} configurations drawn for {study.study_name} gathered more LCU values "
+                          f"a batch than max_batch_values ({tune.max_batch_values:,}) allows: raise it, or lower the "
+                          "upper ends of batch_size, emb_size and region_size")
+
+
+def batch_values(cfg: Config, max_seq: int) -> int:
+    """The LCU values one training batch of ``cfg`` gathers: batch_size x max_seq x region_size x emb_size."""
+    return cfg.data.batch_size * max_seq * cfg.model.region_size * cfg.model.emb_size
 EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
 
 
@@ -121,8 +146,8 @@ def trial_seeded_sampler(tune: SearchSettings):
 
     class TrialSeededSampler(optuna.samplers.BaseSampler):  # type: ignore[name-defined]
         """One sampler per study that seeds its TPE (or random) draw before each trial from the search's seed and
-        the number of trials started before this one (complete, pruned or running; a failed trial, which is
-        enqueued again, does not count). A resumed study's next draw then depends only on its stored trials, never
+        the number of trials started before this one (complete, pruned or running, or found infeasible; a trial
+        that failed otherwise, which is enqueued again, does not count). A resumed study's next draw then depends only on its stored trials, never
         on what the process drew before, so it is the draw of an uninterrupted study; trials started at once on a
         cluster get different seeds. Optuna's samplers keep their random state in memory only, so this is how a
         seeded study stays reproducible across processes."""
@@ -139,7 +164,7 @@ def trial_seeded_sampler(tune: SearchSettings):
 
         def before_trial(self, study, trial) -> None:
             started = [t for t in study.get_trials(deepcopy=False)
-                       if t.state.name in _STARTED and t.number != trial.number]
+                       if (t.state.name in _STARTED or INFEASIBLE in t.user_attrs) and t.number != trial.number]
             self._inner = self._seeded(len(started))
             self._inner.before_trial(study, trial)
 
@@ -282,6 +307,7 @@ class StudyResult:
     seconds: float = 0.0
     study: Any = field(default=None, repr=False)
     source: str = "searched here"  # or the committed study's file, whose optimum is retrained without a search
+    infeasible: int = 0  # drawn configurations not trained: their batch would gather more than max_batch_values
 
     @property
     def edges(self) -> dict[str, str]:
@@ -311,7 +337,8 @@ class StudyResult:
                 "objective": self.objective, "direction": self.direction, "chosen": self.chosen,
                 "settings": self.settings, "edges": self.edges, "natural_edges": self.natural_edges,
                 "space": self.space.table(), "source": self.source,
-                "continued": sum(bool(t.get("continued_from")) for t in self.trials)}  # copied from an earlier study
+                "continued": sum(bool(t.get("continued_from")) for t in self.trials),  # copied from an earlier study
+                "infeasible": self.infeasible}
 
 
 def _trial_row(trial, space: Space) -> dict[str, Any]:
@@ -367,10 +394,17 @@ def _carry_over(study, trial) -> dict[int, float]:
 
 def _arerec_trial(study, trial, model: str, base: Config, tune: SearchSettings, space: Space) -> tuple[float, dict]:
     """Train (or resume, or load) one ARERec trial's run; its best validation figure."""
+    from arerec.data.inputs import load_experiment
     from arerec.train.build import free_models
     from arerec.train.loop import train_or_load
 
     cfg = _trial_config(trial, model, base, tune, space)
+    values = batch_values(cfg, load_experiment(cfg).tables.max_seq)
+    if values > tune.max_batch_values:
+        reason = f"a batch gathers {values:,} LCU values, over max_batch_values {tune.max_batch_values:,}"
+        trial.set_user_attr(INFEASIBLE, reason)
+        log.warning("%s: trial %d is not trained: %s", model, trial.number, reason)
+        raise InfeasibleTrial(reason)
     reporter = _Reporter(trial, tune.reports_per_epoch, tune.runs.selection_metric, _carry_over(study, trial))
     try:
         result = train_or_load(cfg, score_test=False, monitor=reporter)
@@ -421,7 +455,8 @@ def requeue_cut_off(study, trials: Sequence | None = None) -> list[int]:
     for t in running:
         study.tell(t.number, state=TrialState.FAIL)
     again = {t.user_attrs.get("resumes") for t in everything}
-    cut = [t for t in everything if (t.state == TrialState.FAIL or t in running) and t.number not in again]
+    cut = [t for t in everything if (t.state == TrialState.FAIL or t in running) and t.number not in again
+           and INFEASIBLE not in t.user_attrs]
     for t in cut:
         log.info("%s: trial %d was cut off: it runs again and goes on from its run's last checkpoint",
                  study.study_name, t.number)
@@ -506,9 +541,11 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
                 keep = (lambda s, _t: _keep_only_best(base, s.get_trials(deepcopy=False), direction)) if is_arerec \
                     else (lambda s, _t: None)
                 study.optimize(_make_objective(study, model, base, tune, space, exp, progress=progress),
-                               callbacks=[optuna.study.MaxTrialsCallback(
-                                   tune.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), keep])
+                               catch=(InfeasibleTrial,), callbacks=[optuna.study.MaxTrialsCallback(
+                                   tune.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), keep,
+                                   lambda s, _t: _check_feasible(s, tune)])
         trials = _finished(study)[: tune.n_trials]
+        infeasible = _infeasible(study)
     finally:
         lock.release()
     rows = [_trial_row(t, space) for t in trials]
@@ -516,7 +553,7 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     chosen = {k: rounded(v) for k, v in space.values(best.params).items()} if best is not None else {}
     chosen_settings = (arerec_overrides(chosen, base) if is_arerec else baseline_params(chosen))
     return StudyResult(model, space, objective, direction, rows, chosen, chosen_settings,
-                       time.perf_counter() - started, study)
+                       time.perf_counter() - started, study, infeasible=infeasible)
 
 
 def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSettings, executor) -> None:
@@ -531,6 +568,7 @@ def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSett
                    "task": uuid.uuid4().hex}) for _ in range(min(left, executor.workers))]
         run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
         _keep_only_best(base, study.get_trials(deepcopy=False), direction)
+        _check_feasible(study, tune)
 
 
 def trial_task(journal: str, model: str, base: Mapping[str, Any], settings: Mapping[str, Any], task: str) -> int:
@@ -549,7 +587,7 @@ def trial_task(journal: str, model: str, base: Mapping[str, Any], settings: Mapp
         requeue_cut_off(study, mine)
     ran: list[int] = []
     study.optimize(_make_objective(study, model, cfg, tune, parse_space(model, tune.spaces[model]), None, task=task), n_trials=1,
-                   callbacks=[lambda _s, t: ran.append(t.number)])
+                   catch=(InfeasibleTrial,), callbacks=[lambda _s, t: ran.append(t.number)])
     return ran[0]
 
 
@@ -647,7 +685,7 @@ class SearchResult:
             return None
         a, b = on.record(), off.record()
         share = {k: (b[k] / a[k] if a[k] else math.nan) for k in ("epochs", "seconds")}
-        kept = ("n_trials", "epochs", "seconds", "continued")
+        kept = ("n_trials", "epochs", "seconds", "continued", "infeasible")
         return {"arerec": {k: a[k] for k in kept}, "arerec_attention_off": {k: b[k] for k in kept},
                 "off_over_on_epochs": share["epochs"], "off_over_on_seconds": share["seconds"]}
 

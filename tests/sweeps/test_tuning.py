@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_config
 
+from arerec.data.inputs import load_experiment
 from arerec.errors import ConfigError
 from arerec.sweeps import tuning
 from arerec.sweeps.search_settings import SearchSettings
@@ -219,12 +220,15 @@ def test_the_effort_of_the_two_arerec_searches_is_measured_in_epochs_and_seconds
     off = study("arerec_attention_off", [("complete", 6.0, 200.0), ("pruned", 2.0, 60.0), ("pruned", 2.0, 40.0)])
     effort = tuning.SearchResult({"arerec": on, "arerec_attention_off": off}, tune).effort()
     assert effort is not None
-    assert effort["arerec"] == {"n_trials": 2, "epochs": 14.0, "seconds": 690.0, "continued": 1}
+    assert effort["arerec"] == {"n_trials": 2, "epochs": 14.0, "seconds": 690.0, "continued": 1, "infeasible": 0}
     assert effort["off_over_on_epochs"] == pytest.approx(10 / 14)
     assert effort["off_over_on_seconds"] == pytest.approx(300 / 690)
     note = captions.effort(effort)
     assert "trained 14.0 epochs in 11 min 30 s" in note and "0.71 times ARERec's epochs" in note
     assert "1 of *ARERec*'s trials were carried over" in note and "attention off*'s trials were carried" not in note
+    off.infeasible = 2
+    note = captions.effort(tuning.SearchResult({"arerec": on, "arerec_attention_off": off}, tune).effort())
+    assert "2 configuration(s) *attention off*'s sampler drew were not trained" in note and "*ARERec*'s sampler" not in note
     # a committed optimum (no trials) or one model alone: nothing to compare, and nothing said
     assert tuning.SearchResult({"arerec": on}, tune).effort() is None
     assert captions.effort(None) == ""
@@ -302,3 +306,24 @@ def test_a_study_that_continues_a_missing_one_starts_afresh_and_says_so(tmp_path
         result = tuning.search(base, values)
     assert "item_knn-0123456789ab.journal, which is not there: the study starts afresh" in caplog.text
     assert result.studies["item_knn"].record()["continued"] == 0 and len(result.studies["item_knn"].trials) == 1
+
+
+def test_a_configuration_whose_batch_is_too_large_is_not_trained_run_again_or_counted(tmp_path):
+    """A drawn ARERec configuration over ``max_batch_values`` is told FAIL with the reason, is not enqueued again,
+    and the next trial draws anew; a space where nothing fits stops with the fix."""
+    optuna = tuning.quiet_optuna()
+    base = _base(tmp_path)
+    exp = load_experiment(base)
+    emb = {"emb_size": {"low": 8, "high": 16, "powers_of": 2}}
+    small = tuning.batch_values(base.replace(emb_size=8), exp.tables.max_seq)
+    values = {**VALUES, "n_trials": 2, "max_epochs": 1, "warmup_epochs": 1, "pruner": "none", "spaces": {"arerec": emb},
+              "max_batch_values": small}  # emb 8 fits, emb 16 does not
+    result = tuning.search(base, values)
+    study = result.studies["arerec"]
+    assert [t["params"]["emb_size"] for t in study.trials] == [8, 8] and study.record()["infeasible"] >= 1
+    failed = [t for t in study.study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all(t.params["log2_emb_size"] == 4 and "over max_batch_values" in t.user_attrs["infeasible"]
+                          for t in failed)
+    assert tuning.requeue_cut_off(study.study) == []  # not run again
+    with pytest.raises(ConfigError, match="raise it, or lower the upper ends of batch_size, emb_size"):
+        tuning.search(base.replace(model_path=str(tmp_path / "none")), {**values, "max_batch_values": 1})
