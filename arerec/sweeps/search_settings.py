@@ -31,8 +31,9 @@ RUN_HELP = {
 KEY_RENAMES = {f"{KEY}.runs.epochs": f"{KEY}.max_epochs", f"{KEY}.runs.": f"{KEY}."}  # the names users write
 Spaces = dict[str, dict[str, dict[str, Any]]]
 NonNegative = Annotated[Int, Field(ge=0)]
-# A batch of ML-100K at batch 1024, max_seq 101, region 21 and emb 256 gathers 556 M LCU values; TensorFlow then asked
-# for 12.9 GiB at once and failed on this 24 GB machine (docs/decisions.md 33). The largest finished trial gathered 73 M.
+# A batch of ML-100K's clean protocol at batch 1024, max_seq 73, region 21 and emb 256 gathers 402 M LCU values;
+# TensorFlow then asked for 12.9 GiB at once and failed on this 24 GB machine (docs/decisions.md 33). The largest
+# finished trial of the full study had gathered 72 M.
 MAX_BATCH_VALUES = 2**27
 StudyKey = Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]
 
@@ -72,7 +73,7 @@ class SearchSettings(Group):
     max_batch_values: Count = Field(MAX_BATCH_VALUES, description=(
         "the most LCU values an ARERec trial's batch may gather (batch_size x max_seq x region_size x emb_size): a "
         "drawn configuration above it is not trained but told FAIL as infeasible, is not run again and does not "
-        "count towards n_trials (the default, 2^27, keeps a step within about 3 GiB), >= 1"))
+        "count towards n_trials (the default, 2^27, keeps that allocation near 4 GiB), >= 1"))
     continue_from: dict[str, StudyKey] = Field({}, description=(
         "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
         "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
