@@ -72,6 +72,7 @@ from arerec.sweeps.spaces import (
 log = logging.getLogger(__name__)
 
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
+EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
 INFEASIBLE = "infeasible"  # the user attribute of a trial not trained because its batch is too large: why
 
 
@@ -97,7 +98,6 @@ def _check_feasible(study, tune: SearchSettings) -> None:
 def batch_values(cfg: Config, max_seq: int) -> int:
     """The LCU values one training batch of ``cfg`` gathers: batch_size x max_seq x region_size x emb_size."""
     return cfg.data.batch_size * max_seq * cfg.model.region_size * cfg.model.emb_size
-EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
 
 
 def check(base: Config, values: SearchSettings | Mapping[str, Any] | None) -> SearchSettings:
@@ -147,8 +147,8 @@ def trial_seeded_sampler(tune: SearchSettings):
     class TrialSeededSampler(optuna.samplers.BaseSampler):  # type: ignore[name-defined]
         """One sampler per study that seeds its TPE (or random) draw before each trial from the search's seed and
         the number of trials started before this one (complete, pruned or running, or found infeasible; a trial
-        that failed otherwise, which is enqueued again, does not count). A resumed study's next draw then depends only on its stored trials, never
-        on what the process drew before, so it is the draw of an uninterrupted study; trials started at once on a
+        that failed otherwise, which is enqueued again, does not count). A resumed study's next draw then depends
+        only on its stored trials, never on what the process drew before, so it is the draw of an uninterrupted study; trials started at once on a
         cluster get different seeds. Optuna's samplers keep their random state in memory only, so this is how a
         seeded study stays reproducible across processes."""
 
