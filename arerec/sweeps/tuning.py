@@ -399,7 +399,8 @@ def _arerec_trial(study, trial, model: str, base: Config, tune: SearchSettings, 
     from arerec.train.loop import train_or_load
 
     cfg = _trial_config(trial, model, base, tune, space)
-    values = batch_values(cfg, load_experiment(cfg).tables.max_seq)
+    exp = load_experiment(cfg)  # loaded once: the cap's max_seq, then the run
+    values = batch_values(cfg, exp.tables.max_seq)
     if values > tune.max_batch_values:
         reason = f"a batch gathers {values:,} LCU values, over max_batch_values {tune.max_batch_values:,}"
         trial.set_user_attr(INFEASIBLE, reason)
@@ -407,7 +408,7 @@ def _arerec_trial(study, trial, model: str, base: Config, tune: SearchSettings, 
         raise InfeasibleTrial(reason)
     reporter = _Reporter(trial, tune.reports_per_epoch, tune.runs.selection_metric, _carry_over(study, trial))
     try:
-        result = train_or_load(cfg, score_test=False, monitor=reporter)
+        result = train_or_load(cfg, exp, score_test=False, monitor=reporter)
     finally:
         free_models()
     final = result.final
