@@ -57,11 +57,11 @@ FINGERPRINT_SHA256 = {
     "ml-1m": "2fa2e3b55b0e46ff5849601eda59cf4540e9e0df0f82490a2ccd5b0c3e5d9f0d",
 }
 STUDY_KEYS = {
-    "base": {"arerec": "fabb3f281485", "arerec_attention_off": "f206d2fe240b", "user_item_bias": "8f533f95ae7a",
+    "base": {"arerec": "cea0923f1e38", "arerec_attention_off": "a1de41332e08", "user_item_bias": "8f533f95ae7a",
              "biased_mf": "c124c9ffefb4", "item_knn": "f7e89a6c37c3", "user_knn": "a4ed6014330a"},
-    "ci": {"arerec": "efcf61a1957b", "arerec_attention_off": "21a24bba904c", "user_item_bias": "12f841a63313",
+    "ci": {"arerec": "e4d80c990f5a", "arerec_attention_off": "bcfcab5970cb", "user_item_bias": "12f841a63313",
              "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
-    "ml-1m": {"arerec": "fe82bdc9d576", "arerec_attention_off": "55e7fa2fb522", "user_item_bias": "9baa43f4396a",
+    "ml-1m": {"arerec": "ec315cbc8257", "arerec_attention_off": "b37fbece2e5f", "user_item_bias": "9baa43f4396a",
              "biased_mf": "4929a5ae8719", "item_knn": "108271dc2209", "user_knn": "088539ecd821"},
 }
 STUDY_KEYS["full"] = STUDY_KEYS["base"]  # a larger budget continues the same studies

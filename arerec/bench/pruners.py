@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     curves, direction = read_curves(args.journal)
-    result: dict[str, Any] = {"command": "python -m arerec.bench.pruners " + " ".join(argv or []),
+    result: dict[str, Any] = {"command": "python -m arerec.bench.pruners " + " ".join(sys.argv[1:] if argv is None else argv),
                               "journal": str(args.journal), "direction": direction, "pruners": {}}
     for name in args.pruners:
         warmup = args.warmup_epochs

@@ -73,6 +73,10 @@ log = logging.getLogger(__name__)
 
 BASELINE_OBJECTIVE = "val_rmse"  # the baselines' studies minimise validation RMSE
 EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that trained at least this many epochs
+# How an ARERec trial's figures reach the pruner; part of its study's key, raised when that changes (decisions 34).
+# 2: a trial's last figure, a loaded run's figures and an earlier study's copies are all told the pruner, so
+#    each counts at the rungs it reached.
+PRUNING_RULES = 2
 INFEASIBLE = "infeasible"  # the user attribute of a trial not trained because its batch is too large: why
 
 
@@ -125,10 +129,13 @@ def _short(value: Any) -> str:
 def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     """What a study's trials depend on: its model, its parameters (with a categorical's choices and a range's scale,
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
-    ``n_trials`` continues the same study) and the configuration it starts from."""
-    what = {"model": model, "space": parse_space(model, tune.spaces[model]).key(),
-            "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces", "continue_from")},
-            "base": base.replace(seed=0).to_dict()}
+    ``n_trials`` continues the same study), the configuration it starts from and, for ARERec, ``PRUNING_RULES``."""
+    what: dict[str, Any] = {
+        "model": model, "space": parse_space(model, tune.spaces[model]).key(),
+        "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces", "continue_from")},
+        "base": base.replace(seed=0).to_dict()}
+    if model in ARERECS:  # a study decided under other pruning rules is not continued
+        what["pruning_rules"] = PRUNING_RULES
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -249,11 +256,13 @@ def open_study(path: Path, model: str, direction: str, tune: SearchSettings):
 
 def continue_earlier(study, earlier: Path, space: Space) -> int:
     """Start the new, empty ``study`` with the finished (complete and pruned) trials of the earlier study stored at
-    ``earlier`` whose parameters fit ``space``, in their order, through Optuna's public API
-    (``optuna.trial.create_trial``, which checks each value against its distribution, and ``Study.add_trials``).
-    Each copy keeps its value, the validation figures it reported (which the pruner compares against) and its user
-    attributes (its run, epochs and seconds), and names the trial it copies in ``continued_from``. Returns how many
-    were copied; the others are logged."""
+    ``earlier`` whose parameters fit ``space``, in their order, through Optuna's public API. Each is checked against
+    the new space by ``optuna.trial.create_trial`` (a value outside a range raises), then run through the new study as
+    a trial with those parameters (``enqueue_trial``, ``ask``): its validation figures are reported, the pruner is
+    asked after each one and its answer ignored (the copy went as far as it did), and it is told its state and value.
+    So each copy competes at the rungs it reached, under the new study's pruner, as a trial run there would. A copy
+    keeps its user attributes (its run, epochs and seconds) and names the trial it copies in ``continued_from``.
+    Returns how many were copied; the others are logged."""
     optuna = quiet_optuna()
     TrialState = optuna.trial.TrialState
     if not earlier.is_file():
@@ -271,7 +280,13 @@ def continue_earlier(study, earlier: Path, space: Space) -> int:
                 user_attrs={**t.user_attrs, "continued_from": f"{earlier.stem} #{t.number}"}))
         except (KeyError, ValueError):  # a parameter this space lacks, or a value outside its range
             left.append(t.number)
-    study.add_trials(copies)
+    for copy in copies:
+        study.enqueue_trial(copy.params, user_attrs=copy.user_attrs)
+        trial = study.ask(copy.distributions)
+        for step, value in sorted(copy.intermediate_values.items()):
+            trial.report(value, step)
+            trial.should_prune()
+        study.tell(trial, copy.value if copy.state == TrialState.COMPLETE else None, state=copy.state)
     log.info("%s: continued %s: %d finished trials copied%s", study.study_name, earlier.name, len(copies),
              f"; left out, as they do not fit the space: {left}" if left else "")
     return len(copies)
@@ -364,11 +379,23 @@ class _Reporter:
         self._pruned = quiet_optuna().TrialPruned  # looked up once, not at every report
 
     def report(self, step: int, value: float, *, final: bool = False) -> None:
+        """Tell the trial ``value`` at ``step`` and ask the pruner. After the run's last epoch (``final``) its answer
+        is ignored, but it is still asked: successive halving records a trial's value at a rung when asked there,
+        and a trial that ends at a rung competes there with later ones."""
         if step not in self.reported:
             self.trial.report(float(value), step)
             self.reported.add(step)
-        if not final and self.trial.should_prune():
+        if self.trial.should_prune() and not final:
             raise self._pruned(f"pruned at step {step} ({self.metric} {value:.4f})")
+
+    def report_history(self, history) -> None:
+        """A run loaded, not trained (the same configuration finished in an earlier study): each epoch's figure, as
+        training it would have told them. Its reports inside an epoch are not in the results CSV; with
+        ``warmup_epochs`` >= 1 every rung falls at an epoch's end, so the pruner decides as it would have."""
+        last = int(history["epoch"].max()) if len(history) else 0
+        for epoch, value in zip(history["epoch"], history[self.metric], strict=True):
+            if (step := int(epoch) * self.reports_per_epoch) not in self.reported:
+                self.report(step, float(value), final=int(epoch) == last)
 
 
 def _frozen(study, number: int):
@@ -409,6 +436,7 @@ def _arerec_trial(study, trial, model: str, base: Config, tune: SearchSettings, 
     reporter = _Reporter(trial, tune.reports_per_epoch, tune.runs.selection_metric, _carry_over(study, trial))
     try:
         result = train_or_load(cfg, exp, score_test=False, monitor=reporter)
+        reporter.report_history(result.history)  # a loaded run; a trained one has told them all
     finally:
         free_models()
     final = result.final

@@ -327,3 +327,64 @@ def test_a_configuration_whose_batch_is_too_large_is_not_trained_run_again_or_co
     assert tuning.requeue_cut_off(study.study) == []  # not run again
     with pytest.raises(ConfigError, match="raise it, or lower the upper ends of batch_size, emb_size"):
         tuning.search(base.replace(model_path=str(tmp_path / "none")), {**values, "max_batch_values": 1})
+
+
+def _halving(warmup_epochs: int = 1):
+    """A study under the search's successive halving, its first rung at ``warmup_epochs`` epochs (2 reports each)."""
+    optuna = tuning.quiet_optuna()
+    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": warmup_epochs})
+    return optuna.create_study(direction="minimize", pruner=tuning._pruner(tune))
+
+
+def _rungs(study, number: int) -> dict[str, float]:
+    return {k: v for k, v in tuning._frozen(study, number).system_attrs.items() if "rung" in k}
+
+
+def test_a_trial_that_ends_at_a_rung_competes_there_and_a_loaded_run_tells_its_epochs():
+    import pandas as pd
+
+    study = _halving()  # rungs at steps 2, 6, 18
+    ends = study.ask()
+    reporter = tuning._Reporter(ends, 2, "val_ce", {})
+    reporter.report(1, 1.6)
+    reporter.report(2, 1.5, final=True)  # early stopping ended it at its first rung: the pruner is still asked
+    study.tell(ends, 1.5)
+    assert _rungs(study, ends.number) == {"completed_rung_0": 1.5}
+    later = study.ask()
+    reporter = tuning._Reporter(later, 2, "val_ce", {})
+    reporter.report(1, 1.7)
+    with pytest.raises(tuning.quiet_optuna().TrialPruned):
+        reporter.report(2, 1.6)  # worse than the trial that ended there, alone beside it: stopped
+
+    loaded = study.ask()  # a run that finished in an earlier study: its epochs' figures, at the epochs' ends
+    reporter = tuning._Reporter(loaded, 2, "val_ce", {})
+    reporter.report_history(pd.DataFrame({"epoch": [1, 2, 3], "val_ce": [1.45, 1.4, 1.42]}))
+    assert tuning._frozen(study, loaded.number).intermediate_values == {2: 1.45, 4: 1.4, 6: 1.42}
+    assert _rungs(study, loaded.number) == {"completed_rung_0": 1.45, "completed_rung_1": 1.42}
+    reporter.report_history(pd.DataFrame({"epoch": [1, 2, 3], "val_ce": [1.45, 1.4, 1.42]}))  # told once only
+    assert len(tuning._frozen(study, loaded.number).intermediate_values) == 3
+
+
+def test_an_earlier_studys_copies_compete_at_the_rungs_they_reached(tmp_path):
+    """Copied with their figures only, the copies were no competitors: successive halving compares the values it
+    recorded when asked at a rung, so the new study's first trials were judged among themselves."""
+    optuna = tuning.quiet_optuna()
+    base = _base(tmp_path)
+    tune = SearchSettings.checked({**VALUES, "spaces": {"arerec": SPACE}, "pruner": "successive_halving",
+                                   "warmup_epochs": 1})
+    space = tuning.parse_space("arerec", SPACE)
+    earlier = tmp_path / "arerec-0123456789ab.journal"
+    old = tuning.open_study(earlier, "arerec", "minimize", tune)
+    for value in (1.40, 1.42, 1.44):  # three completed trials, ended at their first rung
+        old.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=value, params={"lr": 0.01, "dropout_lcu": 0.25,
+                                                                          "log2_emb_size": 3},
+            distributions=space.distributions(), intermediate_values={1: 1.6, 2: value}))
+    new = tuning.open_study(tuning.study_path(base, tune, "arerec"), "arerec", "minimize", tune)
+    assert tuning.continue_earlier(new, earlier, space) == 3
+    assert [_rungs(new, t.number) for t in new.get_trials()] == [{"completed_rung_0": v} for v in (1.40, 1.42, 1.44)]
+    assert [t.state.name for t in new.get_trials()] == ["COMPLETE"] * 3 and [t.value for t in new.get_trials()] == [
+        1.40, 1.42, 1.44]
+    first = new.ask()  # the new study's first trial: fourth at its rung, not first
+    first.report(1.43, 2)
+    assert first.should_prune()
