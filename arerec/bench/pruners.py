@@ -75,12 +75,13 @@ def replay(curves: Sequence[Curve], pruner, direction: str, reports_per_epoch: i
     for curve in curves:
         trial = study.ask()
         stopped = None
+        last = max(curve.values, default=0)
         for step in sorted(curve.values):
             trial.report(curve.values[step], step)
-            if trial.should_prune():
+            # asked at a complete trial's last figure too, its answer ignored, as the search does (tuning._Reporter)
+            if trial.should_prune() and not (curve.state == "complete" and step == last):
                 stopped = step
                 break
-        last = max(curve.values, default=0)
         if stopped is not None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             outcome, epochs = "pruned", stopped / reports_per_epoch
