@@ -51,18 +51,18 @@ CONFIG_SHA256 = {
     "ml-1m": "b90188c8539b1f2a36d367f400d289c5a092d87b0f4f073238d2710c5b25e873",
 }
 FINGERPRINT_SHA256 = {
-    "base": "55b66a93745de9703c3f410a64ef063fcf04d1d07d3c4a7d511a962d7890f0f9",
-    "full": "07c23df55f38bcd1c107166c7e3e6f323da0aa01c08b610548f4df74aba52c17",
-    "ci": "a4307703f6dfe16a053027a808c44c0bb80ecf83f19bc6df673b5b2063d5a30c",
-    "ml-1m": "2fa2e3b55b0e46ff5849601eda59cf4540e9e0df0f82490a2ccd5b0c3e5d9f0d",
+    "base": "7d3a95cf95e83c3d1584b66b19e48680b98268451892b6362b304e1168d00252",
+    "full": "3b6d8b950791d8ac5f6785dea4110b0ec4e724d5b66fa8627a2f7f476fde64c5",
+    "ci": "a3fa0ee90f6b46d47d0c366f228280a35abbb75869442b0ba65513353b910af8",
+    "ml-1m": "e645de181dbd1511e05adb120d483bff0aef3b9e261d89d7b55ed47587c2e774",
 }
 STUDY_KEYS = {
-    "base": {"arerec": "cea0923f1e38", "arerec_attention_off": "a1de41332e08", "user_item_bias": "8f533f95ae7a",
-             "biased_mf": "c124c9ffefb4", "item_knn": "f7e89a6c37c3", "user_knn": "a4ed6014330a"},
-    "ci": {"arerec": "e4d80c990f5a", "arerec_attention_off": "bcfcab5970cb", "user_item_bias": "12f841a63313",
-             "biased_mf": "8567b0deae36", "item_knn": "2151239e7ea1", "user_knn": "6187b382e6c7"},
-    "ml-1m": {"arerec": "ec315cbc8257", "arerec_attention_off": "b37fbece2e5f", "user_item_bias": "9baa43f4396a",
-             "biased_mf": "4929a5ae8719", "item_knn": "108271dc2209", "user_knn": "088539ecd821"},
+    "base": {"arerec": "8473975b211f", "arerec_attention_off": "d3e1733d876c", "user_item_bias": "89bc9192f32e",
+             "biased_mf": "cc35983cadad", "item_knn": "960046aa40c5", "user_knn": "07f53918ded0"},
+    "ci": {"arerec": "373433b5dcdc", "arerec_attention_off": "8f096e3fcf89", "user_item_bias": "e41d460e66a4",
+             "biased_mf": "1905aa74e0c6", "item_knn": "092e45ff41ea", "user_knn": "616cedbab9d8"},
+    "ml-1m": {"arerec": "bdb463774fb7", "arerec_attention_off": "9247cd22a36d", "user_item_bias": "3629685a968f",
+             "biased_mf": "1db888635a28", "item_knn": "732657f7628a", "user_knn": "39da03d7be8f"},
 }
 STUDY_KEYS["full"] = STUDY_KEYS["base"]  # a larger budget continues the same studies
 RUN_NAMES = {

@@ -41,8 +41,9 @@ class Curve:
     value: float | None  # a complete trial's objective
 
 
-def read_curves(journal: str | Path, study_name: str | None = None) -> tuple[list[Curve], str]:
-    """The finished trials of the study stored in ``journal`` (its only study, or ``study_name``) and its direction."""
+def read_curves(journal: str | Path, study_name: str | None = None) -> tuple[list[Curve], str, str]:
+    """The finished trials of the study stored in ``journal`` (its only study, or ``study_name``), its direction and
+    its name."""
     optuna = quiet_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
@@ -53,24 +54,30 @@ def read_curves(journal: str | Path, study_name: str | None = None) -> tuple[lis
     finished = [t for t in study.get_trials(deepcopy=False)
                 if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     curves = [Curve(t.number, t.state.name.lower(), dict(t.intermediate_values), t.value) for t in finished]
-    return curves, study.direction.name.lower()
+    return curves, study.direction.name.lower(), study.study_name
 
 
-def make_pruner(name: str, *, warmup_epochs: int, reports_per_epoch: int, max_epochs: int, startup_trials: int = 5):
+def make_pruner(name: str, *, warmup_epochs: int, reports_per_epoch: int, max_epochs: int, startup_trials: int = 5,
+                reduction_factor: int = 2):
     """The pruner ``name`` as :mod:`arerec.sweeps.tuning` builds it."""
     from arerec.sweeps.search_settings import SearchSettings
     from arerec.sweeps.tuning import _pruner
 
     return _pruner(SearchSettings.checked({"pruner": name, "warmup_epochs": warmup_epochs,
                                            "reports_per_epoch": reports_per_epoch, "max_epochs": max_epochs,
-                                           "pruner_startup_trials": startup_trials}))
+                                           "pruner_startup_trials": startup_trials,
+                                           "reduction_factor": reduction_factor}))
 
 
-def replay(curves: Sequence[Curve], pruner, direction: str, reports_per_epoch: int) -> list[dict[str, Any]]:
+def replay(curves: Sequence[Curve], pruner, direction: str, reports_per_epoch: int,
+           study_name: str = "arerec") -> list[dict[str, Any]]:
     """Each curve through ``pruner``, in order: where it stops the trial (epochs), or that it lets it finish (a
     complete trial), or that it lets it go on past its record (one the study's own pruner stopped)."""
     optuna = quiet_optuna()
-    study = optuna.create_study(direction=direction, pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+    # named as the study replayed: Hyperband puts a trial in a bracket by a hash of the study's name and the trial's
+    # number, so an unnamed study (a random name) would replay differently each time
+    study = optuna.create_study(study_name=study_name, direction=direction, pruner=pruner,
+                                sampler=optuna.samplers.RandomSampler(seed=0))
     rows = []
     for curve in curves:
         trial = study.ask()
@@ -119,20 +126,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="median's warm-up and the other pruners' first rung, in epochs (default 2: the study's)")
     parser.add_argument("--reports_per_epoch", type=int, default=2)
     parser.add_argument("--max_epochs", type=int, default=40)
+    parser.add_argument("--reduction_factor", type=int, default=2,
+                        help="successive halving's and Hyperband's (default 2: the search's)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    curves, direction = read_curves(args.journal)
+    curves, direction, study_name = read_curves(args.journal)
     result: dict[str, Any] = {"command": "python -m arerec.bench.pruners " + " ".join(sys.argv[1:] if argv is None else argv),
-                              "journal": str(args.journal), "direction": direction, "pruners": {}}
-    for name in args.pruners:
-        warmup = args.warmup_epochs
-        pruner = make_pruner(name, warmup_epochs=warmup, reports_per_epoch=args.reports_per_epoch,
-                             max_epochs=args.max_epochs)
-        rows = replay(curves, pruner, direction, args.reports_per_epoch)
-        result["pruners"][name] = {"warmup_epochs": warmup, **summary(rows, curves, direction), "trials_by": rows}
+                              "journal": str(args.journal), "direction": direction,
+                              "reduction_factor": args.reduction_factor, "pruners": {}}
+    for pruner_name in args.pruners:
+        pruner = make_pruner(pruner_name, warmup_epochs=args.warmup_epochs, reports_per_epoch=args.reports_per_epoch,
+                             max_epochs=args.max_epochs, reduction_factor=args.reduction_factor)
+        rows = replay(curves, pruner, direction, args.reports_per_epoch, study_name)
+        result["pruners"][pruner_name] = {"warmup_epochs": args.warmup_epochs, **summary(rows, curves, direction),
+                                          "trials_by": rows}
     write_json_atomic(args.out, result)
-    print(json.dumps({name: {k: v for k, v in entry.items() if k != "trials_by"}
-                      for name, entry in result["pruners"].items()}, indent=1))
+    print(json.dumps({pruner_name: {k: v for k, v in entry.items() if k != "trials_by"}
+                      for pruner_name, entry in result["pruners"].items()}, indent=1))
     return 0
 
 

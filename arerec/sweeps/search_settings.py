@@ -50,7 +50,8 @@ class SearchSettings(Group):
     """One Optuna study per model, the same number of trials each (docs/decisions.md, 22)."""
 
     FLAT_NAMES: ClassVar[tuple[str, ...]] = ("n_trials", "sampler", "n_startup_trials", "pruner",
-                                             "pruner_startup_trials", "warmup_epochs", "reports_per_epoch",
+                                             "pruner_startup_trials", "warmup_epochs", "reduction_factor",
+                                             "reports_per_epoch",
                                              *RUN_KEYS, "spaces", "continue_from", "max_batch_values")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
@@ -64,6 +65,10 @@ class SearchSettings(Group):
     warmup_epochs: NonNegative = Field(
         2, description="epochs every ARERec trial trains before the pruner may stop it (median: its warm-up; "
         "successive_halving and hyperband: the first rung), an integer from 0 to max_epochs")
+    reduction_factor: Annotated[Int, Field(ge=2)] = Field(
+        2, description="successive_halving and hyperband: a trial goes on from a rung while it is in the best "
+        "1/reduction_factor of the trials that reached it, and the rungs are this factor apart (2: the better half, "
+        "rungs at 1, 2, 4, 8 times warmup_epochs; docs/decisions.md 35), >= 2")
     reports_per_epoch: Count = Field(2, description="validation figures an ARERec trial reports to the pruner per "
                                      "epoch, >= 1")
     runs: SearchedRuns = Field(SearchedRuns(), description="the trials' and tuned runs' run "

@@ -201,13 +201,15 @@ def _pruner(tune: SearchSettings):
     warmup = tune.warmup_epochs * steps  # in reports: the pruner is told step (epoch - 1) * steps + k
     if tune.pruner == "median":  # pruned when its best so far is worse than the completed trials' median there
         return optuna.pruners.MedianPruner(n_startup_trials=tune.pruner_startup_trials, n_warmup_steps=warmup)
-    if tune.pruner == "successive_halving":  # rungs at warmup, 3 x warmup, 9 x warmup, ... reports: the best third
+    factor = tune.reduction_factor
+    if tune.pruner == "successive_halving":  # rungs at warmup, f x warmup, f^2 x warmup, ... reports: the best 1/f
         # of the trials that reached a rung go on (Optuna's asynchronous version: the first trials at a rung go on
-        # while they are the best there)
-        return without_failed(optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup), reduction_factor=3))
+        # while they are among the best there)
+        return without_failed(optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup),
+                                                                     reduction_factor=factor))
     if tune.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup), max_resource=tune.runs.epochs * steps,
-                                              reduction_factor=3)
+                                              reduction_factor=factor)
     return optuna.pruners.NopPruner()
 
 

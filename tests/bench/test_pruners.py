@@ -40,7 +40,7 @@ def test_a_replay_gives_the_studys_own_decisions_back_and_another_pruners(tmp_pa
     median = pruners.make_pruner("median", warmup_epochs=2, reports_per_epoch=2, max_epochs=8)
     study = _record_study(journal, curves, median)
     recorded = {t.number: t.state.name.lower() for t in study.get_trials()}
-    read, direction = pruners.read_curves(journal)
+    read, direction, _name = pruners.read_curves(journal)
     assert direction == "minimize" and [c.number for c in read] == list(range(12))
     again = pruners.replay(read, pruners.make_pruner("median", warmup_epochs=2, reports_per_epoch=2, max_epochs=8),
                            direction, 2)

@@ -51,6 +51,7 @@ def _table(result, model: str = "arerec") -> list[tuple]:
     ({"warmup_epochs": -1}, "validation_search.warmup_epochs must be >= 0, received: -1"),
     ({"warmup_epochs": 4}, "warmup_epochs must be at most max_epochs (3)"),
     ({"patience": 0}, "validation_search.patience must be >= 1, received: 0"),
+    ({"reduction_factor": 1}, "validation_search.reduction_factor must be >= 2, received: 1"),
     ({"pruner_startup_trials": 1.5}, "validation_search.pruner_startup_trials must be an integer, received: 1.5"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
@@ -192,7 +193,8 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
 
 def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
     optuna = tuning.quiet_optuna()
-    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2})
+    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2,
+                                   "reduction_factor": 3})
     study = optuna.create_study(direction="minimize", pruner=tuning._pruner(tune))
     first = study.ask({"lr": optuna.distributions.FloatDistribution(0.001, 0.1, log=True)})
     for step, value in enumerate([1.6, 1.5, 1.45, 1.44, 1.43, 1.42, 1.41], start=1):  # rungs at steps 2 and 6
@@ -330,9 +332,11 @@ def test_a_configuration_whose_batch_is_too_large_is_not_trained_run_again_or_co
 
 
 def _halving(warmup_epochs: int = 1):
-    """A study under the search's successive halving, its first rung at ``warmup_epochs`` epochs (2 reports each)."""
+    """A study under the search's successive halving, its first rung at ``warmup_epochs`` epochs (2 reports each),
+    the rungs 3 times apart."""
     optuna = tuning.quiet_optuna()
-    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": warmup_epochs})
+    tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": warmup_epochs,
+                                   "reduction_factor": 3})
     return optuna.create_study(direction="minimize", pruner=tuning._pruner(tune))
 
 
