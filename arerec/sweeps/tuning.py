@@ -21,8 +21,8 @@
 An ARERec trial is a run like any other (:func:`arerec.train.loop.train_or_load`, clean protocol, the search's
 seed), trained with ``checkpoint_policy: lean``: it reports its validation figure ``reports_per_epoch`` times an
 epoch, and once it has trained ``warmup_epochs`` epochs the pruner may stop it when it falls behind the other trials
-at the same point (successive halving: at 2, 6, 18 epochs it goes on only in the best third; docs/decisions.md says
-why not the median pruner, measured). A trial the pruner
+at the same point (successive halving: at 2, 4, 8, 16 epochs it goes on only in the better half; docs/decisions.md
+26 and 35 say why not the median pruner or a factor of 3, measured). A trial the pruner
 lets through trains until its validation figure has not improved for ``patience`` epochs. A pruned trial's weights
 are deleted at once, a completed one's once a better trial completes, so the study keeps only the best trial's
 weights: that run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
