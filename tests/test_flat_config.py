@@ -12,7 +12,9 @@ batch sizes became ranges of powers of two (8-256, 32-1024) and the region size 
 optimum sat on the old ranges' upper edges), which changed the two ARERec studies' keys and the fingerprints of the
 tiers that search them; the baselines' studies and every configuration's digest are unchanged. Then, for the same
 reason, the dropout rates' step became 1/16 (to 0.9375) and the batch sizes reached 2048 (docs/decisions.md 32), with
-the same effects; params/full.yaml's ``continue_from`` changed its fingerprint alone (not a study key).
+the same effects; params/full.yaml's ``continue_from`` changed its fingerprint alone (not a study key). Then the
+pruning rules and successive halving's reduction factor (decisions 34 and 35) changed every study's key, and
+``continue_from`` left params/full.yaml again (decisions 36).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ CONFIG_SHA256 = {
 }
 FINGERPRINT_SHA256 = {
     "base": "7d3a95cf95e83c3d1584b66b19e48680b98268451892b6362b304e1168d00252",
-    "full": "3b6d8b950791d8ac5f6785dea4110b0ec4e724d5b66fa8627a2f7f476fde64c5",
+    "full": "264aee265998d732bfca04df93f2ccac58cb469c4587ac29a48f7df563e54ec4",
     "ci": "a3fa0ee90f6b46d47d0c366f228280a35abbb75869442b0ba65513353b910af8",
     "ml-1m": "e645de181dbd1511e05adb120d483bff0aef3b9e261d89d7b55ed47587c2e774",
 }
