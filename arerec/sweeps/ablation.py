@@ -84,7 +84,7 @@ def run_ablation(variants: Sequence[Variant], k: int, seeds: Sequence[int] | Non
             progress.start(f"variant {n}/{len(variants)}: {variant.label}, seed {seed}")
         result = train_or_load(cfg)
         if progress is not None:
-            progress.done()
+            progress.done(loaded=result.loaded)
         rows.append(_row(variant, seed, cfg, result, k))
         del result  # the LCU tables are large: keep one model in memory at a time
         free_models()

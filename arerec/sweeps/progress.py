@@ -8,7 +8,9 @@ trained several at a time (worker processes, Ray tasks), and :func:`counter` cou
 written another way (the bench's epochs).
 
 Every time left is tqdm's own estimate, read from its bar by :func:`clock`: the items not done at the
-bar's mean pace since it started (``smoothing=0``), so the bar's ``<remaining`` and the lines agree.
+bar's mean pace since it started (``smoothing=0``), so the bar's ``<remaining`` and the lines agree. Runs loaded, not
+trained, are left out of the pace (``Progress.done(loaded=True)``): a resumed sweep loads its finished runs in
+seconds, and counted in, they made hours of training look like minutes.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ log = logging.getLogger(__name__)
 
 def clock(bar: tqdm) -> tuple[float, float | None]:
     """(seconds since ``bar`` started, seconds left by tqdm's estimate), from one reading of the bar's state; the
-    time left is None before the first item is done.
+    time left is None before the first item is done (the first one timed: items counted in ``initial`` are not).
 
     The estimate is tqdm's ``remaining_s`` (:meth:`tqdm.format_meter` over :attr:`tqdm.format_dict`): the items not
     done at the bar's rate, which with ``smoothing=0`` is the items done over the time since the bar started.
     """
     state = bar.format_dict
-    if not state["n"]:
+    if not state["n"] - state["initial"]:  # nothing done since the bar started timing (loaded runs are initial)
         return float(state["elapsed"]), None
     return float(state["elapsed"]), float(tqdm.format_meter(**{**state, "bar_format": "{remaining_s}"}))
 
@@ -84,7 +86,7 @@ class Progress:
     def line(self, what: str) -> str:
         """The line :meth:`start` writes, as text."""
         left = self.eta()
-        tail = "ETA after the first run" if left is None else f"about {_minutes(left)} left"
+        tail = "ETA after the first run trained" if left is None else f"about {_minutes(left)} left"
         return f"[{self.title}] run {self.started_n}/{self.total}: {what} ({self.bar.n} done, {tail})"
 
     def start(self, what: str) -> None:
@@ -94,7 +96,11 @@ class Progress:
         log.info("%s", self.line(what))
         self.bar.set_description_str(f"[{self.title}] run {self.started_n}/{self.total}: {what}", refresh=True)
 
-    def done(self) -> None:
+    def done(self, *, loaded: bool = False) -> None:
+        """One run done. A run ``loaded`` (it finished before) takes a second or so: it counts as done but not in the
+        pace, as tqdm's ``initial`` items are not, so a resumed sweep's time left is that of the runs it trains."""
+        if loaded:
+            self.bar.initial += 1
         self.bar.update(1)
         if self.bar.n >= self.total:
             self.bar.close()

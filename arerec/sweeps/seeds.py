@@ -48,7 +48,7 @@ def run_seeds(cfg: Config, seeds: Sequence[int], variants: Mapping[str, Mapping]
             progress.start(what)
         result = train_or_load(run_cfg)
         if progress is not None:
-            progress.done()
+            progress.done(loaded=result.loaded)
         final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
         rows.append({**(columns or {}), "variant": label, "seed": seed, "model_name": result.name,
                      "train_seconds": float(result.history["seconds"].sum()), **final})

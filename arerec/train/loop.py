@@ -69,6 +69,7 @@ class RunResult:
     model: object
     experiment: Experiment
     seconds: float
+    loaded: bool = False  # finished before: loaded, not trained
 
 
 def _last_row(history: pd.DataFrame) -> dict[str, Any]:
@@ -303,4 +304,4 @@ def _load_finished(cfg: Config, exp: Experiment, history: pd.DataFrame, last: in
         final = _last_row(history)
     if cfg.training.checkpoint_policy == "lean":
         finish_lean(paths, exp, model, last, save_checkpoint)
-    return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started)
+    return RunResult(paths.name, paths, history, final, model, exp, time.perf_counter() - started, loaded=True)

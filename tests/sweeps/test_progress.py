@@ -74,3 +74,16 @@ def test_a_counter_draws_nothing_and_leaves_a_drawn_bar_in_place(seconds):
     steps.close()
     bar.close()
     assert drawn.getvalue() == "\r0/2\r1/2\r1/2\n"  # at position 0: no cursor moves for a bar above it
+
+
+def test_runs_loaded_on_resume_count_as_done_but_not_in_the_pace(tmp_path, monkeypatch, seconds):
+    monkeypatch.setenv(LOG_ENV, str(tmp_path / "x.log"))
+    progress = Progress(10, "02_training")
+    for _ in range(8):  # a resumed sweep: 8 finished runs loaded in 4 s
+        seconds[0] += 0.5
+        progress.done(loaded=True)
+    assert progress.bar.n == 8 and progress.eta() is None  # nothing trained yet: no pace to go by
+    assert "ETA after the first run" in progress.line("x")
+    seconds[0] += 600.0
+    progress.done()  # one trained run of 10 min
+    assert progress.eta() == pytest.approx(604.0)  # the last run at that pace (the loading's 4 s included)
