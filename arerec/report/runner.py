@@ -390,7 +390,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_optimum(args: argparse.Namespace) -> int:
-    print(write_optimum(Path(args.root).resolve(), args.reports_dir, args.experiment, args.out))
+    """Write the optimum's file; say what retraining it costs, by the study's trial times (the default tier trains
+    ARERec and attention off at their optima, and 03 ARERec's configuration without attention once more)."""
+    import yaml
+
+    from arerec.sweeps.tuning import retraining_seconds
+
+    path = write_optimum(Path(args.root).resolve(), args.reports_dir, args.experiment, args.out)
+    print(path)
+    seconds = retraining_seconds(yaml.safe_load(path.read_text()))
+    print("the chosen trials trained in " + ", ".join(f"{m} {s:,.0f} s" for m, s in seconds.items())
+          + f" ({sum(seconds.values()):,.0f} s in all, on the machine that ran the study)")
     return 0
 
 

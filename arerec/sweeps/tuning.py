@@ -786,16 +786,31 @@ def data_key(base: Config, ratings_sha256: str | None = None) -> dict[str, Any]:
 def optimum_record(base: Config, tune: SearchSettings, search: Mapping[str, Any], *, experiment: str,
                    commit: str, ratings_sha256: str) -> dict[str, Any]:
     """The content of ``params/optimum/{dataset}.yaml``: each model's chosen parameters from a study
-    (``search``: metrics.json's ``02_training.search``), the spaces and settings it searched, and the data it ran on."""
-    models = {model: {"chosen": dict(entry["chosen"]), "objective": entry["objective"],
-                      "best_val_score": min((t["val_score"] for t in entry["trials"] if t["state"] == "complete"),
-                                            default=None) if entry["direction"] == "minimize" else
-                      max((t["val_score"] for t in entry["trials"] if t["state"] == "complete"), default=None),
-                      "n_trials": entry["n_trials"]} for model, entry in search.items()}
+    (``search``: metrics.json's ``02_training.search``) with the trial that found them (its number, epochs and
+    seconds on the machine that ran the study: what retraining it costs), the spaces and settings it searched, and
+    the data it ran on."""
+    def best_trial(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        complete = [t for t in entry["trials"] if t["state"] == "complete" and t["val_score"] is not None]
+        pick = min if entry["direction"] == "minimize" else max
+        return pick(complete, key=lambda t: float(t["val_score"])) if complete else None
+
+    models = {}
+    for model, entry in search.items():
+        trial = best_trial(entry)
+        models[model] = {"chosen": dict(entry["chosen"]), "objective": entry["objective"],
+                         "best_val_score": trial["val_score"] if trial else None, "n_trials": entry["n_trials"],
+                         "trial": {k: trial.get(k) for k in ("number", "epochs", "seconds")} if trial else None}
     return {"study": {"experiment": experiment, "commit": commit, "data": data_key(base, ratings_sha256),
                       "settings": {k: v for k, v in tune.to_dict().items() if k != "spaces"},
                       "spaces": dict(tune.spaces)},
             "models": models}
+
+
+def retraining_seconds(record: Mapping[str, Any]) -> dict[str, float]:
+    """What retraining an optimum costs, by the study's own trial times (seconds on the machine that ran it): each
+    model's chosen trial. A model without a recorded trial (a study written before they were) counts 0."""
+    return {model: float((entry.get("trial") or {}).get("seconds") or 0.0)
+            for model, entry in record["models"].items()}
 
 
 def committed(base: Config, values: SearchSettings | Mapping[str, Any], template: str) -> tuple[SearchResult | None, str]:

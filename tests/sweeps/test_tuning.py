@@ -172,6 +172,11 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
     loop.train_or_load(result.config(base, "arerec").replace(seed=0))  # the data exist now
     record = tuning.optimum_record(base, tune, result.records(), experiment="full", commit="abc123",
                                    ratings_sha256=sha256_file(ratings_path(base)))
+    for model, entry in record["models"].items():  # the chosen trial, and what it cost to train
+        best = min((t for t in result.studies[model].trials if t["state"] == "complete"), key=lambda t: t["val_score"])
+        assert entry["trial"] == {k: best[k] for k in ("number", "epochs", "seconds")}
+        assert entry["best_val_score"] == best["val_score"]
+    assert tuning.retraining_seconds(record)["arerec"] == record["models"]["arerec"]["trial"]["seconds"] > 0
     path = tmp_path / "optimum" / "synthetic.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(record))
