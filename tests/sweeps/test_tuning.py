@@ -397,3 +397,23 @@ def test_an_earlier_studys_copies_compete_at_the_rungs_they_reached(tmp_path):
     first = new.ask()  # the new study's first trial: fourth at its rung, not first
     first.report(1.43, 2)
     assert first.should_prune()
+
+
+def test_a_trial_whose_run_finished_in_another_study_loads_it_and_tells_the_pruner_its_epochs(tmp_path):
+    """Another study (here: another warm-up) draws the same first configuration: the run is loaded, not trained, and
+    its epochs' figures reach the new study's pruner at the epochs' ends."""
+    optuna = tuning.quiet_optuna()
+    base = _base(tmp_path)
+    first = tuning.search(base, {**VALUES, "n_trials": 1, "spaces": {"arerec": SPACE}})
+    other = {**VALUES, "n_trials": 1, "spaces": {"arerec": SPACE}, "warmup_epochs": 1}
+    assert tuning.study_key(base, SearchSettings.checked(other), "arerec") != tuning.study_key(
+        base, SearchSettings.checked({**VALUES, "spaces": {"arerec": SPACE}}), "arerec")
+    trained = first.studies["arerec"].trials[0]
+    history = read_results(run_paths(base, trained["run"]))
+    second = tuning.search(base, other)
+    loaded = second.studies["arerec"].trials[0]
+    assert loaded["run"] == trained["run"] and loaded["val_score"] == trained["val_score"]
+    study = second.studies["arerec"].study
+    frozen = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[0]
+    assert frozen.intermediate_values == {2 * int(e): pytest.approx(v) for e, v in zip(
+        history["epoch"], history["val_ce"], strict=True)}
