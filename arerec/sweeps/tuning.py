@@ -273,8 +273,13 @@ def continue_earlier(study, earlier: Path, space: Space) -> int:
                           "or leave continue_from out to start afresh")
     old = open_study(earlier, study.study_name, study.direction.name.lower(), SearchSettings())
     distributions = space.distributions()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # a copy cut off by a killed process
+        study.tell(t.number, state=TrialState.FAIL)
+    done = {t.user_attrs.get("continued_from") for t in _finished(study)}
     copies, left = [], []
     for t in old.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if f"{earlier.stem} #{t.number}" in done:  # copied before the process was killed
+            continue
         try:
             copies.append(optuna.trial.create_trial(
                 state=t.state, value=t.value, params=t.params, intermediate_values=t.intermediate_values,
@@ -470,6 +475,11 @@ def _objective(model: str, tune: SearchSettings) -> tuple[str, str]:
     return BASELINE_OBJECTIVE, "minimize"
 
 
+def _only_copies(study) -> bool:
+    """Whether every trial of ``study`` is a copy of an earlier study's (true of a new one)."""
+    return all("continued_from" in t.user_attrs for t in study.get_trials(deepcopy=False))
+
+
 def _finished(study) -> list:
     TrialState = quiet_optuna().trial.TrialState
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -487,7 +497,7 @@ def requeue_cut_off(study, trials: Sequence | None = None) -> list[int]:
         study.tell(t.number, state=TrialState.FAIL)
     again = {t.user_attrs.get("resumes") for t in everything}
     cut = [t for t in everything if (t.state == TrialState.FAIL or t in running) and t.number not in again
-           and INFEASIBLE not in t.user_attrs]
+           and INFEASIBLE not in t.user_attrs and "continued_from" not in t.user_attrs]  # a cut-off copy is copied again
     for t in cut:
         log.info("%s: trial %d was cut off: it runs again and goes on from its run's last checkpoint",
                  study.study_name, t.number)
@@ -557,7 +567,7 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     started = time.perf_counter()
     try:
         study = open_study(path, model, direction, tune)
-        if model in tune.continue_from and not study.get_trials(deepcopy=False):
+        if model in tune.continue_from and _only_copies(study):  # new, or killed while it copied
             earlier = path.with_name(f"{model}-{tune.continue_from[model]}.journal")
             if earlier.is_file():
                 continue_earlier(study, earlier, space)

@@ -417,3 +417,29 @@ def test_a_trial_whose_run_finished_in_another_study_loads_it_and_tells_the_prun
     frozen = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[0]
     assert frozen.intermediate_values == {2 * int(e): pytest.approx(v) for e, v in zip(
         history["epoch"], history["val_ce"], strict=True)}
+
+
+def test_a_copy_cut_off_by_a_killed_process_is_copied_again_not_trained(tmp_path):
+    optuna = tuning.quiet_optuna()
+    base = _base(tmp_path)
+    tune = SearchSettings.checked({**VALUES, "spaces": {"arerec": SPACE}})
+    space = tuning.parse_space("arerec", SPACE)
+    earlier = tmp_path / "arerec-0123456789ab.journal"
+    old = tuning.open_study(earlier, "arerec", "minimize", tune)
+    for value in (1.40, 1.42, 1.44):
+        old.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=value, params={"lr": 0.01, "dropout_lcu": 0.25,
+                                                                          "log2_emb_size": 3},
+            distributions=space.distributions(), intermediate_values={1: 1.6, 2: value}))
+    new = tuning.open_study(tuning.study_path(base, tune, "arerec"), "arerec", "minimize", tune)
+    first = old.get_trials()[0]  # the process copied trial 0, then was killed while it copied trial 1
+    new.enqueue_trial(first.params, user_attrs={"continued_from": f"{earlier.stem} #0"})
+    new.tell(new.ask(first.distributions), 1.40)
+    new.enqueue_trial(first.params, user_attrs={"continued_from": f"{earlier.stem} #1"})
+    new.ask(first.distributions)
+    assert tuning._only_copies(new)
+    assert tuning.continue_earlier(new, earlier, space) == 2  # trials 1 and 2; 0 was copied already
+    finished = tuning._finished(new)
+    assert [t.user_attrs["continued_from"] for t in finished] == [f"{earlier.stem} #{n}" for n in range(3)]
+    assert tuning.requeue_cut_off(new) == []  # the cut-off copy (told FAIL) is not trained as a trial
+    assert not new.get_trials(states=(optuna.trial.TrialState.WAITING,))
