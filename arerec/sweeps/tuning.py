@@ -49,7 +49,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -645,13 +645,19 @@ def _trial_paths(trial, model, base, tune, space):
     return experiment_paths(load_experiment(_trial_config(trial, model, base, tune, space)))
 
 
+def _earliest_best(complete: Sequence, direction: str, value: Callable[[Any], float], number: Callable[[Any], int]):
+    """The best of these completed trials by ``value`` in the study's direction (the earliest of a tie), or None:
+    one rule for Optuna's trials and for the rows a report recorded."""
+    sign = 1 if direction == "minimize" else -1
+    return min(complete, key=lambda t: (sign * value(t), number(t)), default=None)
+
+
 def _best(trials: Sequence, direction: str):
     """The best completed trial (the earliest of a tie), or None."""
     TrialState = quiet_optuna().trial.TrialState
 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    sign = 1 if direction == "minimize" else -1
-    return min(complete, key=lambda t: (sign * t.value, t.number)) if complete else None
+    return _earliest_best(complete, direction, lambda t: t.value, lambda t: t.number)
 
 
 def _keep_only_best(base: Config, trials: Sequence, direction: str) -> None:
@@ -801,8 +807,7 @@ def optimum_record(base: Config, tune: SearchSettings, search: Mapping[str, Any]
     the data it ran on."""
     def best_trial(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
         complete = [t for t in entry["trials"] if t["state"] == "complete" and t["val_score"] is not None]
-        pick = min if entry["direction"] == "minimize" else max
-        return pick(complete, key=lambda t: float(t["val_score"])) if complete else None
+        return _earliest_best(complete, entry["direction"], lambda t: float(t["val_score"]), lambda t: t["number"])
 
     models = {}
     for model, entry in search.items():

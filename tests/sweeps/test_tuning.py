@@ -196,6 +196,27 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
     assert tuning.committed(base, tune, "")[1].startswith("Every model was searched here")
 
 
+def test_the_study_and_its_record_pick_the_same_best_trial_the_earliest_of_a_tie(tmp_path):
+    optuna = tuning.quiet_optuna()
+    State = optuna.trial.TrialState
+    values = [(State.COMPLETE, 1.5), (State.PRUNED, 1.0), (State.COMPLETE, 1.2), (State.COMPLETE, 1.2),
+              (State.COMPLETE, 2.0)]
+    frozen = [optuna.trial.create_trial(state=state, value=value if state == State.COMPLETE else None,
+                                        intermediate_values={1: value}) for state, value in values]
+    for number, t in enumerate(frozen):
+        t.number = number
+    rows = [{"number": n, "state": state.name.lower(), "val_score": value, "epochs": 2, "seconds": 1.0}
+            for n, (state, value) in enumerate(values)]
+    search = {"m": {"chosen": {}, "objective": "val_ce", "n_trials": 5, "trials": rows}}
+    for direction, number in (("minimize", 2), ("maximize", 4)):
+        assert tuning._best(frozen, direction).number == number  # the pruned trial's 1.0 never counts
+        record = tuning.optimum_record(tiny_config(tmp_path), SearchSettings.checked(VALUES),
+                                       {"m": {**search["m"], "direction": direction}}, experiment="x",
+                                       commit="c", ratings_sha256="s")
+        assert record["models"]["m"]["trial"]["number"] == number
+    assert tuning._best(frozen[1:2], "minimize") is None
+
+
 def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
     optuna = tuning.quiet_optuna()
     tune = SearchSettings.checked({**VALUES, "pruner": "successive_halving", "warmup_epochs": 1, "reports_per_epoch": 2,
