@@ -52,7 +52,8 @@ class SearchSettings(Group):
     FLAT_NAMES: ClassVar[tuple[str, ...]] = ("n_trials", "sampler", "n_startup_trials", "pruner",
                                              "pruner_startup_trials", "warmup_epochs", "reduction_factor",
                                              "reports_per_epoch",
-                                             *RUN_KEYS, "spaces", "continue_from", "max_batch_values")
+                                             *RUN_KEYS, "spaces", "start_from", "continue_from",
+                                             "max_batch_values")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded: tpe or random")
@@ -79,6 +80,10 @@ class SearchSettings(Group):
         "the most LCU values an ARERec trial's batch may gather (batch_size x max_seq x region_size x emb_size): a "
         "drawn configuration above it is not trained but told FAIL as infeasible, is not run again and does not "
         "count towards n_trials (the default, 2^27, keeps that allocation near 4 GiB), >= 1"))
+    start_from: dict[str, dict[str, dict[str, Any]]] = Field({}, description=(
+        "model -> label -> a configuration (every parameter of its space, in its own values: batch_size 1024): the "
+        "trials a new study of that model runs first, in this order, before its sampler draws any (Optuna's "
+        "enqueue_trial); the trial table names each by its label"))
     continue_from: dict[str, StudyKey] = Field({}, description=(
         "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
         "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
@@ -113,7 +118,26 @@ class SearchSettings(Group):
                 parse_space(model, spec)
             except ConfigError as exc:
                 raise rule_error(str(exc)) from None
+        for model in self.start_from:
+            where = f"{KEY}.start_from.{model}"
+            if model not in self.spaces:
+                raise rule_error(f"{where}: {model} has no space to search; models with one: {', '.join(self.spaces)}")
+            if model in self.continue_from:
+                raise rule_error(f"{where}: a study either starts from given configurations or continues an earlier "
+                                 "study (continue_from), not both: leave one out")
+            try:
+                self.start_points(model)
+            except ConfigError as exc:
+                raise rule_error(str(exc)) from None
         return self
+
+    def start_points(self, model: str) -> dict[str, dict[str, Any]]:
+        """``model``'s start points (``start_from``), label -> parameters as its Optuna trials store them."""
+        from arerec.sweeps.spaces import parse_space
+
+        space = parse_space(model, self.spaces[model])
+        return {label: space.start_point(values, f"{KEY}.start_from.{model}.{label}")
+                for label, values in self.start_from.get(model, {}).items()}
 
     @classmethod
     def flat_help(cls) -> dict[str, str]:
@@ -135,7 +159,7 @@ class SearchSettings(Group):
         """The flat form users write (and the studies' keys hash): the run control under its flat names."""
         runs = self.runs.model_dump()
         return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES
-                if (k != "continue_from" or self.continue_from)
+                if (k != "continue_from" or self.continue_from) and (k != "start_from" or self.start_from)
                 and (k != "max_batch_values" or self.max_batch_values != MAX_BATCH_VALUES)}  # defaults unwritten: the
         # studies' keys stay (the default cap only leaves out draws that could not train here)
 

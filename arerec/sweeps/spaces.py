@@ -308,6 +308,35 @@ class Space:
     def key(self) -> dict[str, Any]:
         return {d.name: d.key() for d in self.dimensions}
 
+    def start_point(self, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A configuration given in the parameters' own values (``batch_size`` 1024, not its exponent) as Optuna's
+        trials store it, for ``study.enqueue_trial``. ConfigError naming ``where`` unless it sets every parameter of
+        the space, and each inside its range (on its step), as ``optuna.trial.create_trial`` checks."""
+        optuna = quiet_optuna()
+        create_trial, distributions = optuna.trial.create_trial, optuna.distributions
+        dims = {d.name: d for d in self.dimensions}
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{where} must be a mapping of parameter -> value, received: {values!r}")
+        unknown, missing = sorted(set(values) - set(dims)), sorted(set(dims) - set(values))
+        if unknown or missing:
+            raise ConfigError(f"{where} must set each parameter of {self.model}'s space once ({', '.join(dims)}): "
+                              + "; ".join(f"{what} {names}" for what, names in (("unknown", unknown),
+                                                                                ("missing", missing)) if names))
+        stored = {}
+        for name, d in dims.items():
+            value = values[name]
+            drawn = _exponent(value, d.powers_of) if d.powers_of else value
+            try:
+                if drawn is None:
+                    raise ValueError("not a power")
+                create_trial(params={d.optuna_name: drawn}, distributions={d.optuna_name: d.distribution}, value=0.0)
+            except ValueError:
+                raise ConfigError(f"{where}.{name}: {value!r} is not in its range, {d.describe()}") from None
+            number = {distributions.FloatDistribution: float, distributions.IntDistribution: int}.get(
+                type(d.distribution))
+            stored[d.optuna_name] = number(drawn) if number else drawn
+        return stored
+
     def table(self) -> list[dict[str, str]]:
         return [{"model": self.model, "parameter": d.name, "range": d.describe()} for d in self.dimensions]
 

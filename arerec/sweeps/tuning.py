@@ -37,7 +37,10 @@ trial from the search's seed and the number of trials started before it (:class:
 study draws what an uninterrupted one would. A range widened later continues the same study (its bounds are not
 part of the study's name; a categorical's choices are, as Optuna cannot change them within a study). A space
 refined beyond that (a finer step, more choices) is a new study; ``continue_from: {model: KEY}`` starts it with the
-finished trials of the earlier study ``{model}-KEY`` whose values fit the new space (:func:`continue_earlier`). Only one
+finished trials of the earlier study ``{model}-KEY`` whose values fit the new space (:func:`continue_earlier`).
+``start_from: {model: {label: configuration}}`` gives a new study configurations to try first, in order (enqueued:
+the paper's, or one an earlier study found), before the sampler draws; they count as trials and are pruned like the
+others, and the trial table names them. Only one
 process may run a study at a time (a lock beside its journal). Test is never read.
 """
 
@@ -78,6 +81,7 @@ EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that train
 #    each counts at the rungs it reached.
 PRUNING_RULES = 2
 INFEASIBLE = "infeasible"  # the user attribute of a trial not trained because its batch is too large: why
+START_POINT = "start_point"  # the user attribute of a trial the study was given (validation_search.start_from): its label
 
 
 class InfeasibleTrial(Exception):
@@ -129,11 +133,15 @@ def _short(value: Any) -> str:
 def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     """What a study's trials depend on: its model, its parameters (with a categorical's choices and a range's scale,
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
-    ``n_trials`` continues the same study), the configuration it starts from and, for ARERec, ``PRUNING_RULES``."""
+    ``n_trials`` continues the same study), the configuration it starts from, the trials it is given first (its own
+    ``start_from``, not another model's) and, for ARERec, ``PRUNING_RULES``."""
     what: dict[str, Any] = {
         "model": model, "space": parse_space(model, tune.spaces[model]).key(),
-        "settings": {k: v for k, v in tune.to_dict().items() if k not in ("n_trials", "spaces", "continue_from")},
+        "settings": {k: v for k, v in tune.to_dict().items()
+                     if k not in ("n_trials", "spaces", "continue_from", "start_from")},
         "base": base.replace(seed=0).to_dict()}
+    if model in tune.start_from:
+        what["start_from"] = tune.start_from[model]
     if model in ARERECS:  # a study decided under other pruning rules is not continued
         what["pruning_rules"] = PRUNING_RULES
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -373,7 +381,7 @@ def _trial_row(trial, space: Space) -> dict[str, Any]:
             **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
             "stopped_early": attrs.get("stopped_early"), "at_cap": attrs.get("at_cap"),
             "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds"), "run": attrs.get("run", ""),
-            "continued_from": attrs.get("continued_from")}
+            "continued_from": attrs.get("continued_from"), START_POINT: attrs.get(START_POINT)}
 
 
 class _Reporter:
@@ -501,7 +509,8 @@ def requeue_cut_off(study, trials: Sequence | None = None) -> list[int]:
     for t in cut:
         log.info("%s: trial %d was cut off: it runs again and goes on from its run's last checkpoint",
                  study.study_name, t.number)
-        study.enqueue_trial(dict(t.params), user_attrs={"resumes": t.number})
+        given = {START_POINT: t.user_attrs[START_POINT]} if START_POINT in t.user_attrs else {}
+        study.enqueue_trial(dict(t.params), user_attrs={"resumes": t.number, **given})
     return [t.number for t in cut]
 
 
@@ -574,6 +583,9 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
             else:  # a fresh clone has no earlier study: this one starts afresh, and its report counts no copies
                 log.warning("%s: continue_from names %s, which is not there: the study starts afresh, so its first "
                             "trials are not the committed study's", model, earlier)
+        if not study.get_trials(deepcopy=False):  # a new study: its given configurations first
+            for label, params in tune.start_points(model).items():
+                study.enqueue_trial(params, user_attrs={START_POINT: label})
         requeue_cut_off(study)
         if len(_finished(study)) < tune.n_trials:
             if on_ray:
@@ -695,11 +707,13 @@ class SearchResult:
         return {m: s.settings for m, s in self.studies.items() if m not in ARERECS}
 
     def trials_table(self) -> pd.DataFrame:
-        """Every trial of every model: its parameters, state, epochs and validation score."""
-        rows = []
+        """Every trial of every model: its parameters, state, epochs and validation score (and, where a study was
+        given configurations to start from, which trial was which)."""
+        rows, any_given = [], any(t.get(START_POINT) for s in self.studies.values() for t in s.trials)
         for model, study in self.studies.items():
             for t in study.trials:
-                rows.append({"model": model, "trial": t["number"], "state": t["state"],
+                given = {START_POINT: t.get(START_POINT) or ""} if any_given else {}
+                rows.append({"model": model, "trial": t["number"], **given, "state": t["state"],
                              "params": label(t["params"]), "epochs": t["epochs"], "best_epoch": t["best_epoch"],
                              "objective": study.objective, "val_score": t["val_score"], "seconds": t["seconds"],
                              "chosen": bool(study.chosen) and t["params"] == study.chosen

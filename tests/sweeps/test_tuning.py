@@ -53,6 +53,16 @@ def _table(result, model: str = "arerec") -> list[tuple]:
     ({"patience": 0}, "validation_search.patience must be >= 1, received: 0"),
     ({"reduction_factor": 1}, "validation_search.reduction_factor must be >= 2, received: 1"),
     ({"pruner_startup_trials": 1.5}, "validation_search.pruner_startup_trials must be an integer, received: 1.5"),
+    ({"start_from": {"arerec": {"p": {"lr": 0.01, "dropout_lcu": 0.0, "emb_size": 12}}}},
+     "validation_search.start_from.arerec.p.emb_size: 12 is not in its range, 8 to 16 (powers of 2)"),
+    ({"start_from": {"arerec": {"p": {"lr": 0.01, "dropout_lcu": 0.1, "emb_size": 8}}}},
+     "start_from.arerec.p.dropout_lcu: 0.1 is not in its range, 0 to 0.5 (step 0.25)"),
+    ({"start_from": {"arerec": {"p": {"lr": 0.01, "emb_size": 8}}}},
+     "start_from.arerec.p must set each parameter of arerec's space once (dropout_lcu, emb_size, lr): missing "
+     "['dropout_lcu']"),
+    ({"start_from": {"user_knn": {"p": {"k": 3}}}}, "start_from.user_knn: user_knn has no space to search"),
+    ({"start_from": {"item_knn": {"p": {"k": 3}}}, "continue_from": {"item_knn": "0123456789ab"}},
+     "either starts from given configurations or continues an earlier study (continue_from), not both"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
     with pytest.raises(ConfigError) as error:
@@ -334,6 +344,33 @@ def test_a_study_that_continues_a_missing_one_starts_afresh_and_says_so(tmp_path
         result = tuning.search(base, values)
     assert "item_knn-0123456789ab.journal, which is not there: the study starts afresh" in caplog.text
     assert result.studies["item_knn"].record()["continued"] == 0 and len(result.studies["item_knn"].trials) == 1
+
+
+def test_a_study_tries_its_given_configurations_first_in_order_under_their_labels(tmp_path):
+    base = _base(tmp_path)
+    values = {**VALUES, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}},
+              "start_from": {"item_knn": {"wide": {"k": 20}, "narrow": {"k": 3}}}}
+    plain = SearchSettings.checked({**values, "start_from": {}})
+    assert tuning.study_key(base, plain, "item_knn") != tuning.study_key(base, SearchSettings.checked(values),
+                                                                         "item_knn")  # another study
+    result = tuning.search(base, values)
+    trials = result.studies["item_knn"].trials
+    assert [(t["params"]["k"], t["start_point"]) for t in trials] == [(20, "wide"), (3, "narrow"),
+                                                                      (trials[2]["params"]["k"], None)]
+    assert list(result.trials_table()["start_point"]) == ["wide", "narrow", ""]
+    more = tuning.search(base, {**values, "n_trials": 4})  # a larger budget continues it: nothing given again
+    assert [t["start_point"] for t in more.studies["item_knn"].trials] == ["wide", "narrow", None, None]
+    assert "start_point" not in tuning.search(base, {**values, "start_from": {}}).trials_table()
+
+
+def test_a_given_configuration_cut_off_runs_again_under_its_label(tmp_path):
+    tune = SearchSettings.checked({**VALUES, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}}})
+    study = tuning.open_study(tmp_path / "item_knn.journal", "item_knn", "minimize", tune)
+    study.enqueue_trial({"k": 5}, user_attrs={tuning.START_POINT: "given"})
+    assert study.ask().suggest_int("k", 2, 20) == 5  # and left running, as by a killed process
+    assert tuning.requeue_cut_off(study) == [0]
+    again = study.ask()
+    assert again.suggest_int("k", 2, 20) == 5 and again.user_attrs == {"resumes": 0, tuning.START_POINT: "given"}
 
 
 def test_a_configuration_whose_batch_is_too_large_is_not_trained_run_again_or_counted(tmp_path):
