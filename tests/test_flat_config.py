@@ -54,7 +54,7 @@ CONFIG_SHA256 = {
 }
 FINGERPRINT_SHA256 = {
     "base": "7d3a95cf95e83c3d1584b66b19e48680b98268451892b6362b304e1168d00252",
-    "full": "daaf45a31aa2d31784ca5bce77eae986487d4920061a844ab1b32872f2562a9a",
+    "full": "ea34e7fc05fa2a414f1abee90866cd89c995f8bf9fb7e82da20d86c82374bada",
     "ci": "a3fa0ee90f6b46d47d0c366f228280a35abbb75869442b0ba65513353b910af8",
     "ml-1m": "e645de181dbd1511e05adb120d483bff0aef3b9e261d89d7b55ed47587c2e774",
 }
@@ -66,8 +66,9 @@ STUDY_KEYS = {
     "ml-1m": {"arerec": "bdb463774fb7", "arerec_attention_off": "9247cd22a36d", "user_item_bias": "3629685a968f",
              "biased_mf": "1db888635a28", "item_knn": "732657f7628a", "user_knn": "39da03d7be8f"},
 }
-# a larger budget continues the same studies; full's ARERec studies are given two configurations first (start_from)
-STUDY_KEYS["full"] = {**STUDY_KEYS["base"], "arerec": "5d667d031ce0", "arerec_attention_off": "6b4d7658ae6c"}
+# a larger budget alone would continue the same studies; full's are given configurations to try first (start_from)
+STUDY_KEYS["full"] = {"arerec": "5d667d031ce0", "arerec_attention_off": "6b4d7658ae6c", "user_item_bias": "4dde0aef8419",
+                      "biased_mf": "6c58771b0c6d", "item_knn": "fd23dd3205bd", "user_knn": "f45d0b58afd2"}
 RUN_NAMES = {
     "base": "ml-100k_8020_bs128_lr0.0001_emb64_reg7_ms101_opadam_h2_lazy_rw",
     "ci": "synthetic_8020_bs32_lr0.005_emb16_reg3_ms101_opadam_h2_lazy_rw",

@@ -82,8 +82,8 @@ class SearchSettings(Group):
         "count towards n_trials (the default, 2^27, keeps that allocation near 4 GiB), >= 1"))
     start_from: dict[str, dict[str, dict[str, Any]]] = Field({}, description=(
         "model -> label -> a configuration (every parameter of its space, in its own values: batch_size 1024): the "
-        "trials a new study of that model runs first, in this order, before its sampler draws any (Optuna's "
-        "enqueue_trial); the trial table names each by its label"))
+        "trials a new study of that model runs first, in the order of their labels (a notebook's parameters arrive "
+        "sorted), before its sampler draws any (Optuna's enqueue_trial); the trial table names each by its label"))
     continue_from: dict[str, StudyKey] = Field({}, description=(
         "model -> the 12-character key of an earlier study of it (its journal's name): a new study of that model "
         "starts with the earlier one's finished trials that fit its space, so a range refined beyond what "
@@ -132,12 +132,13 @@ class SearchSettings(Group):
         return self
 
     def start_points(self, model: str) -> dict[str, dict[str, Any]]:
-        """``model``'s start points (``start_from``), label -> parameters as its Optuna trials store them."""
+        """``model``'s start points (``start_from``), label -> parameters as its Optuna trials store them, in the
+        order of their labels: the order its study runs them in, however the mapping was written or passed."""
         from arerec.sweeps.spaces import parse_space
 
         space = parse_space(model, self.spaces[model])
         return {label: space.start_point(values, f"{KEY}.start_from.{model}.{label}")
-                for label, values in self.start_from.get(model, {}).items()}
+                for label, values in sorted(self.start_from.get(model, {}).items())}
 
     @classmethod
     def flat_help(cls) -> dict[str, str]:

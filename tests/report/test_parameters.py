@@ -55,7 +55,7 @@ def test_base_yaml_holds_the_papers_hyper_parameters():
 # Files that are layers only, and why each fails alone: ml-1m's row-wise second moments need base's lazy updates;
 # full's start points set parameters of ablation.yaml's spaces, which the default space (lr only) does not have.
 LAYERS_ONLY = {"ml-1m": "second_moment 'rowwise' needs update_mode 'lazy'",
-               "full": r"start_from\.arerec\.the paper's configuration must set each parameter of arerec's space "
+               "full": r"start_from\.arerec\.an earlier study's best must set each parameter of arerec's space "
                        r"once \(lr\): unknown \['batch_size'"}
 
 

@@ -346,20 +346,20 @@ def test_a_study_that_continues_a_missing_one_starts_afresh_and_says_so(tmp_path
     assert result.studies["item_knn"].record()["continued"] == 0 and len(result.studies["item_knn"].trials) == 1
 
 
-def test_a_study_tries_its_given_configurations_first_in_order_under_their_labels(tmp_path):
+def test_a_study_tries_its_given_configurations_first_in_their_labels_order(tmp_path):
     base = _base(tmp_path)
     values = {**VALUES, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}},
-              "start_from": {"item_knn": {"wide": {"k": 20}, "narrow": {"k": 3}}}}
+              "start_from": {"item_knn": {"wide": {"k": 20}, "narrow": {"k": 3}}}}  # as written: wide first
     plain = SearchSettings.checked({**values, "start_from": {}})
     assert tuning.study_key(base, plain, "item_knn") != tuning.study_key(base, SearchSettings.checked(values),
                                                                          "item_knn")  # another study
     result = tuning.search(base, values)
     trials = result.studies["item_knn"].trials
-    assert [(t["params"]["k"], t["start_point"]) for t in trials] == [(20, "wide"), (3, "narrow"),
+    assert [(t["params"]["k"], t["start_point"]) for t in trials] == [(3, "narrow"), (20, "wide"),
                                                                       (trials[2]["params"]["k"], None)]
-    assert list(result.trials_table()["start_point"]) == ["wide", "narrow", ""]
+    assert list(result.trials_table()["start_point"]) == ["narrow", "wide", ""]
     more = tuning.search(base, {**values, "n_trials": 4})  # a larger budget continues it: nothing given again
-    assert [t["start_point"] for t in more.studies["item_knn"].trials] == ["wide", "narrow", None, None]
+    assert [t["start_point"] for t in more.studies["item_knn"].trials] == ["narrow", "wide", None, None]
     assert "start_point" not in tuning.search(base, {**values, "start_from": {}}).trials_table()
 
 
