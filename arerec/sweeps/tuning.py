@@ -371,16 +371,36 @@ class StudyResult:
                 "infeasible": self.infeasible}
 
 
-def _trial_row(trial, space: Space) -> dict[str, Any]:
+def _run_seconds(base: Config, run: str, epochs: Any) -> float | None:
+    """What an ARERec trial's run took to train and evaluate its first ``epochs`` epochs, from the run's results CSV:
+    whichever process trained them (a run loaded from another study, or resumed after a kill, counts its whole
+    training, not the seconds it took to load). None without the CSV."""
+    from arerec.train.runs import read_results, run_paths
+
+    if not run or epochs is None:
+        return None
+    history = read_results(run_paths(base, run))
+    if history.empty or not {"epoch", "seconds"} <= set(history.columns):
+        return None
+    done = history[history["epoch"] <= math.ceil(float(epochs))]
+    spent = done["seconds"].sum() + (done["eval_seconds"].sum() if "eval_seconds" in done else 0.0)
+    return round(float(spent), 1) if len(done) else None
+
+
+def _trial_row(trial, space: Space, base: Config | None = None) -> dict[str, Any]:
+    """One trial as the report shows it. With ``base`` (an ARERec study), its seconds are its run's training and
+    evaluation time (:func:`_run_seconds`) where the run's results are on disk; otherwise the trial's own wall time."""
     attrs = trial.user_attrs
     state = trial.state.name.lower()
+    seconds = _run_seconds(base, attrs.get("run", ""), attrs.get("epochs")) if base is not None else None
     params = {k: rounded(v) for k, v in space.values(trial.params).items()}
     return {"number": trial.number, "params": params, "state": state,
             "epochs": attrs.get("epochs"), "best_epoch": attrs.get("best_epoch"),
             "val_score": trial.value if trial.value is not None else attrs.get("last_value"),
             **{k: v for k, v in attrs.items() if k.startswith("val_") and k != "val_score"},
             "stopped_early": attrs.get("stopped_early"), "at_cap": attrs.get("at_cap"),
-            "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds"), "run": attrs.get("run", ""),
+            "resumes": attrs.get("resumes"), "seconds": attrs.get("seconds") if seconds is None else seconds,
+            "run": attrs.get("run", ""),
             "continued_from": attrs.get("continued_from"), START_POINT: attrs.get(START_POINT)}
 
 
@@ -601,7 +621,7 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
         infeasible = _infeasible(study)
     finally:
         lock.release()
-    rows = [_trial_row(t, space) for t in trials]
+    rows = [_trial_row(t, space, base if is_arerec else None) for t in trials]
     best = _best(trials, direction)
     chosen = {k: rounded(v) for k, v in space.values(best.params).items()} if best is not None else {}
     chosen_settings = (arerec_overrides(chosen, base) if is_arerec else baseline_params(chosen))

@@ -475,6 +475,9 @@ def test_a_trial_whose_run_finished_in_another_study_loads_it_and_tells_the_prun
     frozen = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))[0]
     assert frozen.intermediate_values == {2 * int(e): pytest.approx(v) for e, v in zip(
         history["epoch"], history["val_ce"], strict=True)}
+    # its seconds are what the run took to train and evaluate, not the moment it took to load it
+    spent = round(float(history["seconds"].sum() + history["eval_seconds"].sum()), 1)
+    assert trained["seconds"] == loaded["seconds"] == spent > frozen.user_attrs["seconds"]
 
 
 def test_a_copy_cut_off_by_a_killed_process_is_copied_again_not_trained(tmp_path):
