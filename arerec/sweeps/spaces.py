@@ -322,16 +322,19 @@ class Space:
             raise ConfigError(f"{where} must set each parameter of {self.model}'s space once ({', '.join(dims)}): "
                               + "; ".join(f"{what} {names}" for what, names in (("unknown", unknown),
                                                                                 ("missing", missing)) if names))
+        def fits(d: Dimension, drawn: Any) -> bool:
+            try:
+                create_trial(params={d.optuna_name: drawn}, distributions={d.optuna_name: d.distribution}, value=0.0)
+            except ValueError:
+                return False
+            return True
+
         stored = {}
         for name, d in dims.items():
             value = values[name]
             drawn = _exponent(value, d.powers_of) if d.powers_of else value
-            try:
-                if drawn is None:
-                    raise ValueError("not a power")
-                create_trial(params={d.optuna_name: drawn}, distributions={d.optuna_name: d.distribution}, value=0.0)
-            except ValueError:
-                raise ConfigError(f"{where}.{name}: {value!r} is not in its range, {d.describe()}") from None
+            if drawn is None or not fits(d, drawn):
+                raise ConfigError(f"{where}.{name}: {value!r} is not in its range, {d.describe()}")
             number = {distributions.FloatDistribution: float, distributions.IntDistribution: int}.get(
                 type(d.distribution))
             stored[d.optuna_name] = number(drawn) if number else drawn

@@ -38,10 +38,10 @@ study draws what an uninterrupted one would. A range widened later continues the
 part of the study's name; a categorical's choices are, as Optuna cannot change them within a study). A space
 refined beyond that (a finer step, more choices) is a new study; ``continue_from: {model: KEY}`` starts it with the
 finished trials of the earlier study ``{model}-KEY`` whose values fit the new space (:func:`continue_earlier`).
-``start_from: {model: {label: configuration}}`` gives a new study configurations to try first, in their labels' order (enqueued:
-the paper's, or one an earlier study found), before the sampler draws; they count as trials and are pruned like the
-others, and the trial table names them. Only one
-process may run a study at a time (a lock beside its journal). Test is never read.
+``start_from: {model: {label: configuration}}`` gives a new study configurations to try first, in their labels'
+order (enqueued: the paper's, or one an earlier study found), before the sampler draws; they count as trials and are
+pruned like the others, and the trial table names them. Only one process may run a study at a time (a lock beside
+its journal). Test is never read.
 """
 
 from __future__ import annotations
