@@ -398,6 +398,15 @@ def build_model(
     return model
 
 
+def parameter_count(cfg: Config, *, num_users: int, num_items: int, num_lcu: int, num_classes: int) -> int:
+    """The weights :func:`build_model` gives ``cfg`` (without ``lcu_rows``' padding), counted without building it:
+    the user and item tables, the two LCU tables (``num_lcu`` x R x d each), attention's four d x d projections with
+    their biases when it is on, and the classifier (R -> classes). ``tests/model`` holds it to ``count_params``."""
+    d, r = cfg.model.emb_size, cfg.model.region_size
+    attention = 4 * (d * d + d) if cfg.model.use_attention else 0
+    return (num_users + 1 + num_items + 1) * d + 2 * num_lcu * r * d + attention + (r + 1) * num_classes
+
+
 def _local_ratings(cfg: Config, rates: DropoutRates, tables: dict, lcu_in, e_neigh, e_item, mask):
     """The region embeddings of the neighbours (K_IU) and of the item (K_UI), their LCU profiles, the neighbours'
     ratings and the rating vector max-pooled over them: [B, R]."""

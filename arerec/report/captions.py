@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from arerec.report import formatting
+from arerec.report import formatting, names
 from arerec.sweeps.headline import DATASET_NAMES
 
 
@@ -58,3 +58,27 @@ def effort(record: Any) -> str:
                 "as a batch would gather more LCU values than `max_batch_values` allows; they are not among its "
                 "trials (docs/decisions.md 33)."
                 for name, r in (("ARERec", on), ("attention off", off)) if r.get("infeasible")))
+
+
+def choice(records: Any) -> str:
+    """A sentence per study chosen by the one-standard-error rule (``choose_within``): which trial it took, its size
+    and score, against the best trial's (``records``: :meth:`SearchResult.records`)."""
+    out = []
+    for model, record in records.items():
+        margin, number = record.get("choose_within"), record.get("chosen_trial")
+        trials = {t["number"]: t for t in record.get("trials", [])}
+        if margin is None or number not in trials:
+            continue
+        complete = [t for t in trials.values() if t["state"] == "complete"]
+        pick = min if record["direction"] == "minimize" else max
+        best = pick(complete, key=lambda t: t["val_score"])
+        chosen = trials[number]
+        said = (f"*{names.model(model)}*: the smallest model within {formatting.number(margin, 4)} of the best "
+                f"`{record['objective']}` (the one-standard-error rule, with the seed-to-seed standard "
+                f"deviation as the margin: docs/decisions.md 38) is trial {number}, "
+                f"{formatting.integer(chosen['parameters'])} parameters at {formatting.number(chosen['val_score'], 4)}")
+        out.append(said + ("; it is the best trial." if number == best["number"] else
+                           f", chosen over the best trial, {best['number']} "
+                           f"({formatting.integer(best['parameters'])} parameters at "
+                           f"{formatting.number(best['val_score'], 4)})."))
+    return " ".join(out)

@@ -506,7 +506,7 @@ def scope_line(cfg: Config, seeds: Sequence[int], split_sha256: str | None = Non
 
 def planned_runs(extras: Mapping[str, Any]) -> int:
     """ARERec runs notebook 02 trains or loads: part 1, the search's ARERec trials, and part 2 (each tuned model
-    per seed but the first, which is its best trial's run)."""
+    per seed but the first, which is its chosen trial's run)."""
     from arerec.sweeps.search_settings import SearchSettings
     from arerec.sweeps.spaces import ARERECS
     from arerec.sweeps.tuning import planned_trials

@@ -53,7 +53,7 @@ class SearchSettings(Group):
                                              "pruner_startup_trials", "warmup_epochs", "reduction_factor",
                                              "reports_per_epoch",
                                              *RUN_KEYS, "spaces", "start_from", "continue_from",
-                                             "max_batch_values")
+                                             "choose_within", "max_batch_values")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded: tpe or random")
@@ -90,6 +90,12 @@ class SearchSettings(Group):
         "continues a study (a finer step, more choices) keeps the trials it had; where that journal is not there "
         "(a fresh clone), the study starts afresh, with a warning"))
 
+    choose_within: dict[str, Annotated[float, Field(ge=0)]] = Field({}, description=(
+        "model -> a margin of its objective, >= 0: its chosen trial is then the smallest model (fewest parameters; "
+        "the better score, then the earlier trial, among equals) of the completed trials within this margin of the "
+        "best, the one-standard-error rule (Hastie et al., ESL 7.10), with the objective's seed-to-seed standard "
+        "deviation as the margin; a model not named, or a baseline, gets its best trial"))
+
     @model_validator(mode="before")
     @classmethod
     def _from_flat(cls, values: Any) -> Any:
@@ -106,7 +112,7 @@ class SearchSettings(Group):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSettings:
-        from arerec.sweeps.spaces import parse_space
+        from arerec.sweeps.spaces import ARERECS, parse_space
 
         if self.warmup_epochs > self.runs.epochs:
             raise rule_error(f"{KEY}.warmup_epochs must be at most max_epochs ({self.runs.epochs}): the pruner would "
@@ -118,6 +124,10 @@ class SearchSettings(Group):
                 parse_space(model, spec)
             except ConfigError as exc:
                 raise rule_error(str(exc)) from None
+        for model in self.choose_within:
+            if model not in self.spaces or model not in ARERECS:
+                raise rule_error(f"{KEY}.choose_within.{model}: only a searched ARERec model's choice can weigh its "
+                                 f"size; searched ARERec models: {', '.join(m for m in self.spaces if m in ARERECS)}")
         for model in self.start_from:
             where = f"{KEY}.start_from.{model}"
             if model not in self.spaces:
@@ -160,7 +170,7 @@ class SearchSettings(Group):
         """The flat form users write (and the studies' keys hash): the run control under its flat names."""
         runs = self.runs.model_dump()
         return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES
-                if (k != "continue_from" or self.continue_from) and (k != "start_from" or self.start_from)
+                if (k not in ("continue_from", "start_from", "choose_within") or getattr(self, k))
                 and (k != "max_batch_values" or self.max_batch_values != MAX_BATCH_VALUES)}  # defaults unwritten: the
         # studies' keys stay (the default cap only leaves out draws that could not train here)
 

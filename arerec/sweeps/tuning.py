@@ -25,7 +25,8 @@ at the same point (successive halving: at 2, 4, 8, 16 epochs it goes on only in 
 26 and 35 say why not the median pruner or a factor of 3, measured). A trial the pruner
 lets through trains until its validation figure has not improved for ``patience`` epochs. A pruned trial's weights
 are deleted at once, a completed one's once a better trial completes, so the study keeps only the best trial's
-weights: that run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
+weights (and, with ``choose_within``, those of the trials within its margin of the best, which the one-standard-error
+rule chooses among: :func:`choose`): the chosen run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
 validation (RMSE, the objective; its faithful and standard NDCG are kept beside it).
 
 Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs, named after what
@@ -134,11 +135,12 @@ def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     """What a study's trials depend on: its model, its parameters (with a categorical's choices and a range's scale,
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
     ``n_trials`` continues the same study), the configuration it starts from, the trials it is given first (its own
-    ``start_from``, not another model's) and, for ARERec, ``PRUNING_RULES``."""
+    ``start_from``, not another model's) and, for ARERec, ``PRUNING_RULES``; not which trial is chosen from them
+    (``choose_within``)."""
     what: dict[str, Any] = {
         "model": model, "space": parse_space(model, tune.spaces[model]).key(),
         "settings": {k: v for k, v in tune.to_dict().items()
-                     if k not in ("n_trials", "spaces", "continue_from", "start_from")},
+                     if k not in ("n_trials", "spaces", "continue_from", "start_from", "choose_within")},
         "base": base.replace(seed=0).to_dict()}
     if model in tune.start_from:
         what["start_from"] = tune.start_from[model]
@@ -338,6 +340,8 @@ class StudyResult:
     study: Any = field(default=None, repr=False)
     source: str = "searched here"  # or the committed study's file, whose optimum is retrained without a search
     infeasible: int = 0  # drawn configurations not trained: their batch would gather more than max_batch_values
+    chosen_trial: int | None = None  # the number of the trial whose parameters are chosen (choose)
+    choose_within: float | None = None  # the margin of the one-standard-error rule, or None: the best trial
 
     @property
     def edges(self) -> dict[str, str]:
@@ -368,7 +372,8 @@ class StudyResult:
                 "settings": self.settings, "edges": self.edges, "natural_edges": self.natural_edges,
                 "space": self.space.table(), "source": self.source,
                 "continued": sum(bool(t.get("continued_from")) for t in self.trials),  # copied from an earlier study
-                "infeasible": self.infeasible}
+                "infeasible": self.infeasible, "chosen_trial": self.chosen_trial,
+                "choose_within": self.choose_within}
 
 
 def _run_seconds(base: Config, run: str, epochs: Any) -> float | None:
@@ -576,6 +581,22 @@ def _make_objective(study, model: str, base: Config, tune: SearchSettings, space
     return objective
 
 
+def _first_trials(study, path: Path, model: str, tune: SearchSettings, space) -> None:
+    """What a study runs before its sampler draws: an earlier study's copies, its given configurations, its cut-off
+    trials again."""
+    if model in tune.continue_from and _only_copies(study):  # new, or killed while it copied
+        earlier = path.with_name(f"{model}-{tune.continue_from[model]}.journal")
+        if earlier.is_file():
+            continue_earlier(study, earlier, space)
+        else:  # a fresh clone has no earlier study: this one starts afresh, and its report counts no copies
+            log.warning("%s: continue_from names %s, which is not there: the study starts afresh, so its first "
+                        "trials are not the committed study's", model, earlier)
+    if not study.get_trials(deepcopy=False):  # a new study: its given configurations first
+        for label, params in tune.start_points(model).items():
+            study.enqueue_trial(params, user_attrs={START_POINT: label})
+    requeue_cut_off(study)
+
+
 def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progress=None,
               executor=None) -> StudyResult:
     """Run (or resume) ``model``'s study to ``n_trials`` finished trials; see the module docstring.
@@ -596,22 +617,13 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     started = time.perf_counter()
     try:
         study = open_study(path, model, direction, tune)
-        if model in tune.continue_from and _only_copies(study):  # new, or killed while it copied
-            earlier = path.with_name(f"{model}-{tune.continue_from[model]}.journal")
-            if earlier.is_file():
-                continue_earlier(study, earlier, space)
-            else:  # a fresh clone has no earlier study: this one starts afresh, and its report counts no copies
-                log.warning("%s: continue_from names %s, which is not there: the study starts afresh, so its first "
-                            "trials are not the committed study's", model, earlier)
-        if not study.get_trials(deepcopy=False):  # a new study: its given configurations first
-            for label, params in tune.start_points(model).items():
-                study.enqueue_trial(params, user_attrs={START_POINT: label})
-        requeue_cut_off(study)
+        _first_trials(study, path, model, tune, space)
         if len(_finished(study)) < tune.n_trials:
             if on_ray:
                 _trials_on_ray(study, path, model, base, tune, executor)
             else:
-                keep = (lambda s, _t: _keep_only_best(base, s.get_trials(deepcopy=False), direction)) if is_arerec \
+                keep = (lambda s, _t: _keep_only_best(base, s.get_trials(deepcopy=False), direction,
+                                                      tune.choose_within.get(model))) if is_arerec \
                     else (lambda s, _t: None)
                 study.optimize(_make_objective(study, model, base, tune, space, exp, progress=progress),
                                catch=(InfeasibleTrial,), callbacks=[optuna.study.MaxTrialsCallback(
@@ -622,11 +634,15 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     finally:
         lock.release()
     rows = [_trial_row(t, space, base if is_arerec else None) for t in trials]
-    best = _best(trials, direction)
-    chosen = {k: rounded(v) for k, v in space.values(best.params).items()} if best is not None else {}
+    if is_arerec:
+        rows = _with_sizes(rows, model, base, tune)
+    pick = choose(rows, direction, tune.choose_within.get(model))
+    chosen = dict(pick["params"]) if pick is not None else {}
     chosen_settings = (arerec_overrides(chosen, base) if is_arerec else baseline_params(chosen))
     return StudyResult(model, space, objective, direction, rows, chosen, chosen_settings,
-                       time.perf_counter() - started, study, infeasible=infeasible)
+                       time.perf_counter() - started, study, infeasible=infeasible,
+                       chosen_trial=pick["number"] if pick is not None else None,
+                       choose_within=tune.choose_within.get(model))
 
 
 def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSettings, executor) -> None:
@@ -640,7 +656,7 @@ def _trials_on_ray(study, path: Path, model: str, base: Config, tune: SearchSett
                   {"journal": str(path), "model": model, "base": cfg.to_dict(), "settings": tune.to_dict(),
                    "task": uuid.uuid4().hex}) for _ in range(min(left, executor.workers))]
         run_calls_on_ray(calls, executor, [cfg], what=f"{model} trials")
-        _keep_only_best(base, study.get_trials(deepcopy=False), direction)
+        _keep_only_best(base, study.get_trials(deepcopy=False), direction, tune.choose_within.get(model))
         _check_feasible(study, tune)
 
 
@@ -692,18 +708,53 @@ def _best(trials: Sequence, direction: str):
     return _earliest_best(complete, direction, lambda t: t.value, lambda t: t.number)
 
 
-def _keep_only_best(base: Config, trials: Sequence, direction: str) -> None:
-    """Delete the weights of every completed trial but the best (a pruned trial's go when it is pruned)."""
+def _keep_only_best(base: Config, trials: Sequence, direction: str, within: float | None = None) -> None:
+    """Delete the weights of every completed trial but those the choice may take: the best, and with ``within``
+    (``choose_within``) every trial within that margin of it (a pruned trial's go when it is pruned)."""
     TrialState = quiet_optuna().trial.TrialState
 
     from arerec.train.runs import discard_weights, run_paths
 
     best = _best(trials, direction)
-    keep = best.user_attrs.get("run") if best is not None else None
+    keep = {t.user_attrs.get("run") for t in trials if best is not None and t.state == TrialState.COMPLETE
+            and _within(t.value, best.value, direction, within or 0.0)}
     for t in trials:
         run = t.user_attrs.get("run")
-        if t.state == TrialState.COMPLETE and run and run != keep:
+        if t.state == TrialState.COMPLETE and run and run not in keep:
             discard_weights(run_paths(base, run))
+
+
+def _within(value: float, best: float, direction: str, margin: float) -> bool:
+    """Whether ``value`` is at most ``margin`` worse than ``best`` in the study's direction."""
+    return (value - best if direction == "minimize" else best - value) <= margin
+
+
+def choose(rows: Sequence[Mapping[str, Any]], direction: str, within: float | None = None) -> Mapping[str, Any] | None:
+    """A study's chosen trial from its trial rows (as metrics.json records them): the best completed one (the
+    earliest of a tie); with ``within`` (``choose_within``), the smallest model (its rows' ``parameters``) of the
+    completed trials within that margin of the best, then the better score, then the earlier trial."""
+    complete = [r for r in rows if r["state"] == "complete" and r["val_score"] is not None]
+    best = _earliest_best(complete, direction, lambda r: float(r["val_score"]), lambda r: r["number"])
+    if best is None or within is None:
+        return best
+    sign = 1 if direction == "minimize" else -1
+    near = [r for r in complete if _within(float(r["val_score"]), float(best["val_score"]), direction, within)]
+    return min(near, key=lambda r: (r["parameters"], sign * float(r["val_score"]), r["number"]))
+
+
+def _with_sizes(rows: list[dict[str, Any]], model: str, base: Config, tune: SearchSettings) -> list[dict[str, Any]]:
+    """ARERec's trial rows, each with its model's size: ``parameters``, the weights its configuration builds
+    (:func:`arerec.model.layers.parameter_count`, on the study's data)."""
+    from arerec.data.inputs import load_experiment
+    from arerec.model.layers import parameter_count
+
+    exp = load_experiment(tune.tuned_config(base, ARERECS[model]))
+    dims = {"num_users": exp.prepared.num_users, "num_items": exp.prepared.num_items,
+            "num_lcu": exp.tables.num_lcu, "num_classes": len(exp.prepared.classes)}
+    for row in rows:
+        cfg = tune.tuned_config(base, {**ARERECS[model], **arerec_overrides(row["params"], base)})
+        row["parameters"] = parameter_count(cfg, **dims)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -839,16 +890,20 @@ def optimum_record(base: Config, tune: SearchSettings, search: Mapping[str, Any]
     (``search``: metrics.json's ``02_training.search``) with the trial that found them (its number, epochs and
     seconds on the machine that ran the study: what retraining it costs), the spaces and settings it searched, and
     the data it ran on."""
-    def best_trial(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        complete = [t for t in entry["trials"] if t["state"] == "complete" and t["val_score"] is not None]
-        return _earliest_best(complete, entry["direction"], lambda t: float(t["val_score"]), lambda t: t["number"])
+    def chosen_trial(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if entry.get("chosen_trial") is not None:  # the trial the study chose (choose), which may not be the best
+            return next(t for t in entry["trials"] if t["number"] == entry["chosen_trial"])
+        return choose(entry["trials"], entry["direction"])
 
     models = {}
     for model, entry in search.items():
-        trial = best_trial(entry)
+        trial, best = chosen_trial(entry), choose(entry["trials"], entry["direction"])
         models[model] = {"chosen": dict(entry["chosen"]), "objective": entry["objective"],
-                         "best_val_score": trial["val_score"] if trial else None, "n_trials": entry["n_trials"],
-                         "trial": {k: trial.get(k) for k in ("number", "epochs", "seconds")} if trial else None}
+                         "best_val_score": best["val_score"] if best else None, "n_trials": entry["n_trials"],
+                         "trial": {k: trial.get(k) for k in ("number", "val_score", "epochs", "seconds", "parameters")
+                                   if k in trial} if trial else None}
+        if entry.get("choose_within") is not None:
+            models[model]["choose_within"] = entry["choose_within"]
     return {"study": {"experiment": experiment, "commit": commit, "data": data_key(base, ratings_sha256),
                       "settings": {k: v for k, v in tune.to_dict().items() if k != "spaces"},
                       "spaces": dict(tune.spaces)},
@@ -890,10 +945,13 @@ def committed(base: Config, values: SearchSettings | Mapping[str, Any], template
                                      source=str(path))
     study = record["study"]
     trials = min(e["n_trials"] for e in record["models"].values())
+    rule = "".join(f" `{model}`'s configuration is its study's trial {e['trial']['number']}, the smallest model within "
+                   f"{e['choose_within']:g} of its best (the one-standard-error rule, docs/decisions.md 38)."
+                   for model, e in record["models"].items() if e.get("choose_within") is not None and e.get("trial"))
     return SearchResult(studies, tune), (
         f"No search here: every model is retrained at the optimum of the study committed in {path} ({trials} Optuna "
         f"trials per model, `make reproduce PARAMS={study['experiment']}` at {str(study['commit'])[:12]}), to "
-        "convergence, on the same data.")
+        "convergence, on the same data." + rule)
 
 
 # --------------------------------------------------------------------------------------------

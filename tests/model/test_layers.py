@@ -6,7 +6,14 @@ import pytest
 from keras.ops import convert_to_numpy as to_numpy
 
 from arerec.config import Config
-from arerec.model.layers import NeighbourAttention, PaddingMask, RegionEmbedding, attention_weights, build_model
+from arerec.model.layers import (
+    NeighbourAttention,
+    PaddingMask,
+    RegionEmbedding,
+    attention_weights,
+    build_model,
+    parameter_count,
+)
 
 B, L, NUM_USERS, NUM_ITEMS, NUM_LCU = 4, 6, 20, 10, 40
 
@@ -38,6 +45,15 @@ def test_output_is_a_distribution_and_attention_ignores_padding():
     assert weights.shape == (B, 2, L)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
     assert np.all(weights[:, :, -2:] < 1e-6)
+
+
+@pytest.mark.parametrize("attention, emb, region, mode", [(1, 8, 3, "reference"), (1, 16, 5, "window"),
+                                                          (0, 8, 3, "reference"), (0, 16, 1, "window")])
+def test_parameter_count_is_what_the_built_model_holds(attention, emb, region, mode):
+    """The size a study's choice weighs (validation_search.choose_within) is the built model's, counted without it."""
+    cfg = Config().replace(use_attention=attention, emb_size=emb, region_size=region, region_mode=mode, num_head=2)
+    counted = parameter_count(cfg, num_users=NUM_USERS, num_items=NUM_ITEMS, num_lcu=NUM_LCU, num_classes=5)
+    assert counted == make(cfg).count_params()
 
 
 def test_a_batch_of_one_row_works():

@@ -123,7 +123,8 @@ def test_the_optimum_command_commits_a_studys_choice_and_refuses_one_without_a_s
     assert text.startswith("# The optimum of the study in reports/full")
     record = yaml.safe_load(text)
     assert record["models"]["arerec"] == {"chosen": {"lr": 0.01}, "objective": "val_ce", "best_val_score": 1.4,
-                                          "n_trials": 2, "trial": {"number": 0, "epochs": 2, "seconds": 30.5}}
+                                          "n_trials": 2,
+                                          "trial": {"number": 0, "val_score": 1.4, "epochs": 2, "seconds": 30.5}}
     assert "the chosen trials trained in arerec 30 s (30 s in all" in capsys.readouterr().out
     assert record["study"]["commit"] == "f" * 40 and record["study"]["data"]["ratings_sha256"] == "a" * 64
     assert record["study"]["spaces"] == parameters["validation_search"]["spaces"]

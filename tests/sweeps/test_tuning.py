@@ -63,6 +63,9 @@ def _table(result, model: str = "arerec") -> list[tuple]:
     ({"start_from": {"user_knn": {"p": {"k": 3}}}}, "start_from.user_knn: user_knn has no space to search"),
     ({"start_from": {"item_knn": {"p": {"k": 3}}}, "continue_from": {"item_knn": "0123456789ab"}},
      "either starts from given configurations or continues an earlier study (continue_from), not both"),
+    ({"choose_within": {"item_knn": 0.01}}, "choose_within.item_knn: only a searched ARERec model's choice can "
+                                            "weigh its size; searched ARERec models: arerec"),
+    ({"choose_within": {"arerec": -0.1}}, "validation_search.choose_within.arerec must be >= 0.0, received: -0.1"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
     with pytest.raises(ConfigError) as error:
@@ -184,7 +187,9 @@ def test_a_committed_optimum_is_retrained_without_a_search_and_only_on_its_own_d
                                    ratings_sha256=sha256_file(ratings_path(base)))
     for model, entry in record["models"].items():  # the chosen trial, and what it cost to train
         best = min((t for t in result.studies[model].trials if t["state"] == "complete"), key=lambda t: t["val_score"])
-        assert entry["trial"] == {k: best[k] for k in ("number", "epochs", "seconds")}
+        kept = ("number", "val_score", "epochs", "seconds", "parameters")
+        assert entry["trial"] == {k: best[k] for k in kept if k in best}
+        assert ("parameters" in best) == (model in tuning.ARERECS)
         assert entry["best_val_score"] == best["val_score"]
     assert tuning.retraining_seconds(record)["arerec"] == record["models"]["arerec"]["trial"]["seconds"] > 0
     path = tmp_path / "optimum" / "synthetic.yaml"
@@ -225,6 +230,58 @@ def test_the_study_and_its_record_pick_the_same_best_trial_the_earliest_of_a_tie
                                        commit="c", ratings_sha256="s")
         assert record["models"]["m"]["trial"]["number"] == number
     assert tuning._best(frozen[1:2], "minimize") is None
+
+
+def test_the_one_standard_error_rule_takes_the_smallest_model_within_the_margin_of_the_best():
+    rows = [{"number": 0, "state": "complete", "val_score": 1.400, "parameters": 900},
+            {"number": 1, "state": "complete", "val_score": 1.390, "parameters": 1500},  # the best
+            {"number": 2, "state": "pruned", "val_score": 1.300, "parameters": 100},  # never chosen
+            {"number": 3, "state": "complete", "val_score": 1.392, "parameters": 700},
+            {"number": 4, "state": "complete", "val_score": 1.391, "parameters": 700},  # as small, and better
+            {"number": 5, "state": "complete", "val_score": 1.395, "parameters": 300}]
+    assert tuning.choose(rows, "minimize")["number"] == 1
+    assert tuning.choose(rows, "minimize", 0.0)["number"] == 1
+    assert tuning.choose(rows, "minimize", 0.002)["number"] == 4
+    assert tuning.choose(rows, "minimize", 0.006)["number"] == 5
+    assert tuning.choose(rows, "minimize", 1.0)["number"] == 5  # the pruned trial's 1.3 is neither best nor near
+    higher = [{**r, "val_score": -r["val_score"]} for r in rows]  # a score to maximise: the same choices
+    assert [tuning.choose(higher, "maximize", w)["number"] for w in (None, 0.002, 0.006)] == [1, 4, 5]
+    assert tuning.choose(rows[2:3], "minimize", 1.0) is None
+
+
+@pytest.mark.slow
+def test_a_study_chosen_within_a_margin_is_the_same_study_with_its_smallest_near_best_model(tmp_path):
+    """choose_within changes which trial is chosen, not the trials: the same study (its key), read back."""
+    base = _base(tmp_path)
+    plain = tuning.search(base, VALUES)
+    values = {**VALUES, "choose_within": {"arerec": 10.0}}  # every completed trial is within it
+    assert tuning.study_key(base, tuning.check(base, values), "arerec") == \
+        tuning.study_key(base, tuning.check(base, VALUES), "arerec")
+    within = tuning.search(base, values)
+    study = within.studies["arerec"]
+    assert _table(within) == _table(plain) and within.studies["item_knn"].chosen == plain.studies["item_knn"].chosen
+    complete = [t for t in study.trials if t["state"] == "complete"]
+    smallest = min(complete, key=lambda t: (t["parameters"], t["val_score"], t["number"]))
+    assert study.chosen == smallest["params"] and study.record()["chosen_trial"] == smallest["number"]
+    assert study.record()["choose_within"] == 10.0 and plain.studies["arerec"].record()["choose_within"] is None
+    small = [t for t in study.trials if t["params"]["emb_size"] == 8]
+    large = [t for t in study.trials if t["params"]["emb_size"] == 16]
+    assert all(s["parameters"] < big["parameters"] for s in small for big in large)
+    record = tuning.optimum_record(base, tuning.check(base, values), within.records(), experiment="x", commit="c",
+                                   ratings_sha256="s")["models"]["arerec"]
+    assert record["trial"]["number"] == smallest["number"] and record["choose_within"] == 10.0
+    assert record["best_val_score"] == min(t["val_score"] for t in complete)
+    import yaml
+
+    from arerec.data.ratings import ratings_path
+    from arerec.files import sha256_file
+
+    path = tmp_path / "optimum.yaml"
+    path.write_text(yaml.safe_dump(tuning.optimum_record(base, tuning.check(base, values), within.records(),
+                                                         experiment="x", commit="c",
+                                                         ratings_sha256=sha256_file(ratings_path(base)))))
+    why = tuning.committed(base, tuning.check(base, values), str(path))[1]
+    assert f"`arerec`'s configuration is its study's trial {smallest['number']}, the smallest model within 10" in why
 
 
 def test_a_resumed_trial_keeps_its_rung_values_from_the_epochs_they_belong_to():
@@ -270,6 +327,19 @@ def test_the_effort_of_the_two_arerec_searches_is_measured_in_epochs_and_seconds
     # a committed optimum (no trials) or one model alone: nothing to compare, and nothing said
     assert tuning.SearchResult({"arerec": on}, tune).effort() is None
     assert captions.effort(None) == ""
+
+
+def test_a_choice_by_the_one_standard_error_rule_is_said_with_the_best_trial_beside_it():
+    from arerec.report import captions
+
+    trials = [{"number": 0, "state": "complete", "val_score": 1.3841, "parameters": 12_000},
+              {"number": 1, "state": "complete", "val_score": 1.3837, "parameters": 20_000}]
+    record = {"direction": "minimize", "objective": "val_ce", "trials": trials, "choose_within": 0.002,
+              "chosen_trial": 0}
+    note = captions.choice({"arerec": record, "item_knn": {**record, "choose_within": None}})
+    assert note.count("trial") == 2 and "*ARERec*: the smallest model within 0.0020 of the best `val_ce`" in note
+    assert "is trial 0, 12\u00a0000 parameters at 1.3841, chosen over the best trial, 1 (20\u00a0000 parameters" in note
+    assert captions.choice({"arerec": {**record, "chosen_trial": 1}}).endswith("; it is the best trial.")
 
 
 def test_a_failed_trial_is_no_competitor_of_successive_halving():
