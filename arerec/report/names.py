@@ -59,7 +59,7 @@ COLUMNS = {
     "dropout_lcu": "dropout (LCU lookups)", "dropout_hidden": "dropout (after the region)",
     "l2_weights": "L2 (attention and output weights)", "table_l2": "L2 (looked-up table rows)",
     "best_val_score": "best validation score", "n_factors": "factors", "reg_all": "regularisation", "lr_all": "learning rate", "n_epochs": "epochs",
-    "reg_u": "user regularisation", "reg_i": "item regularisation", "k": "k", "min_support": "minimum support",
+    "parameters": "model size (weights)", "reg_u": "user regularisation", "reg_i": "item regularisation", "k": "k", "min_support": "minimum support",
 }
 
 # Terms a page defines where it first uses them.

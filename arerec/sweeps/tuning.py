@@ -778,18 +778,19 @@ class SearchResult:
         return {m: s.settings for m, s in self.studies.items() if m not in ARERECS}
 
     def trials_table(self) -> pd.DataFrame:
-        """Every trial of every model: its parameters, state, epochs and validation score (and, where a study was
-        given configurations to start from, which trial was which)."""
+        """Every trial of every model: its parameters, an ARERec model's size, state, epochs and validation score
+        (and, where a study was given configurations to start from, which trial was which)."""
         rows, any_given = [], any(t.get(START_POINT) for s in self.studies.values() for t in s.trials)
         for model, study in self.studies.items():
             for t in study.trials:
                 given = {START_POINT: t.get(START_POINT) or ""} if any_given else {}
                 rows.append({"model": model, "trial": t["number"], **given, "state": t["state"],
-                             "params": label(t["params"]), "epochs": t["epochs"], "best_epoch": t["best_epoch"],
+                             "params": label(t["params"]), "parameters": t.get("parameters"),
+                             "epochs": t["epochs"], "best_epoch": t["best_epoch"],
                              "objective": study.objective, "val_score": t["val_score"], "seconds": t["seconds"],
-                             "chosen": bool(study.chosen) and t["params"] == study.chosen
-                             and t["state"] == "complete"})
-        return pd.DataFrame(rows)
+                             "chosen": t["number"] == study.chosen_trial})
+        table = pd.DataFrame(rows)
+        return table.astype({"parameters": "Int64"}) if len(table) else table  # an ARERec model's size, or none
 
     def budget_table(self) -> pd.DataFrame:
         """Per model: trials, pruned trials (and those pruned before one epoch), the trials that reached 1, 2, 4,

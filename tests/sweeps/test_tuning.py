@@ -263,6 +263,10 @@ def test_a_study_chosen_within_a_margin_is_the_same_study_with_its_smallest_near
     complete = [t for t in study.trials if t["state"] == "complete"]
     smallest = min(complete, key=lambda t: (t["parameters"], t["val_score"], t["number"]))
     assert study.chosen == smallest["params"] and study.record()["chosen_trial"] == smallest["number"]
+    table = within.trials_table()
+    assert list(table["parameters"].notna()) == [m == "arerec" for m in table["model"]]  # a baseline has no size
+    assert table[table["chosen"]].set_index("model")["trial"].to_dict() == {
+        "arerec": smallest["number"], "item_knn": within.records()["item_knn"]["chosen_trial"]}
     assert study.record()["choose_within"] == 10.0 and plain.studies["arerec"].record()["choose_within"] is None
     small = [t for t in study.trials if t["params"]["emb_size"] == 8]
     large = [t for t in study.trials if t["params"]["emb_size"] == 16]
