@@ -249,6 +249,14 @@ def test_every_notebook_runs_on_ci_params(ci_folder):
 
 @pytest.mark.slow
 @needs_kernel
+def test_02s_progress_plans_every_run_and_trial_it_counts(ci_folder):
+    """The log's "run i/n" lines: n is planned before the first run (the schedule, every model's trials, the tuned
+    models' and the windowed region's seeds) and never grows, and the last run is run n."""
+    lines = re.findall(r"\[02_training\] run (\d+)/(\d+): ", (ci_folder / "logs" / "02_training.log").read_text())
+    totals = {int(total) for _, total in lines}
+    assert len(totals) == 1 and max(int(i) for i, _ in lines) == totals.pop(), lines[-3:]
+
+
 def test_figures_tables_and_html_are_written(ci_folder):
     folder = ci_folder
     expected = ["rating_distribution", "sequence_lengths", "item_popularity", "ratings_over_time", "max_seq_truncation",

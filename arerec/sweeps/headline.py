@@ -505,12 +505,16 @@ def scope_line(cfg: Config, seeds: Sequence[int], split_sha256: str | None = Non
 
 
 def planned_runs(extras: Mapping[str, Any]) -> int:
-    """ARERec runs notebook 02 trains or loads: part 1, the search's ARERec trials, and part 2 (each tuned model
-    per seed but the first, which is its chosen trial's run)."""
+    """Runs and trials notebook 02 counts (trained or loaded): part 1's ARERec runs, every searched model's trials
+    (a committed optimum takes them off again: :meth:`arerec.sweeps.progress.Progress.add`), and part 2's ARERec
+    runs, each tuned model per seed, with ARERec's configuration with the windowed region when the ablation grid
+    holds it (the first seed of a tuned model is its chosen trial's run, loaded, and counts too)."""
+    from arerec.sweeps.ablation import has_window
     from arerec.sweeps.search_settings import SearchSettings
     from arerec.sweeps.spaces import ARERECS
     from arerec.sweeps.tuning import planned_trials
 
     schedule = len(extras["headline_variants"]) * len(extras["schedule_seeds"]) * len(extras["protocols"])
     models = sum(m in ARERECS for m in SearchSettings.checked(extras["validation_search"]).spaces)
+    models += has_window(extras["ablation_grid"])
     return schedule + planned_trials(extras["validation_search"]) + models * len(extras["seeds"])

@@ -72,8 +72,9 @@ class Progress:
         return int(self.bar.total)
 
     def add(self, runs: int) -> None:
-        """Runs that became known later (e.g. a sweep whose size depends on an earlier result)."""
-        self._resize(self.total + runs)
+        """Runs that became known later (e.g. a sweep whose size depends on an earlier result), or, negative, runs
+        planned that will not happen (a search a committed optimum replaces); never below the runs started."""
+        self._resize(max(self.total + runs, self.started_n))
 
     def _resize(self, total: int) -> None:
         self.bar.total = total

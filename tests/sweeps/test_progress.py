@@ -47,6 +47,17 @@ def test_more_runs_than_planned_extend_the_total(tmp_path, monkeypatch):
     assert progress.total == 2 and "run 2/2: b" in (tmp_path / "x.log").read_text()
 
 
+def test_runs_that_will_not_happen_leave_the_total_but_never_below_the_runs_started(tmp_path, monkeypatch):
+    monkeypatch.setenv(LOG_ENV, str(tmp_path / "x.log"))
+    progress = Progress(10, "02_training")
+    progress.start("a")
+    progress.start("b")
+    progress.add(-6)  # a committed optimum replaces the search's 6 trials
+    assert progress.total == 4
+    progress.add(-6)
+    assert progress.total == 2
+
+
 def test_without_a_log_file_lines_go_to_stderr(monkeypatch, capsys):
     monkeypatch.delenv(LOG_ENV, raising=False)
     Progress(2, "01").start("a")
