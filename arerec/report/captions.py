@@ -8,6 +8,7 @@ from typing import Any
 
 from arerec.report import formatting, names
 from arerec.sweeps.headline import DATASET_NAMES
+from arerec.sweeps.tuning import choose
 
 
 def seeds(values: Sequence[Any]) -> str:
@@ -67,11 +68,9 @@ def choice(records: Any) -> str:
     for model, record in records.items():
         margin, number = record.get("choose_within"), record.get("chosen_trial")
         trials = {t["number"]: t for t in record.get("trials", [])}
-        if margin is None or number not in trials:
+        best = choose(record.get("trials", []), record["direction"])
+        if margin is None or number not in trials or best is None:
             continue
-        complete = [t for t in trials.values() if t["state"] == "complete"]
-        pick = min if record["direction"] == "minimize" else max
-        best = pick(complete, key=lambda t: t["val_score"])
         chosen = trials[number]
         said = (f"*{names.model(model)}*: the smallest model within {formatting.number(margin, 4)} of the best "
                 f"`{record['objective']}` (the one-standard-error rule, with the seed-to-seed standard "
