@@ -15,7 +15,8 @@ reason, the dropout rates' step became 1/16 (to 0.9375) and the batch sizes reac
 the same effects; params/full.yaml's ``continue_from`` changed its fingerprint alone (not a study key). Then the
 pruning rules and successive halving's reduction factor (decisions 34 and 35) changed every study's key, and
 ``continue_from`` left params/full.yaml again (decisions 36). Its ``start_from`` changed its ARERec studies' keys
-(decisions 37), and its ``choose_within`` its fingerprint alone (decisions 38: which trial is chosen, not the trials).
+(decisions 37), and its ``choose_within`` its fingerprint alone (decisions 38: which trial is chosen, not the trials),
+as did its ``journals`` (decisions 39: where the journals are kept).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ CONFIG_SHA256 = {
 }
 FINGERPRINT_SHA256 = {
     "base": "7d3a95cf95e83c3d1584b66b19e48680b98268451892b6362b304e1168d00252",
-    "full": "b468bb012ac7b419287af63ed8dc4450c20e0aa6f2ef9d7bab2c5da6922ac092",
+    "full": "3e19c7b9f683c9f499985aba8058446ef1dbe1a79b962d6c2aeda4bd11924c4d",
     "ci": "a3fa0ee90f6b46d47d0c366f228280a35abbb75869442b0ba65513353b910af8",
     "ml-1m": "e645de181dbd1511e05adb120d483bff0aef3b9e261d89d7b55ed47587c2e774",
 }

@@ -53,7 +53,7 @@ class SearchSettings(Group):
                                              "pruner_startup_trials", "warmup_epochs", "reduction_factor",
                                              "reports_per_epoch",
                                              *RUN_KEYS, "spaces", "start_from", "continue_from",
-                                             "choose_within", "max_batch_values")
+                                             "choose_within", "max_batch_values", "journals")
 
     n_trials: Count = Field(4, description="trials per searched model (the same for every model), >= 1")
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded: tpe or random")
@@ -96,6 +96,12 @@ class SearchSettings(Group):
         "best, the one-standard-error rule (Hastie et al., ESL 7.10), with the objective's seed-to-seed standard "
         "deviation as the margin; a model not named, or a baseline, gets its best trial"))
 
+    journals: str = Field("", description=(
+        "the folder of the studies' Optuna journals ({dataset} filled in), relative to where the notebooks run (the "
+        "repository): a folder under version control keeps a study across clones, so a fresh clone continues or "
+        "reads it back instead of training its trials again; empty (the default): {model_path}/{dataset}/search, "
+        "beside the runs. Where the journal lives is not part of the study's key"))
+
     @model_validator(mode="before")
     @classmethod
     def _from_flat(cls, values: Any) -> Any:
@@ -124,6 +130,11 @@ class SearchSettings(Group):
                 parse_space(model, spec)
             except ConfigError as exc:
                 raise rule_error(str(exc)) from None
+        try:
+            self.journals.format(dataset="ml-100k")
+        except (KeyError, IndexError, ValueError):
+            raise rule_error(f"{KEY}.journals may name only {{dataset}} in braces (the folder of the studies' "
+                             f"journals), received: {self.journals!r}") from None
         for model in self.choose_within:
             if model not in self.spaces or model not in ARERECS:
                 raise rule_error(f"{KEY}.choose_within.{model}: only a searched ARERec model's choice can weigh its "
@@ -170,7 +181,7 @@ class SearchSettings(Group):
         """The flat form users write (and the studies' keys hash): the run control under its flat names."""
         runs = self.runs.model_dump()
         return {k: runs[RUN_KEYS[k]] if k in RUN_KEYS else getattr(self, k) for k in self.FLAT_NAMES
-                if (k not in ("continue_from", "start_from", "choose_within") or getattr(self, k))
+                if (k not in ("continue_from", "start_from", "choose_within", "journals") or getattr(self, k))
                 and (k != "max_batch_values" or self.max_batch_values != MAX_BATCH_VALUES)}  # defaults unwritten: the
         # studies' keys stay (the default cap only leaves out draws that could not train here)
 

@@ -136,11 +136,11 @@ def study_key(base: Config, tune: SearchSettings, model: str) -> str:
     not its bounds: a widened range continues the study), the search's settings except the budget (a larger
     ``n_trials`` continues the same study), the configuration it starts from, the trials it is given first (its own
     ``start_from``, not another model's) and, for ARERec, ``PRUNING_RULES``; not which trial is chosen from them
-    (``choose_within``)."""
+    (``choose_within``), nor where the journal is kept (``journals``)."""
     what: dict[str, Any] = {
         "model": model, "space": parse_space(model, tune.spaces[model]).key(),
         "settings": {k: v for k, v in tune.to_dict().items()
-                     if k not in ("n_trials", "spaces", "continue_from", "start_from", "choose_within")},
+                     if k not in ("n_trials", "spaces", "continue_from", "start_from", "choose_within", "journals")},
         "base": base.replace(seed=0).to_dict()}
     if model in tune.start_from:
         what["start_from"] = tune.start_from[model]
@@ -150,7 +150,11 @@ def study_key(base: Config, tune: SearchSettings, model: str) -> str:
 
 
 def study_path(base: Config, tune: SearchSettings, model: str) -> Path:
-    return Path(base.training.model_path) / base.data.dataset / "search" / f"{model}-{study_key(base, tune, model)}.journal"
+    """The journal of ``model``'s study: in ``journals`` when set (a folder the repository keeps), else beside the
+    runs, under ``{model_path}/{dataset}/search``."""
+    folder = (Path(tune.journals.format(dataset=base.data.dataset)) if tune.journals
+              else Path(base.training.model_path) / base.data.dataset / "search")
+    return folder / f"{model}-{study_key(base, tune, model)}.journal"
 
 
 _STARTED = ("COMPLETE", "PRUNED", "RUNNING")

@@ -66,6 +66,7 @@ def _table(result, model: str = "arerec") -> list[tuple]:
     ({"choose_within": {"item_knn": 0.01}}, "choose_within.item_knn: only a searched ARERec model's choice can "
                                             "weigh its size; searched ARERec models: arerec"),
     ({"choose_within": {"arerec": -0.1}}, "validation_search.choose_within.arerec must be >= 0.0, received: -0.1"),
+    ({"journals": "studies/{data}"}, "validation_search.journals may name only {dataset} in braces"),
 ])
 def test_impossible_settings_fail_before_any_training(tmp_path, values, fragment):
     with pytest.raises(ConfigError) as error:
@@ -106,6 +107,28 @@ def test_every_model_gets_the_budget_on_validation_and_only_the_best_trial_keeps
     knn = result.studies["item_knn"]
     assert knn.objective == "val_rmse" and all("val_ndcg@5" in t for t in knn.trials)
     assert knn.settings == knn.chosen and 2 <= knn.chosen["k"] <= 20
+
+
+@pytest.mark.slow
+def test_a_study_kept_in_a_journals_folder_is_read_back_by_a_fresh_clone_without_training(tmp_path):
+    import shutil
+
+    base = _base(tmp_path)
+    values = {**VALUES, "n_trials": 2, "journals": str(tmp_path / "studies" / "{dataset}")}
+    tune = tuning.check(base, values)
+    assert tuning.study_key(base, tune, "arerec") == tuning.study_key(base, tuning.check(base, VALUES), "arerec")
+    first = tuning.search(base, values)
+    kept = sorted(p.name for p in (tmp_path / "studies" / base.data.dataset).glob("*.journal"))
+    assert kept == sorted(tuning.study_path(base, tune, m).name for m in ("arerec", "item_knn"))
+    assert not list((tmp_path / "Model").rglob("*.journal"))
+    shutil.rmtree(tmp_path / "Model")  # what a fresh clone has: the journals, no runs
+    again = tuning.search(base, values)
+    assert _table(again) == _table(first) and _table(again, "item_knn") == _table(first, "item_knn")
+    assert not (tmp_path / "Model").exists() or not list((tmp_path / "Model").rglob("result_*"))
+    # the chosen trial's run is trained again by the first seed that needs it, to the journal's score
+    best = next(t for t in again.studies["arerec"].trials if t["number"] == again.studies["arerec"].chosen_trial)
+    run = loop.train_or_load(again.config(base, "arerec").replace(seed=0))
+    assert run.name == best["run"] and run.history["val_ce"].min() == pytest.approx(best["val_score"], rel=1e-6)
 
 
 KILLED_SEARCH = textwrap.dedent("""
