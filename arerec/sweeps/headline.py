@@ -31,8 +31,10 @@ from arerec.sweeps.executors import Executor, RunOutcome, train_runs
 
 log = logging.getLogger(__name__)
 
+# The faithful row is the reference's Keras Adam without XLA, as the original ran it: a dense Adam step compiled by
+# XLA grew the process's heap from 3 GB to 22 GB in its second epoch on ML-100K (docs/decisions.md 40).
 DEFAULT_VARIANTS: dict[str, dict] = {
-    "ARERec (faithful: dense Adam)": {"update_mode": "dense", "second_moment": "elementwise"},
+    "ARERec (faithful: dense Adam)": {"update_mode": "dense", "second_moment": "elementwise", "jit_compile": 0},
     "ARERec (fast: lazy Adam)": {"update_mode": "lazy", "second_moment": "rowwise"},
     "ARERec, attention off (item-only)": {"use_attention": 0, "update_mode": "lazy"},
 }
