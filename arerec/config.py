@@ -642,16 +642,21 @@ def check_keys(keys: Iterable[str], *, source: str, valid: Iterable[str] | None 
         raise ConfigError(f"unknown key(s) in {source}: {', '.join(hints)}. Valid keys: {', '.join(sorted(valid))}")
 
 
-def merge_layers(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+def merge_layers(base: Mapping[str, Any], layer: Mapping[str, Any], *, nulls_remove: bool = False,
+                 _nested: bool = False) -> dict[str, Any]:
     """``layer`` over ``base``, deeply: a key of a nested mapping that ``layer`` sets replaces only that key (the
-    mapping's other keys stay); any other value, a list included, replaces the whole value. A search range that
-    changes kind (``{choices: [...]}`` over ``{low, high, ...}``, or the other way) replaces the whole range: the two
-    kinds' keys do not combine. Neither input changes."""
+    mapping's other keys stay); any other value, a list included, replaces the whole value. With ``nulls_remove``
+    (params files' layers), a key of a nested mapping set to null is removed from it: a tier leaves out a row of
+    ``headline_variants`` that the layer below defines. A search range that changes kind (``{choices: [...]}`` over
+    ``{low, high, ...}``, or the other way) replaces the whole range: the two kinds' keys do not combine. Neither
+    input changes."""
     merged = {key: _copied(value) for key, value in base.items()}
     for key, value in layer.items():
         below = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(below, Mapping) and ("choices" in value) == ("choices" in below):
-            merged[key] = merge_layers(merged[key], value)
+        if value is None and nulls_remove and _nested:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(below, Mapping) and ("choices" in value) == ("choices" in below):
+            merged[key] = merge_layers(merged[key], value, nulls_remove=nulls_remove, _nested=True)
         else:
             merged[key] = _copied(value)
     return merged
@@ -682,15 +687,15 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 
 def merge_files(kind: type[Grouped], paths: Iterable[str | Path],
                 overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The files' flat mappings merged in order, later winning (:func:`merge_layers`, deeply), then ``overrides``;
-    every key checked against ``kind``'s."""
+    """The files' flat mappings merged in order, later winning (:func:`merge_layers`, deeply; a nested key set to
+    null removes it), then ``overrides``; every key checked against ``kind``'s."""
     merged: dict[str, Any] = {}
     for path in paths:
         values = read_yaml_mapping(path)
         kind.nest(values, source=str(path))
-        merged = merge_layers(merged, values)
+        merged = merge_layers(merged, values, nulls_remove=True)
     kind.nest(overrides or {}, source="the overrides")
-    return merge_layers(merged, overrides or {})
+    return merge_layers(merged, overrides or {}, nulls_remove=True)
 
 
 def load_layers(kind: type[G], paths: Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> G:

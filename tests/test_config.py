@@ -157,6 +157,21 @@ def test_layers_merge_deeply_and_lists_replace_whole(tmp_path):
     (tmp_path / "a.yaml").write_text("lr: 0.1\n")
     (tmp_path / "b.yaml").write_text("")  # an empty layer changes nothing
     assert merge_files(Config, [tmp_path / "a.yaml", tmp_path / "b.yaml"]) == {"lr": 0.1}
+    # a params layer's nested key set to null removes it; a top-level null stays a value, and outside params
+    # layers a null is a value everywhere
+    rows = {"rows": {"dense": {"lr": 1}, "lazy": {"lr": 2}}, "x": 1}
+    assert merge_layers(rows, {"rows": {"dense": None}, "x": None}, nulls_remove=True) == \
+        {"rows": {"lazy": {"lr": 2}}, "x": None}
+    assert merge_layers(rows, {"rows": {"dense": None}}) == {"rows": {"dense": None, "lazy": {"lr": 2}}, "x": 1}
+
+
+def test_the_ml_1m_tier_leaves_out_the_dense_row_it_cannot_afford():
+    from conftest import REPO
+
+    from arerec.report.parameters import load
+
+    rows = load("ml-1m", REPO).report.headline_variants
+    assert list(rows) == ["ARERec (fast: lazy Adam)", "ARERec, attention off (item-only)"]
 
 
 def test_the_groups_and_their_flat_keys():
