@@ -6,7 +6,7 @@ the pruner sees what it would have seen, and says where it would have stopped ea
 pruner gives back its own decisions (a check of the replay); replaying another says what that one would have done
 with the same trials::
 
-    python -m arerec.bench.pruners --journal Model/ml-100k/search/arerec-<key>.journal \
+    python -m arerec.bench.pruners --journal studies/ml-100k/arerec-<key>.journal \
         --reports_per_epoch 2 --out reports/bench/pruners-arerec.json
 
 What a replay cannot know: a trial that the study's pruner stopped, but the other would have let go on, has no figures

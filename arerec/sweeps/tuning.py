@@ -29,7 +29,8 @@ weights (and, with ``choose_within``, those of the trials within its margin of t
 rule chooses among: :func:`choose`): the chosen run is the tuned headline's first seed. A baseline trial fits on the training rows and is scored on
 validation (RMSE, the objective; its faithful and standard NDCG are kept beside it).
 
-Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs, named after what
+Each study is stored in a journal file under ``{model_path}/{dataset}/search/`` beside the runs (or in the folder
+``journals`` names: the full tier keeps its journals in the repository, under ``studies/ml-100k/``), named after what
 it searches, so an interrupted search resumes where it stopped, through Optuna's public API: finished trials are
 read, not trained again; a trial that was cut off (its process killed, or an error) is told FAIL and its
 parameters enqueued (``study.enqueue_trial``), so the next trial is the same one again, and it resumes from its
