@@ -209,17 +209,24 @@ def _combined(over_seeds: str, over_users: str) -> str:
     return f"not resolved (over seeds: {over_seeds}; over users, Holm: {over_users})"
 
 
-def family_note(verdicts: Sequence[Mapping[str, Any]]) -> str:
-    """What the family of claims is, in one paragraph."""
+def family_note(verdicts: Sequence[Mapping[str, Any]], collapse_share: float = DEFAULT_COLLAPSE_SHARE) -> str:
+    """What the family of claims is, in one paragraph: how many are judged, and why the others are not."""
     m = sum("p_holm" in v.get("user_test", {}) for v in verdicts)
     out = sum(str(v["verdict"]).startswith("not judged") for v in verdicts)
     left = sum(v["verdict"] == "left out" for v in verdicts)
-    text = (f"{m} claims form one family: each is judged over seeds (95% interval of the paired per-seed differences) "
-            f"and over users (Wilcoxon signed-rank test, its p-value adjusted by Holm's method over all {m}, with a "
-            "seeded bootstrap 95% interval of the mean per-user difference). A claim is supported or not supported "
-            "only when both agree; with one seed, the test over users decides alone.")
+    how = ("over seeds (95% interval of the paired per-seed differences) and over users (Wilcoxon signed-rank test"
+           "{holm}, with a seeded bootstrap 95% interval of the mean per-user difference). A claim is supported or "
+           "not supported only when both agree; with one seed, the test over users decides alone.")
+    if m > 1:
+        text = f"{m} claims form one family: each is judged " + how.format(
+            holm=f", its p-value adjusted by Holm's method over all {m}")
+    elif m == 1:
+        text = "1 claim is judged, so Holm's method leaves its p-value as it is: it is judged " + how.format(holm="")
+    else:
+        text = "No claim is judged, so there is no family to adjust. A claim would be judged " + how.format(holm="")
     if out:
-        text += f" {out} claim{'s are' if out > 1 else ' is'} not judged: a side predicts one class for most rows."
+        text += (f" {out} claim{'s are' if out > 1 else ' is'} not judged: a side predicts one class for "
+                 f"{collapse_share:.0%} of the test rows or more on some seed.")
     if left:
         text += f" {left} left out: a side has no runs."
     return text

@@ -101,7 +101,9 @@ class ExperimentReport:
                                            f"{captions.seeds(training.get('seeds', []))}")
         ablation = self.metrics.get("03_ablation", {})
         if ablation.get("runs"):
-            parts["ablation"] = (f"{_epochs_line(ablation['runs'], 'epochs', limit)}; "
+            # 'epochs_trained' since the runs train to convergence; a build from before then recorded 'epochs'
+            trained = "epochs_trained" if any("epochs_trained" in r for r in ablation["runs"]) else "epochs"
+            parts["ablation"] = (f"{_epochs_line(ablation['runs'], trained, limit)}; "
                                  f"{captions.seeds(ablation.get('seeds', []))}")
         return parts
 

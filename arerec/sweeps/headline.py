@@ -356,7 +356,9 @@ def ends_note(ends: pd.DataFrame, cap: int, name: Callable[[str], str] = str) ->
         return (f"None of the {len(ends)} ARERec runs above was still improving at the cap of {cap} epochs: "
                 f"{len(ends) - len(full)} stopped early, and {len(full)} trained to the cap with its best epoch "
                 "earlier (the validation figure had stopped improving, for fewer epochs than the patience).")
-    names = "; ".join(f"{name(m)}, seed {s}" for m, s in zip(capped["model"], capped["seed"], strict=True))
+    by_model = capped.groupby("model", sort=False)["seed"]
+    names = "; ".join(f"{name(str(m))}, seed{'s' if len(s) > 1 else ''} {', '.join(str(int(v)) for v in sorted(s))}"
+                      for m, s in by_model)
     return (f"**{len(capped)} of {len(ends)} ARERec runs ended at the cap of {cap} epochs while still improving** "
             f"({names}): they have not converged, so the study is not finished. Raise `validation_search.max_epochs` "
             "and run again (finished epochs are kept).")

@@ -92,3 +92,16 @@ def test_one_family_not_judged_when_a_side_collapsed_and_holm_over_the_rest():
     assert all(v["family"] == 2 for v in (judged[0], judged[2]))
     assert min(t["p_holm"] for t in tests) == pytest.approx(2 * min(t["p_value"] for t in tests))
     assert "p_holm" not in judged[1]["user_test"]
+
+
+def test_the_family_note_counts_the_judged_claims_and_names_the_collapse_rule():
+    judged = {"verdict": "supported", "user_test": {"p_holm": 0.01}}
+    collapsed = {"verdict": "not judged: x predicts 4 for 99% of test rows (seed 0)", "user_test": {}}
+    many = claims.family_note([judged, judged, collapsed], collapse_share=0.9)
+    assert many.startswith("2 claims form one family") and "Holm's method over all 2" in many
+    assert "1 claim is not judged: a side predicts one class for 90% of the test rows or more" in many
+    one = claims.family_note([judged])
+    assert one.startswith("1 claim is judged") and "over all" not in one
+    none = claims.family_note([collapsed, collapsed])
+    assert none.startswith("No claim is judged") and "0 claims" not in none
+    assert "2 claims are not judged" in none and "95%" in none

@@ -64,7 +64,9 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
         "seed_schedule": {"normalised_entropy_per_head": [0.999, 0.998], "share_peaked_per_head": [0.0, 0.0]},
         "tuned": {"normalised_entropy_per_head": [0.91, 0.87], "share_peaked_per_head": [0.2, 0.31]}}})
     update_metrics(good, "03_ablation", {"summary": [{"variant": "base", "n": 3, "ndcg": 0.5, "ndcg_ci": 0.02,
-                                                      "rmse": 1.1, "rmse_ci": 0.01}]})
+                                                      "rmse": 1.1, "rmse_ci": 0.01}], "seeds": [0, 1],
+                                         "runs": [{"variant": "base", "seed": s, "epochs_trained": 6 + s,
+                                                   "best_epoch": 3 + s} for s in (0, 1)]})
     (good / "figures").mkdir()
     (good / "figures" / "attention_pairs.png").write_bytes(b"\x89PNG")
     (good / "figures" / "learning_curves.png").write_bytes(b"\x89PNG")
@@ -77,7 +79,7 @@ def test_index_shows_headlines_links_heatmaps_and_failures(tmp_path):
     assert "FAILED in 02_training: DataError: no rows" in page
     assert ["bad", "FAILED in 02_training"] == table[1][:2] and failed_rows(page) == ["bad"]
     assert ["good", "ok", "synthetic", "2 epochs; seed 0", "trained up to 5 epochs; chosen epochs 3–4; seeds 0, 1, 2",
-            "–", "10"] == table[2][:7]
+            "trained up to 7 epochs; chosen epochs 3–4; seeds 0, 1", "10"] == table[2][:7]
     # the epochs each run trained and the one chosen, the model by name
     assert ["tuned headline", "ARERec, tuned", "0, 1, 2", "4, 5, 4", "3, 4, 3"] in table
     assert "Over 3 seeds: a − b = −0.0500 ± 0.0100 (95% CI)." in page.replace(NBSP, " ")

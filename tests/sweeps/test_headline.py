@@ -152,6 +152,9 @@ def test_how_each_run_ended_is_flagged_and_said():
     assert "A, seed 1" in headline.ends_note(ends, 12)
     assert "run A, seed 1" in headline.ends_note(ends, 12, name=lambda key: f"run {key}")  # the page names the models
     assert headline.ends_note(ends[~ends["at cap"]], 12).startswith("Every one of the 2 ARERec runs above stopped early")
+    # runs of one model are named once, with their seeds
+    both = headline.run_ends(runs.assign(at_cap=[1, 1, 0], stopped_early=[0, 0, 1]))
+    assert "(A, seeds 0, 1): they have not converged" in headline.ends_note(both, 12)
     # a run that trained to the cap with its best epoch earlier was not improving, but it did not stop early either
     full = headline.run_ends(runs.assign(stopped_early=[1, 0, 0], at_cap=[0, 0, 0], best_epoch=[5, 9, 10]))
     note = headline.ends_note(full, 12)
