@@ -9,7 +9,7 @@
    as running in its ``metrics.json``;
 3. gets the ratings file (download or generation) and records its SHA-256;
 4. runs each notebook with papermill (kernel ``arerec``, ``--cwd`` the repository root,
-   ``--log-output``, an execution timeout per cell, the same ``-f`` layers), writing
+   papermill's own log at ERROR, an execution timeout per cell, the same ``-f`` layers), writing
    ``{experiment}/{notebook}.ipynb`` and a self-contained HTML copy with the code hidden;
    it stops at the first failing notebook;
 5. records status, wall time per notebook, parameters, data version and checksum, the SHA-256 of
@@ -87,12 +87,15 @@ def run_notebook(source: Path, output: Path, files: Sequence[Path], injected: Ma
     """Execute one notebook with papermill in a child process; its log streams to stderr.
 
     With ``log_file``, the kernel writes its progress and per-epoch lines there
-    (:mod:`arerec.console`), not into the page, and the file is echoed to stderr as it grows.
+    (:mod:`arerec.console`), not into the page, and the file is echoed to stderr as it grows. Papermill logs
+    errors only: its cell banners, the text form of each displayed table and Markdown, and a warning for every
+    parameter a notebook's parameters cell does not list (all of them reach a notebook, which checks them) would
+    bury the progress lines.
     """
     import yaml
 
     command = [sys.executable, "-m", "papermill", _shown(source, root), _shown(output, root), "-k", KERNEL_NAME,
-               "--cwd", ".", "--log-output", "--no-progress-bar", "--execution-timeout", str(timeout)]
+               "--cwd", ".", "--log-level", "ERROR", "--no-progress-bar", "--execution-timeout", str(timeout)]
     for path in files:
         command += ["-f", _shown(path, root)]
     command += ["-y", yaml.safe_dump(dict(injected), default_flow_style=True, width=1 << 20).strip()]
@@ -307,7 +310,7 @@ def run(params: str = "base", *, root: str | Path = ".", reports_dir: str = "rep
         print(f"FAILED: {record['failed_step']} of experiment {experiment}: {record['error']}\n"
               f"  see {folder / (record['failed_step'] + '.html')}", file=sys.stderr)
         return 1
-    print(f"experiment {experiment}: {len(notebooks)} notebooks in {record['seconds']:.0f} s; "
+    print(f"experiment {experiment}: {len(notebooks)} notebook{'' if len(notebooks) == 1 else 's'} in {record['seconds']:.0f} s; "
           f"reports in {folder}; index: {reports / 'index.html'}")
     return 0
 
