@@ -62,6 +62,26 @@ def reexec_tuned(argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, *argv], tuned_environment())
 
 
+_warned = False
+
+
+def warn_if_untuned(log) -> bool:
+    """Warn once per process when it trains without the allocator settings (True when it warned).
+
+    ``python -m arerec``, ``make reproduce`` and the ``arerec`` kernel start with them; a script that imports the
+    package and trains does not, and there an ML-100K epoch took about twice as long (measured on 2026-12-06: the
+    paper's configuration, fast mode, clean protocol, 107 s against 53 s, most of the difference kernel time).
+    """
+    global _warned
+    if _warned or not malloc_tuning_enabled() or all(key in os.environ for key in MALLOC_ENV):
+        return False
+    _warned = True
+    log.warning("this process trains without the glibc allocator settings of arerec.malloc_tuning, so an epoch may "
+                "take about twice as long: start it as `python -m arerec.malloc_tuning python SCRIPT.py` (python -m "
+                "arerec and the arerec kernel do this themselves), or set AREREC_MALLOC_TUNING=0 to silence this")
+    return True
+
+
 def set_mmap_threshold(megabytes: int) -> bool:
     """From now on, serve blocks of at least ``megabytes`` MB with mmap, and unmap them on free.
 

@@ -55,3 +55,24 @@ def test_mmap_threshold_hands_large_blocks_back_after_free():
     assert kept_mb(0) >= 300  # the tuned heap keeps a freed 320 MB block (fast re-use, more memory)
     assert kept_mb(16) < 8  # with the threshold below it, the block is unmapped on free
     assert not set_mmap_threshold(0)
+
+
+def test_training_without_the_allocator_settings_is_warned_about_once(monkeypatch, caplog):
+    import logging
+
+    from arerec import malloc_tuning
+
+    log = logging.getLogger("arerec.test")
+    monkeypatch.setattr(malloc_tuning, "_warned", False)
+    for key in MALLOC_ENV:
+        monkeypatch.setenv(key, MALLOC_ENV[key])
+    monkeypatch.delenv("AREREC_MALLOC_TUNING", raising=False)
+    assert not malloc_tuning.warn_if_untuned(log)  # started with them: nothing to say
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("AREREC_MALLOC_TUNING", "0")
+    assert not malloc_tuning.warn_if_untuned(log)  # turned off on purpose
+    monkeypatch.delenv("AREREC_MALLOC_TUNING")
+    with caplog.at_level(logging.WARNING, logger="arerec.test"):
+        assert malloc_tuning.warn_if_untuned(log)
+        assert not malloc_tuning.warn_if_untuned(log)  # once per process
+    assert len(caplog.records) == 1 and "python -m arerec.malloc_tuning python SCRIPT.py" in caplog.text

@@ -7,7 +7,7 @@ import os
 
 from arerec.config import Config
 from arerec.data.inputs import Experiment
-from arerec.malloc_tuning import set_mmap_threshold
+from arerec.malloc_tuning import set_mmap_threshold, warn_if_untuned
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ def set_seed(seed: int) -> None:
 
 
 def apply_memory_settings(cfg: Config) -> None:
-    """The run's allocator setting (``mmap_threshold_mb``; see arerec/malloc_tuning.py)."""
+    """The run's allocator setting (``mmap_threshold_mb``; see arerec/malloc_tuning.py), and a warning when the
+    process started without the kit's allocator settings."""
+    warn_if_untuned(log)
     if cfg.training.mmap_threshold_mb > 0 and not set_mmap_threshold(cfg.training.mmap_threshold_mb):
         log.warning("mmap_threshold_mb=%d has no effect here: it needs glibc's mallopt", cfg.training.mmap_threshold_mb)
 
