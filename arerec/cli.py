@@ -128,7 +128,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, groups: Sequence[str]) ->
         fields = Parameters.group_class(group).model_fields
         for key in Parameters.group_keys(group):
             annotation = fields[key].annotation
-            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": SETTING + key,
+            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": SETTING + key, "metavar": key.upper(),
                                       "help": f"{help_[key]} (default: {defaults[key]})"}
             if isinstance(annotation, type) and issubclass(annotation, Slots) or get_origin(annotation) is list:
                 element = LIST_ELEMENT_TYPES.get(key, float)
