@@ -214,12 +214,17 @@ def to_html(frame: pd.DataFrame, *, name: str = "table", index: bool = False, k:
 
 def _latex_columns(table: Rendered) -> str:
     """Numbers right-aligned; a text column whose longest cell has more than 24 characters wraps, ragged right, in a
-    ``p`` column 6 to 11 em wide (``\\usepackage{array}``), so that a table of sentences (the claims) fits a page."""
+    ``p`` column 6 to 11 em wide (``\\usepackage{array}``), so that a table of sentences (the claims) fits a page. A
+    column with no space to break at (an interval: its spaces are ``~``) never wraps: in a ``p`` column it would run
+    into the next one."""
     out = []
     for n, is_number in enumerate(table.numeric):
-        longest = max((len(str(v)) for v in table.cells.iloc[:, n]), default=0)
+        column = [str(v) for v in table.cells.iloc[:, n]]
+        longest = max((len(v) for v in column), default=0)
+        breakable = any(" " in v.strip() for v in column)
         width = f"{min(11.0, max(6.0, longest * 0.2)):.1f}em"
-        out.append("r" if is_number else rf">{{\raggedright\arraybackslash}}p{{{width}}}" if longest > 24 else "l")
+        wraps = longest > 24 and breakable
+        out.append("r" if is_number else rf">{{\raggedright\arraybackslash}}p{{{width}}}" if wraps else "l")
     return "".join(out)
 
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from arerec.report import tables
+from arerec.report import formatting, tables
 from arerec.report.formatting import MINUS, NBSP
 
 
@@ -122,3 +122,13 @@ def test_links_render_as_anchors_and_markdown_links():
 def test_shown_columns_keep_each_metric_with_its_interval():
     frame = pd.DataFrame({"model": ["a"], "rmse": [1.0], "rmse_ci": [0.1], "mae": [0.8]})
     assert tables.shown_columns(frame, ["model", "rmse"]).columns.tolist() == ["model", "rmse", "rmse_ci"]
+
+
+def test_latex_wraps_sentences_but_never_an_interval():
+    claim = "The paper's windowed region beats the code's region (faithful NDCG@10)"
+    intervals = [formatting.signed(-8.41e-08, 2.64e-07), formatting.signed(0.0059, 0.0164)]  # non-breaking spaces
+    frame = pd.DataFrame({"claim": [claim, "short"], "over seeds": intervals})
+    latex = tables.to_latex(frame, caption="Verdicts", name="verdicts")
+    spec = re.search(r"\\begin\{tabular\}\{(.*)\}\n", latex).group(1)
+    assert spec == r">{\raggedright\arraybackslash}p{11.0em}l"  # the claim wraps; the interval keeps one line
+    assert "$-$8.41e$-$08~$\\pm$~2.64e$-$07" in latex
