@@ -58,6 +58,18 @@ def test_sampled_values_map_to_config_slots(tmp_path):
     assert base.replace(**overrides).model.dropout.as_list() == overrides["dropout"]
 
 
+def test_a_dropout_step_stays_on_its_grid_so_bit_dropout_draws_it_exactly(tmp_path):
+    from arerec.model.layers import BitDropout
+
+    base = tiny_config(tmp_path)
+    for rate in (0.0625, 0.1875, 0.3125, 0.4375, 0.5625, 0.6875, 0.8125, 0.9375):  # 3 digits would move them
+        overrides = spaces.arerec_overrides({"dropout_emb": rate, "dropout_lcu": rate}, base)
+        assert set(overrides["dropout"]) == {0.0, rate}, rate
+        assert BitDropout(rate).fallback is None  # drawn from bits, not one random float per element
+    assert spaces.rounded(0.00638123) == 0.00638 and spaces.rounded(853.27) == 853.0  # other numbers: 3 digits
+    assert BitDropout(0.188).fallback is not None  # what 0.1875 became before
+
+
 def test_edges_are_the_outer_share_of_a_range_on_its_own_scale():
     lr = spaces.Dimension.parse("arerec", "lr", float, {"low": 1e-4, "high": 1e-2, "log": True})
     assert lr.edge(1.1e-4) == "low" and lr.edge(1e-3) is None and lr.edge(0.0095) == "high"
