@@ -250,6 +250,13 @@ class L2Rates(Slots):
 
 
 DROPOUT_SLOTS = tuple(DropoutRates.model_fields)
+DROPOUT_MAX_BITS = 8  # arerec.model.layers.BitDropout draws a rate of k / 2**n exactly for n up to this
+
+
+def dropout_bits(rate: float) -> int | None:
+    """The fewest random bits n (1 to 8) with ``rate`` = k / 2**n, which ``BitDropout`` draws exactly from n bits
+    per element; None for any other rate (which falls back to one random float per element)."""
+    return next((n for n in range(1, DROPOUT_MAX_BITS + 1) if (rate * 2**n).is_integer()), None)
 REGULARIZER_SLOTS = tuple(L2Rates.model_fields)
 
 

@@ -52,12 +52,17 @@ def tuned_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def untuned() -> bool:
+    """Whether this process should have the settings (tuning enabled) and started without them."""
+    return malloc_tuning_enabled() and not all(key in os.environ for key in MALLOC_ENV)
+
+
 def reexec_tuned(argv: list[str]) -> None:
     """Restart this Python process with the malloc settings unless it already has them.
 
     glibc reads them only at start-up, so they cannot be set from inside a running process.
     """
-    if not malloc_tuning_enabled() or all(key in os.environ for key in MALLOC_ENV):
+    if not untuned():
         return
     os.execve(sys.executable, [sys.executable, *argv], tuned_environment())
 
@@ -70,10 +75,10 @@ def warn_if_untuned(log) -> bool:
 
     ``python -m arerec``, ``make reproduce`` and the ``arerec`` kernel start with them; a script that imports the
     package and trains does not, and there an ML-100K epoch took about twice as long (measured on 2026-12-06: the
-    paper's configuration, fast mode, clean protocol, 107 s against 53 s, most of the difference kernel time).
+    paper's configuration, fast mode, clean protocol: 99.1 s against 55.3 s; docs/performance.md §11).
     """
     global _warned
-    if _warned or not malloc_tuning_enabled() or all(key in os.environ for key in MALLOC_ENV):
+    if _warned or not untuned():
         return False
     _warned = True
     log.warning("this process trains without the glibc allocator settings of arerec.malloc_tuning, so an epoch may "

@@ -214,16 +214,15 @@ def family_note(verdicts: Sequence[Mapping[str, Any]], collapse_share: float = D
     m = sum("p_holm" in v.get("user_test", {}) for v in verdicts)
     out = sum(str(v["verdict"]).startswith("not judged") for v in verdicts)
     left = sum(v["verdict"] == "left out" for v in verdicts)
-    how = ("over seeds (95% interval of the paired per-seed differences) and over users (Wilcoxon signed-rank test"
-           "{holm}, with a seeded bootstrap 95% interval of the mean per-user difference). A claim is supported or "
-           "not supported only when both agree; with one seed, the test over users decides alone.")
     if m > 1:
-        text = f"{m} claims form one family: each is judged " + how.format(
-            holm=f", its p-value adjusted by Holm's method over all {m}")
+        lead, holm = f"{m} claims form one family: each is judged", f", its p-value adjusted by Holm's method over all {m}"
     elif m == 1:
-        text = "1 claim is judged, so Holm's method leaves its p-value as it is: it is judged " + how.format(holm="")
+        lead, holm = "1 claim is judged, so Holm's method leaves its p-value as it is: it is judged", ""
     else:
-        text = "No claim is judged, so there is no family to adjust. A claim would be judged " + how.format(holm="")
+        lead, holm = "No claim is judged, so there is no family to adjust. A claim would be judged", ""
+    text = (f"{lead} over seeds (95% interval of the paired per-seed differences) and over users (Wilcoxon signed-rank "
+            f"test{holm}, with a seeded bootstrap 95% interval of the mean per-user difference). A claim is supported "
+            "or not supported only when both agree; with one seed, the test over users decides alone.")
     if out:
         text += (f" {out} claim{'s are' if out > 1 else ' is'} not judged: a side predicts one class for "
                  f"{collapse_share:.0%} of the test rows or more on some seed.")

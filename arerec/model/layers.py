@@ -8,7 +8,15 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from arerec.config import DROPOUT_SLOTS, REGULARIZER_SLOTS, Config, DropoutRates, L2Rates
+from arerec.config import (
+    DROPOUT_MAX_BITS,
+    DROPOUT_SLOTS,
+    REGULARIZER_SLOTS,
+    Config,
+    DropoutRates,
+    L2Rates,
+    dropout_bits,
+)
 
 PACKAGE = "arerec"
 REGION_MODES = ("reference", "window")
@@ -259,7 +267,7 @@ class BitDropout(layers.Layer):
     Input: any shape [..., d]. Output: the same shape.
     """
 
-    MAX_BITS = 8
+    MAX_BITS = DROPOUT_MAX_BITS
     WORD_BITS = 30  # randint over [0, 2^30): a power of two, so every bit is uniform
 
     def __init__(self, rate: float, seed: int | None = None, **kwargs):
@@ -268,7 +276,7 @@ class BitDropout(layers.Layer):
             raise ValueError(f"rate must be in [0, 1), received: {rate}")
         self.rate = float(rate)
         self.seed = seed
-        self.bits = next((n for n in range(1, self.MAX_BITS + 1) if (self.rate * 2**n).is_integer()), None)
+        self.bits = dropout_bits(self.rate)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.fallback = layers.Dropout(self.rate, seed=seed) if self.bits is None and self.rate > 0 else None
 

@@ -26,10 +26,11 @@ Every model has its own parameters:
 - A rating baseline: its own hyper-parameters (:data:`arerec.evaluate.baselines.BASELINES`).
 
 Sampled numbers are rounded to 3 significant digits before they reach a model, so that run names and tables
-stay readable; a multiple of 1/256 (a dropout step) is kept exact (:func:`rounded`). :meth:`Dimension.edge` says when a chosen value sits on an edge of its range: the optimum may lie
-outside it, and the range should be widened. An edge that is a *natural bound* (:data:`NATURAL_BOUNDS`: dropout
-0, one head, a region of one row, min_support 1, shrinkage 0, an L2 rate of 1e-8 or less, which is effectively
-none) has nothing beyond it: it is named as such, not flagged.
+stay readable; a multiple of 1/256 (a dropout step) is kept exact (:func:`rounded`). :meth:`Dimension.edge`
+says when a chosen value sits on an edge of its range: the optimum may lie outside it, and the range should be
+widened. An edge that is a *natural bound* (:data:`NATURAL_BOUNDS`: dropout 0, one head, a region of one row,
+min_support 1, shrinkage 0, an L2 rate of 1e-8 or less, which is effectively none) has nothing beyond it: it is
+named as such, not flagged.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arerec.config import DROPOUT_SLOTS, REGULARIZER_SLOTS, Config
+from arerec.config import DROPOUT_SLOTS, REGULARIZER_SLOTS, Config, dropout_bits
 from arerec.errors import ConfigError
 
 # The ARERec models a search can tune, with what each fixes.
@@ -82,18 +83,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-DYADIC_BITS = 8  # arerec.model.layers.BitDropout.MAX_BITS: the rates it draws exactly, as k / 2**n for n <= 8
-
-
 def rounded(value: Any) -> Any:
-    """3 significant digits for a float, except a multiple of 1/256, which is kept exact; anything else as it is.
+    """A float to 3 significant digits, unless ``BitDropout`` draws it exactly (a multiple of 1/256:
+    :func:`arerec.config.dropout_bits`); anything else as it is.
 
     The dropout ranges step by 1/16, and :class:`~arerec.model.layers.BitDropout` draws a rate of k / 2**n exactly
     from random bits. Rounded to 3 digits, half of those steps left the grid (0.1875 became 0.188) and fell back to
     one random float per element: a training step 3.2 times as long (docs/decisions.md 41)."""
-    if not isinstance(value, float):
-        return value
-    if math.isfinite(value) and (value * 2**DYADIC_BITS).is_integer():
+    if not isinstance(value, float) or dropout_bits(value) is not None:
         return value
     return float(f"{value:.3g}")
 
