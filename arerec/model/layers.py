@@ -6,6 +6,7 @@ Shapes: B batch, L = max_seq neighbours, R = region_size, d = emb_size, H = num_
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from arerec.config import (
@@ -264,14 +265,20 @@ class BitDropout(layers.Layer):
     2.21), while the bit fields take about 37 ms (docs/decisions.md). The random stream differs from
     ``Dropout``'s; the model does not.
 
+    ``reread``: the consumer reads each element many times, as the region embedding's einsum reads a
+    [B, L, d] embedding once for each of its R rows. XLA fuses the mask into that consumer and recomputes it
+    there, so each element indexes its own word and shift rather than reshaping [..., W, P] to [..., d]. The
+    mask is the same; only the cost differs (docs/decisions.md, 42).
+
     Input: any shape [..., d]. Output: the same shape.
     """
 
     MAX_BITS = DROPOUT_MAX_BITS
     WORD_BITS = 30  # randint over [0, 2^30): a power of two, so every bit is uniform
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, seed: int | None = None, reread: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.reread = bool(reread)
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be in [0, 1), received: {rate}")
         self.rate = float(rate)
@@ -290,9 +297,15 @@ class BitDropout(layers.Layer):
         words = -(-d // per_word)
         draws = keras.random.randint(lead + (words,), 0, 2**self.WORD_BITS, dtype="int32",
                                      seed=self.seed_generator)  # [..., W]
-        shifts = ops.arange(per_word, dtype="int32") * n  # [P]
-        fields = ops.bitwise_and(ops.right_shift(draws[..., None], shifts), 2**n - 1)  # [..., W, P]
-        fields = ops.reshape(fields, lead + (words * per_word,))[..., :d]  # [..., d]
+        if self.reread:  # element j's field is bits [s, s + n) of word j // P, s = (j % P) * n: the same fields
+            column = np.arange(d)
+            word = ops.take(draws, ops.convert_to_tensor(column // per_word, dtype="int32"), axis=-1)  # [..., d]
+            shift = ops.convert_to_tensor((column % per_word) * n, dtype="int32")  # [d]
+            fields = ops.bitwise_and(ops.right_shift(word, shift), 2**n - 1)  # [..., d]
+        else:
+            shifts = ops.arange(per_word, dtype="int32") * n  # [P]
+            fields = ops.bitwise_and(ops.right_shift(draws[..., None], shifts), 2**n - 1)  # [..., W, P]
+            fields = ops.reshape(fields, lead + (words * per_word,))[..., :d]  # [..., d]
         keep = ops.greater_equal(fields, int(round(self.rate * 2**n)))
         return ops.where(keep, inputs / (1.0 - self.rate), ops.zeros_like(inputs))
 
@@ -300,7 +313,7 @@ class BitDropout(layers.Layer):
         return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "reread": self.reread}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -352,8 +365,8 @@ class ARERec(keras.Model):
         return layout_map
 
 
-def _dropout(rate: float, name: str):
-    return BitDropout(rate, name=name) if rate > 0 else (lambda x, training=None: x)
+def _dropout(rate: float, name: str, reread: bool = False):
+    return BitDropout(rate, reread=reread, name=name) if rate > 0 else (lambda x, training=None: x)
 
 
 def build_model(
@@ -387,9 +400,9 @@ def build_model(
     item_table = TableEmbedding(num_items + 1, d, name="item_embedding")
     mask = PaddingMask(name="padding_mask")(neigh_in)  # [B, L]
 
-    e_user = _dropout(rates.user_emb, "drop_user_emb")(user_table(user_in))  # [B, d]
-    e_neigh = _dropout(rates.neighbour_emb, "drop_neighbour_emb")(user_table(neigh_in))  # [B, L, d]
-    e_item = _dropout(rates.item_emb, "drop_item_emb")(item_table(item_in))  # [B, d]
+    e_user = _dropout(rates.user_emb, "drop_user_emb", reread=True)(user_table(user_in))  # [B, d]
+    e_neigh = _dropout(rates.neighbour_emb, "drop_neighbour_emb", reread=True)(user_table(neigh_in))  # [B, L, d]
+    e_item = _dropout(rates.item_emb, "drop_item_emb", reread=True)(item_table(item_in))  # [B, d]
 
     if cfg.model.use_attention:
         attention = NeighbourAttention(d, cfg.model.num_head, regularizer_rates=(l2.q, l2.k, l2.v, l2.concat),

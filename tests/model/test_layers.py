@@ -173,6 +173,29 @@ def test_bit_dropout_masks_elements_independently():
     assert abs(np.corrcoef(kept[:, 0], kept[:, 29])[0, 1]) < 0.03
 
 
+
+@pytest.mark.parametrize("reread", [False, True])
+@pytest.mark.parametrize("rate, d", [(0.3125, 64), (0.625, 9), (0.5, 31)])
+def test_bit_dropout_mask_is_fixed_by_its_draws(rate, d, reread):
+    """Element j keeps when bits [s, s + n) of word j // P are >= rate * 2^n, s = (j % P) * n: the layout the
+    committed studies were trained with. Both formulations (``reread``, for a consumer that reads each element many
+    times, and the reshape) give this mask from the same draws."""
+    import keras
+
+    from arerec.model.layers import BitDropout
+
+    layer = BitDropout(rate, seed=5, reread=reread)
+    x = np.ones((40, 3, d), dtype="float32")
+    kept = to_numpy(layer(x, training=True)) != 0
+    n = layer.bits
+    per_word = BitDropout.WORD_BITS // n
+    words = -(-d // per_word)
+    draws = to_numpy(keras.random.randint((40, 3, words), 0, 2**BitDropout.WORD_BITS, dtype="int32",
+                                          seed=keras.random.SeedGenerator(5)))
+    fields = (draws[..., None] >> (np.arange(per_word) * n)) & (2**n - 1)  # [..., W, P]: word-major
+    expected = fields.reshape(40, 3, words * per_word)[..., :d] >= round(rate * 2**n)
+    np.testing.assert_array_equal(kept, expected)
+
 def test_padded_lcu_tables_draw_the_same_rows_and_add_zero_rows():
     """distribution 'model' pads the tables to divide over the devices; the first num_lcu rows do not change."""
     import keras
