@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from arerec.config import Config, lower_is_better
@@ -82,12 +83,13 @@ EPOCHS_REACHED = (1, 2, 4, 8, 16, 32)  # the report counts the trials that train
 # 2: a trial's last figure, a loaded run's figures and an earlier study's copies are all told the pruner, so
 #    each counts at the rungs it reached.
 PRUNING_RULES = 2
-INFEASIBLE = "infeasible"  # the user attribute of a trial not trained because its batch is too large: why
+INFEASIBLE = "infeasible"  # the user attribute of a trial with no score: its batch was too large, or its fit diverged
 START_POINT = "start_point"  # the user attribute of a trial the study was given (validation_search.start_from): its label
 
 
 class InfeasibleTrial(Exception):
-    """A drawn ARERec configuration whose batch would gather more than ``max_batch_values`` LCU values: told FAIL
+    """A drawn configuration with no score: an ARERec batch that would gather more than ``max_batch_values`` LCU
+    values (not trained), or a baseline whose fit diverged (its predictions not finite). Told FAIL
     (``study.optimize`` catches it) with the reason in its ``infeasible`` attribute, and not run again."""
 
 
@@ -97,12 +99,16 @@ def _infeasible(study) -> int:
 
 
 def _check_feasible(study, tune: SearchSettings) -> None:
-    """ConfigError once the space has given 10 infeasible draws per trial of the budget: nothing, or too little,
-    of it fits ``max_batch_values``."""
-    if (n := _infeasible(study)) >= 10 * tune.n_trials:
+    """ConfigError once the space has given 10 draws with no score per trial of the budget: nothing, or too little,
+    of it fits ``max_batch_values`` (ARERec) or fits without diverging (a baseline)."""
+    if (n := _infeasible(study)) < 10 * tune.n_trials:
+        return
+    if study.study_name in ARERECS:
         raise ConfigError(f"validation_search: {n} configurations drawn for {study.study_name} gathered more LCU values "
                           f"a batch than max_batch_values ({tune.max_batch_values:,}) allows: raise it, or lower the "
                           "upper ends of batch_size, emb_size and region_size")
+    raise ConfigError(f"validation_search: {n} configurations drawn for {study.study_name} diverged (predictions not "
+                      "finite): narrow its space, e.g. lower the upper end of its learning rate")
 
 
 def batch_values(cfg: Config, max_seq: int) -> int:
@@ -344,7 +350,7 @@ class StudyResult:
     seconds: float = 0.0
     study: Any = field(default=None, repr=False)
     source: str = "searched here"  # or the committed study's file, whose optimum is retrained without a search
-    infeasible: int = 0  # drawn configurations not trained: their batch would gather more than max_batch_values
+    infeasible: int = 0  # drawn configurations with no score: a batch over max_batch_values, or a diverged fit
     chosen_trial: int | None = None  # the number of the trial whose parameters are chosen (choose)
     choose_within: float | None = None  # the margin of the one-standard-error rule, or None: the best trial
 
@@ -498,6 +504,12 @@ def _baseline_trial(trial, model: str, exp, space: Space, tune: SearchSettings) 
 
     params = baseline_params(space.suggest(trial))
     pred, _ = fit_predict(model, exp.prepared.train, exp.prepared.valid, seed=tune.runs.seed, params=params)
+    if not np.isfinite(pred).all():  # e.g. biased_mf's SGD at a large lr_all and a small reg_all
+        reason = (f"diverged: {np.count_nonzero(~np.isfinite(pred)):,} of its {len(pred):,} validation predictions "
+                  "are not finite")
+        trial.set_user_attr(INFEASIBLE, reason)
+        log.warning("%s: trial %d has no score: %s", model, trial.number, reason)
+        raise InfeasibleTrial(reason)
     scores = score_ratings(exp, pred, "valid")
     k = max(exp.cfg.evaluation.topk)
     attrs = {f"val_ndcg@{k}": scores[f"ndcg@{k}"], f"val_std_ndcg@{k}": scores[f"std_ndcg@{k}"],

@@ -3,6 +3,7 @@ resumable: a search cut off in the middle of a trial finishes with the trial tab
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -490,6 +491,29 @@ def test_a_configuration_whose_batch_is_too_large_is_not_trained_run_again_or_co
     with pytest.raises(ConfigError, match="raise it, or lower the upper ends of batch_size, emb_size"):
         tuning.search(base.replace(model_path=str(tmp_path / "none")), {**values, "max_batch_values": 1})
 
+
+
+def test_a_baseline_whose_fit_diverges_has_no_score_and_is_not_counted(tmp_path):
+    """Biased MF's SGD at a large lr_all gives NaN predictions: that trial is told FAIL with the reason, is not run
+    again or counted, and the study goes on to its budget; a space where every draw diverges stops with the fix."""
+    optuna = tuning.quiet_optuna()
+    base = _base(tmp_path)
+    space = {"lr_all": {"low": 0.001, "high": 2.0, "log": True}, "reg_all": {"low": 0.002, "high": 0.003},
+             "n_factors": {"low": 40, "high": 50}, "n_epochs": {"low": 20, "high": 30}}
+    given = {"wild": {"lr_all": 1.8, "reg_all": 0.002, "n_factors": 45, "n_epochs": 25},
+             "tame": {"lr_all": 0.005, "reg_all": 0.002, "n_factors": 45, "n_epochs": 25}}
+    values = {**VALUES, "n_trials": 3, "spaces": {"biased_mf": space}, "start_from": {"biased_mf": given}}
+    study = tuning.search(base, values).studies["biased_mf"]
+    failed = [t for t in study.study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
+    assert len(study.trials) == 3 and all(math.isfinite(t["val_score"]) for t in study.trials)
+    assert [t["start_point"] for t in study.trials][:1] == ["tame"]  # "wild" diverged: not among the trials
+    assert failed[0].user_attrs[tuning.START_POINT] == "wild" and failed[0].params["lr_all"] == 1.8
+    assert all(t.user_attrs["infeasible"].startswith("diverged: ") for t in failed)
+    assert study.record()["infeasible"] == len(failed) and tuning.requeue_cut_off(study.study) == []
+    diverging = {**space, "lr_all": {"low": 1.0, "high": 2.0}}
+    with pytest.raises(ConfigError, match="diverged .* lower the upper end of its learning rate"):
+        tuning.search(base.replace(model_path=str(tmp_path / "none")), {**values, "n_trials": 1, "start_from": {},
+                                                                          "spaces": {"biased_mf": diverging}})
 
 def _halving(warmup_epochs: int = 1):
     """A study under the search's successive halving, its first rung at ``warmup_epochs`` epochs (2 reports each),
