@@ -266,15 +266,20 @@ def without_failed(inner):
 
 
 def open_study(path: Path, model: str, direction: str, tune: SearchSettings):
-    """The study stored at ``path`` (created when new), with the search's pruner."""
+    """The study stored at ``path`` (created when new), with the search's pruner.
+
+    A stored study is loaded, not created again: ``create_study(load_if_exists=True)`` appends a creation record to
+    the journal each time, so a committed journal would change on every run that only reads it."""
     optuna = quiet_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-    return optuna.create_study(study_name=model, storage=storage, direction=direction, pruner=_pruner(tune),
-                               sampler=trial_seeded_sampler(tune), load_if_exists=True)
+    settings = {"study_name": model, "storage": storage, "pruner": _pruner(tune), "sampler": trial_seeded_sampler(tune)}
+    if model in optuna.get_all_study_names(storage):
+        return optuna.load_study(**settings)
+    return optuna.create_study(**settings, direction=direction)
 
 
 def continue_earlier(study, earlier: Path, space: Space) -> int:

@@ -461,6 +461,19 @@ def test_a_study_tries_its_given_configurations_first_in_their_labels_order(tmp_
     assert "start_point" not in tuning.search(base, {**values, "start_from": {}}).trials_table()
 
 
+def test_a_finished_study_searched_again_leaves_its_journal_byte_for_byte(tmp_path):
+    """A committed journal is read by every run of its tier: reading it must not append to it (Optuna's
+    ``create_study(load_if_exists=True)`` writes a creation record each time)."""
+    base = _base(tmp_path)
+    values = {**VALUES, "n_trials": 2, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}}}
+    first = tuning.search(base, values)
+    path = tuning.study_path(base, SearchSettings.checked(values), "item_knn")
+    written = path.read_bytes()
+    again = tuning.search(base, values)
+    assert path.read_bytes() == written
+    assert again.studies["item_knn"].chosen == first.studies["item_knn"].chosen
+
+
 def test_a_given_configuration_cut_off_runs_again_under_its_label(tmp_path):
     tune = SearchSettings.checked({**VALUES, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}}})
     study = tuning.open_study(tmp_path / "item_knn.journal", "item_knn", "minimize", tune)
