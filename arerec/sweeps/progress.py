@@ -106,6 +106,23 @@ class Progress:
         if self.bar.n >= self.total:
             self.bar.close()
 
+    def loaded(self, runs: int, what: str) -> None:
+        """``runs`` that finished before and are read back at once (a study's trials from its journal): counted as
+        done, not in the pace (as :meth:`done` with ``loaded``), in one line, e.g.
+        ``[02_training] runs 19-53/243: search arerec: 35 trials finished before | 53/243 done [00:12<01:40:00]``."""
+        if runs <= 0:
+            return
+        first = self.started_n + 1
+        self.started_n += runs
+        if self.started_n > self.total:
+            self._resize(self.started_n)
+        self.bar.initial += runs
+        self.bar.set_description_str(f"[{self.title}] runs {first}-{self.started_n}/{self.total}: {what}")
+        self.bar.update(runs)
+        log.info("[%s] runs %d-%d/%d: %s (%d done)", self.title, first, self.started_n, self.total, what, self.bar.n)
+        if self.bar.n >= self.total:
+            self.bar.close()
+
     def close(self) -> None:
         self.bar.close()
 

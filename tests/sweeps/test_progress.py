@@ -98,3 +98,22 @@ def test_runs_loaded_on_resume_count_as_done_but_not_in_the_pace(tmp_path, monke
     seconds[0] += 600.0
     progress.done()  # one trained run of 10 min
     assert progress.eta() == pytest.approx(604.0)  # the last run at that pace (the loading's 4 s included)
+
+
+def test_a_studys_trials_finished_before_count_as_done_in_one_line_and_not_in_the_pace(tmp_path, monkeypatch,
+                                                                                       seconds):
+    log = tmp_path / "x.log"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    progress = Progress(40, "02_training")
+    progress.start("the seed run")
+    seconds[0] = 100.0
+    progress.done()  # one trained run of 100 s
+    progress.loaded(35, "search arerec: 35 trials finished before")
+    assert "[02_training] runs 2-36/40: search arerec: 35 trials finished before | 36/40 done [01:40<06:40]" \
+        in log.read_text()
+    assert progress.bar.n == 36 and progress.started_n == 36
+    assert progress.eta() == pytest.approx(400.0)  # 4 runs left at the trained run's pace, not at 36 in 100 s
+    progress.loaded(0, "nothing")
+    assert "nothing" not in log.read_text()
+    progress.loaded(10, "more than planned")
+    assert progress.total == 46 and progress.bar.n == 46

@@ -474,6 +474,24 @@ def test_a_finished_study_searched_again_leaves_its_journal_byte_for_byte(tmp_pa
     assert again.studies["item_knn"].chosen == first.studies["item_knn"].chosen
 
 
+def test_a_finished_studys_trials_count_as_done_when_it_is_read_back(tmp_path, monkeypatch):
+    """A resumed tier (or a fresh clone's, with committed journals) counts the trials it reads back, so its bar
+    reaches its total and its time left is that of the runs still to train."""
+    from arerec.console import LOG_ENV
+    from arerec.sweeps.progress import Progress
+
+    monkeypatch.setenv(LOG_ENV, str(tmp_path / "x.log"))
+    base = _base(tmp_path)
+    values = {**VALUES, "n_trials": 2, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}}}
+    first = Progress(2, "02_training")
+    tuning.search(base, values, first)
+    assert (first.bar.n, first.bar.initial) == (2, 0)  # trained here
+    again = Progress(3, "02_training")
+    tuning.search(base, values, again)
+    assert (again.bar.n, again.bar.initial, again.started_n) == (2, 2, 2)  # read back: done, not in the pace
+    assert "runs 1-2/3: search item_knn: 2 trials finished before" in (tmp_path / "x.log").read_text()
+
+
 def test_a_given_configuration_cut_off_runs_again_under_its_label(tmp_path):
     tune = SearchSettings.checked({**VALUES, "spaces": {"item_knn": {"k": {"low": 2, "high": 20}}}})
     study = tuning.open_study(tmp_path / "item_knn.journal", "item_knn", "minimize", tune)
