@@ -20,7 +20,8 @@ import numpy as np
 from arerec.data.inputs import load_experiment
 from arerec.evaluate.baselines import fit_predict
 from arerec.evaluate.scoring import score_ratings
-from arerec.report.parameters import load
+from arerec.errors import ConfigError
+from arerec.report.parameters import load, parse_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,12 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a parameter held fixed (repeat)")
     parser.add_argument("--epochs", required=True, help="comma-separated epoch counts, e.g. 10,25,100")
     args = parser.parse_args(argv)
-    held = {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set takes NAME=VALUE, received: {item!r}")
-        held[name] = float(value) if any(c in value for c in ".e") else int(value)
+    try:
+        held = parse_set(args.set)
+    except ConfigError as error:
+        parser.error(str(error))
     try:
         counts = [int(n) for n in args.epochs.split(",")]
     except ValueError:

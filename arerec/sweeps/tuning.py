@@ -640,10 +640,11 @@ def run_study(model: str, base: Config, tune: SearchSettings, *, exp=None, progr
     try:
         study = open_study(path, model, direction, tune)
         _first_trials(study, path, model, tune, space)
+        before = len(_finished(study))
         if progress is not None:  # a resumed or committed study's finished trials: read back, not trained
-            before = min(len(_finished(study)), tune.n_trials)
-            progress.loaded(before, f"search {model}: {before} trial{'' if before == 1 else 's'} finished before")
-        if len(_finished(study)) < tune.n_trials:
+            shown = min(before, tune.n_trials)
+            progress.loaded(shown, f"search {model}: {shown} trial{'' if shown == 1 else 's'} finished before")
+        if before < tune.n_trials:
             if on_ray:
                 _trials_on_ray(study, path, model, base, tune, executor)
             else:
