@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from arerec.data.inputs import load_experiment
+from arerec.errors import ConfigError
 from arerec.evaluate.baselines import fit_predict
 from arerec.evaluate.scoring import score_ratings
-from arerec.errors import ConfigError
 from arerec.report.parameters import load, parse_set
 
 

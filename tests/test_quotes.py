@@ -57,3 +57,13 @@ def test_a_path_that_is_not_in_the_report_is_an_error():
     with pytest.raises(KeyError, match="no 'w'"):
         quotes.lookup({"a": {}}, "a.w")
     assert quotes.lookup({"a": [{"model": "y", "v": 3}]}, "a[model=y].v") == ({"model": "y", "v": 3}, "v")
+
+
+def test_a_verdicts_differences_keep_their_sign_and_their_intervals_precision():
+    verdict = {"mean_diff": 0.08731, "ci": 0.00482}
+    users = {"mean_diff": 0.0101, "ci_low": -0.00041, "ci_high": 0.0205}
+    assert quotes.FORMATS["diff_seeds"](0.08731, verdict, "mean_diff") == "+0.0873 ± 0.0048"
+    assert quotes.FORMATS["diff_users"](0.0101, users, "mean_diff") == "+0.0101 (-0.0004 to +0.0205)"
+    assert quotes.FORMATS["p"](0.00012, {}, "p_holm") == "< 0.001"
+    assert quotes.FORMATS["p"](0.2400472, {}, "p_holm") == "0.24"
+    assert quotes.FORMATS["model"]("biased_mf", {}, "b") == "biased MF"

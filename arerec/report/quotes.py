@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from arerec.files import write_text_atomic
-from arerec.report import formatting, verdicts
+from arerec.report import formatting, names, verdicts
 from arerec.report.metrics_json import read_metrics
 
 QUOTE = re.compile(r"<!--q:(?P<experiment>[\w.-]+):(?P<path>[^|>]+)\|(?P<format>\w+)-->(?P<text>.*?)<!--/q-->",
@@ -45,6 +45,10 @@ FORMATS: dict[str, Callable[[Any, Mapping[str, Any], str], str]] = {
     "4f": lambda v, *_: _ascii(formatting.fixed(v, 4)),
     "int": lambda v, *_: f"{round(float(v)):,}",
     "mean_ci": _mean_ci,  # the value and the half-width beside it (key_ci), at 3 decimals
+    "diff_seeds": lambda v, parent, _: _ascii(formatting.signed(v, half=parent.get("ci"))),  # a verdict's mean_diff
+    "diff_users": lambda v, parent, _: _ascii(formatting.signed(v, low=parent.get("ci_low"), high=parent.get("ci_high"))),
+    "p": lambda v, *_: _ascii(formatting.p_value(v)),
+    "model": lambda v, *_: names.MODELS.get(str(v), str(v)),  # a model's key as the pages name it
     "verdict": lambda v, *_: verdicts.short(v),
     "commit": lambda v, *_: str(v)[:7],
 }
