@@ -149,7 +149,7 @@ def run_epochs(exp: ExperimentReport) -> list[dict[str, Any]]:
         for name in dict.fromkeys(r.get(key, r.get("model")) for r in runs):
             mine = [r for r in runs if r.get(key, r.get("model")) == name]
             rows.append({"part": part, "model or variant": names.model(name),
-                         "seeds": ", ".join(str(int(r["seed"])) for r in mine if r.get("seed") is not None),
+                         "seed of each run": ", ".join(str(int(r["seed"])) for r in mine if r.get("seed") is not None),
                          "epochs trained per run": ", ".join(str(int(r[trained])) for r in mine
                                                              if r.get(trained) is not None),
                          "chosen epoch per run": ", ".join(str(int(r["best_epoch"])) for r in mine
@@ -220,6 +220,15 @@ def search_budget(exp: ExperimentReport) -> int:
     budgets = [entry.get("n_trials") for entry in search.values() if isinstance(entry, Mapping)] \
         if isinstance(search, Mapping) else []
     return min((int(b) for b in budgets if isinstance(b, (int, float))), default=0)
+
+
+def committed_source(exp: ExperimentReport) -> str | None:
+    """The committed study's file ``exp`` retrained every model from (``params/optimum/<dataset>.yaml``) instead of
+    searching; None when it searched (or recorded no search)."""
+    search = exp.training.get("search")
+    sources = {entry.get("source") for entry in search.values() if isinstance(entry, Mapping)} \
+        if isinstance(search, Mapping) else set()
+    return next(iter(sources)) if len(sources) == 1 and all(sources) and search_budget(exp) == 0 else None
 
 
 def answer(experiments: Sequence[ExperimentReport]) -> ExperimentReport | None:
@@ -297,27 +306,39 @@ def _summary(rows: Sequence[Mapping[str, Any]], protocol: str, k: Any) -> pd.Dat
     return frame[keep] if len(frame) else frame
 
 
-def _chosen(training: Mapping[str, Any]) -> str:
-    """How ARERec's configuration was chosen: its label, the selection metric and the trials (or an older grid)."""
+def _chosen(training: Mapping[str, Any], source: str | None = None) -> str:
+    """How ARERec's configuration was chosen: its label, the selection metric and the trials (or an older grid), or
+    the committed study's file (``source``) it was retrained from."""
     chosen = training.get("chosen") or {}
     search = training.get("search")
     entry = search.get("arerec") if isinstance(search, Mapping) else None
     trials = entry.get("trials") if isinstance(entry, Mapping) else None
-    tried = (f"the best of {_plural(len(trials), 'Optuna trial')}" if isinstance(trials, list)
-             else f"{_plural(len(training.get('tuning', [])), 'configuration')} tried")
+    if source:
+        tried = f"no search here: the committed study's choice, read from {source}"
+    elif isinstance(trials, list) and isinstance(entry, Mapping):
+        picked = entry.get("chosen_trial")
+        tried = (f"trial {picked} of {_plural(len(trials), 'Optuna trial')}, the smallest model within "
+                 f"{entry['choose_within']:g} of the best" if picked is not None and entry.get("choose_within")
+                 else f"the best of {_plural(len(trials), 'Optuna trial')}")
+    else:
+        tried = f"{_plural(len(training.get('tuning', [])), 'configuration')} tried"
     metric = chosen.get("selection_metric", formatting.MISSING)
     return (f"ARERec's configuration, chosen on validation: `{chosen.get('label', formatting.MISSING)}` (selection: "
             f"{names.metric(metric) or metric}; {tried}).")
 
 
-def _search(search: Any) -> pd.DataFrame:
-    """The hyper-parameter search per model (``02_training.search``); empty when not recorded (older runs)."""
-    rows = []
+def _search(search: Any, source: str | None = None) -> pd.DataFrame:
+    """The hyper-parameter search per model (``02_training.search``); empty when not recorded (older runs). Retrained
+    from a committed study (``source``), each model's chosen configuration alone: no trials ran here."""
+    rows: list[dict[str, Any]] = []
     for model, entry in (search.items() if isinstance(search, Mapping) else []):
         if not isinstance(entry, Mapping):
             continue
+        if source:
+            rows.append({"model": names.model(model), "configuration": formatting.plain(entry.get("chosen"))})
+            continue
         trials, edges = entry.get("trials"), entry.get("edges")
-        rows.append({"model": model, "trials": len(trials) if isinstance(trials, list) else trials,
+        rows.append({"model": names.model(model), "trials": len(trials) if isinstance(trials, list) else trials,
                      "budget (trials)": entry.get("n_trials"), "chosen": formatting.plain(entry.get("chosen")),
                      "chosen values at an edge of their range": formatting.plain(edges) if edges else "none"})
     return pd.DataFrame(rows)
@@ -339,13 +360,15 @@ def _results_tables(exp: ExperimentReport) -> list[tuple[str, str, pd.DataFrame]
     """The tables under an experiment's headline: the tuned headline, the search, the seed's run, the schedule's rows
     per protocol and the attention's distance from uniform; each (heading, prose, table), empty ones left out."""
     training, k = exp.training, exp.training.get("k")
-    seeds = captions.seeds(training.get("seeds", []))
+    seeds, source = captions.seeds(training.get("seeds", [])), committed_source(exp)
+    search = (("Configurations: the committed study's optimum", str(training.get("search_source") or ""))
+              if source else ("Hyper-parameter search (validation split, clean protocol)",
+                              "Every model gets the same budget; a chosen value at an edge of its range may lie "
+                              "beyond it."))
     out = [("At the validation optimum (clean protocol)",
-            f"{_chosen(training)} Test metrics at each run's chosen epoch, mean ± 95% CI over {seeds}; baselines tuned "
-            "on the same validation split.", _summary(training.get("headline_summary", []), "clean", k)),
-           ("Hyper-parameter search (validation split, clean protocol)",
-            "Every model gets the same budget; a chosen value at an edge of its range may lie beyond it.",
-            _search(training.get("search"))),
+            f"{_chosen(training, source)} Test metrics at each run's chosen epoch, mean ± 95% CI over {seeds}; "
+            "baselines tuned on the same validation split.", _summary(training.get("headline_summary", []), "clean", k)),
+           (*search, _search(training.get("search"), source)),
            (f"The seed's run reproduced (reference protocol, {_plural(training.get('epochs'), 'epoch')} at lr 1e-4, "
             f"dense Adam, {captions.seeds(training.get('schedule_seeds', []))})",
             "Ours per epoch (the mean over seeds) beside the original code's own figures on the same data "
@@ -362,7 +385,10 @@ def _headline(exp: ExperimentReport, kit: ExperimentReport | None) -> Headline |
     if not exp.training and not _verdicts(exp):
         return None
     budget = search_budget(exp)
-    searched = f"{_plural(budget, 'trial')} per model" if budget else "no Optuna search: an older build"
+    source = committed_source(exp)
+    searched = (f"{_plural(budget, 'trial')} per model" if budget else
+                f"no search: every model retrained at the committed study's optimum, {source}" if source else
+                "no Optuna search: an older build")
     is_answer = kit is not None and exp.name == kit.name
     if is_answer:
         title = f"The kit's answer: {exp.name} ({searched})"

@@ -182,3 +182,23 @@ def test_the_experiment_with_the_largest_search_gives_the_kits_answer(tmp_path):
     page = html.unescape(build_index(tmp_path)[0].read_text())
     assert "<h2 id=\"headline-base\">The kit's answer: base (4 trials per model)</h2>" in page
     assert "<h2 id=\"headline-full\">Headline: full (no Optuna search: an older build)</h2>" in page
+
+
+def test_a_tier_retrained_at_a_committed_optimum_says_so_and_shows_no_trial_counts(tmp_path):
+    folder = tmp_path / "base"
+    _experiment(folder, "ok")
+    source = "params/optimum/ml-100k.yaml"
+    update_metrics(folder, "02_training", {
+        "k": 10, "seeds": [0], "chosen": {"label": "lr=0.003", "selection_metric": "val_ce"},
+        "search_source": f"No search here: every model is retrained at the optimum of the study committed in {source}.",
+        "headline_summary": [{"protocol": "clean", "model": "ARERec (tuned)", "n": 1, "ndcg@10": 0.5, "rmse": 1.0}],
+        "runs": [{"kind": "ARERec", "model": "ARERec (tuned)", "seed": 0, "epochs_trained": 22, "best_epoch": 19}],
+        "search": {model: {"trials": [], "n_trials": 0, "chosen": chosen, "edges": {}, "source": source}
+                   for model, chosen in (("arerec", {"lr": 0.003}), ("biased_mf", {"n_factors": 362}))}})
+    page = html.unescape(build_index(tmp_path)[0].read_text())
+    assert f"Headline: base (no search: every model retrained at the committed study's optimum, {source})" in page
+    assert f"(selection: validation cross-entropy; no search here: the committed study's choice, read from {source})" \
+        in page
+    assert "Configurations: the committed study's optimum" in page and "best of 0" not in page
+    assert ["biased MF", "n_factors=362"] in rows(page) and ["model", "configuration"] in rows(page)
+    assert ["tuned headline", "ARERec, tuned", "0", "22", "19"] in rows(page)
