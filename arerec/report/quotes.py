@@ -48,7 +48,7 @@ FORMATS: dict[str, Callable[[Any, Mapping[str, Any], str], str]] = {
     "diff_seeds": lambda v, parent, _: _ascii(formatting.signed(v, half=parent.get("ci"))),  # a verdict's mean_diff
     "diff_users": lambda v, parent, _: _ascii(formatting.signed(v, low=parent.get("ci_low"), high=parent.get("ci_high"))),
     "p": lambda v, *_: _ascii(formatting.p_value(v)),
-    "model": lambda v, *_: names.MODELS.get(str(v), str(v)),  # a model's key as the pages name it
+    "model": lambda v, *_: names.model(v),  # a model's key as the pages name it
     "verdict": lambda v, *_: verdicts.short(v),
     "commit": lambda v, *_: str(v)[:7],
 }

@@ -90,19 +90,26 @@ class Progress:
         tail = "ETA after the first run trained" if left is None else f"about {_minutes(left)} left"
         return f"[{self.title}] run {self.started_n}/{self.total}: {what} ({self.bar.n} done, {tail})"
 
-    def start(self, what: str) -> None:
-        self.started_n += 1
+    def _begin(self, runs: int) -> int:
+        """Count ``runs`` as started (the total grows to hold them); the number of the first."""
+        first = self.started_n + 1
+        self.started_n += runs
         if self.started_n > self.total:
             self._resize(self.started_n)
+        return first
+
+    def start(self, what: str) -> None:
+        self._begin(1)
         log.info("%s", self.line(what))
         self.bar.set_description_str(f"[{self.title}] run {self.started_n}/{self.total}: {what}", refresh=True)
 
-    def done(self, *, loaded: bool = False) -> None:
-        """One run done. A run ``loaded`` (it finished before) takes a second or so: it counts as done but not in the
-        pace, as tqdm's ``initial`` items are not, so a resumed sweep's time left is that of the runs it trains."""
+    def done(self, runs: int = 1, *, loaded: bool = False) -> None:
+        """``runs`` done (one by default). A run ``loaded`` (it finished before) takes a second or so: it counts as
+        done but not in the pace, as tqdm's ``initial`` items are not, so a resumed sweep's time left is that of the
+        runs it trains."""
         if loaded:
-            self.bar.initial += 1
-        self.bar.update(1)
+            self.bar.initial += runs
+        self.bar.update(runs)
         if self.bar.n >= self.total:
             self.bar.close()
 
@@ -112,16 +119,10 @@ class Progress:
         ``[02_training] runs 19-53/243: search arerec: 35 trials finished before | 53/243 done [00:12<01:40:00]``."""
         if runs <= 0:
             return
-        first = self.started_n + 1
-        self.started_n += runs
-        if self.started_n > self.total:
-            self._resize(self.started_n)
-        self.bar.initial += runs
+        first = self._begin(runs)
         self.bar.set_description_str(f"[{self.title}] runs {first}-{self.started_n}/{self.total}: {what}")
-        self.bar.update(runs)
+        self.done(runs, loaded=True)
         log.info("[%s] runs %d-%d/%d: %s (%d done)", self.title, first, self.started_n, self.total, what, self.bar.n)
-        if self.bar.n >= self.total:
-            self.bar.close()
 
     def close(self) -> None:
         self.bar.close()
